@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages muster needs to build, test and benchmark.
+# Installs only what is missing; uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libsqlite3-dev sqlite3 libcli11-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  python3 procps
+)
+# Benchmarks compare against these; install them only when asked.
+if [[ "${MUSTER_BENCH_DEPS:-0}" == 1 ]]; then
+  packages+=(parallel hyperfine time findutils)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,421 @@
+#include "agent/agent.hpp"
+
+#include "core/backoff.hpp"
+#include "core/template.hpp"
+#include "store/codec.hpp"
+#include "util/time.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+namespace muster::agent {
+
+namespace {
+
+core::Outcome outcome_from_status(int status) {
+  if (WIFEXITED(status)) {
+    return core::Outcome::exited(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return core::Outcome::signaled(WTERMSIG(status));
+  }
+  return core::Outcome::exited(255);
+}
+
+} // namespace
+
+Agent::Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
+             AgentOptions options)
+    : m_store(store), m_runner(runner), m_reporter(reporter), m_opts(std::move(options)),
+      m_rng(std::random_device{}()) {}
+
+std::string Agent::out_path(int64_t seq, const char* ext) const {
+  return m_opts.store_dir + "/runs/" + m_run.id + "/out/" + std::to_string(seq) + ext;
+}
+
+util::Result<AgentResult> Agent::run(int64_t rid) {
+  auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
+  if (!takeover) {
+    return takeover.error();
+  }
+  AgentResult result;
+  if (takeover->held_by) {
+    result.ending = Ending::busy;
+    result.holder = takeover->held_by;
+    return result;
+  }
+  m_run = std::move(takeover->run);
+  if (!takeover->orphans.empty() && m_opts.reap_orphans) {
+    m_opts.reap_orphans(m_run.id, takeover->orphans);
+  }
+  const std::string run_dir = m_opts.store_dir + "/runs/" + m_run.id;
+  ::mkdir(run_dir.c_str(), 0755);
+  ::mkdir((run_dir + "/out").c_str(), 0755);
+  auto counts = m_store.counts(rid);
+  if (!counts) {
+    return counts.error();
+  }
+  m_counts = *counts;
+  if (m_counts[core::JobState::retrying] > 0) {
+    auto next = m_store.next_retry_at(rid);
+    if (!next) {
+      return next.error();
+    }
+    m_next_retry_at = *next;
+  }
+  auto tmpl = core::Template::parse_command(m_run.settings.command, m_run.settings.shell);
+  if (!tmpl) {
+    return tmpl.error();
+  }
+  m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
+  m_started_mono = util::monotonic_ms();
+  m_last_heartbeat = m_started_mono;
+  m_reporter.started(m_run.id, progress());
+
+  const core::Template& command = *tmpl;
+  std::vector<std::string> names;
+  std::vector<std::string> values;
+  std::vector<store::Claim> to_start;
+  util::Result<void> failure;
+
+  for (;;) {
+    const int64_t now_ms = util::now_ms();
+    const bool want_claims = !m_draining && m_counts[core::JobState::pending] +
+                                                    (m_next_retry_at > 0 &&
+                                                     m_next_retry_at <= now_ms
+                                                         ? m_counts[core::JobState::retrying]
+                                                         : 0) >
+                                                0;
+    std::vector<int64_t> free_slots;
+    if (want_claims) {
+      for (size_t s = 0; s < m_slot_busy.size(); ++s) {
+        if (!m_slot_busy[s]) {
+          free_slots.push_back(static_cast<int64_t>(s));
+        }
+      }
+    }
+    if (!m_updates.empty() || !free_slots.empty()) {
+      auto claims = m_store.commit(rid, m_updates, free_slots, now_ms);
+      if (!claims) {
+        failure = claims.error();
+        break;
+      }
+      m_updates.clear();
+      if (free_slots.size() > claims->size() && m_counts[core::JobState::retrying] > 0) {
+        auto next = m_store.next_retry_at(rid);
+        m_next_retry_at = next ? *next : 0;
+      }
+      for (auto& c : *claims) {
+        m_counts[c.from] -= 1;
+        m_counts[core::JobState::running] += 1;
+        m_slot_busy[static_cast<size_t>(c.slot)] = true;
+        if (auto r = store::decode_fields(c.fields, names, values); !r) {
+          m_reporter.warning(r.error().message);
+        }
+        core::RowView row{names.empty() ? &m_run.columns : &names, &values,
+                          c.raw.empty() && !values.empty() ? std::string_view(values[0])
+                                                           : std::string_view(c.raw)};
+        core::JobContext ctx{c.id, m_run.id, c.slot, c.attempt};
+        exec::StartRequest req;
+        req.argv = command.render_argv(row, ctx);
+        req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + c.id,
+                   "MUSTER_SLOT=" + std::to_string(c.slot),
+                   "MUSTER_ATTEMPT=" + std::to_string(c.attempt)};
+        req.stdout_path = out_path(c.seq, ".out");
+        req.stderr_path = out_path(c.seq, ".err");
+        req.max_output = m_run.settings.max_output;
+        const int64_t started = util::monotonic_ms();
+        auto pid = m_runner.start(req);
+        Active a;
+        a.claim = std::move(c);
+        a.started_mono = started;
+        a.command = command.render_word(row, ctx);
+        if (!pid) {
+          // Recorded like any other end; the claim is already committed.
+          core::Outcome o = core::Outcome::spawn_failed(pid.error().message);
+          store::Update u;
+          u.jid = a.claim.jid;
+          u.state = core::JobState::failed;
+          u.outcome = o;
+          u.finished_at = util::now_ms();
+          m_updates.push_back(u);
+          m_counts[core::JobState::running] -= 1;
+          m_counts[core::JobState::failed] += 1;
+          m_slot_busy[static_cast<size_t>(a.claim.slot)] = false;
+          note_finish(util::monotonic_ms());
+          Finished f;
+          f.job_id = a.claim.id;
+          f.seq = a.claim.seq;
+          f.attempt = a.claim.attempt;
+          f.slot = a.claim.slot;
+          f.state = core::JobState::failed;
+          f.outcome = o;
+          f.command = a.command;
+          m_reporter.finished(f, progress());
+          continue;
+        }
+        a.pid = *pid;
+        if (m_run.settings.timeout_ms > 0) {
+          a.deadline = started + m_run.settings.timeout_ms;
+        }
+        store::Update u;
+        u.kind = store::Update::Kind::started;
+        u.jid = a.claim.jid;
+        u.pid = *pid;
+        m_updates.push_back(u);
+        m_active.emplace(*pid, std::move(a));
+      }
+      if (!claims->empty() || !m_updates.empty()) {
+        // Results of spawn failures, and pids, go out with the next turn.
+        if (m_runner.running() == 0 && !m_updates.empty()) {
+          continue;
+        }
+      }
+    }
+
+    if (m_runner.running() == 0) {
+      const bool work_left =
+          m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
+      if (m_draining || !work_left) {
+        break;
+      }
+      if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
+        // Counts drifted (someone else changed the run): read them again.
+        auto fresh = m_store.counts(rid);
+        if (!fresh) {
+          failure = fresh.error();
+          break;
+        }
+        m_counts = *fresh;
+        auto next = m_store.next_retry_at(rid);
+        m_next_retry_at = next ? *next : 0;
+        if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
+          break;
+        }
+      }
+    }
+
+    auto events = m_runner.wait(next_deadline());
+    if (!events) {
+      failure = events.error();
+      break;
+    }
+    for (int sig : events->signals) {
+      on_signal(sig);
+    }
+    for (const auto& e : events->exited) {
+      on_exit(e);
+    }
+    const int64_t mono = util::monotonic_ms();
+    check_deadlines(mono);
+    if (mono - m_last_tick >= m_opts.tick_ms) {
+      m_last_tick = mono;
+      m_reporter.tick(progress());
+    }
+    if (mono - m_last_heartbeat >= m_opts.heartbeat_ms) {
+      m_last_heartbeat = mono;
+      (void)m_store.heartbeat(rid, m_opts.me, progress().rate);
+    }
+  }
+
+  if (!failure) {
+    // Something failed in the loop: stop every job, record what we can.
+    stop_all(SIGKILL, core::ErrorType::interrupted);
+    while (m_runner.running() > 0) {
+      auto events = m_runner.wait(util::monotonic_ms() + 1000);
+      if (!events) {
+        break;
+      }
+      for (const auto& e : events->exited) {
+        on_exit(e);
+      }
+    }
+    (void)m_store.commit(rid, m_updates, {}, util::now_ms());
+    (void)m_store.release(rid, core::RunState::paused);
+    return failure.error();
+  }
+  if (auto r = m_store.commit(rid, m_updates, {}, util::now_ms()); !r) {
+    return r.error();
+  }
+  m_updates.clear();
+  const bool complete =
+      m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
+          m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] ==
+      0;
+  result.ending = complete ? Ending::completed : Ending::interrupted;
+  if (auto r = m_store.release(rid, complete ? core::RunState::completed : core::RunState::paused);
+      !r) {
+    return r.error();
+  }
+  result.counts = m_counts;
+  m_reporter.ended(progress());
+  return result;
+}
+
+void Agent::on_signal(int sig) {
+  ++m_signals_seen;
+  if (m_signals_seen == 1) {
+    m_draining = true;
+    m_drain_deadline = util::monotonic_ms() + m_run.settings.grace_ms;
+    m_reporter.draining(sig, m_run.settings.grace_ms, static_cast<int64_t>(m_active.size()));
+    if (m_run.settings.grace_ms <= 0) {
+      stop_all(SIGTERM, core::ErrorType::interrupted);
+    }
+    return;
+  }
+  // A second signal: stop at once.
+  stop_all(SIGKILL, core::ErrorType::interrupted);
+}
+
+void Agent::stop_all(int sig, core::ErrorType reason) {
+  const int64_t now = util::monotonic_ms();
+  for (auto& [pid, a] : m_active) {
+    if (a.stop_reason == core::ErrorType::none || reason == core::ErrorType::interrupted) {
+      a.stop_reason = reason;
+    }
+    m_runner.signal_group(pid, sig);
+    if (sig != SIGKILL && a.kill_at < 0) {
+      a.kill_at = now + m_run.settings.kill_grace_ms;
+    }
+    a.deadline = -1;
+  }
+}
+
+void Agent::check_deadlines(int64_t now) {
+  if (m_draining && m_drain_deadline >= 0 && now >= m_drain_deadline) {
+    m_drain_deadline = -1;
+    stop_all(SIGTERM, core::ErrorType::interrupted);
+  }
+  for (auto& [pid, a] : m_active) {
+    if (a.deadline >= 0 && now >= a.deadline) {
+      a.deadline = -1;
+      a.stop_reason = core::ErrorType::timeout;
+      m_runner.signal_group(pid, SIGTERM);
+      a.kill_at = now + m_run.settings.kill_grace_ms;
+    } else if (a.kill_at >= 0 && now >= a.kill_at) {
+      a.kill_at = -1;
+      m_runner.signal_group(pid, SIGKILL);
+    }
+  }
+}
+
+int64_t Agent::next_deadline() const {
+  const int64_t now = util::monotonic_ms();
+  int64_t next = now + std::min(m_opts.tick_ms, m_opts.heartbeat_ms);
+  auto consider = [&](int64_t t) {
+    if (t >= 0 && t < next) {
+      next = t;
+    }
+  };
+  consider(m_drain_deadline);
+  for (const auto& [pid, a] : m_active) {
+    consider(a.deadline);
+    consider(a.kill_at);
+  }
+  if (m_next_retry_at > 0 && !m_draining) {
+    consider(now + std::max<int64_t>(0, m_next_retry_at - util::now_ms()));
+  }
+  return next;
+}
+
+void Agent::note_finish(int64_t now) {
+  const int64_t second = now / 1000;
+  if (second != m_bucket_second) {
+    for (int64_t s = m_bucket_second + 1; s <= second && s <= m_bucket_second + 10; ++s) {
+      m_buckets[s % 10] = 0;
+    }
+    m_bucket_second = second;
+  }
+  m_buckets[second % 10] += 1;
+}
+
+void Agent::on_exit(const exec::Exited& exited) {
+  auto it = m_active.find(exited.pid);
+  if (it == m_active.end()) {
+    return;
+  }
+  Active a = std::move(it->second);
+  m_active.erase(it);
+  const int64_t mono = util::monotonic_ms();
+  core::Outcome outcome = outcome_from_status(exited.status);
+  if (a.stop_reason == core::ErrorType::timeout && !outcome.succeeded()) {
+    outcome = core::Outcome::timed_out(WIFSIGNALED(exited.status) ? WTERMSIG(exited.status) : 0);
+    outcome.error = "timed out after " + util::format_duration(m_run.settings.timeout_ms);
+  } else if (a.stop_reason == core::ErrorType::interrupted && !outcome.succeeded()) {
+    outcome = core::Outcome::interrupted_by_stop();
+  }
+  const int64_t counted = a.claim.attempt - a.claim.interrupts;
+  const core::JobState state = core::state_after(outcome, counted, a.claim.max_attempts);
+  store::Update u;
+  u.jid = a.claim.jid;
+  u.state = state;
+  u.outcome = outcome;
+  u.finished_at = util::now_ms();
+  int64_t delay = 0;
+  if (state == core::JobState::retrying) {
+    std::uniform_real_distribution<double> unit(-1.0, 1.0);
+    delay = core::backoff_delay_ms(m_run.settings.backoff, counted, unit(m_rng));
+    u.retry_at = u.finished_at + delay;
+    if (m_next_retry_at == 0 || u.retry_at < m_next_retry_at) {
+      m_next_retry_at = u.retry_at;
+    }
+  }
+  m_updates.push_back(u);
+  m_counts[core::JobState::running] -= 1;
+  m_counts[state] += 1;
+  m_slot_busy[static_cast<size_t>(a.claim.slot)] = false;
+  note_finish(mono);
+
+  Finished f;
+  f.job_id = a.claim.id;
+  f.seq = a.claim.seq;
+  f.attempt = a.claim.attempt;
+  f.slot = a.claim.slot;
+  f.state = state;
+  f.outcome = outcome;
+  f.duration_ms = mono - a.started_mono;
+  f.retry_in_ms = delay;
+  f.stdout_bytes = exited.stdout_bytes;
+  f.stderr_bytes = exited.stderr_bytes;
+  if (exited.stdout_bytes > 0) {
+    f.stdout_path = out_path(a.claim.seq, ".out");
+  }
+  if (exited.stderr_bytes > 0) {
+    f.stderr_path = out_path(a.claim.seq, ".err");
+  }
+  f.command = std::move(a.command);
+  m_reporter.finished(f, progress());
+}
+
+Progress Agent::progress() const {
+  Progress p;
+  p.counts = m_counts;
+  p.total = m_counts.total();
+  const int64_t now = util::monotonic_ms();
+  p.elapsed_ms = now - m_started_mono;
+  p.draining = m_draining;
+  // The last ten whole seconds (fewer at the start), plus the current one.
+  const int64_t second = now / 1000;
+  int64_t done = 0;
+  int64_t span_ms = 0;
+  for (int64_t s = second - 9; s <= second; ++s) {
+    if (s > m_bucket_second - 10 && s <= m_bucket_second) {
+      done += m_buckets[s % 10];
+    }
+  }
+  span_ms = std::min<int64_t>(p.elapsed_ms, 9000 + now % 1000);
+  if (span_ms >= 200) {
+    p.rate = static_cast<double>(done) * 1000.0 / static_cast<double>(span_ms);
+  }
+  const int64_t left = p.total - m_counts.finished();
+  if (p.rate > 0) {
+    p.eta_ms = static_cast<int64_t>(static_cast<double>(left) * 1000.0 / p.rate);
+  } else if (left == 0) {
+    p.eta_ms = 0;
+  }
+  return p;
+}
+
+} // namespace muster::agent

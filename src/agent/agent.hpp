@@ -1,0 +1,96 @@
+#pragma once
+// The agent: claims jobs into free slots, starts them, watches their
+// deadlines, classifies how they end and records it. One transaction per turn
+// of the loop carries every result since the last turn and the next claims, so
+// the store's cost per job stays flat and small.
+
+#include "agent/reporter.hpp"
+#include "exec/runner.hpp"
+#include "store/store.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace muster::agent {
+
+/// How an agent's stint on a run ended.
+enum class Ending {
+  completed,   ///< every job is in a terminal state
+  interrupted, ///< a signal stopped it; the run can be resumed
+  busy,        ///< another live agent holds the run; nothing was done
+};
+
+struct AgentResult {
+  Ending ending = Ending::completed;
+  core::Counts counts;
+  std::optional<store::Holder> holder; ///< when busy: who holds the run
+};
+
+/// Per-agent settings that may differ from the run's (resume with other -j).
+struct AgentOptions {
+  int64_t slots = 1;
+  std::string store_dir;       ///< for the jobs' output files
+  store::Holder me;            ///< this process, as the run's holder
+  std::function<bool(const store::Holder&)> is_alive;
+  /// Kills what dead agents left running, before their jobs run again.
+  std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)> reap_orphans;
+  int64_t heartbeat_ms = 5000;
+  int64_t tick_ms = 100;
+};
+
+/// Runs one run's jobs until none is left or a signal stops it.
+class Agent {
+public:
+  Agent(store::Store& store, exec::Runner& runner, Reporter& reporter, AgentOptions options);
+  util::Result<AgentResult> run(int64_t rid);
+
+private:
+  struct Active {
+    store::Claim claim;
+    pid_t pid = 0;
+    int64_t started_mono = 0;
+    int64_t deadline = -1; ///< monotonic: when to stop it (timeout or drain)
+    int64_t kill_at = -1;  ///< monotonic: when to SIGKILL after SIGTERM
+    core::ErrorType stop_reason = core::ErrorType::none; ///< timeout or interrupted
+    std::string command;
+  };
+
+  util::Result<void> turn(bool claim);
+  void start(store::Claim claim);
+  void on_exit(const exec::Exited& exited);
+  void on_signal(int sig);
+  void check_deadlines(int64_t now);
+  void stop_all(int sig, core::ErrorType reason);
+  int64_t next_deadline() const;
+  Progress progress() const;
+  void note_finish(int64_t now);
+  std::string out_path(int64_t seq, const char* ext) const;
+
+  store::Store& m_store;
+  exec::Runner& m_runner;
+  Reporter& m_reporter;
+  AgentOptions m_opts;
+  store::RunRecord m_run;
+  core::Counts m_counts;
+  std::vector<bool> m_slot_busy;
+  std::unordered_map<pid_t, Active> m_active;
+  std::vector<store::Update> m_updates;
+  int64_t m_started_mono = 0;
+  int64_t m_next_retry_at = 0; ///< epoch ms; 0 none known
+  bool m_draining = false;
+  int64_t m_drain_deadline = -1;
+  int m_signals_seen = 0;
+  int64_t m_last_heartbeat = 0;
+  int64_t m_last_tick = 0;
+  // Finishes per 1-second bucket over the last ten seconds, for the rate.
+  int64_t m_buckets[10] = {};
+  int64_t m_bucket_second = 0;
+  std::mt19937_64 m_rng;
+};
+
+} // namespace muster::agent

@@ -1,0 +1,55 @@
+#pragma once
+// What the agent tells the outside world as a run goes: the progress line,
+// plain log lines and summaries all implement this.
+
+#include "core/job.hpp"
+#include "core/run.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace muster::agent {
+
+/// A snapshot for the progress line.
+struct Progress {
+  core::Counts counts;
+  int64_t total = 0;
+  int64_t elapsed_ms = 0;
+  double rate = -1;     ///< finished jobs per second, recent; < 0 unknown
+  int64_t eta_ms = -1;  ///< < 0 unknown
+  bool draining = false;
+};
+
+/// One finished attempt.
+struct Finished {
+  std::string job_id;
+  int64_t seq = 0;
+  int64_t attempt = 1;
+  int64_t slot = 0;
+  core::JobState state = core::JobState::succeeded;
+  core::Outcome outcome;
+  int64_t duration_ms = 0;
+  int64_t retry_in_ms = 0;   ///< when retrying
+  std::string stdout_path;   ///< "" when the job wrote nothing there
+  std::string stderr_path;
+  uint64_t stdout_bytes = 0;
+  uint64_t stderr_bytes = 0;
+  std::string command;       ///< the command as run, for people
+};
+
+/// Receives the agent's events. Called on the agent's thread.
+class Reporter {
+public:
+  virtual ~Reporter() = default;
+  virtual void started(const std::string& run_id, const Progress& p) {}
+  virtual void finished(const Finished& job, const Progress& p) {}
+  /// Called at most a few times a second, and whenever counts change.
+  virtual void tick(const Progress& p) {}
+  /// The first signal arrived: no new claims; `grace_ms` for running jobs.
+  virtual void draining(int signal, int64_t grace_ms, int64_t running) {}
+  virtual void ended(const Progress& p) {}
+  /// Something went wrong that did not stop the run.
+  virtual void warning(const std::string& message) {}
+};
+
+} // namespace muster::agent

@@ -1,0 +1,195 @@
+// The command line: one table row per subcommand. Parsing lives here alone;
+// each subcommand's work lives in its own file.
+
+#include "cli/exit_code.hpp"
+#include "cli/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+
+namespace muster::cli {
+
+namespace {
+
+constexpr const char* k_exit_codes = R"(Exit codes:
+  0    every job succeeded (or the command did what it was asked)
+  1    the run ended and some jobs failed
+  2    bad flags, input, config or store; nothing was changed
+  3    another live muster holds the run
+  130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it)";
+
+struct Subcommand {
+  const char* name;
+  const char* description;
+  std::function<std::function<int()>(CLI::App&, GlobalOptions&)> setup;
+};
+
+void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
+  cmd.add_flag("--json", g.json, "Print JSON for scripts");
+}
+
+std::function<int()> setup_run(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<RunOptions>();
+  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: one per CPU)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd.add_option("-i,--input", o->inputs,
+                 "Input file (CSV, TSV, JSONL or lines; - is stdin); repeat for several");
+  cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
+      ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
+  cmd.add_option("--id-column", o->id_column, "Field that gives each job a stable id");
+  cmd.add_option("--key", o->key, "Template of the job's key, e.g. {account}");
+  cmd.add_flag("--shell", o->shell, "Run the command through sh -c, values quoted for sh");
+  cmd.add_option("--retries", o->retries, "Maximum attempts per job (default 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  cmd.add_option("--backoff", o->backoff, "Delay before the first retry (default 1s)");
+  cmd.add_option("--backoff-max", o->backoff_max, "Longest retry delay (default 5m)");
+  cmd.add_option("--timeout", o->timeout, "Stop a job after this long, e.g. 10m");
+  cmd.add_option("--kill-grace", o->kill_grace, "SIGTERM to SIGKILL delay (default 10s)");
+  cmd.add_option("--grace", o->grace, "Time running jobs get after Ctrl-C (default 30s)");
+  cmd.add_option("--on-interrupt", o->on_interrupt,
+                 "Jobs cut short by a crash or stop: requeue (default) or hold")
+      ->check(CLI::IsMember({"requeue", "hold"}));
+  cmd.add_option("--max-output", o->max_output, "Output kept per job and stream (default 1M)");
+  cmd.add_option("--name", o->name, "Name the run; running the same name again resumes it");
+  cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
+  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
+  add_output_flags(cmd, g);
+  // Everything from the first non-option word on is the command template.
+  cmd.prefix_command();
+  cmd.allow_extras();
+  return [o, &g, &cmd] {
+    o->command = cmd.remaining();
+    if (o->command.empty()) {
+      o->command = cmd.get_parent()->remaining();
+    }
+    return cmd_run(g, std::move(*o));
+  };
+}
+
+std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<ResumeOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_resume(g, *o); };
+}
+
+std::function<int()> setup_status(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<StatusOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name (default: the newest run)");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_status(g, *o); };
+}
+
+std::function<int()> setup_list(CLI::App& cmd, GlobalOptions& g) {
+  add_output_flags(cmd, g);
+  return [&g] { return cmd_list(g); };
+}
+
+std::function<int()> setup_jobs(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<JobsOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("--state", o->state, "Only jobs in this state (pending, running, succeeded, "
+                                      "failed, retrying, interrupted...)");
+  cmd.add_option("--limit", o->limit, "At most this many jobs");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_jobs(g, *o); };
+}
+
+std::function<int()> setup_logs(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<LogsOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("job", o->job, "Job id")->required();
+  cmd.add_flag("--stdout", o->stdout_only, "Only its stdout");
+  cmd.add_flag("--stderr", o->stderr_only, "Only its stderr");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_logs(g, *o); };
+}
+
+std::function<int()> setup_export(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<ExportOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("--format", o->format, "csv (default), jsonl, or joblog (GNU parallel's)")
+      ->check(CLI::IsMember({"csv", "jsonl", "joblog"}));
+  cmd.add_option("-o,--output", o->output, "Write to this file instead of stdout");
+  return [o, &g] { return cmd_export(g, *o); };
+}
+
+std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<RetryOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_flag("--failed", o->failed, "Failed jobs (the default with --interrupted)");
+  cmd.add_flag("--interrupted", o->interrupted, "Interrupted jobs");
+  cmd.add_option("--job", o->job, "One job, by id");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_retry(g, *o); };
+}
+
+const Subcommand k_subcommands[] = {
+    {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
+    {"resume", "Continue a run that was stopped, crashed or seeded", setup_resume},
+    {"status", "Counts, rate, ETA and what each slot runs", setup_status},
+    {"list", "All runs in the store", setup_list},
+    {"jobs", "A run's jobs and their states", setup_jobs},
+    {"logs", "A job's captured output", setup_logs},
+    {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},
+    {"retry", "Move failed or interrupted jobs back to pending", setup_retry},
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"muster: run batches of jobs in parallel slots, durably.\n"
+               "Every job's state lives in a store, so a crash, Ctrl-C or reboot loses "
+               "nothing and runs nothing twice.",
+               "muster"};
+  app.set_version_flag("--version", std::string("muster ") + MUSTER_VERSION);
+  app.footer(k_exit_codes);
+  app.require_subcommand(1);
+  app.fallthrough();
+  // `run` passes its command words up as extras; nothing else may have any.
+  app.allow_extras();
+  GlobalOptions g;
+  app.add_option("--store", g.store, "Store directory (default $MUSTER_STORE or ./.muster)");
+  std::function<int()> action;
+  for (const auto& sub : k_subcommands) {
+    CLI::App* cmd = app.add_subcommand(sub.name, sub.description);
+    cmd->footer(k_exit_codes);
+    auto act = sub.setup(*cmd, g);
+    cmd->callback([&action, act] { action = act; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : to_int(ExitCode::usage);
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (sub->get_name() != "run" && !app.remaining().empty()) {
+      std::fprintf(stderr, "muster %s: unexpected argument '%s'\nRun with --help for more "
+                           "information.\n",
+                   sub->get_name().c_str(), app.remaining().front().c_str());
+      return to_int(ExitCode::usage);
+    }
+  }
+  if (g.store.empty()) {
+    const char* env = std::getenv("MUSTER_STORE");
+    g.store = env && *env ? env : ".muster";
+  }
+  try {
+    return action ? action() : to_int(ExitCode::usage);
+  } catch (const Failure& f) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "muster: %s\n", f.message.c_str());
+    return to_int(f.code);
+  }
+}
+
+} // namespace muster::cli

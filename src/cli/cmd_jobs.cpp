@@ -1,0 +1,92 @@
+// `muster jobs` and `muster logs`: a run's jobs and one job's output.
+
+#include "cli/common.hpp"
+#include "ui/table.hpp"
+#include "ui/views.hpp"
+#include "util/time.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace muster::cli {
+
+int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  auto run = find_run(*store, o.run);
+  store::JobFilter filter;
+  filter.limit = o.limit;
+  if (!o.state.empty()) {
+    filter.state = core::parse_job_state(o.state);
+    if (!filter.state) {
+      throw Failure{ExitCode::usage, "--state " + o.state + ": expected one of pending, running, "
+                                     "succeeded, failed, retrying, waiting, interrupted, "
+                                     "skipped, cancelled"};
+    }
+  }
+  const auto jobs = check(store->jobs(run.rid, filter));
+  const int64_t now = util::now_ms();
+  if (g.json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& j : jobs) {
+      arr.push_back(ui::job_json(j));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return 0;
+  }
+  ui::Table t({"JOB", "STATE", "ATTEMPTS", "EXIT", "SLOT", "TIME", "KEY", "ERROR"});
+  for (const auto& j : jobs) {
+    std::string exit = j.exit_code ? std::to_string(*j.exit_code)
+                       : j.signal  ? "SIG" + std::to_string(*j.signal)
+                                   : "-";
+    t.add({j.id, std::string(core::to_string(j.state)),
+           std::to_string(j.attempts) + "/" + std::to_string(j.max_attempts), exit,
+           j.slot ? std::to_string(*j.slot) : "-", ui::job_duration(j, now),
+           j.key.empty() ? "-" : j.key, j.error});
+  }
+  t.print(stdout);
+  return 0;
+}
+
+namespace {
+
+bool print_file(const std::string& path, FILE* to) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    std::fwrite(buf, 1, static_cast<size_t>(n), to);
+  }
+  ::close(fd);
+  return true;
+}
+
+} // namespace
+
+int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  auto run = find_run(*store, o.run);
+  store::JobFilter filter;
+  filter.id = o.job;
+  const auto jobs = check(store->jobs(run.rid, filter));
+  if (jobs.empty()) {
+    throw Failure{ExitCode::usage, "no job '" + o.job + "' in run " + run.id};
+  }
+  const std::string base = output_dir(g, run) + "/" + std::to_string(jobs.front().seq);
+  std::fflush(stdout);
+  if (!o.stderr_only) {
+    print_file(base + ".out", stdout);
+    std::fflush(stdout);
+  }
+  if (!o.stdout_only) {
+    print_file(base + ".err", o.stderr_only ? stdout : stderr);
+  }
+  return 0;
+}
+
+} // namespace muster::cli

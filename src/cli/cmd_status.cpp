@@ -1,0 +1,113 @@
+// `muster status` and `muster list`: read-only views of runs.
+
+#include "cli/common.hpp"
+#include "ui/table.hpp"
+#include "ui/views.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+namespace muster::cli {
+
+namespace {
+
+std::string counts_summary(const core::Counts& c) {
+  std::string s;
+  for (size_t i = 0; i < 9; ++i) {
+    if (c.by_state[i] > 0) {
+      s += (s.empty() ? "" : ", ") + std::to_string(c.by_state[i]) + " " +
+           std::string(core::to_string(static_cast<core::JobState>(i)));
+    }
+  }
+  return s.empty() ? "no jobs" : s;
+}
+
+} // namespace
+
+int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  store::RunRecord run;
+  if (o.run.empty()) {
+    auto latest = check(store->latest_run());
+    if (!latest) {
+      throw Failure{ExitCode::usage, "no runs in " + g.store};
+    }
+    run = std::move(*latest);
+  } else {
+    run = find_run(*store, o.run);
+  }
+  const auto counts = check(store->counts(run.rid));
+  const bool alive = holder_alive(run.holder);
+  store::JobFilter running;
+  running.state = core::JobState::running;
+  const auto active = check(store->jobs(run.rid, running));
+  const int64_t now = util::now_ms();
+  if (g.json) {
+    auto j = ui::run_json(run, counts, alive);
+    auto slots = nlohmann::ordered_json::array();
+    for (const auto& job : active) {
+      slots.push_back({{"slot", job.slot ? *job.slot : -1},
+                       {"job", job.id},
+                       {"attempt", job.attempts},
+                       {"pid", job.pid ? nlohmann::ordered_json(*job.pid) : nullptr},
+                       {"running_ms", now - job.started_at}});
+    }
+    j["running"] = slots;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("run %s%s: %s\n", run.id.c_str(),
+              run.name.empty() ? "" : (" (" + run.name + ")").c_str(),
+              std::string(core::to_string(run.state)).c_str());
+  std::printf("  command: %s\n", util::join(run.settings.command, " ").c_str());
+  std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
+              counts_summary(counts).c_str());
+  if (alive) {
+    const int64_t left = run.total - counts.finished();
+    std::printf("  agent:   pid %lld on %s, %s, ETA %s\n",
+                static_cast<long long>(run.holder.pid), run.holder.host.c_str(),
+                util::format_rate(run.rate).c_str(),
+                run.rate > 0 ? util::format_duration(static_cast<int64_t>(
+                                   static_cast<double>(left) * 1000.0 / run.rate))
+                                   .c_str()
+                             : "-");
+  } else if (counts[core::JobState::running] > 0) {
+    std::printf("  agent:   none alive; `muster resume %s` recovers its running jobs\n",
+                run.id.c_str());
+  }
+  if (!active.empty()) {
+    ui::Table t({"  SLOT", "JOB", "ATTEMPT", "PID", "RUNNING"});
+    for (const auto& job : active) {
+      t.add({"  " + (job.slot ? std::to_string(*job.slot) : std::string("-")), job.id,
+             std::to_string(job.attempts), job.pid ? std::to_string(*job.pid) : "-",
+             ui::job_duration(job, now)});
+    }
+    t.print(stdout);
+  }
+  return 0;
+}
+
+int cmd_list(const GlobalOptions& g) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  const auto runs = check(store->list_runs());
+  if (g.json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& run : runs) {
+      arr.push_back(ui::run_json(run, check(store->counts(run.rid)), holder_alive(run.holder)));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return 0;
+  }
+  ui::Table t({"ID", "NAME", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "COMMAND"});
+  for (const auto& run : runs) {
+    const auto c = check(store->counts(run.rid));
+    t.add({run.id, run.name.empty() ? "-" : run.name, std::string(core::to_string(run.state)),
+           std::to_string(c[core::JobState::succeeded]),
+           std::to_string(c[core::JobState::failed]), std::to_string(run.total),
+           util::format_timestamp(run.created_at).substr(0, 19),
+           util::join(run.settings.command, " ")});
+  }
+  t.print(stdout);
+  return 0;
+}
+
+} // namespace muster::cli

@@ -1,0 +1,45 @@
+#pragma once
+// What several subcommands share: opening the store, finding a run, and
+// running an agent on it.
+
+#include "cli/exit_code.hpp"
+#include "cli/options.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace muster::cli {
+
+/// Opens the store named by the global options; throws Failure(usage).
+std::unique_ptr<store::sqlite::SqliteStore> open_store(const GlobalOptions& g,
+                                                      store::sqlite::Create create);
+/// Finds a run by id, prefix or name; throws Failure(usage).
+store::RunRecord find_run(store::Store& store, const std::string& ref);
+/// Unwraps a result or throws Failure(usage) with its message.
+template <typename T> T check(util::Result<T> r) {
+  if (!r) {
+    throw Failure{ExitCode::usage, r.error().message};
+  }
+  return std::move(*r);
+}
+inline void check(util::Result<void> r) {
+  if (!r) {
+    throw Failure{ExitCode::usage, r.error().message};
+  }
+}
+
+/// This process, as a run's holder.
+store::Holder this_holder();
+/// Whether a recorded holder still runs.
+bool holder_alive(const store::Holder& h);
+
+/// Runs `run` with an agent in this process until it completes or is
+/// stopped; returns the exit code.
+int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
+            const GlobalOptions& g, int64_t slots, bool pass_stdout);
+
+/// The directory of a run's captured output.
+std::string output_dir(const GlobalOptions& g, const store::RunRecord& run);
+
+} // namespace muster::cli

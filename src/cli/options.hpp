@@ -1,0 +1,88 @@
+#pragma once
+// The parsed options of each subcommand. app.cpp fills them from the command
+// line; one file per subcommand acts on them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace muster::cli {
+
+/// Options every subcommand takes.
+struct GlobalOptions {
+  std::string store; ///< --store, else $MUSTER_STORE, else ./.muster
+  bool json = false;
+  bool quiet = false;
+};
+
+struct RunOptions {
+  int64_t slots = 0; ///< 0: one per CPU
+  std::vector<std::string> inputs;
+  std::string format;
+  std::string id_column;
+  std::string key;
+  bool shell = false;
+  int64_t retries = 1;
+  std::string backoff = "1s";
+  std::string backoff_max = "5m";
+  std::string timeout;
+  std::string kill_grace = "10s";
+  std::string grace = "30s";
+  std::string on_interrupt = "requeue";
+  std::string max_output = "1M";
+  std::string name;
+  bool seed_only = false;
+  bool no_stdout = false;
+  std::vector<std::string> command; ///< the command words, then `:::` groups
+};
+
+struct ResumeOptions {
+  std::string run;
+  int64_t slots = 0; ///< 0: the run's own
+  bool no_stdout = false;
+};
+
+struct StatusOptions {
+  std::string run; ///< "" for the newest
+};
+
+struct JobsOptions {
+  std::string run;
+  std::string state;
+  int64_t limit = -1;
+};
+
+struct LogsOptions {
+  std::string run;
+  std::string job;
+  bool stdout_only = false;
+  bool stderr_only = false;
+};
+
+struct ExportOptions {
+  std::string run;
+  std::string format = "csv";
+  std::string output; ///< "" for stdout
+};
+
+struct RetryOptions {
+  std::string run;
+  bool failed = false;
+  bool interrupted = false;
+  std::string job;
+};
+
+int cmd_run(const GlobalOptions& g, RunOptions o);
+int cmd_resume(const GlobalOptions& g, const ResumeOptions& o);
+int cmd_status(const GlobalOptions& g, const StatusOptions& o);
+int cmd_list(const GlobalOptions& g);
+int cmd_jobs(const GlobalOptions& g, const JobsOptions& o);
+int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
+int cmd_export(const GlobalOptions& g, const ExportOptions& o);
+int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
+
+/// Parses argv and runs the subcommand; returns the exit code.
+int main(int argc, char** argv);
+
+} // namespace muster::cli

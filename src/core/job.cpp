@@ -1,0 +1,179 @@
+#include "core/job.hpp"
+
+#include <array>
+#include <csignal>
+#include <cstring>
+
+namespace muster::core {
+
+namespace {
+
+constexpr std::array<std::string_view, 9> k_job_states = {
+    "pending", "running", "succeeded", "failed",    "retrying",
+    "waiting", "interrupted", "skipped", "cancelled"};
+
+constexpr std::array<std::string_view, 7> k_run_states = {
+    "created", "running", "paused", "halted", "completed", "cancelled", "failed"};
+
+} // namespace
+
+std::string_view to_string(JobState state) { return k_job_states[static_cast<size_t>(state)]; }
+
+std::optional<JobState> parse_job_state(std::string_view text) {
+  for (size_t i = 0; i < k_job_states.size(); ++i) {
+    if (k_job_states[i] == text) {
+      return static_cast<JobState>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+bool is_terminal(JobState state) {
+  switch (state) {
+  case JobState::succeeded:
+  case JobState::failed:
+  case JobState::skipped:
+  case JobState::cancelled:
+    return true;
+  case JobState::pending:
+  case JobState::running:
+  case JobState::retrying:
+  case JobState::waiting:
+  case JobState::interrupted:
+    return false;
+  }
+  return false;
+}
+
+bool can_transition(JobState from, JobState to) {
+  using S = JobState;
+  switch (from) {
+  case S::pending:
+  case S::waiting:
+    return to == S::running || to == S::waiting || to == S::skipped || to == S::cancelled ||
+           to == S::pending;
+  case S::retrying:
+    return to == S::running || to == S::pending || to == S::cancelled || to == S::skipped;
+  case S::running:
+    // An interrupted attempt may be requeued directly when its agent died.
+    return to == S::succeeded || to == S::failed || to == S::retrying ||
+           to == S::interrupted || to == S::pending || to == S::cancelled;
+  case S::interrupted:
+    return to == S::pending || to == S::cancelled || to == S::skipped;
+  case S::failed:
+  case S::cancelled:
+  case S::skipped:
+    return to == S::pending; // only by `muster retry`
+  case S::succeeded:
+    return false; // a success is final: it never runs again
+  }
+  return false;
+}
+
+std::string_view to_string(ErrorType type) {
+  switch (type) {
+  case ErrorType::none: return "";
+  case ErrorType::exit_code: return "exit_code";
+  case ErrorType::signal: return "signal";
+  case ErrorType::timeout: return "timeout";
+  case ErrorType::spawn: return "spawn";
+  case ErrorType::interrupted: return "interrupted";
+  }
+  return "";
+}
+
+Outcome Outcome::exited(int code) {
+  Outcome o;
+  o.exit_code = code;
+  if (code != 0) {
+    o.type = ErrorType::exit_code;
+    o.error = "exited with code " + std::to_string(code);
+  }
+  return o;
+}
+
+Outcome Outcome::signaled(int sig) {
+  Outcome o;
+  o.type = ErrorType::signal;
+  o.signal = sig;
+  const char* name = sigabbrev_np(sig);
+  o.error = std::string("killed by signal ") + (name ? std::string("SIG") + name : std::to_string(sig));
+  return o;
+}
+
+Outcome Outcome::timed_out(int sig) {
+  Outcome o;
+  o.type = ErrorType::timeout;
+  o.signal = sig;
+  o.error = "timed out";
+  return o;
+}
+
+Outcome Outcome::spawn_failed(std::string why) {
+  Outcome o;
+  o.type = ErrorType::spawn;
+  o.exit_code = 127;
+  o.error = std::move(why);
+  return o;
+}
+
+Outcome Outcome::interrupted_by_stop() {
+  Outcome o;
+  o.type = ErrorType::interrupted;
+  o.error = "interrupted: muster was stopped while the job ran";
+  return o;
+}
+
+Retryable retryable(const Outcome& outcome) {
+  switch (outcome.type) {
+  case ErrorType::exit_code:
+  case ErrorType::signal:
+  case ErrorType::timeout:
+    return Retryable::yes;
+  case ErrorType::spawn: // the command cannot start: trying again will not help
+  case ErrorType::none:
+  case ErrorType::interrupted:
+    return Retryable::no;
+  }
+  return Retryable::no;
+}
+
+JobState state_after(const Outcome& outcome, int64_t attempts, int64_t max_attempts) {
+  if (outcome.succeeded()) {
+    return JobState::succeeded;
+  }
+  if (outcome.type == ErrorType::interrupted) {
+    return JobState::interrupted;
+  }
+  if (retryable(outcome) == Retryable::yes && attempts < max_attempts) {
+    return JobState::retrying;
+  }
+  return JobState::failed;
+}
+
+std::string_view to_string(OnInterrupt mode) {
+  return mode == OnInterrupt::requeue ? "requeue" : "hold";
+}
+
+std::optional<OnInterrupt> parse_on_interrupt(std::string_view text) {
+  if (text == "requeue") {
+    return OnInterrupt::requeue;
+  }
+  if (text == "hold") {
+    return OnInterrupt::hold;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(RunState state) { return k_run_states[static_cast<size_t>(state)]; }
+
+std::optional<RunState> parse_run_state(std::string_view text) {
+  for (size_t i = 0; i < k_run_states.size(); ++i) {
+    if (k_run_states[i] == text) {
+      return static_cast<RunState>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace muster::core

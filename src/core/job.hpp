@@ -1,0 +1,69 @@
+#pragma once
+// The job model: states, outcomes, and the state machine that maps an
+// attempt's outcome to the job's next state. Pure; no I/O.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace muster::core {
+
+/// Every state a job can be in. See DESIGN.md, "Concepts".
+enum class JobState {
+  pending,     ///< ready to be claimed
+  running,     ///< claimed by an agent; its process may be alive
+  succeeded,   ///< terminal
+  failed,      ///< terminal: out of attempts, or not retryable
+  retrying,    ///< waits for retry_at, then is claimable again
+  waiting,     ///< held back by a limit (later issues)
+  interrupted, ///< its agent stopped or died while it ran
+  skipped,     ///< terminal
+  cancelled,   ///< terminal
+};
+
+std::string_view to_string(JobState state);
+std::optional<JobState> parse_job_state(std::string_view text);
+/// True for states a job never leaves on its own (only `muster retry` can).
+bool is_terminal(JobState state);
+/// The transitions the scheduler and the CLI may make.
+bool can_transition(JobState from, JobState to);
+
+/// What a finished attempt was, in the store's `error_type` words.
+enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted };
+std::string_view to_string(ErrorType type);
+
+/// What happened to one attempt.
+struct Outcome {
+  ErrorType type = ErrorType::none; ///< none means it exited 0
+  int exit_code = -1;               ///< when it exited
+  int signal = 0;                   ///< when a signal ended it
+  std::string error;                ///< a human-readable reason ("" on success)
+
+  static Outcome exited(int code);
+  static Outcome signaled(int sig);
+  static Outcome timed_out(int sig);
+  static Outcome spawn_failed(std::string why);
+  static Outcome interrupted_by_stop();
+  bool succeeded() const { return type == ErrorType::none; }
+};
+
+/// Whether a failed attempt may be tried again (timeouts are retryable, too).
+enum class Retryable { yes, no };
+Retryable retryable(const Outcome& outcome);
+
+/// The job's state after an attempt ends. `attempts` counts the attempts that
+/// count against `max_attempts` (interrupted ones do not).
+JobState state_after(const Outcome& outcome, int64_t attempts, int64_t max_attempts);
+
+/// What to do with jobs whose agent stopped or died while they ran.
+enum class OnInterrupt { requeue, hold };
+std::string_view to_string(OnInterrupt mode);
+std::optional<OnInterrupt> parse_on_interrupt(std::string_view text);
+
+/// Run states. See DESIGN.md.
+enum class RunState { created, running, paused, halted, completed, cancelled, failed };
+std::string_view to_string(RunState state);
+std::optional<RunState> parse_run_state(std::string_view text);
+
+} // namespace muster::core

@@ -1,0 +1,41 @@
+#pragma once
+// A run's settings: everything needed to run its jobs again after a crash.
+
+#include "core/backoff.hpp"
+#include "core/job.hpp"
+#include "core/template.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace muster::core {
+
+/// The settings a run keeps in the store. `muster resume` runs with these.
+struct RunSettings {
+  std::vector<std::string> command; ///< the command template's words
+  Shell shell = Shell::no;
+  int64_t slots = 1;
+  int64_t max_attempts = 1; ///< --retries
+  BackoffPolicy backoff;
+  int64_t timeout_ms = 0; ///< 0: none
+  int64_t kill_grace_ms = 10'000;
+  int64_t grace_ms = 30'000;
+  OnInterrupt on_interrupt = OnInterrupt::requeue;
+  uint64_t max_output = 1024 * 1024; ///< bytes kept per stream per job (the tail)
+  std::string key;                   ///< the --key template ("" for none)
+  std::string id_column;             ///< --id-column ("" for the row position)
+  std::vector<std::string> inputs;   ///< where the rows came from, for people
+};
+
+/// The counts of a run's jobs by state, indexed by JobState.
+struct Counts {
+  int64_t by_state[9] = {};
+  int64_t& operator[](JobState s) { return by_state[static_cast<size_t>(s)]; }
+  int64_t operator[](JobState s) const { return by_state[static_cast<size_t>(s)]; }
+  int64_t total() const;
+  /// succeeded + failed + skipped + cancelled.
+  int64_t finished() const;
+};
+
+} // namespace muster::core

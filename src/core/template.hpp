@@ -1,0 +1,82 @@
+#pragma once
+// Command templates: `./post.sh --account {account} --video {2}` turned into
+// one argv per job. Every value lands inside one argv entry; with --shell the
+// words form a script for `sh -c` and every value is quoted for sh.
+
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace muster::core {
+
+/// What a placeholder stands for.
+enum class PlaceholderKind { literal, field_name, field_index, whole, job, slot, attempt, run };
+
+/// A run of literal text or one placeholder.
+struct Segment {
+  PlaceholderKind kind = PlaceholderKind::literal;
+  std::string text; ///< the literal text, or the field name
+  size_t index = 0; ///< 0-based field index for field_index
+};
+
+/// A row as the template sees it.
+struct RowView {
+  const std::vector<std::string>* names = nullptr; ///< field names (columns or JSON keys)
+  const std::vector<std::string>* values = nullptr;
+  std::string_view raw; ///< `{}`
+};
+
+/// The per-attempt values: `{job}`, `{slot}`, `{attempt}`, `{run}`.
+struct JobContext {
+  std::string_view job_id;
+  std::string_view run_id;
+  int64_t slot = 0;
+  int64_t attempt = 1;
+};
+
+/// Whether the command runs through `sh -c`.
+enum class Shell { no, yes };
+
+/// A parsed template of one or more words.
+class Template {
+public:
+  /// Parses command words. A word that has no placeholder stays literal; when
+  /// no word has one, `{}` is appended as a last word, as GNU parallel does.
+  /// `{{` and `}}` are literal braces. A brace pair with spaces inside
+  /// (`awk '{print $1}'`) is literal text.
+  static util::Result<Template> parse_command(const std::vector<std::string>& words,
+                                              Shell shell);
+  /// Parses a one-word template (such as --key) without appending anything.
+  static util::Result<Template> parse_word(std::string_view word);
+
+  /// Checks that every named field is one of `names` and every numbered one
+  /// is within `field_count`. `what` names the template in errors ("the
+  /// command", "--key").
+  util::Result<void> check_fields(const std::vector<std::string>& names, size_t field_count,
+                                  std::string_view what) const;
+  /// Whether the template uses any field by name.
+  bool uses_field_names() const;
+  /// Whether any word uses a per-attempt placeholder ({slot}, {attempt}).
+  bool uses_attempt_values() const;
+
+  /// The argv for one attempt.
+  std::vector<std::string> render_argv(const RowView& row, const JobContext& ctx) const;
+  /// One word (for --key and display). For a shell template, the script.
+  std::string render_word(const RowView& row, const JobContext& ctx) const;
+  /// The template as the user wrote it, words joined by a space.
+  const std::string& source() const { return m_source; }
+  Shell shell() const { return m_shell; }
+
+private:
+  std::vector<std::vector<Segment>> m_words;
+  std::string m_source;
+  Shell m_shell = Shell::no;
+};
+
+/// Looks a field up by name, or "" with found=false.
+std::string_view field_value(const RowView& row, std::string_view name, bool& found);
+
+} // namespace muster::core

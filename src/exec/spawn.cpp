@@ -1,0 +1,138 @@
+#include "exec/spawn.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace muster::exec {
+
+namespace {
+
+struct ChildArgs {
+  const SpawnRequest* request;
+  pid_t parent;
+  int devnull;
+  int error; // written by the child when exec fails; shared through CLONE_VM
+};
+
+// Runs in the child, on its own stack, sharing the parent's memory until
+// execve (CLONE_VM | CLONE_VFORK): only async-signal-safe calls, no allocation.
+int child_main(void* arg) {
+  auto* a = static_cast<ChildArgs*>(arg);
+  const SpawnRequest& r = *a->request;
+  // Own process group, so that a Ctrl-C at the terminal reaches muster only
+  // and a timeout can signal the job's whole tree.
+  if (setpgid(0, 0) != 0) {
+    a->error = errno;
+    _exit(127);
+  }
+  // Reset the signals muster handles; passing through SIG_IGN discards any
+  // that arrived while the child was still in muster's process group.
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2}) {
+    sigaction(sig, &ign, nullptr);
+    sigaction(sig, &dfl, nullptr);
+  }
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != a->parent) {
+    a->error = errno ? errno : ESRCH;
+    _exit(127);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  int in = r.stdin_fd >= 0 ? r.stdin_fd : a->devnull;
+  if (dup2(in, 0) < 0 || dup2(r.stdout_fd, 1) < 0 || dup2(r.stderr_fd, 2) < 0) {
+    a->error = errno;
+    _exit(127);
+  }
+  execve(r.path, r.argv, r.envp);
+  a->error = errno;
+  _exit(127);
+}
+
+constexpr size_t k_stack_size = 64 * 1024;
+
+char* child_stack() {
+  static char* stack = [] {
+    void* p = mmap(nullptr, k_stack_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
+  }();
+  return stack;
+}
+
+int devnull_fd() {
+  static int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+
+} // namespace
+
+util::Result<pid_t> spawn(const SpawnRequest& request) {
+  char* stack = child_stack();
+  if (!stack || devnull_fd() < 0) {
+    return util::Error{std::string("spawn: cannot set up: ") + std::strerror(errno)};
+  }
+  ChildArgs args{&request, getpid(), devnull_fd(), 0};
+  // The stack grows down on every platform muster supports.
+  pid_t pid = clone(child_main, stack + k_stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  if (pid < 0) {
+    return util::Error{std::string("spawn ") + request.path + ": " + std::strerror(errno)};
+  }
+  if (args.error != 0) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return util::Error{std::string("cannot run ") + request.path + ": " +
+                       std::strerror(args.error)};
+  }
+  return pid;
+}
+
+util::Result<std::string> resolve_executable(const std::string& name,
+                                             const std::string& path_env) {
+  if (name.empty()) {
+    return util::Error{"cannot run an empty command name"};
+  }
+  if (name.find('/') != std::string::npos) {
+    return name;
+  }
+  size_t start = 0;
+  int last_error = ENOENT;
+  for (;;) {
+    size_t end = path_env.find(':', start);
+    std::string dir = path_env.substr(start, end == std::string::npos ? end : end - start);
+    if (dir.empty()) {
+      dir = ".";
+    }
+    std::string candidate = dir + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(candidate.c_str(), X_OK) == 0) {
+        return candidate;
+      }
+      last_error = EACCES;
+    }
+    if (end == std::string::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return util::Error{"cannot run " + name + ": " +
+                     (last_error == ENOENT ? std::string("command not found") +
+                                                 " (searched PATH)"
+                                           : std::string(std::strerror(last_error)))};
+}
+
+} // namespace muster::exec

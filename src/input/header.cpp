@@ -1,0 +1,38 @@
+#include "input/header.hpp"
+
+#include <string_view>
+#include <unordered_map>
+
+namespace muster::input {
+
+util::Result<void> check_header(const LineSource& source,
+                                const std::vector<std::string>& names,
+                                const std::vector<FieldPos>& where) {
+  std::unordered_map<std::string_view, size_t> seen;
+  seen.reserve(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) {
+      return source.error_at(where[i].line, where[i].column,
+                             "empty header name in field " + std::to_string(i + 1) +
+                                 ": expected every column to have a name");
+    }
+    auto [it, added] = seen.emplace(names[i], i);
+    if (!added) {
+      return source.error_at(where[i].line, where[i].column,
+                             "duplicate header name \"" + names[i] + "\" (fields " +
+                                 std::to_string(it->second + 1) + " and " +
+                                 std::to_string(i + 1) + "): expected each name once");
+    }
+  }
+  return {};
+}
+
+std::string ragged_row_message(size_t found, size_t expected) {
+  auto fields = [](size_t n) {
+    return std::to_string(n) + (n == 1 ? " field" : " fields");
+  };
+  return "row has " + fields(found) + ": expected " + fields(expected) +
+         ", one per header column";
+}
+
+} // namespace muster::input

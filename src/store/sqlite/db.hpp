@@ -1,0 +1,93 @@
+#pragma once
+// Thin RAII over the SQLite C API: a connection, prepared statements and
+// transactions that roll back unless committed.
+
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace muster::store::sqlite {
+
+/// One open database connection.
+class Db {
+public:
+  Db() = default;
+  Db(Db&& other) noexcept;
+  Db& operator=(Db&& other) noexcept;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  ~Db();
+
+  static util::Result<Db> open(const std::string& path);
+  /// Runs one or more statements that return no rows.
+  util::Result<void> exec(std::string_view sql);
+  sqlite3* handle() const { return m_db; }
+  const std::string& path() const { return m_path; }
+  /// "what: sqlite's message", for errors.
+  util::Error error(std::string_view what) const;
+
+private:
+  sqlite3* m_db = nullptr;
+  std::string m_path;
+};
+
+/// A prepared statement, reset after each use.
+class Statement {
+public:
+  Statement() = default;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  static util::Result<Statement> prepare(Db& db, std::string_view sql);
+
+  /// Binds parameters by 1-based position.
+  Statement& bind(int index, int64_t value);
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, const std::optional<int64_t>& value);
+  Statement& bind(int index, double value);
+  Statement& bind_null(int index);
+
+  /// Steps once: true when a row is ready, false when done.
+  util::Result<bool> step();
+  /// Steps to completion, expecting no rows.
+  util::Result<void> run();
+  /// Resets and clears bindings for the next use.
+  void reset();
+
+  int64_t int64(int col) const;
+  double real(int col) const;
+  std::optional<int64_t> optional_int64(int col) const;
+  std::string text(int col) const;
+  bool is_null(int col) const;
+
+private:
+  sqlite3_stmt* m_stmt = nullptr;
+  Db* m_db = nullptr;
+};
+
+/// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless committed.
+class Transaction {
+public:
+  static util::Result<Transaction> begin(Db& db);
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  ~Transaction();
+  util::Result<void> commit();
+
+private:
+  explicit Transaction(Db& db) : m_db(&db) {}
+  Db* m_db = nullptr;
+  bool m_done = false;
+};
+
+} // namespace muster::store::sqlite

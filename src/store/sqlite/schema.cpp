@@ -1,0 +1,107 @@
+#include "store/sqlite/schema.hpp"
+
+#include <string>
+
+namespace muster::store::sqlite {
+
+const std::vector<std::string_view>& migrations() {
+  static const std::vector<std::string_view> k_migrations = {
+      // 0 → 1: runs and jobs.
+      R"sql(
+CREATE TABLE runs (
+  rid          INTEGER PRIMARY KEY,
+  id           TEXT NOT NULL UNIQUE,
+  name         TEXT UNIQUE,
+  state        TEXT NOT NULL,
+  settings     TEXT NOT NULL,
+  columns      TEXT NOT NULL,
+  total        INTEGER NOT NULL DEFAULT 0,
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  holder_pid   INTEGER,
+  holder_host  TEXT,
+  holder_start INTEGER,
+  heartbeat_at INTEGER
+);
+CREATE TABLE jobs (
+  jid          INTEGER PRIMARY KEY,
+  rid          INTEGER NOT NULL REFERENCES runs(rid),
+  seq          INTEGER NOT NULL,
+  id           TEXT NOT NULL,
+  key          TEXT NOT NULL DEFAULT '',
+  fields       TEXT NOT NULL,
+  raw          TEXT,
+  state        TEXT NOT NULL,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  exit_code    INTEGER,
+  signal       INTEGER,
+  error        TEXT,
+  error_type   TEXT,
+  slot         INTEGER,
+  pid          INTEGER,
+  pgid         INTEGER,
+  started_at   INTEGER,
+  finished_at  INTEGER,
+  retry_at     INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (rid, id)
+);
+-- Claims read pending jobs in input order and due retries by time.
+CREATE INDEX jobs_claim ON jobs(rid, state, retry_at);
+)sql",
+      // 1 → 2: interrupted attempts do not count against max_attempts; the
+      // holder reports its rate for `muster status` in other terminals.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN interrupts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN rate REAL NOT NULL DEFAULT 0;
+)sql",
+  };
+  return k_migrations;
+}
+
+int current_schema_version() { return static_cast<int>(migrations().size()); }
+
+util::Result<int> schema_version(Db& db) {
+  auto st = Statement::prepare(db, "PRAGMA user_version");
+  if (!st) {
+    return st.error();
+  }
+  auto row = st->step();
+  if (!row) {
+    return row.error();
+  }
+  return static_cast<int>(st->int64(0));
+}
+
+util::Result<void> migrate(Db& db) {
+  auto tx = Transaction::begin(db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto version = schema_version(db);
+  if (!version) {
+    return version.error();
+  }
+  const int current = current_schema_version();
+  if (*version > current) {
+    return util::Error{"store " + db.path() + " has schema version " +
+                       std::to_string(*version) + ", which a newer muster wrote; this muster "
+                       "knows versions up to " + std::to_string(current) +
+                       ". Upgrade muster, or use another --store."};
+  }
+  if (*version == current) {
+    return tx->commit();
+  }
+  for (int v = *version; v < current; ++v) {
+    if (auto r = db.exec(migrations()[static_cast<size_t>(v)]); !r) {
+      return util::Error{"migrating store to schema version " + std::to_string(v + 1) + ": " +
+                         r.error().message};
+    }
+  }
+  if (auto r = db.exec("PRAGMA user_version = " + std::to_string(current)); !r) {
+    return r.error();
+  }
+  return tx->commit();
+}
+
+} // namespace muster::store::sqlite

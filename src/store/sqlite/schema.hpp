@@ -1,0 +1,21 @@
+#pragma once
+// The SQLite schema and its migrations. PRAGMA user_version is the schema's
+// version; each migration moves it up by one, inside one transaction.
+
+#include "store/sqlite/db.hpp"
+
+#include <string_view>
+#include <vector>
+
+namespace muster::store::sqlite {
+
+/// The SQL of each migration; migration i takes the schema from version i to i+1.
+const std::vector<std::string_view>& migrations();
+/// The version this muster writes.
+int current_schema_version();
+/// Brings `db` up to the current version. Refuses a newer one.
+util::Result<void> migrate(Db& db);
+/// Reads PRAGMA user_version.
+util::Result<int> schema_version(Db& db);
+
+} // namespace muster::store::sqlite

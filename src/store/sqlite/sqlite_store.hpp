@@ -1,0 +1,70 @@
+#pragma once
+// The embedded store: one SQLite database in WAL mode under the store
+// directory, next to the jobs' captured output.
+
+#include "store/sqlite/db.hpp"
+#include "store/store.hpp"
+
+#include <memory>
+#include <string>
+
+namespace muster::store::sqlite {
+
+/// Whether opening may create the store.
+enum class Create { yes, no };
+/// How hard each commit is pushed to disk.
+enum class Durability { normal, full };
+
+/// Store backed by SQLite. Not thread-safe: one per thread.
+class SqliteStore final : public Store {
+public:
+  /// Opens (or creates) the store in `dir`: dir/muster.db and dir/runs/.
+  static util::Result<std::unique_ptr<SqliteStore>> open(const std::string& dir, Create create);
+  ~SqliteStore() override;
+
+  /// normal: a commit survives a crash of muster (WAL, synchronous=NORMAL);
+  /// full: it also survives power loss (synchronous=FULL).
+  util::Result<void> set_durability(Durability d);
+  const std::string& dir() const { return m_dir; }
+  Db& db() { return m_db; }
+
+  util::Result<void>
+  create_run(RunRecord& run, const std::function<util::Result<bool>(NewJob&)>& next) override;
+  util::Result<RunRecord> find_run(const std::string& ref) override;
+  util::Result<std::optional<RunRecord>> latest_run() override;
+  util::Result<std::vector<RunRecord>> list_runs() override;
+  util::Result<core::Counts> counts(int64_t rid) override;
+  util::Result<std::vector<JobRecord>> jobs(int64_t rid, const JobFilter& filter) override;
+  util::Result<void> each_job(int64_t rid,
+                              const std::function<void(const JobRecord&)>& fn) override;
+  util::Result<Takeover>
+  acquire(int64_t rid, const Holder& me,
+          const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<std::vector<Claim>> commit(int64_t rid, const std::vector<Update>& updates,
+                                          const std::vector<int64_t>& free_slots,
+                                          int64_t now_ms) override;
+  util::Result<int64_t> next_retry_at(int64_t rid) override;
+  util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) override;
+  util::Result<void> release(int64_t rid, core::RunState state) override;
+  util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
+  util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
+
+private:
+  SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
+  util::Result<void> prepare_statements();
+  util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
+  util::Result<void> claim_into(int64_t rid, Statement& select, int64_t limit,
+                                const std::vector<int64_t>& free_slots, size_t& next_slot,
+                                int64_t now_ms, std::vector<Claim>& out);
+
+  Db m_db;
+  std::string m_dir;
+  // Statements on the hot path, prepared once.
+  Statement m_set_pid;
+  Statement m_finish;
+  Statement m_select_due_retries;
+  Statement m_select_pending;
+  Statement m_claim;
+};
+
+} // namespace muster::store::sqlite

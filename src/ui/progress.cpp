@@ -1,0 +1,186 @@
+#include "ui/progress.hpp"
+
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace muster::ui {
+
+using core::JobState;
+
+namespace {
+
+std::string count(int64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
+} // namespace
+
+ProgressPrinter::ProgressPrinter(ProgressOptions options, Terminal err_terminal)
+    : m_opts(options), m_term(err_terminal) {}
+
+ProgressPrinter::~ProgressPrinter() { clear_line(); }
+
+std::string ProgressPrinter::line(const std::string& run_id, const agent::Progress& p) {
+  const auto& c = p.counts;
+  std::string s = "[" + run_id + "] " + count(c[JobState::succeeded]) + "/" + count(p.total) +
+                  " done";
+  if (c[JobState::failed] > 0) {
+    s += ", " + count(c[JobState::failed]) + " failed";
+  }
+  s += ", " + count(c[JobState::running]) + " running";
+  if (c[JobState::retrying] > 0) {
+    s += ", " + count(c[JobState::retrying]) + " retrying";
+  }
+  s += " | " + util::format_rate(p.rate) + " | " + util::format_duration(p.elapsed_ms);
+  if (p.eta_ms >= 0 && c.finished() < p.total) {
+    s += " | ETA " + util::format_duration(p.eta_ms);
+  }
+  if (p.draining) {
+    s += " | stopping";
+  }
+  return s;
+}
+
+void ProgressPrinter::clear_line() {
+  if (m_line_shown) {
+    std::fputs("\r\x1b[K", stderr);
+    std::fflush(stderr);
+    m_line_shown = false;
+  }
+}
+
+void ProgressPrinter::draw(const agent::Progress& p) {
+  if (m_opts.quiet) {
+    return;
+  }
+  const int64_t now = util::monotonic_ms();
+  if (m_term.smart) {
+    std::string text = util::truncate_columns(line(m_run_id, p),
+                                              static_cast<size_t>(std::max(m_term.width - 1, 10)));
+    std::fprintf(stderr, "\r%s\x1b[K", text.c_str());
+    std::fflush(stderr);
+    m_line_shown = true;
+    m_last_draw = now;
+  } else if (now - m_last_plain >= m_opts.plain_every_ms) {
+    std::fprintf(stderr, "muster: %s\n", line(m_run_id, p).c_str());
+    m_last_plain = now;
+  }
+}
+
+void ProgressPrinter::started(const std::string& run_id, const agent::Progress& p) {
+  m_run_id = run_id;
+  m_last_plain = util::monotonic_ms();
+  if (m_term.smart) {
+    draw(p);
+  }
+}
+
+void ProgressPrinter::copy_file(const std::string& path, FILE* to) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return;
+  }
+  std::fflush(to);
+  char buf[64 * 1024];
+  bool ended_with_newline = true;
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    std::fwrite(buf, 1, static_cast<size_t>(n), to);
+    ended_with_newline = buf[n - 1] == '\n';
+  }
+  ::close(fd);
+  if (!ended_with_newline) {
+    std::fputc('\n', to);
+  }
+  std::fflush(to);
+}
+
+void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress& p) {
+  const bool failed = job.state == JobState::failed;
+  const bool retrying = job.state == JobState::retrying;
+  const bool show_stdout = m_opts.pass_stdout && !job.stdout_path.empty();
+  if (show_stdout || failed || retrying) {
+    clear_line();
+  }
+  if (show_stdout) {
+    copy_file(job.stdout_path, stdout);
+  }
+  if (retrying) {
+    std::fprintf(stderr, "muster: job %s attempt %lld %s; retrying in %s\n", job.job_id.c_str(),
+                 static_cast<long long>(job.attempt), job.outcome.error.c_str(),
+                 util::format_duration(job.retry_in_ms).c_str());
+  } else if (failed) {
+    std::string header = "── job " + job.job_id + " failed: " + job.outcome.error + " (attempt " +
+                         std::to_string(job.attempt) + ", slot " + std::to_string(job.slot) +
+                         ") ── " + job.command;
+    std::fprintf(stderr, "%s\n", m_term.paint(header, "1;31").c_str());
+    if (!job.stderr_path.empty()) {
+      copy_file(job.stderr_path, stderr);
+    }
+  }
+  if (m_term.smart && (util::monotonic_ms() - m_last_draw >= 100 || !m_line_shown)) {
+    draw(p);
+  }
+}
+
+void ProgressPrinter::tick(const agent::Progress& p) {
+  if (m_term.smart && util::monotonic_ms() - m_last_draw < 100) {
+    return;
+  }
+  draw(p);
+}
+
+void ProgressPrinter::draining(int signal, int64_t grace_ms, int64_t running) {
+  clear_line();
+  const char* name = sigabbrev_np(signal);
+  std::fprintf(stderr,
+               "muster: SIG%s: no new jobs; waiting up to %s for %lld running job(s). "
+               "Again to stop now.\n",
+               name ? name : "?", util::format_duration(grace_ms).c_str(),
+               static_cast<long long>(running));
+}
+
+void ProgressPrinter::ended(const agent::Progress& p) {
+  clear_line();
+  if (m_opts.quiet) {
+    return;
+  }
+  const auto& c = p.counts;
+  std::string s = "muster: run " + m_run_id + ": " +
+                  m_term.paint(count(c[JobState::succeeded]) + " succeeded", "32");
+  if (c[JobState::failed] > 0) {
+    s += ", " + m_term.paint(count(c[JobState::failed]) + " failed", "31");
+  }
+  const int64_t left = p.total - c.finished();
+  if (left > 0) {
+    s += ", " + count(left) + " left (muster resume " + m_run_id + ")";
+  }
+  const double rate = p.elapsed_ms > 0 ? static_cast<double>(c.finished()) * 1000.0 /
+                                             static_cast<double>(p.elapsed_ms)
+                                       : -1;
+  s += " in " + util::format_duration(p.elapsed_ms) + " (" + util::format_rate(rate) + ")";
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+void ProgressPrinter::warning(const std::string& message) {
+  clear_line();
+  std::fprintf(stderr, "muster: warning: %s\n", message.c_str());
+}
+
+} // namespace muster::ui

@@ -1,0 +1,51 @@
+#pragma once
+// The run's voice: a live progress line on a smart terminal, plain lines
+// otherwise, a summary at the end, and each failed job's output under one
+// header. Job stdout is passed through to muster's stdout as each job ends,
+// whole, so outputs never interleave.
+
+#include "agent/reporter.hpp"
+#include "ui/terminal.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace muster::ui {
+
+/// What to print.
+struct ProgressOptions {
+  bool quiet = false;        ///< -q: no progress and no summary
+  bool pass_stdout = true;   ///< copy each job's stdout to muster's stdout
+  int64_t plain_every_ms = 10'000; ///< plain-line interval when not on a tty
+};
+
+/// Prints progress to stderr and job output to stdout.
+class ProgressPrinter final : public agent::Reporter {
+public:
+  ProgressPrinter(ProgressOptions options, Terminal err_terminal);
+  ~ProgressPrinter() override;
+
+  void started(const std::string& run_id, const agent::Progress& p) override;
+  void finished(const agent::Finished& job, const agent::Progress& p) override;
+  void tick(const agent::Progress& p) override;
+  void draining(int signal, int64_t grace_ms, int64_t running) override;
+  void ended(const agent::Progress& p) override;
+  void warning(const std::string& message) override;
+
+  /// The status line for `p`, without colour or cursor control.
+  static std::string line(const std::string& run_id, const agent::Progress& p);
+
+private:
+  void clear_line();
+  void draw(const agent::Progress& p);
+  void copy_file(const std::string& path, FILE* to);
+
+  ProgressOptions m_opts;
+  Terminal m_term;
+  std::string m_run_id;
+  bool m_line_shown = false;
+  int64_t m_last_draw = 0;
+  int64_t m_last_plain = 0;
+};
+
+} // namespace muster::ui

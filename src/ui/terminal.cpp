@@ -1,0 +1,31 @@
+#include "ui/terminal.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace muster::ui {
+
+Terminal Terminal::detect(FILE* stream) {
+  Terminal t;
+  const int fd = fileno(stream);
+  const char* term = std::getenv("TERM");
+  t.smart = isatty(fd) && !(term && std::strcmp(term, "dumb") == 0);
+  const char* no_color = std::getenv("NO_COLOR");
+  t.color = t.smart && !(no_color && *no_color);
+  struct winsize ws {};
+  if (t.smart && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    t.width = ws.ws_col;
+  }
+  return t;
+}
+
+std::string Terminal::paint(std::string_view text, const char* sgr) const {
+  if (!color) {
+    return std::string(text);
+  }
+  return std::string("\x1b[") + sgr + "m" + std::string(text) + "\x1b[0m";
+}
+
+} // namespace muster::ui

@@ -1,0 +1,78 @@
+#include "ui/views.hpp"
+
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+namespace muster::ui {
+
+using nlohmann::ordered_json;
+
+namespace {
+
+ordered_json optional(const std::optional<int64_t>& v) {
+  return v ? ordered_json(*v) : ordered_json(nullptr);
+}
+
+ordered_json time_or_null(int64_t ms) {
+  return ms > 0 ? ordered_json(util::format_timestamp(ms)) : ordered_json(nullptr);
+}
+
+} // namespace
+
+ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
+                      bool holder_alive) {
+  ordered_json c = ordered_json::object();
+  for (size_t i = 0; i < 9; ++i) {
+    c[std::string(core::to_string(static_cast<core::JobState>(i)))] = counts.by_state[i];
+  }
+  const int64_t left = run.total - counts.finished();
+  const double rate = holder_alive ? run.rate : 0;
+  ordered_json j = {
+      {"id", run.id},
+      {"name", run.name.empty() ? ordered_json(nullptr) : ordered_json(run.name)},
+      {"state", std::string(core::to_string(run.state))},
+      {"total", run.total},
+      {"counts", c},
+      {"command", util::join(run.settings.command, " ")},
+      {"slots", run.settings.slots},
+      {"inputs", run.settings.inputs},
+      {"rate", rate},
+      {"eta_ms", rate > 0 ? ordered_json(static_cast<int64_t>(static_cast<double>(left) * 1000.0 / rate))
+                          : ordered_json(nullptr)},
+      {"created_at", util::format_timestamp(run.created_at)},
+      {"updated_at", util::format_timestamp(run.updated_at)},
+      {"holder", holder_alive ? ordered_json{{"pid", run.holder.pid}, {"host", run.holder.host}}
+                              : ordered_json(nullptr)},
+  };
+  return j;
+}
+
+ordered_json job_json(const store::JobRecord& job) {
+  return ordered_json{
+      {"id", job.id},
+      {"seq", job.seq},
+      {"key", job.key},
+      {"state", std::string(core::to_string(job.state))},
+      {"attempts", job.attempts},
+      {"max_attempts", job.max_attempts},
+      {"exit_code", optional(job.exit_code)},
+      {"signal", optional(job.signal)},
+      {"error", job.error.empty() ? ordered_json(nullptr) : ordered_json(job.error)},
+      {"error_type", job.error_type.empty() ? ordered_json(nullptr) : ordered_json(job.error_type)},
+      {"slot", optional(job.slot)},
+      {"pid", optional(job.pid)},
+      {"started_at", time_or_null(job.started_at)},
+      {"finished_at", time_or_null(job.finished_at)},
+      {"retry_at", time_or_null(job.retry_at)},
+  };
+}
+
+std::string job_duration(const store::JobRecord& job, int64_t now_ms) {
+  if (job.started_at <= 0) {
+    return "-";
+  }
+  const int64_t end = job.state == core::JobState::running ? now_ms : job.finished_at;
+  return end >= job.started_at ? util::format_duration(end - job.started_at) : "-";
+}
+
+} // namespace muster::ui

@@ -1,0 +1,20 @@
+#pragma once
+// How runs and jobs look to scripts (--json) and people (tables).
+
+#include "core/run.hpp"
+#include "store/store.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace muster::ui {
+
+/// A run as JSON: id, name, state, total, counts (every job state), command,
+/// settings, holder, rate, eta_ms, created_at, updated_at.
+nlohmann::ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
+                                bool holder_alive);
+/// A job as JSON (everything the store records).
+nlohmann::ordered_json job_json(const store::JobRecord& job);
+/// "12s", or "-" when not started.
+std::string job_duration(const store::JobRecord& job, int64_t now_ms);
+
+} // namespace muster::ui

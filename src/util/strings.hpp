@@ -1,0 +1,25 @@
+#pragma once
+// String helpers with no muster types.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace muster::util {
+
+/// Quotes `value` for POSIX sh so that it is one word, taken literally.
+std::string sh_quote(std::string_view value);
+/// Appends `value` as a JSON string literal, quotes included.
+void append_json_string(std::string& out, std::string_view value);
+/// Appends `value` as one CSV field (RFC 4180), quoting only when needed.
+void append_csv_field(std::string& out, std::string_view value);
+/// Joins with `sep`.
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+/// True when `s` starts with `prefix`.
+inline bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+/// Cuts `text` to at most `width` display columns (UTF-8 aware), adding nothing.
+std::string truncate_columns(std::string_view text, size_t width);
+
+} // namespace muster::util
