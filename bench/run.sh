@@ -143,8 +143,10 @@ bench_hf() {
   local args=(--runs "$runs" --style basic --export-json "$logs/$label.json")
   [[ -n $prepare ]] && args+=(--prepare "$prepare")
   show hyperfine "${args[@]}" "$cmd"
-  hyperfine "${args[@]}" "$cmd" >"$logs/$label.txt" ||
-    die "command failed: $cmd (hyperfine log: $logs/$label.txt; run the command by hand to see its output)"
+  if ! hyperfine "${args[@]}" "$cmd" >"$logs/$label.txt" 2>"$logs/$label.err"; then
+    cat "$logs/$label.err" >&2
+    die "command failed: $cmd (run it by hand to see its output)"
+  fi
 }
 
 # muster_check STORE EXPECTED LABEL: the store must hold one run with EXPECTED

@@ -47,7 +47,7 @@ bool is_muster_var(const char* entry) {
 }
 
 util::Result<util::Fd> open_output(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return sys_error("cannot open " + path);
   }

@@ -1,0 +1,101 @@
+#include "core/template.hpp"
+
+#include <gtest/gtest.h>
+
+namespace muster::core {
+namespace {
+
+std::vector<std::string> render(const std::vector<std::string>& words,
+                                const std::vector<std::string>& names,
+                                const std::vector<std::string>& values, std::string_view raw,
+                                Shell shell = Shell::no) {
+  auto t = Template::parse_command(words, shell);
+  EXPECT_TRUE(t.ok()) << (t ? "" : t.error().message);
+  RowView row{&names, &values, raw};
+  JobContext ctx{"job-7", "r1a2b3", 3, 2};
+  return t->render_argv(row, ctx);
+}
+
+TEST(Template, NamedAndNumberedFieldsStayInOneArgvEntry) {
+  auto argv = render({"./post.sh", "--account", "{account}", "--video={2}"},
+                     {"account", "video"}, {"a b; rm -rf /", "v.mp4"}, "raw");
+  ASSERT_EQ(argv.size(), 4u);
+  EXPECT_EQ(argv[2], "a b; rm -rf /");
+  EXPECT_EQ(argv[3], "--video=v.mp4");
+}
+
+TEST(Template, WholeRowAndAttemptValues) {
+  auto argv = render({"echo", "{}", "{job}", "{slot}", "{attempt}", "{run}"}, {}, {"x"}, "x");
+  EXPECT_EQ(argv, (std::vector<std::string>{"echo", "x", "job-7", "3", "2", "r1a2b3"}));
+}
+
+TEST(Template, NoPlaceholderAppendsTheRow) {
+  auto argv = render({"gzip", "-9"}, {}, {"a.txt"}, "a.txt");
+  EXPECT_EQ(argv, (std::vector<std::string>{"gzip", "-9", "a.txt"}));
+}
+
+TEST(Template, BracesEscapesAndLiteralBraces) {
+  auto argv = render({"awk", "{print $1}", "{{x}}", "{}"}, {}, {"v"}, "v");
+  EXPECT_EQ(argv, (std::vector<std::string>{"awk", "{print $1}", "{x}", "v"}));
+}
+
+TEST(Template, ShellQuotesEveryValue) {
+  auto argv = render({"echo", "{}", ">", "out-{job}"}, {}, {"$(touch pwned); `x` 'q'"},
+                     "$(touch pwned); `x` 'q'", Shell::yes);
+  ASSERT_EQ(argv.size(), 3u);
+  EXPECT_EQ(argv[0], "/bin/sh");
+  EXPECT_EQ(argv[1], "-c");
+  EXPECT_EQ(argv[2], "echo '$(touch pwned); `x` '\\''q'\\''' > out-job-7");
+}
+
+TEST(Template, UnknownPlaceholderIsAnError) {
+  auto t = Template::parse_command({"echo", "{acount}"}, Shell::no);
+  ASSERT_TRUE(t.ok());
+  auto r = t->check_fields({"account", "video"}, 2, "the command");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("unknown placeholder {acount}"), std::string::npos);
+  EXPECT_NE(r.error().message.find("account, video"), std::string::npos);
+  EXPECT_TRUE(t->uses_field_names());
+}
+
+TEST(Template, FieldNumberOutOfRangeIsAnError) {
+  auto t = Template::parse_command({"echo", "{3}"}, Shell::no);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->check_fields({}, 2, "the command").ok());
+  EXPECT_TRUE(t->check_fields({}, 3, "the command").ok());
+  EXPECT_FALSE(Template::parse_command({"echo", "{0}"}, Shell::no).ok());
+}
+
+TEST(Template, EmptyCommandIsAnError) {
+  EXPECT_FALSE(Template::parse_command({}, Shell::no).ok());
+}
+
+TEST(Template, KnownFieldsAndSpecialsPass) {
+  auto t = Template::parse_command({"x", "{a}", "{1}", "{}", "{job}", "{slot}"}, Shell::no);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->check_fields({"a"}, 1, "the command").ok());
+  EXPECT_TRUE(t->uses_attempt_values());
+}
+
+TEST(Template, JsonRowsLookUpTheirOwnNames) {
+  std::vector<std::string> names{"b", "a"};
+  std::vector<std::string> values{"2", "1"};
+  RowView row{&names, &values, "{}"};
+  bool found = false;
+  EXPECT_EQ(field_value(row, "a", found), "1");
+  EXPECT_TRUE(found);
+  EXPECT_EQ(field_value(row, "zz", found), "");
+  EXPECT_FALSE(found);
+}
+
+TEST(Template, KeyTemplateRendersOneWord) {
+  auto t = Template::parse_word("{account}-{1}");
+  ASSERT_TRUE(t.ok());
+  std::vector<std::string> names{"account"};
+  std::vector<std::string> values{"alice"};
+  RowView row{&names, &values, "alice"};
+  EXPECT_EQ(t->render_word(row, JobContext{}), "alice-alice");
+}
+
+} // namespace
+} // namespace muster::core

@@ -1,0 +1,180 @@
+// Process tests: real tiny commands through the real runner.
+
+#include "exec/local_runner.hpp"
+#include "exec/proc.hpp"
+#include "exec/spawn.hpp"
+#include "util/time.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace muster::exec {
+namespace {
+
+class RunnerTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/muster-runner-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    m_dir = tmpl;
+    auto r = LocalRunner::create();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    m_runner = std::move(*r);
+  }
+  void TearDown() override { std::filesystem::remove_all(m_dir); }
+
+  StartRequest request(std::vector<std::string> argv, uint64_t max_output = 0) {
+    StartRequest req;
+    req.argv = std::move(argv);
+    req.env = {"MUSTER_JOB_ID=t1"};
+    req.stdout_path = m_dir + "/" + std::to_string(++m_n) + ".out";
+    req.stderr_path = m_dir + "/" + std::to_string(m_n) + ".err";
+    req.max_output = max_output;
+    return req;
+  }
+
+  Exited wait_for(pid_t pid, int64_t timeout_ms = 10'000) {
+    const int64_t until = util::monotonic_ms() + timeout_ms;
+    while (util::monotonic_ms() < until) {
+      auto ev = m_runner->wait(util::monotonic_ms() + 100);
+      EXPECT_TRUE(ev.ok());
+      for (const auto& e : ev->exited) {
+        if (e.pid == pid) {
+          return e;
+        }
+      }
+    }
+    ADD_FAILURE() << "pid " << pid << " did not exit";
+    return {};
+  }
+
+  static std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::string m_dir;
+  int m_n = 0;
+  std::unique_ptr<LocalRunner> m_runner;
+};
+
+TEST_F(RunnerTest, RecordsExitCodes) {
+  auto pid = m_runner->start(request({"sh", "-c", "exit 3"}));
+  ASSERT_TRUE(pid.ok());
+  auto e = wait_for(*pid);
+  ASSERT_TRUE(WIFEXITED(e.status));
+  EXPECT_EQ(WEXITSTATUS(e.status), 3);
+  EXPECT_EQ(m_runner->running(), 0u);
+}
+
+TEST_F(RunnerTest, RecordsSignals) {
+  auto pid = m_runner->start(request({"sh", "-c", "kill -9 $$"}));
+  ASSERT_TRUE(pid.ok());
+  auto e = wait_for(*pid);
+  ASSERT_TRUE(WIFSIGNALED(e.status));
+  EXPECT_EQ(WTERMSIG(e.status), SIGKILL);
+}
+
+TEST_F(RunnerTest, CapturesOutputAndRemovesEmptyFiles) {
+  auto req = request({"sh", "-c", "echo out; echo err >&2"});
+  auto pid = m_runner->start(req);
+  auto e = wait_for(*pid);
+  EXPECT_EQ(slurp(req.stdout_path), "out\n");
+  EXPECT_EQ(slurp(req.stderr_path), "err\n");
+  EXPECT_EQ(e.stdout_bytes, 4u);
+  auto quiet = request({"true"});
+  wait_for(*m_runner->start(quiet));
+  EXPECT_FALSE(std::filesystem::exists(quiet.stdout_path));
+  EXPECT_FALSE(std::filesystem::exists(quiet.stderr_path));
+}
+
+TEST_F(RunnerTest, OutputOverTheCapKeepsItsTail) {
+  auto req = request({"sh", "-c", "seq 1 100000"}, 1024);
+  auto e = wait_for(*m_runner->start(req));
+  std::string out = slurp(req.stdout_path);
+  EXPECT_EQ(out.size(), 1024u);
+  EXPECT_EQ(e.stdout_bytes, 1024u);
+  EXPECT_EQ(out.substr(out.size() - 13), "99999\n100000\n");
+}
+
+TEST_F(RunnerTest, JobGetsEnvironmentOwnGroupAndDevNullStdin) {
+  auto req = request({"sh", "-c", "echo $MUSTER_JOB_ID; ps -o pgid= -p $$; read x; echo rc=$?"});
+  auto pid = m_runner->start(req);
+  ASSERT_TRUE(pid.ok());
+  wait_for(*pid);
+  std::string out = slurp(req.stdout_path);
+  EXPECT_NE(out.find("t1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(std::to_string(*pid)), std::string::npos) << out; // pgid == pid
+  EXPECT_NE(out.find("rc=1"), std::string::npos) << out; // EOF from /dev/null
+}
+
+TEST_F(RunnerTest, SignalingTheGroupReachesGrandchildren) {
+  auto req = request({"sh", "-c", "sleep 100.4711 & sleep 100.4711; wait"});
+  auto pid = m_runner->start(req);
+  ASSERT_TRUE(pid.ok());
+  usleep(200'000);
+  m_runner->signal_group(*pid, SIGTERM);
+  auto e = wait_for(*pid);
+  EXPECT_TRUE(WIFSIGNALED(e.status));
+  usleep(100'000);
+  EXPECT_NE(std::system("pgrep -f 'sleep 100[.]4711' >/dev/null"), 0);
+}
+
+TEST_F(RunnerTest, LeftoversOfAFinishedJobAreKilled) {
+  auto req = request({"sh", "-c", "sleep 100.4712 & exit 0"});
+  auto pid = m_runner->start(req);
+  wait_for(*pid);
+  usleep(100'000);
+  EXPECT_NE(std::system("pgrep -f 'sleep 100[.]4712' >/dev/null"), 0);
+}
+
+TEST_F(RunnerTest, MissingCommandIsASpawnError) {
+  auto pid = m_runner->start(request({"no-such-command-xyz"}));
+  ASSERT_FALSE(pid.ok());
+  EXPECT_NE(pid.error().message.find("command not found"), std::string::npos);
+  auto dir = m_runner->start(request({"/etc"}));
+  ASSERT_FALSE(dir.ok());
+}
+
+TEST_F(RunnerTest, SignalsArriveAsEvents) {
+  ::kill(getpid(), SIGHUP);
+  auto ev = m_runner->wait(util::monotonic_ms() + 1000);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->signals.size(), 1u);
+  EXPECT_EQ(ev->signals[0], SIGHUP);
+}
+
+TEST_F(RunnerTest, WaitHonoursTheDeadline) {
+  const int64_t start = util::monotonic_ms();
+  auto ev = m_runner->wait(start + 150);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_GE(util::monotonic_ms() - start, 140);
+  EXPECT_TRUE(ev->exited.empty());
+}
+
+TEST(Proc, KnowsLiveProcessesByStartTime) {
+  const int64_t ticks = process_start_ticks(getpid());
+  EXPECT_GT(ticks, 0);
+  EXPECT_TRUE(process_alive(getpid(), ticks));
+  EXPECT_FALSE(process_alive(getpid(), ticks + 1));
+  EXPECT_FALSE(process_alive(0, 0));
+}
+
+TEST(Spawn, ResolvesOnPath) {
+  auto p = resolve_executable("sh", "/nonexistent:/bin:/usr/bin");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p, "/bin/sh");
+  EXPECT_EQ(*resolve_executable("./x", ""), "./x");
+  EXPECT_FALSE(resolve_executable("no-such-xyz", "/bin").ok());
+}
+
+} // namespace
+} // namespace muster::exec

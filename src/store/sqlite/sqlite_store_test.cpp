@@ -1,0 +1,327 @@
+#include "store/codec.hpp"
+#include "store/sqlite/schema.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace muster::store::sqlite {
+namespace {
+
+using core::JobState;
+
+class StoreTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/muster-store-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    m_dir = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(m_dir); }
+
+  std::unique_ptr<SqliteStore> open() {
+    auto s = SqliteStore::open(m_dir + "/store", Create::yes);
+    EXPECT_TRUE(s.ok()) << (s ? "" : s.error().message);
+    return std::move(*s);
+  }
+
+  RunRecord make_run(SqliteStore& store, int n, int64_t max_attempts = 1) {
+    RunRecord run;
+    run.settings.command = {"echo", "{}"};
+    run.settings.max_attempts = max_attempts;
+    int i = 0;
+    auto r = store.create_run(run, [&](NewJob& job) -> util::Result<bool> {
+      if (i == n) {
+        return false;
+      }
+      ++i;
+      job.id = "j" + std::to_string(i);
+      job.fields = encode_strings({std::to_string(i)});
+      job.where = "test:" + std::to_string(i);
+      return true;
+    });
+    EXPECT_TRUE(r.ok()) << (r ? "" : r.error().message);
+    return run;
+  }
+
+  static Holder holder(int64_t pid) { return Holder{pid, "host", 42, 0}; }
+
+  std::string m_dir;
+};
+
+TEST_F(StoreTest, CreatesRunWithJobsInOrder) {
+  auto store = open();
+  auto run = make_run(*store, 5);
+  EXPECT_EQ(run.total, 5);
+  EXPECT_EQ(run.id.size(), 6u);
+  auto counts = store->counts(run.rid);
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[JobState::pending], 5);
+  auto jobs = store->jobs(run.rid, {});
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 5u);
+  EXPECT_EQ(jobs->front().id, "j1");
+  EXPECT_EQ(jobs->back().seq, 5);
+}
+
+TEST_F(StoreTest, DuplicateIdRollsEverythingBack) {
+  auto store = open();
+  RunRecord run;
+  run.settings.command = {"true"};
+  int i = 0;
+  auto r = store->create_run(run, [&](NewJob& job) -> util::Result<bool> {
+    if (i == 3) {
+      return false;
+    }
+    job.id = i == 2 ? "a" : std::string(1, static_cast<char>('a' + i));
+    job.fields = "[]";
+    job.where = "in.csv:" + std::to_string(i + 2);
+    ++i;
+    return true;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("in.csv:4: duplicate job id 'a'"), std::string::npos)
+      << r.error().message;
+  auto runs = store->list_runs();
+  ASSERT_TRUE(runs.ok());
+  EXPECT_TRUE(runs->empty());
+}
+
+TEST_F(StoreTest, ReaderErrorRollsBack) {
+  auto store = open();
+  RunRecord run;
+  int i = 0;
+  auto r = store->create_run(run, [&](NewJob& job) -> util::Result<bool> {
+    if (i++ == 2) {
+      return util::Error{"x.csv:3:1: broken"};
+    }
+    job.id = std::to_string(i);
+    job.fields = "[]";
+    return true;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(store->list_runs()->empty());
+}
+
+TEST_F(StoreTest, ClaimsInInputOrderAndRecordsResults) {
+  auto store = open();
+  auto run = make_run(*store, 4, 2);
+  auto t = store->acquire(run.rid, holder(1), [](const Holder&) { return false; });
+  ASSERT_TRUE(t.ok());
+  auto claims = store->commit(run.rid, {}, {0, 1, 2}, 1000);
+  ASSERT_TRUE(claims.ok());
+  ASSERT_EQ(claims->size(), 3u);
+  EXPECT_EQ((*claims)[0].id, "j1");
+  EXPECT_EQ((*claims)[2].id, "j3");
+  EXPECT_EQ((*claims)[1].slot, 1);
+  EXPECT_EQ((*claims)[0].attempt, 1);
+  EXPECT_EQ((*store->counts(run.rid))[JobState::running], 3);
+
+  Update done;
+  done.jid = (*claims)[0].jid;
+  done.state = JobState::succeeded;
+  done.outcome = core::Outcome::exited(0);
+  done.finished_at = 2000;
+  Update retry;
+  retry.jid = (*claims)[1].jid;
+  retry.state = JobState::retrying;
+  retry.outcome = core::Outcome::exited(3);
+  retry.finished_at = 2000;
+  retry.retry_at = 5000;
+  Update pid;
+  pid.kind = Update::Kind::started;
+  pid.jid = (*claims)[2].jid;
+  pid.pid = 4242;
+  auto next = store->commit(run.rid, {done, retry, pid}, {0, 1}, 2000);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u); // j4; j2 waits for its retry_at
+  EXPECT_EQ((*next)[0].id, "j4");
+  EXPECT_EQ(*store->next_retry_at(run.rid), 5000);
+
+  auto later = store->commit(run.rid, {}, {1}, 5000);
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->size(), 1u);
+  EXPECT_EQ((*later)[0].id, "j2");
+  EXPECT_EQ((*later)[0].attempt, 2);
+  EXPECT_EQ((*later)[0].from, JobState::retrying);
+
+  JobFilter f;
+  f.id = "j2";
+  auto j2 = store->jobs(run.rid, f);
+  EXPECT_EQ(j2->front().state, JobState::running);
+  f.id = "j3";
+  auto j3 = store->jobs(run.rid, f);
+  EXPECT_EQ(j3->front().pgid, 4242);
+}
+
+TEST_F(StoreTest, LiveHolderIsRefusedDeadHolderTakenOver) {
+  auto store = open();
+  auto run = make_run(*store, 3);
+  ASSERT_TRUE(store->acquire(run.rid, holder(100), [](const Holder&) { return false; }).ok());
+  auto claims = store->commit(run.rid, {}, {0, 1}, 1000);
+  ASSERT_EQ(claims->size(), 2u);
+
+  auto busy = store->acquire(run.rid, holder(200), [](const Holder&) { return true; });
+  ASSERT_TRUE(busy.ok());
+  ASSERT_TRUE(busy->held_by.has_value());
+  EXPECT_EQ(busy->held_by->pid, 100);
+  EXPECT_EQ((*store->counts(run.rid))[JobState::running], 2);
+
+  auto taken = store->acquire(run.rid, holder(200), [](const Holder&) { return false; });
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(taken->held_by.has_value());
+  EXPECT_EQ(taken->orphans.size(), 2u);
+  auto counts = *store->counts(run.rid);
+  EXPECT_EQ(counts[JobState::running], 0);
+  EXPECT_EQ(counts[JobState::pending], 3); // requeued
+  auto again = store->commit(run.rid, {}, {0}, 2000);
+  EXPECT_EQ((*again)[0].id, "j1");
+  EXPECT_EQ((*again)[0].attempt, 2);
+  EXPECT_EQ((*again)[0].interrupts, 1);
+}
+
+TEST_F(StoreTest, HoldKeepsOrphansInterruptedUntilRetried) {
+  auto store = open();
+  RunRecord run;
+  run.settings.command = {"post"};
+  run.settings.on_interrupt = core::OnInterrupt::hold;
+  int i = 0;
+  ASSERT_TRUE(store->create_run(run, [&](NewJob& job) -> util::Result<bool> {
+    if (i++ == 2) {
+      return false;
+    }
+    job.id = std::to_string(i);
+    job.fields = "[]";
+    return true;
+  }).ok());
+  ASSERT_TRUE(store->acquire(run.rid, holder(1), [](const Holder&) { return false; }).ok());
+  ASSERT_EQ(store->commit(run.rid, {}, {0}, 1)->size(), 1u);
+  auto t = store->acquire(run.rid, holder(2), [](const Holder&) { return false; });
+  ASSERT_EQ(t->orphans.size(), 1u);
+  auto counts = *store->counts(run.rid);
+  EXPECT_EQ(counts[JobState::interrupted], 1);
+  // The interrupted job is never claimed again on its own.
+  auto claims = store->commit(run.rid, {}, {0, 1}, 2);
+  ASSERT_EQ(claims->size(), 1u);
+  EXPECT_EQ((*claims)[0].id, "2");
+  RetrySelection sel;
+  sel.interrupted = true;
+  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ((*store->counts(run.rid))[JobState::pending], 1);
+}
+
+TEST_F(StoreTest, RetryRefusesSucceededJobs) {
+  auto store = open();
+  auto run = make_run(*store, 1);
+  ASSERT_TRUE(store->acquire(run.rid, holder(1), [](const Holder&) { return false; }).ok());
+  auto c = store->commit(run.rid, {}, {0}, 1);
+  Update u;
+  u.jid = (*c)[0].jid;
+  u.state = JobState::succeeded;
+  u.outcome = core::Outcome::exited(0);
+  ASSERT_TRUE(store->commit(run.rid, {u}, {}, 2).ok());
+  RetrySelection sel;
+  sel.job_id = "j1";
+  auto r = store->retry(run.rid, sel);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("never runs again"), std::string::npos);
+}
+
+TEST_F(StoreTest, FindsRunsByIdPrefixAndName) {
+  auto store = open();
+  RunRecord named;
+  named.name = "posts";
+  named.settings.command = {"x"};
+  ASSERT_TRUE(store->create_run(named, [](NewJob&) -> util::Result<bool> { return false; }).ok());
+  EXPECT_EQ(store->find_run("posts")->id, named.id);
+  EXPECT_EQ(store->find_run(named.id)->id, named.id);
+  EXPECT_EQ(store->find_run(named.id.substr(0, 3))->id, named.id);
+  EXPECT_FALSE(store->find_run("nope").ok());
+  RunRecord again;
+  again.name = "posts";
+  auto dup = store->create_run(again, [](NewJob&) -> util::Result<bool> { return false; });
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.error().message.find("already exists"), std::string::npos);
+}
+
+TEST_F(StoreTest, SettingsRoundTrip) {
+  core::RunSettings s;
+  s.command = {"a", "{b}"};
+  s.shell = core::Shell::yes;
+  s.slots = 7;
+  s.max_attempts = 3;
+  s.backoff = {2000, 9000, 0.2};
+  s.timeout_ms = 600'000;
+  s.on_interrupt = core::OnInterrupt::hold;
+  s.key = "{b}";
+  auto back = decode_settings(encode_settings(s));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->command, s.command);
+  EXPECT_EQ(back->shell, core::Shell::yes);
+  EXPECT_EQ(back->slots, 7);
+  EXPECT_EQ(back->backoff.max_ms, 9000);
+  EXPECT_EQ(back->on_interrupt, core::OnInterrupt::hold);
+  EXPECT_EQ(back->key, "{b}");
+}
+
+TEST_F(StoreTest, FieldsRoundTrip) {
+  std::vector<std::string> names{"b", "a"};
+  std::vector<std::string> values{"x\"y", "line\nbreak"};
+  std::vector<std::string> n2;
+  std::vector<std::string> v2;
+  ASSERT_TRUE(decode_fields(encode_fields(&names, values), n2, v2).ok());
+  EXPECT_EQ(n2, names);
+  EXPECT_EQ(v2, values);
+  ASSERT_TRUE(decode_fields(encode_fields(nullptr, values), n2, v2).ok());
+  EXPECT_TRUE(n2.empty());
+  EXPECT_EQ(v2, values);
+}
+
+TEST_F(StoreTest, OldSchemaUpgradesAndKeepsData) {
+  std::filesystem::create_directories(m_dir + "/store");
+  {
+    auto db = Db::open(m_dir + "/store/muster.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec(migrations()[0]).ok());
+    ASSERT_TRUE(db->exec("PRAGMA user_version = 1").ok());
+    core::RunSettings s;
+    s.command = {"echo"};
+    ASSERT_TRUE(db->exec("INSERT INTO runs (id, state, settings, columns, total, created_at, "
+                         "updated_at) VALUES ('old123', 'created', '" + encode_settings(s) +
+                         "', '[]', 1, 1, 1); INSERT INTO jobs (rid, seq, id, fields, state, "
+                         "max_attempts) VALUES (1, 1, '1', '[\"a\"]', 'pending', 1);")
+                    .ok());
+  }
+  auto store = open();
+  auto version = schema_version(store->db());
+  EXPECT_EQ(*version, current_schema_version());
+  auto run = store->find_run("old123");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  EXPECT_EQ(run->rate, 0);
+  ASSERT_TRUE(store->acquire(run->rid, holder(1), [](const Holder&) { return false; }).ok());
+  auto claims = store->commit(run->rid, {}, {0}, 1);
+  ASSERT_EQ(claims->size(), 1u);
+  EXPECT_EQ((*claims)[0].interrupts, 0);
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  std::filesystem::create_directories(m_dir + "/store");
+  {
+    auto db = Db::open(m_dir + "/store/muster.db");
+    ASSERT_TRUE(db->exec("PRAGMA user_version = 99").ok());
+  }
+  auto s = SqliteStore::open(m_dir + "/store", Create::yes);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("newer muster"), std::string::npos);
+}
+
+TEST_F(StoreTest, MissingStoreIsNotCreatedWhenAskedNotTo) {
+  auto s = SqliteStore::open(m_dir + "/none", Create::no);
+  ASSERT_FALSE(s.ok());
+  EXPECT_FALSE(std::filesystem::exists(m_dir + "/none"));
+}
+
+} // namespace
+} // namespace muster::store::sqlite
