@@ -181,13 +181,13 @@ for n in "${SLOTS[@]}"; do
 done
 
 # ---- 2. scale ----------------------------------------------------------------
-# timed LABEL OKCODES CMD...: run CMD under /usr/bin/time -v; OKCODES is a
-# space-separated list of accepted exit codes.
+# timed LABEL OKCODES CMD...: run CMD under /usr/bin/time -v, its stdout kept
+# in logs/LABEL.out; OKCODES is a space-separated list of accepted exit codes.
 timed() {
   local label=$1 ok=$2; shift 2
   show /usr/bin/time -v -o "$logs/$label.time" "$@"
   local rc=0
-  /usr/bin/time -v -o "$logs/$label.time" "$@" || rc=$?
+  /usr/bin/time -v -o "$logs/$label.time" "$@" >"$logs/$label.out" || rc=$?
   [[ " $ok " == *" $rc "* ]] || die "command failed with exit $rc: $* (see $logs/$label.time)"
 }
 
