@@ -15,12 +15,31 @@ namespace muster::exec {
 
 namespace {
 
+// AddressSanitizer cannot follow a child that shares the parent's memory on a
+// stack of its own, so sanitized builds fork instead; the release build keeps
+// the vfork-style clone that spawns near the machine's ceiling.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool k_fork = true;
+#else
+constexpr bool k_fork = false;
+#endif
+
 struct ChildArgs {
   const SpawnRequest* request;
   pid_t parent;
   int devnull;
-  int error; // written by the child when exec fails; shared through CLONE_VM
+  int error;      // written by the child when exec fails; shared through CLONE_VM
+  int error_pipe; // with fork: where the child writes errno when exec fails
 };
+
+[[noreturn]] void child_fail(ChildArgs* a, int err) {
+  a->error = err;
+  if (a->error_pipe >= 0) {
+    ssize_t ignored = write(a->error_pipe, &err, sizeof err);
+    (void)ignored;
+  }
+  _exit(127);
+}
 
 // Runs in the child, on its own stack, sharing the parent's memory until
 // execve (CLONE_VM | CLONE_VFORK): only async-signal-safe calls, no allocation.
@@ -30,8 +49,7 @@ int child_main(void* arg) {
   // Own process group, so that a Ctrl-C at the terminal reaches muster only
   // and a timeout can signal the job's whole tree.
   if (setpgid(0, 0) != 0) {
-    a->error = errno;
-    _exit(127);
+    child_fail(a, errno);
   }
   // Reset the signals muster handles; passing through SIG_IGN discards any
   // that arrived while the child was still in muster's process group.
@@ -43,9 +61,11 @@ int child_main(void* arg) {
     sigaction(sig, &ign, nullptr);
     sigaction(sig, &dfl, nullptr);
   }
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != a->parent) {
-    a->error = errno ? errno : ESRCH;
-    _exit(127);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    child_fail(a, errno);
+  }
+  if (getppid() != a->parent) {
+    child_fail(a, ESRCH); // muster died before the child could bind to it
   }
   sigset_t none;
   sigemptyset(&none);
@@ -53,12 +73,34 @@ int child_main(void* arg) {
 
   int in = r.stdin_fd >= 0 ? r.stdin_fd : a->devnull;
   if (dup2(in, 0) < 0 || dup2(r.stdout_fd, 1) < 0 || dup2(r.stderr_fd, 2) < 0) {
-    a->error = errno;
-    _exit(127);
+    child_fail(a, errno);
   }
   execve(r.path, r.argv, r.envp);
-  a->error = errno;
-  _exit(127);
+  child_fail(a, errno);
+}
+
+util::Result<pid_t> fork_spawn(ChildArgs& args) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return util::Error{std::string("spawn: pipe: ") + std::strerror(errno)};
+  }
+  args.error_pipe = fds[1];
+  pid_t pid = fork();
+  if (pid == 0) {
+    child_main(&args);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return util::Error{std::string("spawn: fork: ") + std::strerror(errno)};
+  }
+  int err = 0;
+  ssize_t n;
+  while ((n = read(fds[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  close(fds[0]);
+  args.error = n == static_cast<ssize_t>(sizeof err) ? err : 0;
+  return pid;
 }
 
 constexpr size_t k_stack_size = 64 * 1024;
@@ -84,11 +126,20 @@ util::Result<pid_t> spawn(const SpawnRequest& request) {
   if (!stack || devnull_fd() < 0) {
     return util::Error{std::string("spawn: cannot set up: ") + std::strerror(errno)};
   }
-  ChildArgs args{&request, getpid(), devnull_fd(), 0};
-  // The stack grows down on every platform muster supports.
-  pid_t pid = clone(child_main, stack + k_stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-  if (pid < 0) {
-    return util::Error{std::string("spawn ") + request.path + ": " + std::strerror(errno)};
+  ChildArgs args{&request, getpid(), devnull_fd(), 0, -1};
+  pid_t pid = -1;
+  if constexpr (k_fork) {
+    auto forked = fork_spawn(args);
+    if (!forked) {
+      return forked.error();
+    }
+    pid = *forked;
+  } else {
+    // The stack grows down on every platform muster supports.
+    pid = clone(child_main, stack + k_stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    if (pid < 0) {
+      return util::Error{std::string("spawn ") + request.path + ": " + std::strerror(errno)};
+    }
   }
   if (args.error != 0) {
     int status = 0;
