@@ -46,28 +46,18 @@ bool is_muster_var(const char* entry) {
   return false;
 }
 
-util::Result<util::Fd> open_output(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return sys_error("cannot open " + path);
+// A pipe whose read end (first) is non-blocking and close-on-exec.
+util::Result<std::pair<util::Fd, util::Fd>> make_pipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return sys_error("pipe2");
   }
-  return util::Fd(fd);
-}
-
-// Removes an empty output file, or cuts a long one to its tail.
-uint64_t finish_output(int fd, const std::string& path, uint64_t max_output) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    return 0;
+  util::Fd read_end(fds[0]);
+  util::Fd write_end(fds[1]);
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+    return sys_error("fcntl(O_NONBLOCK)");
   }
-  if (st.st_size == 0) {
-    ::unlink(path.c_str());
-    return 0;
-  }
-  if (max_output > 0 && static_cast<uint64_t>(st.st_size) > max_output) {
-    return keep_tail(fd, max_output);
-  }
-  return static_cast<uint64_t>(st.st_size);
+  return std::make_pair(std::move(read_end), std::move(write_end));
 }
 
 } // namespace
@@ -77,34 +67,20 @@ void block_handled_signals() {
   sigprocmask(SIG_BLOCK, &set, nullptr);
 }
 
-uint64_t keep_tail(int fd, uint64_t max_bytes) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {
-    return static_cast<uint64_t>(st.st_size);
+void append_tail(std::string& tail, std::string_view data, uint64_t max_bytes) {
+  tail.append(data);
+  if (max_bytes > 0 && tail.size() > 2 * max_bytes) {
+    tail.erase(0, tail.size() - max_bytes);
   }
-  const auto size = static_cast<uint64_t>(st.st_size);
-  const uint64_t from = size - max_bytes;
-  char buf[64 * 1024];
-  for (uint64_t done = 0; done < max_bytes;) {
-    const auto want = static_cast<size_t>(std::min<uint64_t>(sizeof buf, max_bytes - done));
-    ssize_t n = pread(fd, buf, want, static_cast<off_t>(from + done));
-    if (n <= 0) {
-      break;
-    }
-    if (pwrite(fd, buf, static_cast<size_t>(n), static_cast<off_t>(done)) != n) {
-      break;
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  if (ftruncate(fd, static_cast<off_t>(max_bytes)) != 0) {
-    return size;
-  }
-  return max_bytes;
 }
 
 util::Result<std::unique_ptr<LocalRunner>> LocalRunner::create() {
-  std::unique_ptr<LocalRunner> r(new LocalRunner());
   block_handled_signals();
+  auto keeper = Keeper::start();
+  if (!keeper) {
+    return keeper.error();
+  }
+  std::unique_ptr<LocalRunner> r(new LocalRunner(std::move(*keeper)));
   sigset_t set = handled_signals();
   r->m_signals.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!r->m_signals.valid()) {
@@ -159,15 +135,12 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   if (!path) {
     return path.error();
   }
-  Job job;
-  job.max_output = request.max_output;
-  auto out = open_output(request.stdout_path);
+  auto out = make_pipe();
   if (!out) {
     return out.error();
   }
-  auto err = open_output(request.stderr_path);
+  auto err = make_pipe();
   if (!err) {
-    ::unlink(request.stdout_path.c_str());
     return err.error();
   }
   std::vector<char*> argv;
@@ -190,20 +163,86 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   sr.path = path->c_str();
   sr.argv = argv.data();
   sr.envp = envp.data();
-  sr.stdout_fd = out->get();
-  sr.stderr_fd = err->get();
+  sr.stdout_fd = out->second.get();
+  sr.stderr_fd = err->second.get();
   auto pid = spawn(sr);
   if (!pid) {
-    ::unlink(request.stdout_path.c_str());
-    ::unlink(request.stderr_path.c_str());
     return pid.error();
   }
-  job.out = std::move(*out);
-  job.err = std::move(*err);
-  job.out_path = request.stdout_path;
-  job.err_path = request.stderr_path;
-  m_jobs.emplace(*pid, std::move(job));
+  Job job;
+  job.max_output = request.max_output;
+  job.out.pipe = std::move(out->first);
+  job.out.path = request.stdout_path;
+  job.err.pipe = std::move(err->first);
+  job.err.path = request.stderr_path;
+  m_keeper.add(*pid);
+  Job& added = m_jobs.emplace(*pid, std::move(job)).first->second;
+  for (Stream* s : {&added.out, &added.err}) {
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.fd = s->pipe.get();
+    if (epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, s->pipe.get(), &ev) != 0) {
+      // Unread, the pipe would fill and stall the job: stop it; its exit is
+      // still reaped and reported.
+      ::kill(-*pid, SIGKILL);
+      s->pipe.reset();
+      continue;
+    }
+    m_pipe_owner[s->pipe.get()] = *pid;
+  }
   return *pid;
+}
+
+void LocalRunner::read_stream(Stream& stream, uint64_t max_output) {
+  char buf[64 * 1024];
+  while (stream.pipe.valid()) {
+    ssize_t n = ::read(stream.pipe.get(), buf, sizeof buf);
+    if (n > 0) {
+      append_tail(stream.tail, std::string_view(buf, static_cast<size_t>(n)), max_output);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n == 0 || errno != EAGAIN) {
+      // End of output: every writer is gone.
+      m_pipe_owner.erase(stream.pipe.get());
+      stream.pipe.reset(); // closing removes it from the epoll set
+    }
+    return;
+  }
+}
+
+uint64_t LocalRunner::close_stream(Stream& stream, uint64_t max_output) {
+  read_stream(stream, max_output);
+  if (stream.pipe.valid()) {
+    // Something outside the job's group still holds the pipe; stop listening.
+    m_pipe_owner.erase(stream.pipe.get());
+    stream.pipe.reset();
+  }
+  if (stream.tail.empty()) {
+    return 0;
+  }
+  if (max_output > 0 && stream.tail.size() > max_output) {
+    stream.tail.erase(0, stream.tail.size() - max_output);
+  }
+  int fd = ::open(stream.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return 0;
+  }
+  size_t done = 0;
+  while (done < stream.tail.size()) {
+    ssize_t n = ::write(fd, stream.tail.data() + done, stream.tail.size() - done);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return done;
 }
 
 void LocalRunner::signal_group(pid_t pgid, int sig) {
@@ -225,9 +264,13 @@ void LocalRunner::reap(Events& events) {
     if (it != m_jobs.end()) {
       // The job is over when its leader exits; nothing it started may linger.
       ::kill(-pid, SIGKILL);
+      m_keeper.remove(pid);
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (pid == m_keeper.pid()) {
+      continue; // it died early; jobs still have their parent-death signal
     }
     if (it == m_jobs.end()) {
       continue; // an adopted grandchild
@@ -236,8 +279,8 @@ void LocalRunner::reap(Events& events) {
     Exited e;
     e.pid = pid;
     e.status = status;
-    e.stdout_bytes = finish_output(job.out.get(), job.out_path, job.max_output);
-    e.stderr_bytes = finish_output(job.err.get(), job.err_path, job.max_output);
+    e.stdout_bytes = close_stream(job.out, job.max_output);
+    e.stderr_bytes = close_stream(job.err, job.max_output);
     m_jobs.erase(it);
     events.exited.push_back(e);
   }
@@ -250,15 +293,33 @@ util::Result<Events> LocalRunner::wait(int64_t deadline_ms) {
     const int64_t left = deadline_ms - util::monotonic_ms();
     timeout = static_cast<int>(std::clamp<int64_t>(left, 0, 1'000'000));
   }
-  struct epoll_event ev {};
-  int n = epoll_wait(m_epoll.get(), &ev, 1, timeout);
+  struct epoll_event evs[64];
+  int n = epoll_wait(m_epoll.get(), evs, 64, timeout);
   if (n < 0) {
     if (errno == EINTR) {
       return events;
     }
     return sys_error("epoll_wait");
   }
-  if (n == 0) {
+  bool signalled = false;
+  for (int i = 0; i < n; ++i) {
+    const int fd = evs[i].data.fd;
+    if (fd == m_signals.get()) {
+      signalled = true;
+      continue;
+    }
+    auto owner = m_pipe_owner.find(fd);
+    if (owner == m_pipe_owner.end()) {
+      continue;
+    }
+    auto job = m_jobs.find(owner->second);
+    if (job == m_jobs.end()) {
+      continue;
+    }
+    Stream& s = job->second.out.pipe.get() == fd ? job->second.out : job->second.err;
+    read_stream(s, job->second.max_output);
+  }
+  if (!signalled) {
     return events;
   }
   bool child = false;

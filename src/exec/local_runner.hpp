@@ -1,7 +1,10 @@
 #pragma once
-// Runs jobs as local processes: spawn, epoll on a signalfd, reap, and capture
-// output into files whose tail is kept.
+// Runs jobs as local processes: spawn, epoll on a signalfd and the jobs'
+// output pipes, reap, and keep the tail of each job's output. Output reaches a
+// file only when there is some: creating and deleting two files per job costs
+// more than the job itself on ext4.
 
+#include "exec/keeper.hpp"
 #include "exec/runner.hpp"
 #include "util/fd.hpp"
 
@@ -28,25 +31,35 @@ public:
 
 private:
   LocalRunner() = default;
+  explicit LocalRunner(Keeper keeper) : m_keeper(std::move(keeper)) {}
+  /// One output stream of a job: its pipe and the tail read so far.
+  struct Stream {
+    util::Fd pipe;
+    std::string tail;
+    std::string path;
+  };
   struct Job {
-    util::Fd out;
-    util::Fd err;
-    std::string out_path;
-    std::string err_path;
+    Stream out;
+    Stream err;
     uint64_t max_output = 0;
   };
   void reap(Events& events);
+  void read_stream(Stream& stream, uint64_t max_output);
+  uint64_t close_stream(Stream& stream, uint64_t max_output);
   util::Result<std::string> resolve(const std::string& name);
 
+  Keeper m_keeper;
   util::Fd m_epoll;
   util::Fd m_signals;
   std::vector<std::string> m_base_env; ///< muster's environment, MUSTER_* removed
   std::string m_path_env;
   std::unordered_map<std::string, std::string> m_resolved;
   std::unordered_map<pid_t, Job> m_jobs;
+  std::unordered_map<int, pid_t> m_pipe_owner; ///< read end → job
 };
 
-/// Keeps the last `max_bytes` of the file open at `fd`; returns its new size.
-uint64_t keep_tail(int fd, uint64_t max_bytes);
+/// Appends `data` to `tail`, keeping at least the last `max_bytes` (all when
+/// 0) and never more than twice that.
+void append_tail(std::string& tail, std::string_view data, uint64_t max_bytes);
 
 } // namespace muster::exec

@@ -105,6 +105,26 @@ TEST_F(RunnerTest, OutputOverTheCapKeepsItsTail) {
   EXPECT_EQ(out.substr(out.size() - 13), "99999\n100000\n");
 }
 
+TEST_F(RunnerTest, LoudJobsDoNotStallOnAFullPipe) {
+  auto req = request({"sh", "-c", "head -c 5000000 /dev/zero; echo done >&2"}, 4096);
+  auto e = wait_for(*m_runner->start(req));
+  EXPECT_TRUE(WIFEXITED(e.status));
+  EXPECT_EQ(e.stdout_bytes, 4096u);
+  EXPECT_EQ(slurp(req.stderr_path), "done\n");
+}
+
+TEST(Tail, KeepsTheLastBytes) {
+  std::string tail;
+  for (int i = 0; i < 1000; ++i) {
+    append_tail(tail, std::to_string(i % 10), 10);
+    EXPECT_LE(tail.size(), 20u);
+  }
+  EXPECT_EQ(tail.substr(tail.size() - 10), "0123456789");
+  std::string all;
+  append_tail(all, std::string(100, 'x'), 0);
+  EXPECT_EQ(all.size(), 100u);
+}
+
 TEST_F(RunnerTest, JobGetsEnvironmentOwnGroupAndDevNullStdin) {
   auto req = request({"sh", "-c", "echo $MUSTER_JOB_ID; ps -o pgid= -p $$; read x; echo rc=$?"});
   auto pid = m_runner->start(req);
@@ -136,6 +156,35 @@ TEST_F(RunnerTest, LeftoversOfAFinishedJobAreKilled) {
   EXPECT_NE(std::system("pgrep -f 'sleep 100[.]4712' >/dev/null"), 0);
 }
 
+TEST_F(RunnerTest, KeeperKillsGroupsWhenTheRunnerDiesWithoutCleanup) {
+  // A child process plays muster: it starts a job with a grandchild, then
+  // dies by SIGKILL; the keeper must take the grandchild down with it.
+  pid_t fake_muster = fork();
+  if (fake_muster == 0) {
+    auto runner = LocalRunner::create();
+    if (!runner) {
+      _exit(2);
+    }
+    auto req = request({"sh", "-c", "sleep 100.4713 & sleep 100.4713; wait"});
+    if (!(*runner)->start(req)) {
+      _exit(3);
+    }
+    usleep(300'000);
+    ::kill(getpid(), SIGKILL);
+  }
+  ASSERT_GT(fake_muster, 0);
+  int status = 0;
+  while (waitpid(fake_muster, &status, 0) < 0 && errno == EINTR) {
+  }
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    usleep(100'000);
+    gone = std::system("pgrep -f 'sleep 100[.]4713' >/dev/null") != 0;
+  }
+  EXPECT_TRUE(gone) << "a grandchild outlived a killed muster";
+}
+
 TEST_F(RunnerTest, MissingCommandIsASpawnError) {
   auto pid = m_runner->start(request({"no-such-command-xyz"}));
   ASSERT_FALSE(pid.ok());
@@ -153,11 +202,14 @@ TEST_F(RunnerTest, SignalsArriveAsEvents) {
 }
 
 TEST_F(RunnerTest, WaitHonoursTheDeadline) {
+  // It may return early (an adopted orphan's SIGCHLD), never late.
   const int64_t start = util::monotonic_ms();
-  auto ev = m_runner->wait(start + 150);
-  ASSERT_TRUE(ev.ok());
-  EXPECT_GE(util::monotonic_ms() - start, 140);
-  EXPECT_TRUE(ev->exited.empty());
+  while (util::monotonic_ms() - start < 150) {
+    auto ev = m_runner->wait(start + 150);
+    ASSERT_TRUE(ev.ok());
+    EXPECT_TRUE(ev->exited.empty());
+  }
+  EXPECT_LT(util::monotonic_ms() - start, 1000);
 }
 
 TEST(Proc, KnowsLiveProcessesByStartTime) {

@@ -6,23 +6,54 @@
 namespace muster::store::sqlite {
 
 Db::Db(Db&& other) noexcept
-    : m_db(std::exchange(other.m_db, nullptr)), m_path(std::move(other.m_path)) {}
+    : m_db(std::exchange(other.m_db, nullptr)), m_path(std::move(other.m_path)) {
+  for (int i = 0; i < 3; ++i) {
+    m_cached[i] = std::exchange(other.m_cached[i], nullptr);
+  }
+}
 
 Db& Db::operator=(Db&& other) noexcept {
   if (this != &other) {
+    finalize_cached();
     if (m_db) {
       sqlite3_close_v2(m_db);
     }
     m_db = std::exchange(other.m_db, nullptr);
     m_path = std::move(other.m_path);
+    for (int i = 0; i < 3; ++i) {
+      m_cached[i] = std::exchange(other.m_cached[i], nullptr);
+    }
   }
   return *this;
 }
 
 Db::~Db() {
+  finalize_cached();
   if (m_db) {
     sqlite3_close_v2(m_db);
   }
+}
+
+void Db::finalize_cached() {
+  for (auto*& st : m_cached) {
+    sqlite3_finalize(st);
+    st = nullptr;
+  }
+}
+
+util::Result<void> Db::run_cached(int which) {
+  static const char* k_sql[] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+  sqlite3_stmt*& st = m_cached[which];
+  if (!st && sqlite3_prepare_v3(m_db, k_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                nullptr) != SQLITE_OK) {
+    return error(k_sql[which]);
+  }
+  const int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    return error(k_sql[which]);
+  }
+  return {};
 }
 
 util::Result<Db> Db::open(const std::string& path) {
@@ -156,7 +187,7 @@ std::string Statement::text(int col) const {
 bool Statement::is_null(int col) const { return sqlite3_column_type(m_stmt, col) == SQLITE_NULL; }
 
 util::Result<Transaction> Transaction::begin(Db& db) {
-  if (auto r = db.exec("BEGIN IMMEDIATE"); !r) {
+  if (auto r = db.run_cached(Db::begin_immediate); !r) {
     return r.error();
   }
   return Transaction(db);
@@ -167,13 +198,13 @@ Transaction::Transaction(Transaction&& other) noexcept
 
 Transaction::~Transaction() {
   if (!m_done && m_db) {
-    (void)m_db->exec("ROLLBACK");
+    (void)m_db->run_cached(Db::rollback);
   }
 }
 
 util::Result<void> Transaction::commit() {
   m_done = true;
-  return m_db->exec("COMMIT");
+  return m_db->run_cached(Db::commit);
 }
 
 } // namespace muster::store::sqlite

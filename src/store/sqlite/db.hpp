@@ -31,10 +31,16 @@ public:
   const std::string& path() const { return m_path; }
   /// "what: sqlite's message", for errors.
   util::Error error(std::string_view what) const;
+  /// Runs BEGIN IMMEDIATE, COMMIT or ROLLBACK from statements prepared once:
+  /// they run once per turn of the agent's loop.
+  util::Result<void> run_cached(int which);
+  enum Cached { begin_immediate = 0, commit = 1, rollback = 2 };
 
 private:
+  void finalize_cached();
   sqlite3* m_db = nullptr;
   std::string m_path;
+  sqlite3_stmt* m_cached[3] = {nullptr, nullptr, nullptr};
 };
 
 /// A prepared statement, reset after each use.
