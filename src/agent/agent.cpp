@@ -3,6 +3,7 @@
 #include "core/backoff.hpp"
 #include "core/template.hpp"
 #include "store/codec.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -22,6 +23,15 @@ core::Outcome outcome_from_status(int status) {
     return core::Outcome::signaled(WTERMSIG(status));
   }
   return core::Outcome::exited(255);
+}
+
+// The argv as a shell would need it typed, for people.
+std::string display_command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    out += (out.empty() ? "" : " ") + util::sh_quote(a);
+  }
+  return out;
 }
 
 } // namespace
@@ -131,7 +141,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         Active a;
         a.claim = std::move(c);
         a.started_mono = started;
-        a.command = command.render_word(row, ctx);
+        a.argv = req.argv;
         if (!pid) {
           // Recorded like any other end; the claim is already committed.
           core::Outcome o = core::Outcome::spawn_failed(pid.error().message);
@@ -152,7 +162,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
           f.slot = a.claim.slot;
           f.state = core::JobState::failed;
           f.outcome = o;
-          f.command = a.command;
+          f.command = display_command(a.argv);
           m_reporter.finished(f, progress());
           continue;
         }
@@ -385,7 +395,9 @@ void Agent::on_exit(const exec::Exited& exited) {
   if (exited.stderr_bytes > 0) {
     f.stderr_path = out_path(a.claim.seq, ".err");
   }
-  f.command = std::move(a.command);
+  if (state != core::JobState::succeeded) {
+    f.command = display_command(a.argv);
+  }
   m_reporter.finished(f, progress());
 }
 

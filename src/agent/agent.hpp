@@ -57,7 +57,7 @@ private:
     int64_t deadline = -1; ///< monotonic: when to stop it (timeout or drain)
     int64_t kill_at = -1;  ///< monotonic: when to SIGKILL after SIGTERM
     core::ErrorType stop_reason = core::ErrorType::none; ///< timeout or interrupted
-    std::string command;
+    std::vector<std::string> argv; ///< for messages about it
   };
 
   util::Result<void> turn(bool claim);

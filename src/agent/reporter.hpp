@@ -34,7 +34,7 @@ struct Finished {
   std::string stderr_path;
   uint64_t stdout_bytes = 0;
   uint64_t stderr_bytes = 0;
-  std::string command;       ///< the command as run, for people
+  std::string command;       ///< the command as run, for people ("" when it succeeded)
 };
 
 /// Receives the agent's events. Called on the agent's thread.

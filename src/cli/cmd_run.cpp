@@ -5,6 +5,7 @@
 #include "core/template.hpp"
 #include "input/reader.hpp"
 #include "store/codec.hpp"
+#include "ui/views.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -246,8 +247,8 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
   if (o.seed_only) {
     if (g.json) {
-      std::printf("{\"id\":\"%s\",\"name\":\"%s\",\"total\":%lld}\n", run.id.c_str(),
-                  run.name.c_str(), static_cast<long long>(run.total));
+      auto counts = check(store->counts(run.rid));
+      std::printf("%s\n", ui::run_json(run, counts, false).dump(2).c_str());
     } else {
       std::printf("%s\n", run.id.c_str());
       if (!g.quiet && isatty(2)) {

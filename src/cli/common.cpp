@@ -4,6 +4,7 @@
 #include "exec/local_runner.hpp"
 #include "exec/proc.hpp"
 #include "ui/progress.hpp"
+#include "ui/views.hpp"
 #include "util/time.hpp"
 
 #include <unistd.h>
@@ -54,7 +55,8 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   }
   ui::ProgressOptions popts;
   popts.quiet = g.quiet || g.json;
-  popts.pass_stdout = pass_stdout;
+  // With --json, stdout carries the JSON alone; `muster logs` has the output.
+  popts.pass_stdout = pass_stdout && !g.json;
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
 
   agent::AgentOptions opts;
@@ -79,11 +81,9 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
                       std::to_string(result.holder->pid) + "`"};
   }
   if (g.json) {
-    std::printf("{\"id\":\"%s\",\"ending\":\"%s\",\"succeeded\":%lld,\"failed\":%lld}\n",
-                run.id.c_str(),
-                result.ending == agent::Ending::completed ? "completed" : "interrupted",
-                static_cast<long long>(result.counts[core::JobState::succeeded]),
-                static_cast<long long>(result.counts[core::JobState::failed]));
+    // The same shape as `muster status --json`.
+    auto after = check(store.find_run(run.id));
+    std::printf("%s\n", ui::run_json(after, check(store.counts(run.rid)), false).dump(2).c_str());
   }
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);

@@ -130,6 +130,9 @@ void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress
                          std::to_string(job.attempt) + ", slot " + std::to_string(job.slot) +
                          ") ── " + job.command;
     std::fprintf(stderr, "%s\n", m_term.paint(header, "1;31").c_str());
+    if (!m_opts.pass_stdout && !job.stdout_path.empty()) {
+      copy_file(job.stdout_path, stderr);
+    }
     if (!job.stderr_path.empty()) {
       copy_file(job.stderr_path, stderr);
     }
