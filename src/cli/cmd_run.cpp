@@ -138,6 +138,10 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
   if (!command.empty() && command.front() == "--") {
     command.erase(command.begin());
+  } else if (!command.empty() && command.front().size() > 1 && command.front()[0] == '-') {
+    // Options end where the command begins; a command never starts with '-'.
+    throw Failure{ExitCode::usage, "run: unknown option '" + command.front() +
+                                       "' (see muster run --help; the command goes after --)"};
   }
   core::RunSettings settings = settings_from(o, command);
   auto tmpl = core::Template::parse_command(command, settings.shell);
