@@ -21,4 +21,5 @@ echo "(exit code $rc)" >&2
 run "$muster" status demo
 run "$muster" jobs demo --limit 8
 run "$muster" logs demo post-007
-run "$muster" export demo --format csv | head -4
+run "$muster" export demo --format csv -o "$store/demo.csv"
+head -4 "$store/demo.csv"

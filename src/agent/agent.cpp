@@ -10,6 +10,7 @@
 #include <csignal>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace muster::agent {
 
@@ -135,6 +136,11 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
                    "MUSTER_ATTEMPT=" + std::to_string(c.attempt)};
         req.stdout_path = out_path(c.seq, ".out");
         req.stderr_path = out_path(c.seq, ".err");
+        if (c.attempt > 1) {
+          // Output files hold the latest attempt only; a silent one leaves none.
+          ::unlink(req.stdout_path.c_str());
+          ::unlink(req.stderr_path.c_str());
+        }
         req.max_output = m_run.settings.max_output;
         const int64_t started = util::monotonic_ms();
         auto pid = m_runner.start(req);
@@ -254,7 +260,11 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
           m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] ==
       0;
-  result.ending = complete ? Ending::completed : Ending::interrupted;
+  const bool only_held = !m_draining && m_counts[core::JobState::pending] +
+                                              m_counts[core::JobState::retrying] +
+                                              m_counts[core::JobState::running] ==
+                                          0;
+  result.ending = complete ? Ending::completed : only_held ? Ending::held : Ending::interrupted;
   if (auto r = m_store.release(rid, complete ? core::RunState::completed : core::RunState::paused);
       !r) {
     return r.error();

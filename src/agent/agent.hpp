@@ -22,6 +22,7 @@ namespace muster::agent {
 enum class Ending {
   completed,   ///< every job is in a terminal state
   interrupted, ///< a signal stopped it; the run can be resumed
+  held,        ///< all that is left is interrupted jobs held by --on-interrupt hold
   busy,        ///< another live agent holds the run; nothing was done
 };
 

@@ -19,7 +19,9 @@ constexpr const char* k_exit_codes = R"(Exit codes:
   1    the run ended and some jobs failed
   2    bad flags, input, config or store; nothing was changed
   3    another live muster holds the run
-  130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it)";
+  130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
+
+A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";
 
 struct Subcommand {
   const char* name;
@@ -109,7 +111,6 @@ std::function<int()> setup_logs(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("job", o->job, "Job id")->required();
   cmd.add_flag("--stdout", o->stdout_only, "Only its stdout");
   cmd.add_flag("--stderr", o->stderr_only, "Only its stderr");
-  add_output_flags(cmd, g);
   return [o, &g] { return cmd_logs(g, *o); };
 }
 

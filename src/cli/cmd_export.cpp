@@ -105,7 +105,7 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
         input[name] = values[i];
       }
       obj["input"] = input;
-      line = obj.dump() + "\n";
+      line = ui::dump(obj) + "\n";
     } else {
       if (j.state != core::JobState::succeeded && j.state != core::JobState::failed) {
         return;

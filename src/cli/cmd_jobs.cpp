@@ -30,7 +30,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
     for (const auto& j : jobs) {
       arr.push_back(ui::job_json(j));
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
   }
   ui::Table t({"JOB", "STATE", "ATTEMPTS", "EXIT", "SLOT", "TIME", "KEY", "ERROR"});
@@ -39,7 +39,9 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                        : j.signal  ? "SIG" + std::to_string(*j.signal)
                                    : "-";
     t.add({j.id, std::string(core::to_string(j.state)),
-           std::to_string(j.attempts) + "/" + std::to_string(j.max_attempts), exit,
+           std::to_string(j.attempts - j.interrupts) + "/" + std::to_string(j.max_attempts) +
+               (j.interrupts > 0 ? " +" + std::to_string(j.interrupts) + " interrupted" : ""),
+           exit,
            j.slot ? std::to_string(*j.slot) : "-", ui::job_duration(j, now),
            j.key.empty() ? "-" : j.key, j.error});
   }

@@ -114,6 +114,11 @@ int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::Sql
                                        "); use `muster resume " + o.name +
                                        "` or another --name"};
   }
+  if (!g.quiet && !g.json) {
+    std::fprintf(stderr, "muster: run '%s' exists (%s): continuing it; its rows were fixed when "
+                         "it was created, so the input is not read again\n",
+                 o.name.c_str(), run.id.c_str());
+  }
   if (o.seed_only) {
     std::printf("%s\n", run.id.c_str());
     return to_int(ExitCode::ok);
@@ -252,7 +257,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   if (o.seed_only) {
     if (g.json) {
       auto counts = check(store->counts(run.rid));
-      std::printf("%s\n", ui::run_json(run, counts, false).dump(2).c_str());
+      std::printf("%s\n", ui::dump(ui::run_json(run, counts, false), 2).c_str());
     } else {
       std::printf("%s\n", run.id.c_str());
       if (!g.quiet && isatty(2)) {

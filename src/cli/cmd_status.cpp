@@ -52,7 +52,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
                        {"running_ms", now - job.started_at}});
     }
     j["running"] = slots;
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", ui::dump(j, 2).c_str());
     return 0;
   }
   std::printf("run %s%s: %s\n", run.id.c_str(),
@@ -94,7 +94,7 @@ int cmd_list(const GlobalOptions& g) {
     for (const auto& run : runs) {
       arr.push_back(ui::run_json(run, check(store->counts(run.rid)), holder_alive(run.holder)));
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
   }
   ui::Table t({"ID", "NAME", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "COMMAND"});

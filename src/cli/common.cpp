@@ -83,10 +83,13 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   if (g.json) {
     // The same shape as `muster status --json`.
     auto after = check(store.find_run(run.id));
-    std::printf("%s\n", ui::run_json(after, check(store.counts(run.rid)), false).dump(2).c_str());
+    std::printf("%s\n", ui::dump(ui::run_json(after, check(store.counts(run.rid)), false), 2).c_str());
   }
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);
+  }
+  if (result.ending == agent::Ending::held) {
+    return to_int(ExitCode::jobs_failed);
   }
   return result.counts[core::JobState::failed] > 0 ? to_int(ExitCode::jobs_failed)
                                                    : to_int(ExitCode::ok);

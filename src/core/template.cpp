@@ -60,7 +60,8 @@ util::Result<std::vector<Segment>> parse_segments(std::string_view word) {
       i += 2;
       continue;
     }
-    if (c == '{') {
+    // `${NAME}` is the shell's, not a placeholder.
+    if (c == '{' && !(i > 0 && word[i - 1] == '$')) {
       size_t j = i + 1;
       while (j < word.size() && is_placeholder_char(word[j])) {
         ++j;

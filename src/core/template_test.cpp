@@ -39,6 +39,11 @@ TEST(Template, BracesEscapesAndLiteralBraces) {
   EXPECT_EQ(argv, (std::vector<std::string>{"awk", "{print $1}", "{x}", "v"}));
 }
 
+TEST(Template, ShellVariablesAreNotPlaceholders) {
+  auto argv = render({"echo ${HOME} {}"}, {}, {"v"}, "v", Shell::yes);
+  EXPECT_EQ(argv[2], "echo ${HOME} v");
+}
+
 TEST(Template, ShellQuotesEveryValue) {
   auto argv = render({"echo", "{}", ">", "out-{job}"}, {}, {"$(touch pwned); `x` 'q'"},
                      "$(touch pwned); `x` 'q'", Shell::yes);

@@ -64,7 +64,7 @@ Format format_for_path(std::string_view path) {
   if (ext == "tsv" || ext == "tab") {
     return Format::tsv;
   }
-  if (ext == "jsonl" || ext == "ndjson") {
+  if (ext == "jsonl" || ext == "ndjson" || ext == "json") {
     return Format::jsonl;
   }
   return Format::lines;

@@ -44,8 +44,8 @@ public:
 /// "csv", "tsv", "jsonl" (also "ndjson", "json"), "lines".
 std::optional<Format> parse_format(std::string_view name);
 std::string_view format_name(Format format);
-/// The format an input's file name implies: .csv, .tsv/.tab, .jsonl/.ndjson,
-/// anything else (and "-") is lines.
+/// The format an input's file name implies: .csv, .tsv/.tab, and
+/// .jsonl/.ndjson/.json; anything else (and "-") is lines.
 Format format_for_path(std::string_view path);
 
 /// Opens `path` ("-" is standard input) as `format`. The header of CSV and TSV

@@ -38,7 +38,7 @@ TEST(Format, ForPath) {
   EXPECT_EQ(format_for_path("a.tab"), Format::tsv);
   EXPECT_EQ(format_for_path("a.jsonl"), Format::jsonl);
   EXPECT_EQ(format_for_path("a.ndjson"), Format::jsonl);
-  EXPECT_EQ(format_for_path("a.json"), Format::lines);
+  EXPECT_EQ(format_for_path("a.json"), Format::jsonl);
   EXPECT_EQ(format_for_path("a.txt"), Format::lines);
   EXPECT_EQ(format_for_path("-"), Format::lines);
   EXPECT_EQ(format_for_path("noext"), Format::lines);

@@ -25,7 +25,7 @@ std::string encode_settings(const core::RunSettings& s) {
       {"id_column", s.id_column},
       {"inputs", s.inputs},
   };
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 util::Result<core::RunSettings> decode_settings(const std::string& text) {
@@ -87,26 +87,98 @@ std::string encode_fields(const std::vector<std::string>* names,
   return out;
 }
 
+namespace {
+
+// Reads one JSON string literal at text[i] (i at the quote); the inverse of
+// util::append_json_string. Bytes pass through untouched, so input that is not
+// valid UTF-8 still reaches the job as it was written.
+bool read_string(const std::string& text, size_t& i, std::string& out) {
+  out.clear();
+  if (i >= text.size() || text[i] != '"') {
+    return false;
+  }
+  for (++i; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '"') {
+      ++i;
+      return true;
+    }
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    if (++i >= text.size()) {
+      return false;
+    }
+    switch (text[i]) {
+    case 'n': out += '\n'; break;
+    case 'r': out += '\r'; break;
+    case 't': out += '\t'; break;
+    case 'b': out += '\b'; break;
+    case 'f': out += '\f'; break;
+    case 'u': {
+      if (i + 4 >= text.size()) {
+        return false;
+      }
+      unsigned cp = static_cast<unsigned>(std::stoul(text.substr(i + 1, 4), nullptr, 16));
+      i += 4;
+      if (cp < 0x80) {
+        out += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+      break;
+    }
+    default: out += text[i]; // \" \\ \/
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 util::Result<void> decode_fields(const std::string& text, std::vector<std::string>& names,
                                  std::vector<std::string>& values) {
   names.clear();
   values.clear();
-  try {
-    // Order matters ({1} is the first key), so keep the document's order.
-    auto j = nlohmann::ordered_json::parse(text);
-    if (j.is_array()) {
-      for (auto& v : j) {
-        values.push_back(v.get<std::string>());
-      }
-    } else {
-      for (auto& [k, v] : j.items()) {
-        names.push_back(k);
-        values.push_back(v.get<std::string>());
-      }
-    }
+  auto bad = [&] {
+    return util::Error{"job fields in the store are unreadable: " + text.substr(0, 80)};
+  };
+  if (text.size() < 2 || (text[0] != '[' && text[0] != '{')) {
+    return bad();
+  }
+  const bool object = text[0] == '{';
+  const char close = object ? '}' : ']';
+  size_t i = 1;
+  std::string s;
+  if (text[i] == close) {
     return {};
-  } catch (const nlohmann::json::exception& e) {
-    return util::Error{std::string("job fields in the store are unreadable: ") + e.what()};
+  }
+  for (;;) {
+    if (object) {
+      if (!read_string(text, i, s) || i >= text.size() || text[i] != ':') {
+        return bad();
+      }
+      names.push_back(s);
+      ++i;
+    }
+    if (!read_string(text, i, s)) {
+      return bad();
+    }
+    values.push_back(s);
+    if (i < text.size() && text[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i + 1 == text.size() && text[i] == close) {
+      return {};
+    }
+    return bad();
   }
 }
 

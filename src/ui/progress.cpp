@@ -170,7 +170,12 @@ void ProgressPrinter::ended(const agent::Progress& p) {
   if (c[JobState::failed] > 0) {
     s += ", " + m_term.paint(count(c[JobState::failed]) + " failed", "31");
   }
-  const int64_t left = p.total - c.finished();
+  const int64_t held = p.draining ? 0 : c[JobState::interrupted];
+  if (held > 0) {
+    s += ", " + count(held) + " interrupted and held (muster retry " + m_run_id +
+         " --interrupted)";
+  }
+  const int64_t left = p.total - c.finished() - held;
   if (left > 0) {
     s += ", " + count(left) + " left (muster resume " + m_run_id + ")";
   }

@@ -67,6 +67,10 @@ ordered_json job_json(const store::JobRecord& job) {
   };
 }
 
+std::string dump(const ordered_json& j, int indent) {
+  return j.dump(indent, ' ', false, ordered_json::error_handler_t::replace);
+}
+
 std::string job_duration(const store::JobRecord& job, int64_t now_ms) {
   if (job.started_at <= 0) {
     return "-";

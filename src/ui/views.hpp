@@ -14,6 +14,8 @@ nlohmann::ordered_json run_json(const store::RunRecord& run, const core::Counts&
                                 bool holder_alive);
 /// A job as JSON (everything the store records).
 nlohmann::ordered_json job_json(const store::JobRecord& job);
+/// JSON text; bytes that are not UTF-8 become U+FFFD instead of failing.
+std::string dump(const nlohmann::ordered_json& j, int indent = -1);
 /// "12s", or "-" when not started.
 std::string job_duration(const store::JobRecord& job, int64_t now_ms);
 

@@ -278,6 +278,20 @@ TEST_F(StoreTest, FieldsRoundTrip) {
   EXPECT_EQ(v2, values);
 }
 
+TEST_F(StoreTest, FieldsKeepBytesThatAreNotUtf8) {
+  std::vector<std::string> values{"caf\xe9", "\x01tab\tq\"", ""};
+  std::vector<std::string> names;
+  std::vector<std::string> back;
+  ASSERT_TRUE(decode_fields(encode_fields(nullptr, values), names, back).ok());
+  EXPECT_EQ(back, values);
+  ASSERT_TRUE(decode_fields("[]", names, back).ok());
+  EXPECT_TRUE(back.empty());
+  ASSERT_TRUE(decode_fields("{\"a\":\"\\u00e9\"}", names, back).ok());
+  EXPECT_EQ(back[0], "\xc3\xa9");
+  EXPECT_FALSE(decode_fields("[\"a\"", names, back).ok());
+  EXPECT_FALSE(decode_fields("nonsense", names, back).ok());
+}
+
 TEST_F(StoreTest, OldSchemaUpgradesAndKeepsData) {
   std::filesystem::create_directories(m_dir + "/store");
   {
