@@ -5,14 +5,16 @@ and turn the records into the summary table and bench/out/results.json.
   report.py record RECORDS key=value ...
   report.py check EXPECTED LABEL      < `muster list --json`
   report.py count STATE               < `muster list --json`
+  report.py cpubusy SECONDS           percent of CPU time not idle
   report.py report RECORDS RESULTS_JSON COMMANDS_SH
 """
 import json
 import re
 import statistics
 import sys
+import time
 
-NUMERIC = {"slots", "jobs", "rep", "partial", "done", "db_bytes", "quick", "full",
+NUMERIC = {"cpu_busy_pct_before", "cpu_busy_pct_after", "slots", "jobs", "rep", "partial", "done", "db_bytes", "quick", "full",
            "runs", "parallel_runs", "count", "nproc"}
 
 # Targets from the project's performance section.
@@ -22,6 +24,8 @@ TARGET_PARALLEL = 7.0       # >= 7 x GNU parallel
 TARGET_SEED_S = 10.0        # create a 1M-row run in < 10 s
 TARGET_RSS_MB = 100.0       # peak RSS < 100 MB while the 1M run executes
 TARGET_FLAT = 1.25          # per-job cost at 1M within 25% of the cost at 10k
+NOISY = 1.25                # slowest / fastest repetition above this: flagged
+BUSY_PCT = 15.0             # CPU already busy before the bench: warned
 
 
 def cmd_record(path, pairs):
@@ -78,6 +82,20 @@ def cmd_count(state):
     return 0
 
 
+def cpu_busy(seconds):
+    """Percent of all CPU time that was not idle over the next SECONDS."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return idle, sum(fields)
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    total = total1 - total0
+    return 0.0 if total <= 0 else 100.0 * (1 - (idle1 - idle0) / total)
+
+
 def parse_time_v(path):
     """Wall seconds, peak RSS (kB) and exit status from a `/usr/bin/time -v` file."""
     wall = rss = status = None
@@ -126,13 +144,18 @@ def cmd_report(records_path, results_path, commands_path):
     for r in records:
         if r.get("kind") != "throughput":
             continue
-        with open(r["hf"]) as f:
-            hf = json.load(f)["results"][0]
-        median = hf["median"]
+        times, command = [], None
+        for path in r["hf"].split(","):
+            with open(path) as f:
+                hf = json.load(f)["results"][0]
+            times += hf["times"]
+            command = command or hf["command"]
+        median = statistics.median(times)
         throughput.append({
             "tool": r["tool"], "slots": r["slots"], "jobs": r["jobs"],
-            "runs": len(hf["times"]), "median_s": median, "min_s": hf["min"], "max_s": hf["max"],
-            "times_s": hf["times"], "jobs_per_s": r["jobs"] / median, "command": hf["command"],
+            "runs": len(times), "median_s": median, "min_s": min(times), "max_s": max(times),
+            "spread": max(times) / min(times), "noisy": max(times) / min(times) > NOISY,
+            "times_s": times, "jobs_per_s": r["jobs"] / median, "command": command,
         })
     by = {(t["tool"], t["slots"]): t for t in throughput}
     slots_list = sorted({t["slots"] for t in throughput})
@@ -141,10 +164,13 @@ def cmd_report(records_path, results_path, commands_path):
         m = by.get(("muster", n), {}).get("jobs_per_s")
         ratios[str(n)] = {
             "muster/ceiling": div(m, by.get(("ceiling", n), {}).get("jobs_per_s")),
+            "muster/ceiling-arg": div(m, by.get(("ceiling-arg", n), {}).get("jobs_per_s")),
             "muster/xargs": div(m, by.get(("xargs", n), {}).get("jobs_per_s")),
             "muster/parallel": div(m, by.get(("parallel", n), {}).get("jobs_per_s")),
             "xargs/ceiling": div(by.get(("xargs", n), {}).get("jobs_per_s"),
                                  by.get(("ceiling", n), {}).get("jobs_per_s")),
+            "xargs/ceiling-arg": div(by.get(("xargs", n), {}).get("jobs_per_s"),
+                                     by.get(("ceiling-arg", n), {}).get("jobs_per_s")),
         }
 
     # ---- scale
@@ -196,6 +222,9 @@ def cmd_report(records_path, results_path, commands_path):
         v = rr["muster/ceiling"]
         target(f"muster/ceiling at {n} slots", v, f">= {TARGET_CEILING}",
                v is not None and v >= TARGET_CEILING)
+        v = rr["muster/ceiling-arg"]
+        target(f"muster/ceiling-arg at {n} slots (same argv)", v, f">= {TARGET_CEILING}",
+               v is not None and v >= TARGET_CEILING)
         v = rr["muster/xargs"]
         target(f"muster/xargs at {n} slots", v, f"> {TARGET_XARGS}",
                v is not None and v > TARGET_XARGS)
@@ -229,18 +258,22 @@ def cmd_report(records_path, results_path, commands_path):
     print(f"muster:  {meta.get('muster')} {meta.get('muster_version', '')}".rstrip())
     print()
     print(f"Throughput: {count:,} x true, jobs/s (median of the runs shown)")
-    tools = ["ceiling", "xargs", "parallel", "muster"]
+    tools = ["ceiling", "ceiling-arg", "xargs", "parallel", "muster"]
     header = f"  {'tool':<16}" + "".join(f"{f'{n} slots':>16}" for n in slots_list)
     print(header)
     for tool in tools:
         row = f"  {tool:<16}"
         for n in slots_list:
             t = by.get((tool, n))
-            cell = "-" if t is None else f"{fmt_num(t['jobs_per_s'])} ({t['runs']}x)"
+            cell = "-" if t is None else (f"{fmt_num(t['jobs_per_s'])} ({t['runs']}x)"
+                                          + ("*" if t["noisy"] else " "))
             row += f"{cell:>16}"
         print(row)
+    if any(t["noisy"] for t in throughput):
+        print(f"  * its slowest run took over {NOISY}x its fastest: the machine was not quiet")
     print("  ratios")
-    for name in ["muster/ceiling", "muster/xargs", "muster/parallel", "xargs/ceiling"]:
+    for name in ["muster/ceiling", "muster/ceiling-arg", "muster/xargs", "muster/parallel",
+                 "xargs/ceiling", "xargs/ceiling-arg"]:
         print(f"  {name:<16}" + "".join(f"{fmt_ratio(ratios[str(n)][name]):>16}" for n in slots_list))
 
     if scale:
@@ -258,6 +291,11 @@ def cmd_report(records_path, results_path, commands_path):
                   f"{fmt_ratio(s['cost_ratio_vs_smallest']):>10} "
                   f"{fmt_num(s['exec_max_rss_mb'], 1):>12}{note}")
 
+    busy = [meta.get("cpu_busy_pct_before"), meta.get("cpu_busy_pct_after")]
+    if any(b is not None and b > BUSY_PCT for b in busy):
+        print()
+        print(f"WARNING: other work kept the CPUs busy ({busy[0]}% 2 s before the benchmark, "
+              f"{busy[1]}% 2 s after it).\n         Every figure is distorted; rerun on an idle machine.")
     print()
     print("Targets")
     for t in targets:
@@ -277,6 +315,9 @@ def main(argv):
         return 0
     if cmd == "check":
         return cmd_check(argv[2], argv[3])
+    if cmd == "cpubusy":
+        print(f"{cpu_busy(float(argv[2])):.1f}")
+        return 0
     if cmd == "count":
         return cmd_count(argv[2])
     if cmd == "report":

@@ -7,12 +7,17 @@
 #
 #  1. Throughput: COUNT `/bin/true` jobs at 2 and at 8 slots, for
 #       ceiling   bench/spawn_ceiling.c: a bare posix_spawn + waitpid(-1) loop
+#                 of `true` with no argument (the figure the issue names)
+#       ceiling-arg the same loop running `true N`, the argv every tool below
+#                 runs (coreutils' true loads the locale when given one
+#                 argument, so this ceiling is lower: it is the like-for-like one)
 #       xargs     seq COUNT | xargs -P N -n 1 true
 #       parallel  seq COUNT | parallel --will-cite -j N true
 #       muster    seq COUNT | muster run -q -j N --store DIR -- true
 #                 (durable SQLite store, a fresh DIR for every repetition)
-#     Each is timed with hyperfine; the median of the repetitions is reported,
-#     with the ratios muster/ceiling, muster/xargs and muster/parallel.
+#     Each run is timed with hyperfine. The tools take turns, repetition by
+#     repetition. The median of a tool's repetitions is reported, with the
+#     ratios muster/ceiling, muster/xargs and muster/parallel.
 #
 #  2. Scale, at 8 slots, each on a fresh store, from a CSV (id,account,video_path):
 #       - per-job cost: `muster run --seed-only` then `muster resume` of 10k and
@@ -33,6 +38,7 @@
 #   MUSTER_BENCH_RUNS=N          repetitions per throughput measurement (default 3).
 #   MUSTER_BENCH_PARTIAL_SECS=S  how long the 1M run executes when not FULL
 #                                (default 30, or 10 when QUICK).
+#   MUSTER_BENCH_BIG=N           rows of the big run (default 1000000).
 #
 # Output: a summary on stdout, bench/out/results.json, the exact commands in
 # bench/out/commands.sh, and raw logs (hyperfine JSON, time -v) in bench/out/logs/.
@@ -63,9 +69,10 @@ else
 fi
 SLOTS=(2 8)
 SCALE_SLOTS=8
-BIG=1000000
+BIG=${MUSTER_BENCH_BIG:-1000000}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "MUSTER_BENCH_RUNS must be a positive integer, got '$RUNS'"
 [[ $PARTIAL_SECS =~ ^[1-9][0-9]*$ ]] || die "MUSTER_BENCH_PARTIAL_SECS must be a positive integer"
+[[ $BIG =~ ^[1-9][0-9]*$ ]] || die "MUSTER_BENCH_BIG must be a positive integer"
 
 # ---- tools -------------------------------------------------------------------
 missing=()
@@ -134,7 +141,8 @@ meta_args=(
   "xargs=$(xargs --version | head -n1)"
   "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 )
-record kind=meta "${meta_args[@]}"
+busy_before=$(python3 "$here/report.py" cpubusy 2)
+echo "  cpu busy: ${busy_before}% before starting (should be near 0)"
 
 # ---- 1. throughput -----------------------------------------------------------
 # hyperfine LABEL RUNS PREPARE COMMAND
@@ -162,22 +170,35 @@ muster_check() {
 }
 
 section "throughput: $COUNT x true"
+# The tools take turns: repetition r of every tool runs before repetition r+1
+# of any, so a burst of load from elsewhere does not fall on one tool only.
+tools=(ceiling ceiling-arg xargs parallel muster)
 for n in "${SLOTS[@]}"; do
   echo "-- $n slots"
-  bench_hf "ceiling-j$n" "$RUNS" "" "$out/spawn_ceiling $n $COUNT"
-  record kind=throughput tool=ceiling slots="$n" jobs="$COUNT" hf="$logs/ceiling-j$n.json"
-
-  bench_hf "xargs-j$n" "$RUNS" "" "seq $COUNT | xargs -P $n -n 1 true"
-  record kind=throughput tool=xargs slots="$n" jobs="$COUNT" hf="$logs/xargs-j$n.json"
-
-  bench_hf "parallel-j$n" "$PAR_RUNS" "" "seq $COUNT | parallel --will-cite -j $n true"
-  record kind=throughput tool=parallel slots="$n" jobs="$COUNT" hf="$logs/parallel-j$n.json"
-
+  declare -A hf_files=()
   store=$out/store-tp-j$n
-  bench_hf "muster-j$n" "$RUNS" "rm -rf $store" "seq $COUNT | $MUSTER run -q -j $n --store $store -- true"
-  muster_check "$store" "$COUNT" "muster -j $n"
-  record kind=throughput tool=muster slots="$n" jobs="$COUNT" hf="$logs/muster-j$n.json"
-  rm -rf "$store"
+  for ((r = 1; r <= RUNS; r++)); do
+    for tool in "${tools[@]}"; do
+      label="$tool-j$n-r$r"
+      case $tool in
+        ceiling) bench_hf "$label" 1 "" "$out/spawn_ceiling $n $COUNT" ;;
+        ceiling-arg) bench_hf "$label" 1 "" "SPAWN_CEILING_ARG=1 $out/spawn_ceiling $n $COUNT" ;;
+        xargs) bench_hf "$label" 1 "" "seq $COUNT | xargs -P $n -n 1 true" ;;
+        parallel)
+          ((r <= PAR_RUNS)) || continue
+          bench_hf "$label" 1 "" "seq $COUNT | parallel --will-cite -j $n true" ;;
+        muster)
+          bench_hf "$label" 1 "rm -rf $store" "seq $COUNT | $MUSTER run -q -j $n --store $store -- true"
+          muster_check "$store" "$COUNT" "muster -j $n"
+          rm -rf "$store" ;;
+      esac
+      hf_files[$tool]+="${hf_files[$tool]:+,}$logs/$label.json"
+    done
+  done
+  for tool in "${tools[@]}"; do
+    record kind=throughput tool="$tool" slots="$n" jobs="$COUNT" hf="${hf_files[$tool]}"
+  done
+  unset hf_files
 done
 
 # ---- 2. scale ----------------------------------------------------------------
@@ -250,6 +271,9 @@ record kind=scale jobs="$BIG" rep=1 slots="$SCALE_SLOTS" partial="$partial" done
   seed_time="$logs/seed-big.time" exec_time="$logs/exec-big.time" \
   db_bytes="$(du -sb "$store" | cut -f1)"
 rm -rf "$store"
+
+record kind=meta "${meta_args[@]}" cpu_busy_pct_before="$busy_before" \
+  cpu_busy_pct_after="$(python3 "$here/report.py" cpubusy 2)"
 
 # ---- 3. report -----------------------------------------------------------------
 section "summary"

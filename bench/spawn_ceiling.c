@@ -8,6 +8,12 @@
  * capture, no process groups: this is as fast as a job runner can go here.
  * Exits 1 if any child fails, and prints the elapsed time and rate to stderr
  * when SPAWN_CEILING_VERBOSE is set.
+ *
+ * With SPAWN_CEILING_ARG=1 each child gets its number as an argument, as
+ * `xargs -n 1 true`, GNU parallel and muster give it: `true 17`. That costs
+ * the child real work: coreutils' true loads the locale whenever it has
+ * exactly one argument (to answer --help), so this is the ceiling for the
+ * command the tools actually run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,7 +46,9 @@ int main(int argc, char **argv) {
     long slots = parse_positive(argv[1], "SLOTS");
     long count = parse_positive(argv[2], "COUNT");
     char *program = argc == 4 ? argv[3] : "/bin/true";
-    char *child_argv[] = {program, NULL};
+    char number[32];
+    char *child_argv[] = {program, NULL, NULL};
+    const int with_arg = getenv("SPAWN_CEILING_ARG") != NULL;
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -49,6 +57,10 @@ int main(int argc, char **argv) {
     while (reaped < count) {
         while (started < count && started - reaped < slots) {
             pid_t pid;
+            if (with_arg) {
+                snprintf(number, sizeof number, "%ld", started + 1);
+                child_argv[1] = number;
+            }
             int rc = posix_spawn(&pid, program, NULL, NULL, child_argv, environ);
             if (rc != 0) {
                 fprintf(stderr, "spawn_ceiling: posix_spawn %s: %s\n", program, strerror(rc));

@@ -5,10 +5,10 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <unordered_set>
 #include <vector>
 
 namespace muster::exec {
@@ -36,7 +36,7 @@ void close_other_fds(int keep) {
   }
 }
 
-[[noreturn]] void keeper_main(int pipe_fd) {
+[[noreturn]] void keeper_main(int pipe_fd, const std::atomic<int32_t>* table) {
   // Terminal signals are for muster, which drains; the keeper's work starts
   // only when muster is gone.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) {
@@ -53,32 +53,15 @@ void close_other_fds(int keep) {
     dup2(devnull, 1);
     close(devnull);
   }
-  std::unordered_set<int32_t> groups;
-  int32_t buf[1024];
-  size_t have = 0; // bytes in buf
-  for (;;) {
-    ssize_t n = read(pipe_fd, reinterpret_cast<char*>(buf) + have, sizeof buf - have);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break; // muster is gone, one way or another
-    }
-    have += static_cast<size_t>(n);
-    const size_t whole = have / sizeof(int32_t);
-    for (size_t i = 0; i < whole; ++i) {
-      if (buf[i] > 0) {
-        groups.insert(buf[i]);
-      } else {
-        groups.erase(-buf[i]);
-      }
-    }
-    const size_t rest = have % sizeof(int32_t);
-    std::memmove(buf, reinterpret_cast<char*>(buf) + whole * sizeof(int32_t), rest);
-    have = rest;
+  char c;
+  while (read(pipe_fd, &c, 1) < 0 && errno == EINTR) {
   }
-  for (int32_t pgid : groups) {
-    kill(-pgid, SIGKILL);
+  // muster is gone, one way or another: nothing it started may run on.
+  for (size_t i = 0; i < Keeper::k_capacity; ++i) {
+    const int32_t pgid = table[i].load(std::memory_order_acquire);
+    if (pgid > 0) {
+      kill(-pgid, SIGKILL);
+    }
   }
   _exit(0);
 }
@@ -86,6 +69,12 @@ void close_other_fds(int keep) {
 } // namespace
 
 util::Result<Keeper> Keeper::start() {
+  const size_t bytes = k_capacity * sizeof(std::atomic<int32_t>);
+  void* shared = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) {
+    return util::Error{std::string("keeper: mmap: ") + std::strerror(errno)};
+  }
+  auto* table = static_cast<std::atomic<int32_t>*>(shared); // zero-filled
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return util::Error{std::string("keeper: pipe2: ") + std::strerror(errno)};
@@ -100,42 +89,57 @@ util::Result<Keeper> Keeper::start() {
     close(fds[1]);
     // Its own group: a Ctrl-C at the terminal is not meant for it.
     setpgid(0, 0);
-    keeper_main(fds[0]);
+    keeper_main(fds[0], table);
   }
   close(fds[0]);
   Keeper k;
   k.m_pipe.reset(fds[1]);
   k.m_pid = pid;
+  k.m_table = table;
+  k.m_free.reserve(k_capacity);
+  for (size_t i = k_capacity; i > 0; --i) {
+    k.m_free.push_back(static_cast<uint32_t>(i - 1));
+  }
   return k;
+}
+
+Keeper::Keeper(Keeper&& other) noexcept
+    : m_pipe(std::move(other.m_pipe)), m_pid(std::exchange(other.m_pid, 0)),
+      m_table(std::exchange(other.m_table, nullptr)), m_free(std::move(other.m_free)),
+      m_where(std::move(other.m_where)) {}
+
+void Keeper::add(pid_t pgid) {
+  if (!m_table || m_free.empty()) {
+    return;
+  }
+  const uint32_t at = m_free.back();
+  m_free.pop_back();
+  m_where[pgid] = at;
+  m_table[at].store(pgid, std::memory_order_release);
+}
+
+void Keeper::remove(pid_t pgid) {
+  auto it = m_where.find(pgid);
+  if (it == m_where.end()) {
+    return;
+  }
+  m_table[it->second].store(0, std::memory_order_release);
+  m_free.push_back(it->second);
+  m_where.erase(it);
 }
 
 Keeper::~Keeper() {
   if (m_pid > 0) {
+    // Everything was reaped on the way out; an empty table means the keeper
+    // kills nothing.
     m_pipe.reset();
     // It exits at once on EOF; reap it so it never lingers as a zombie.
     int status = 0;
     while (waitpid(m_pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
-}
-
-void Keeper::send(int32_t message) {
-  if (!m_pipe.valid()) {
-    return;
-  }
-  const char* p = reinterpret_cast<const char*>(&message);
-  size_t left = sizeof message;
-  while (left > 0) {
-    ssize_t n = write(m_pipe.get(), p, left);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      m_pipe.reset(); // the keeper died; the parent-death signal still holds
-      return;
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  if (m_table) {
+    munmap(m_table, k_capacity * sizeof(std::atomic<int32_t>));
   }
 }
 

@@ -55,6 +55,15 @@ CREATE INDEX jobs_claim ON jobs(rid, state, retry_at);
 ALTER TABLE jobs ADD COLUMN interrupts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN rate REAL NOT NULL DEFAULT 0;
 )sql",
+      // 2 → 3: index only the states a claim or a status looks for. A job
+      // that succeeds then leaves no index entry to move, so a turn of the
+      // agent's loop writes fewer pages.
+      R"sql(
+DROP INDEX jobs_claim;
+CREATE INDEX jobs_pending ON jobs(rid, jid) WHERE state = 'pending';
+CREATE INDEX jobs_retrying ON jobs(rid, retry_at) WHERE state = 'retrying';
+CREATE INDEX jobs_running ON jobs(rid) WHERE state = 'running';
+)sql",
   };
   return k_migrations;
 }

@@ -145,9 +145,9 @@ util::Result<void> SqliteStore::prepare_statements() {
                   "error_type = ?5, finished_at = ?6, retry_at = ?7, "
                   "interrupts = interrupts + ?8 WHERE jid = ?9 AND state = 'running'"},
       {&m_select_due_retries, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = "
-                              "'retrying' AND retry_at <= ?2 ORDER BY retry_at, jid LIMIT ?3"},
+                              "'retrying' AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3"},
       {&m_select_pending, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = 'pending' "
-                          "AND retry_at <= ?2 ORDER BY retry_at, jid LIMIT ?3"},
+                          "AND retry_at <= ?2 ORDER BY jid LIMIT ?3"},
       {&m_claim, "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
                  "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
                  "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
