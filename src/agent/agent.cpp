@@ -370,9 +370,14 @@ void Agent::on_exit(const exec::Exited& exited) {
   const core::JobState state = core::state_after(outcome, counted, a.claim.max_attempts);
   store::Update u;
   u.jid = a.claim.jid;
+  u.pid = a.pid;
   u.state = state;
   u.outcome = outcome;
   u.finished_at = util::now_ms();
+  // A job that ended before its pid reached the store needs one write, not two.
+  std::erase_if(m_updates, [&](const store::Update& x) {
+    return x.kind == store::Update::Kind::started && x.jid == u.jid;
+  });
   int64_t delay = 0;
   if (state == core::JobState::retrying) {
     std::uniform_real_distribution<double> unit(-1.0, 1.0);

@@ -92,7 +92,7 @@ struct Update {
   enum class Kind { started, finished };
   Kind kind = Kind::finished;
   int64_t jid = 0;
-  int64_t pid = 0; ///< started: the process (and group) id
+  int64_t pid = 0; ///< the process (and group) id; 0 if it never started
   core::JobState state = core::JobState::succeeded; ///< finished: the new state
   core::Outcome outcome;
   int64_t finished_at = 0;

@@ -143,7 +143,8 @@ util::Result<void> SqliteStore::prepare_statements() {
       {&m_set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2"},
       {&m_finish, "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
                   "error_type = ?5, finished_at = ?6, retry_at = ?7, "
-                  "interrupts = interrupts + ?8 WHERE jid = ?9 AND state = 'running'"},
+                  "interrupts = interrupts + ?8, pid = coalesce(?10, pid), pgid = coalesce(?10, pgid) "
+                  "WHERE jid = ?9 AND state = 'running'"},
       {&m_select_due_retries, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = "
                               "'retrying' AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3"},
       {&m_select_pending, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = 'pending' "
@@ -549,6 +550,7 @@ util::Result<std::vector<Claim>> SqliteStore::commit(int64_t rid,
       }
       m_finish.bind(6, u.finished_at).bind(7, u.retry_at);
       m_finish.bind(8, static_cast<int64_t>(o.type == core::ErrorType::interrupted ? 1 : 0));
+      m_finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
       r = m_finish.bind(9, u.jid).run();
     }
     if (!r) {
