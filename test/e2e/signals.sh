@@ -1,0 +1,222 @@
+# End to end: graceful shutdown on SIGINT/SIGTERM/SIGHUP (invariant 5) and
+# the lock that keeps a second muster off a held run.
+
+running_with_pids() {
+  [[ $(db "SELECT count(*) FROM jobs WHERE state = 'running' AND pid IS NOT NULL" 2>/dev/null) -ge $1 ]]
+}
+
+marker_count_is() {
+  [[ $(marker_pids "$1" | wc -l) -eq $2 ]]
+}
+
+# jobs_summary: "state:count ..." of all jobs, by state name.
+jobs_summary() {
+  db "SELECT group_concat(s, ' ') FROM (SELECT state || ':' || count(*) AS s FROM jobs GROUP BY state ORDER BY state)"
+}
+
+# drain_test SIGNAL [group]: two 1-2 s jobs run, then SIGNAL. They finish
+# within the grace period and succeed, nothing new starts, exit 130; resume
+# runs the rest.
+drain_test() {
+  local sig=$1 group=${2:-}
+  local m
+  m=$(marker 1)
+  if [[ -n $group ]]; then
+    start_bg m setsid muster run -j 2 --name s -- sh -c "echo \$MUSTER_JOB_ID >>'$T/ledger'; exec sleep $m" ::: 1 2 3 4 5 6
+  else
+    start_bg m muster run -j 2 --name s -- sh -c "echo \$MUSTER_JOB_ID >>'$T/ledger'; exec sleep $m" ::: 1 2 3 4 5 6
+  fi
+  local pid=$BG_PID
+  wait_until 30 running_with_pids 2 || fail "two jobs never ran"
+  wait_until 30 marker_count_is "$m" 2 || fail "the two job processes never ran"
+  local t0
+  t0=$(now_ms)
+  if [[ -n $group ]]; then
+    kill "-$sig" -- "-$pid"
+  else
+    kill "-$sig" "$pid"
+  fi
+  wait_bg "$pid" 60
+  local took=$(($(now_ms) - t0))
+  expect_eq "$BG_STATUS" 130 "muster's exit status after SIG$sig"
+  expect_no_process "$m" 3
+  expect_eq "$(jobs_summary)" "pending:4 succeeded:2" "job states after the drain"
+  expect_sql "SELECT sum(attempts) FROM jobs" 2 "attempts started (no claim after the signal)"
+  expect_eq "$(wc -l <"$T/ledger")" 2 "jobs run"
+  expect_le "$took" 15000 "time from SIG$sig to exit (ms)"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND exit_code = 0 AND attempts = 1" 2
+  expect_exit 0 muster resume s -q
+  expect_eq "$(jobs_summary)" "succeeded:6" "job states after resume"
+  expect_sql "SELECT sum(attempts) FROM jobs" 6 "attempts in all"
+  expect_eq "$(sort -n "$T/ledger" | paste -sd' ')" "1 2 3 4 5 6" "jobs run in all"
+  expect_no_process "$m" 3
+}
+
+test_ctrl_c_drains() {
+  TEST "Ctrl-C (SIGINT to muster's process group) drains, exits 130, and the run resumes"
+  drain_test INT group
+}
+
+test_sigint_drains() {
+  TEST "SIGINT to muster drains, exits 130, and the run resumes"
+  drain_test INT
+}
+
+test_sigterm_drains() {
+  TEST "SIGTERM behaves like SIGINT"
+  drain_test TERM
+}
+
+test_sighup_drains() {
+  TEST "SIGHUP behaves like SIGINT"
+  drain_test HUP
+}
+
+test_grace_expires() {
+  TEST "--grace 1s: long jobs are stopped, recorded interrupted, and requeued by resume"
+  local m
+  m=$(marker 60)
+  # Each job starts a grandchild too; both must go.
+  start_bg m muster run -j 2 --name g --grace 1s --kill-grace 2s -- \
+    sh -c "[ -e '$T/again' ] && exit 0; sleep $m & sleep $m; wait" ::: 1 2 3
+  local pid=$BG_PID
+  wait_until 30 running_with_pids 2 || fail "two jobs never ran"
+  wait_until 30 marker_count_is "$m" 4 || fail "the jobs' processes never ran"
+  local t0
+  t0=$(now_ms)
+  kill -INT "$pid"
+  wait_bg "$pid" 60
+  local took=$(($(now_ms) - t0))
+  expect_eq "$BG_STATUS" 130 "muster's exit status"
+  expect_no_process "$m" 3
+  expect_ge "$took" 900 "time from SIGINT to exit (ms): the grace period"
+  expect_le "$took" 15000 "time from SIGINT to exit (ms)"
+  expect_eq "$(jobs_summary)" "interrupted:2 pending:1" "job states after the grace period"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'interrupted' AND error_type = 'interrupted'" 2 "error_type"
+  touch "$T/again"
+  expect_exit 0 muster resume g -q
+  expect_eq "$(jobs_summary)" "succeeded:3" "job states after resume"
+  expect_sql "SELECT group_concat(attempts, ' ') FROM (SELECT attempts FROM jobs ORDER BY seq)" "2 2 1" "attempts"
+}
+
+test_grace_expires_hold() {
+  TEST "--grace 1s with --on-interrupt hold: stopped jobs stay interrupted until retry"
+  local m
+  m=$(marker 60)
+  start_bg m muster run -j 1 --name h --grace 1s --kill-grace 1s --on-interrupt hold -- \
+    sh -c "[ -e '$T/again' ] && exit 0; exec sleep $m" ::: 1 2
+  local pid=$BG_PID
+  wait_until 30 running_with_pids 1 || fail "the job never ran"
+  kill -INT "$pid"
+  wait_bg "$pid" 60
+  expect_eq "$BG_STATUS" 130 "muster's exit status"
+  expect_no_process "$m" 3
+  expect_eq "$(jobs_summary)" "interrupted:1 pending:1" "job states"
+  touch "$T/again"
+  run_cmd muster resume h -q
+  expect_eq "$(jobs_summary)" "interrupted:1 succeeded:1" "job states after resume"
+  expect_exit 0 muster retry h --interrupted
+  expect_exit 0 muster resume h -q
+  expect_eq "$(jobs_summary)" "succeeded:2" "job states after retry and resume"
+}
+
+test_second_sigint_stops_at_once() {
+  TEST "a second SIGINT stops at once"
+  local m
+  m=$(marker 60)
+  # The jobs ignore SIGTERM, so only SIGKILL stops them.
+  start_bg m muster run -j 2 --name x --grace 60s --kill-grace 30s -- \
+    sh -c "[ -e '$T/again' ] && exit 0; trap '' TERM; exec sleep $m" ::: 1 2 3
+  local pid=$BG_PID
+  wait_until 30 running_with_pids 2 || fail "two jobs never ran"
+  wait_until 30 marker_count_is "$m" 2 || fail "the job processes never ran"
+  kill -INT "$pid"
+  sleep 1
+  pid_gone "$pid" && fail "muster ended on the first SIGINT instead of draining (grace 60s)"
+  marker_count_is "$m" 2 || fail "the first SIGINT stopped the running jobs"
+  local t0
+  t0=$(now_ms)
+  kill -INT "$pid"
+  wait_bg "$pid" 60
+  local took=$(($(now_ms) - t0))
+  expect_eq "$BG_STATUS" 130 "muster's exit status"
+  expect_le "$took" 5000 "time from the second SIGINT to exit (ms)"
+  expect_no_process "$m" 3
+  expect_eq "$(jobs_summary)" "interrupted:2 pending:1" "job states"
+  touch "$T/again"
+  expect_exit 0 muster resume x -q
+  expect_eq "$(jobs_summary)" "succeeded:3" "job states after resume"
+}
+
+test_sigterm_then_sigint() {
+  TEST "SIGTERM then SIGINT also stops at once"
+  local m
+  m=$(marker 60)
+  start_bg m muster run -j 1 --name y --grace 60s -- sh -c "exec sleep $m" ::: 1
+  local pid=$BG_PID
+  wait_until 30 marker_count_is "$m" 1 || fail "the job never ran"
+  kill -TERM "$pid"
+  sleep 0.5
+  kill -INT "$pid"
+  wait_bg "$pid" 20
+  expect_eq "$BG_STATUS" 130 "muster's exit status"
+  expect_no_process "$m" 3
+  expect_eq "$(jobs_summary)" "interrupted:1" "job states"
+}
+
+test_signal_during_retry_wait() {
+  TEST "SIGINT while a job waits to retry: exit 130 at once, the job resumes later"
+  start_bg m muster run -q --name r --retries 2 --backoff 1m -- sh -c '[ -e again ] || exit 1' ::: 1
+  local pid=$BG_PID
+  wait_until 30 eval '[[ $(db "SELECT state FROM jobs" 2>/dev/null) == retrying ]]' || fail "the job never waited to retry"
+  local t0
+  t0=$(now_ms)
+  kill -INT "$pid"
+  wait_bg "$pid" 60
+  expect_eq "$BG_STATUS" 130 "muster's exit status"
+  expect_le "$(($(now_ms) - t0))" 10000 "time to exit (ms)"
+  expect_eq "$(jobs_summary)" "retrying:1" "job states"
+}
+
+test_second_agent_refused() {
+  TEST "a second muster run --name N on a held run exits 3 naming the holder; after kill -9 it takes over"
+  local m
+  m=$(marker 30)
+  local -a cmd=(sh -c "echo \$MUSTER_JOB_ID >>'$T/ledger'; [ -e '$T/fast' ] || exec sleep $m")
+  start_bg first muster run -q -j 1 --name N -- "${cmd[@]}" ::: 1 2
+  local pid1=$BG_PID
+  wait_until 30 marker_count_is "$m" 1 || fail "the first muster's job never ran"
+  expect_exit 3 muster run -q -j 1 --name N -- "${cmd[@]}" ::: 1 2
+  expect_contains "$STDERR" "$pid1" "the refusal names the holder's pid"
+  expect_exit 3 muster resume N -q
+  expect_contains "$STDERR" "$pid1" "the refusal of resume names the holder's pid"
+  expect_exit 0 muster status N --json
+  expect_eq "$(json_eval .last.out 'j["holder"]["pid"]')" "$pid1" "status --json holder.pid"
+  pid_gone "$pid1" && fail "the first muster died"
+  marker_count_is "$m" 1 || fail "the refused muster disturbed the running job"
+  expect_eq "$(wc -l <"$T/ledger")" 1 "jobs started (the refused muster started none)"
+  kill -9 "$pid1"
+  wait_bg "$pid1" 10
+  expect_no_process "$m" 5
+  touch "$T/fast"
+  expect_exit 0 muster run -q -j 1 --name N -- "${cmd[@]}" ::: 1 2
+  expect_eq "$(jobs_summary)" "succeeded:2" "job states after the takeover"
+  expect_eq "$(sort "$T/ledger" | paste -sd' ')" "1 1 2" "jobs run (job 1 again: it was cut short)"
+  expect_sql "SELECT count(*) FROM runs" 1 "runs"
+}
+
+test_second_agent_refused_after_drain_started() {
+  TEST "a run that is draining is still held"
+  local m
+  m=$(marker 3)
+  start_bg first muster run -q -j 1 --name D -- sh -c "exec sleep $m" ::: 1 2
+  local pid1=$BG_PID
+  wait_until 30 marker_count_is "$m" 1 || fail "the job never ran"
+  kill -INT "$pid1"
+  sleep 0.3
+  expect_exit 3 muster resume D -q
+  expect_contains "$STDERR" "$pid1" "the refusal names the holder's pid"
+  wait_bg "$pid1" 30
+  expect_eq "$BG_STATUS" 130 "the first muster's exit status"
+  expect_eq "$(jobs_summary)" "pending:1 succeeded:1" "job states"
+}
