@@ -85,22 +85,15 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   m_last_heartbeat = m_started_mono;
   m_reporter.started(m_run.id, progress());
 
-  const core::Template& command = *tmpl;
-  std::vector<std::string> names;
-  std::vector<std::string> values;
-  std::vector<store::Claim> to_start;
+  m_command = std::move(*tmpl);
   util::Result<void> failure;
 
   for (;;) {
     const int64_t now_ms = util::now_ms();
-    const bool want_claims = !m_draining && m_counts[core::JobState::pending] +
-                                                    (m_next_retry_at > 0 &&
-                                                     m_next_retry_at <= now_ms
-                                                         ? m_counts[core::JobState::retrying]
-                                                         : 0) >
-                                                0;
+    const int64_t due_retries =
+        m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
     std::vector<int64_t> free_slots;
-    if (want_claims) {
+    if (!m_draining && m_counts[core::JobState::pending] + due_retries > 0) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
         if (!m_slot_busy[s]) {
           free_slots.push_back(static_cast<int64_t>(s));
@@ -108,6 +101,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       }
     }
     if (!m_updates.empty() || !free_slots.empty()) {
+      // One transaction: every result since the last turn, then the claims.
       auto claims = m_store.commit(rid, m_updates, free_slots, now_ms);
       if (!claims) {
         failure = claims.error();
@@ -119,75 +113,10 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         m_next_retry_at = next ? *next : 0;
       }
       for (auto& c : *claims) {
-        m_counts[c.from] -= 1;
-        m_counts[core::JobState::running] += 1;
-        m_slot_busy[static_cast<size_t>(c.slot)] = true;
-        if (auto r = store::decode_fields(c.fields, names, values); !r) {
-          m_reporter.warning(r.error().message);
-        }
-        core::RowView row{names.empty() ? &m_run.columns : &names, &values,
-                          c.raw.empty() && !values.empty() ? std::string_view(values[0])
-                                                           : std::string_view(c.raw)};
-        core::JobContext ctx{c.id, m_run.id, c.slot, c.attempt};
-        exec::StartRequest req;
-        req.argv = command.render_argv(row, ctx);
-        req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + c.id,
-                   "MUSTER_SLOT=" + std::to_string(c.slot),
-                   "MUSTER_ATTEMPT=" + std::to_string(c.attempt)};
-        req.stdout_path = out_path(c.seq, ".out");
-        req.stderr_path = out_path(c.seq, ".err");
-        if (c.attempt > 1) {
-          // Output files hold the latest attempt only; a silent one leaves none.
-          ::unlink(req.stdout_path.c_str());
-          ::unlink(req.stderr_path.c_str());
-        }
-        req.max_output = m_run.settings.max_output;
-        const int64_t started = util::monotonic_ms();
-        auto pid = m_runner.start(req);
-        Active a;
-        a.claim = std::move(c);
-        a.started_mono = started;
-        a.argv = req.argv;
-        if (!pid) {
-          // Recorded like any other end; the claim is already committed.
-          core::Outcome o = core::Outcome::spawn_failed(pid.error().message);
-          store::Update u;
-          u.jid = a.claim.jid;
-          u.state = core::JobState::failed;
-          u.outcome = o;
-          u.finished_at = util::now_ms();
-          m_updates.push_back(u);
-          m_counts[core::JobState::running] -= 1;
-          m_counts[core::JobState::failed] += 1;
-          m_slot_busy[static_cast<size_t>(a.claim.slot)] = false;
-          note_finish(util::monotonic_ms());
-          Finished f;
-          f.job_id = a.claim.id;
-          f.seq = a.claim.seq;
-          f.attempt = a.claim.attempt;
-          f.slot = a.claim.slot;
-          f.state = core::JobState::failed;
-          f.outcome = o;
-          f.command = display_command(a.argv);
-          m_reporter.finished(f, progress());
-          continue;
-        }
-        a.pid = *pid;
-        if (m_run.settings.timeout_ms > 0) {
-          a.deadline = started + m_run.settings.timeout_ms;
-        }
-        store::Update u;
-        u.kind = store::Update::Kind::started;
-        u.jid = a.claim.jid;
-        u.pid = *pid;
-        m_updates.push_back(u);
-        m_active.emplace(*pid, std::move(a));
+        launch(std::move(c));
       }
-      if (!claims->empty() || !m_updates.empty()) {
-        // Results of spawn failures, and pids, go out with the next turn.
-        if (m_runner.running() == 0 && !m_updates.empty()) {
-          continue;
-        }
+      if (m_runner.running() == 0 && !m_updates.empty()) {
+        continue; // every claim failed to start: record that, and claim again
       }
     }
 
@@ -351,6 +280,54 @@ void Agent::note_finish(int64_t now) {
   m_buckets[second % 10] += 1;
 }
 
+void Agent::launch(store::Claim claim) {
+  m_counts[claim.from] -= 1;
+  m_counts[core::JobState::running] += 1;
+  m_slot_busy[static_cast<size_t>(claim.slot)] = true;
+  if (auto r = store::decode_fields(claim.fields, m_names, m_values); !r) {
+    m_reporter.warning(r.error().message);
+  }
+  // A row stored without its raw text is a single value that stands for itself.
+  const std::string_view raw = claim.raw.empty() && !m_values.empty()
+                                   ? std::string_view(m_values[0])
+                                   : std::string_view(claim.raw);
+  core::RowView row{m_names.empty() ? &m_run.columns : &m_names, &m_values, raw};
+  core::JobContext ctx{claim.id, m_run.id, claim.slot, claim.attempt};
+  exec::StartRequest req;
+  req.argv = m_command.render_argv(row, ctx);
+  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
+             "MUSTER_SLOT=" + std::to_string(claim.slot),
+             "MUSTER_ATTEMPT=" + std::to_string(claim.attempt)};
+  req.stdout_path = out_path(claim.seq, ".out");
+  req.stderr_path = out_path(claim.seq, ".err");
+  req.max_output = m_run.settings.max_output;
+  if (claim.attempt > 1) {
+    // Output files hold the latest attempt only; a silent one leaves none.
+    ::unlink(req.stdout_path.c_str());
+    ::unlink(req.stderr_path.c_str());
+  }
+  Active a;
+  a.claim = std::move(claim);
+  a.started_mono = util::monotonic_ms();
+  auto pid = m_runner.start(req);
+  a.argv = std::move(req.argv);
+  if (!pid) {
+    // Recorded like any other end: the claim is already committed.
+    record(a, core::Outcome::spawn_failed(pid.error().message), exec::Exited{});
+    return;
+  }
+  a.pid = *pid;
+  if (m_run.settings.timeout_ms > 0) {
+    a.deadline = a.started_mono + m_run.settings.timeout_ms;
+  }
+  store::Update u;
+  u.kind = store::Update::Kind::started;
+  u.jid = a.claim.jid;
+  u.pid = *pid;
+  m_updates.push_back(u);
+  m_active.emplace(*pid, std::move(a));
+}
+
 void Agent::on_exit(const exec::Exited& exited) {
   auto it = m_active.find(exited.pid);
   if (it == m_active.end()) {
@@ -358,7 +335,6 @@ void Agent::on_exit(const exec::Exited& exited) {
   }
   Active a = std::move(it->second);
   m_active.erase(it);
-  const int64_t mono = util::monotonic_ms();
   core::Outcome outcome = outcome_from_status(exited.status);
   if (a.stop_reason == core::ErrorType::timeout && !outcome.succeeded()) {
     outcome = core::Outcome::timed_out(WIFSIGNALED(exited.status) ? WTERMSIG(exited.status) : 0);
@@ -366,6 +342,11 @@ void Agent::on_exit(const exec::Exited& exited) {
   } else if (a.stop_reason == core::ErrorType::interrupted && !outcome.succeeded()) {
     outcome = core::Outcome::interrupted_by_stop();
   }
+  record(a, outcome, exited);
+}
+
+void Agent::record(const Active& a, const core::Outcome& outcome, const exec::Exited& exited) {
+  const int64_t mono = util::monotonic_ms();
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
   const core::JobState state = core::state_after(outcome, counted, a.claim.max_attempts);
   store::Update u;

@@ -5,6 +5,7 @@
 // the store's cost per job stays flat and small.
 
 #include "agent/reporter.hpp"
+#include "core/template.hpp"
 #include "exec/runner.hpp"
 #include "store/store.hpp"
 
@@ -61,9 +62,11 @@ private:
     std::vector<std::string> argv; ///< for messages about it
   };
 
-  util::Result<void> turn(bool claim);
-  void start(store::Claim claim);
+  /// Starts a claimed job in its slot, or records why it could not start.
+  void launch(store::Claim claim);
   void on_exit(const exec::Exited& exited);
+  /// Records how an attempt ended: its next state, the store update, counts.
+  void record(const Active& a, const core::Outcome& outcome, const exec::Exited& exited);
   void on_signal(int sig);
   void check_deadlines(int64_t now);
   void stop_all(int sig, core::ErrorType reason);
@@ -77,6 +80,9 @@ private:
   Reporter& m_reporter;
   AgentOptions m_opts;
   store::RunRecord m_run;
+  core::Template m_command;
+  std::vector<std::string> m_names; ///< the row being launched, decoded
+  std::vector<std::string> m_values;
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
   std::unordered_map<pid_t, Active> m_active;
