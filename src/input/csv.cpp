@@ -24,54 +24,15 @@ std::string describe_byte(char c) {
   return buf;
 }
 
-// The i-th field of `rec`, reusing its storage from earlier records.
-std::string& field_slot(Record& rec, size_t i) {
-  if (rec.values.size() <= i) {
-    rec.values.emplace_back();
-  }
-  return rec.values[i];
-}
-
-class CsvReader final : public Reader {
+class CsvReader final : public TableReader {
 public:
-  explicit CsvReader(LineSource source) : m_source(std::move(source)) {}
-
-  util::Result<void> read_header() {
-    Record rec;
-    std::vector<FieldPos> where;
-    auto got = read_record(rec, &where);
-    if (!got) {
-      return got.error();
-    }
-    if (!*got) {
-      return m_source.error_at(1, 1, "empty input: expected a header row");
-    }
-    rec.values.resize(m_count);
-    m_columns = std::move(rec.values);
-    return check_header(m_source, m_columns, where);
-  }
-
-  const std::vector<std::string>& columns() const override { return m_columns; }
-
-  util::Result<bool> next(Record& rec) override {
-    auto got = read_record(rec, nullptr);
-    if (!got || !*got) {
-      return got;
-    }
-    if (m_count != m_columns.size()) {
-      return m_source.error_at(rec.line, 1,
-                               ragged_row_message(m_count, m_columns.size()));
-    }
-    rec.values.resize(m_count);
-    rec.names.clear();
-    return true;
-  }
+  explicit CsvReader(LineSource source) : TableReader(std::move(source)) {}
 
 private:
   // Reads one record into rec.raw, rec.line and the first m_count entries of
   // rec.values (entries after them are stale); false at the end of the input.
   // `where`, when given, gets where each field starts.
-  util::Result<bool> read_record(Record& rec, std::vector<FieldPos>* where) {
+  util::Result<bool> read_record(Record& rec, std::vector<FieldPos>* where) override {
     std::string_view line;
     do {
       auto got = m_source.next(line);
@@ -173,9 +134,6 @@ private:
     }
   }
 
-  LineSource m_source;
-  std::vector<std::string> m_columns;
-  size_t m_count = 0; // fields in the record read last
 };
 
 } // namespace

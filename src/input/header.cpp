@@ -35,4 +35,39 @@ std::string ragged_row_message(size_t found, size_t expected) {
          ", one per header column";
 }
 
+util::Result<void> TableReader::read_header() {
+  Record rec;
+  std::vector<FieldPos> where;
+  auto got = read_record(rec, &where);
+  if (!got) {
+    return got.error();
+  }
+  if (!*got) {
+    return m_source.error_at(1, 1, "empty input: expected a header row");
+  }
+  rec.values.resize(m_count);
+  m_columns = std::move(rec.values);
+  return check_header(m_source, m_columns, where);
+}
+
+util::Result<bool> TableReader::next(Record& rec) {
+  auto got = read_record(rec, nullptr);
+  if (!got || !*got) {
+    return got;
+  }
+  if (m_count != m_columns.size()) {
+    return m_source.error_at(rec.line, 1, ragged_row_message(m_count, m_columns.size()));
+  }
+  rec.values.resize(m_count);
+  rec.names.clear();
+  return true;
+}
+
+std::string& TableReader::field_slot(Record& rec, size_t i) {
+  if (rec.values.size() <= i) {
+    rec.values.emplace_back();
+  }
+  return rec.values[i];
+}
+
 } // namespace muster::input

@@ -49,45 +49,14 @@ void decode_into(std::string& out, std::string_view text) {
   }
 }
 
-class TsvReader final : public Reader {
+class TsvReader final : public TableReader {
 public:
-  explicit TsvReader(LineSource source) : m_source(std::move(source)) {}
-
-  util::Result<void> read_header() {
-    Record rec;
-    std::vector<FieldPos> where;
-    auto got = read_row(rec, &where);
-    if (!got) {
-      return got.error();
-    }
-    if (!*got) {
-      return m_source.error_at(1, 1, "empty input: expected a header row");
-    }
-    rec.values.resize(m_count);
-    m_columns = std::move(rec.values);
-    return check_header(m_source, m_columns, where);
-  }
-
-  const std::vector<std::string>& columns() const override { return m_columns; }
-
-  util::Result<bool> next(Record& rec) override {
-    auto got = read_row(rec, nullptr);
-    if (!got || !*got) {
-      return got;
-    }
-    if (m_count != m_columns.size()) {
-      return m_source.error_at(rec.line, 1,
-                               ragged_row_message(m_count, m_columns.size()));
-    }
-    rec.values.resize(m_count);
-    rec.names.clear();
-    return true;
-  }
+  explicit TsvReader(LineSource source) : TableReader(std::move(source)) {}
 
 private:
   // Reads one non-empty line into rec.raw, rec.line and the first m_count
   // entries of rec.values; false at the end of the input.
-  util::Result<bool> read_row(Record& rec, std::vector<FieldPos>* where) {
+  util::Result<bool> read_record(Record& rec, std::vector<FieldPos>* where) override {
     std::string_view line;
     do {
       auto got = m_source.next(line);
@@ -104,10 +73,7 @@ private:
     for (;;) {
       size_t tab = line.find(k_sep, start);
       size_t end = tab == std::string_view::npos ? line.size() : tab;
-      if (rec.values.size() <= m_count) {
-        rec.values.emplace_back();
-      }
-      decode_into(rec.values[m_count++], line.substr(start, end - start));
+      decode_into(field_slot(rec, m_count++), line.substr(start, end - start));
       if (where != nullptr) {
         where->push_back({rec.line, start + 1});
       }
@@ -118,9 +84,6 @@ private:
     }
   }
 
-  LineSource m_source;
-  std::vector<std::string> m_columns;
-  size_t m_count = 0; // fields in the row read last
 };
 
 } // namespace

@@ -66,6 +66,20 @@ public:
   util::Result<bool> step();
   /// Steps to completion, expecting no rows.
   util::Result<void> run();
+  /// Steps through every row, calling `on_row(*this)` for each; then resets.
+  template <typename F> util::Result<void> each(F&& on_row) {
+    for (;;) {
+      auto row = step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        reset();
+        return {};
+      }
+      on_row(*this);
+    }
+  }
   /// Resets and clears bindings for the next use.
   void reset();
 

@@ -264,19 +264,20 @@ util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view wh
     st->bind(1, arg);
   }
   std::vector<RunRecord> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
+  std::optional<util::Error> bad;
+  auto r = st->each([&](Statement& row) {
+    auto run = read_run(row);
+    if (run) {
+      out.push_back(std::move(*run));
+    } else if (!bad) {
+      bad = run.error();
     }
-    if (!*row) {
-      break;
-    }
-    auto run = read_run(*st);
-    if (!run) {
-      return run.error();
-    }
-    out.push_back(std::move(*run));
+  });
+  if (!r) {
+    return r.error();
+  }
+  if (bad) {
+    return *bad;
   }
   return out;
 }
@@ -332,17 +333,13 @@ util::Result<core::Counts> SqliteStore::counts(int64_t rid) {
   }
   st->bind(1, rid);
   core::Counts counts;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
+  auto r = st->each([&](Statement& row) {
+    if (auto s = core::parse_job_state(row.text(0))) {
+      counts[*s] = row.int64(1);
     }
-    if (!*row) {
-      break;
-    }
-    if (auto s = core::parse_job_state(st->text(0))) {
-      counts[*s] = st->int64(1);
-    }
+  });
+  if (!r) {
+    return r.error();
   }
   return counts;
 }
@@ -368,15 +365,9 @@ util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid, const JobFil
     st->bind(3, *filter.id);
   }
   std::vector<JobRecord> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      break;
-    }
-    out.push_back(read_job(*st));
+  auto r = st->each([&](Statement& row) { out.push_back(read_job(row)); });
+  if (!r) {
+    return r.error();
   }
   return out;
 }
@@ -389,16 +380,7 @@ util::Result<void> SqliteStore::each_job(int64_t rid,
     return st.error();
   }
   st->bind(1, rid);
-  for (;;) {
-    auto row = st->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      return {};
-    }
-    fn(read_job(*st));
-  }
+  return st->each([&](Statement& row) { fn(read_job(row)); });
 }
 
 util::Result<Takeover>
@@ -429,16 +411,12 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
     return orphans.error();
   }
   orphans->bind(1, rid);
-  for (;;) {
-    auto row = orphans->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      break;
-    }
-    out.orphans.push_back(Orphan{orphans->int64(0), orphans->text(1), orphans->optional_int64(2),
-                                 orphans->optional_int64(3).value_or(0)});
+  auto listed = orphans->each([&](Statement& row) {
+    out.orphans.push_back(Orphan{row.int64(0), row.text(1), row.optional_int64(2),
+                                 row.optional_int64(3).value_or(0)});
+  });
+  if (!listed) {
+    return listed.error();
   }
   const int64_t now = util::now_ms();
   std::string sql;
@@ -494,29 +472,23 @@ util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64
                                            std::vector<Claim>& out) {
   select.bind(1, rid).bind(2, now_ms).bind(3, limit);
   const size_t first = out.size();
-  for (;;) {
-    auto row = select.step();
-    if (!row) {
-      select.reset();
-      return row.error();
-    }
-    if (!*row) {
-      break;
-    }
+  auto read = select.each([&](Statement& row) {
     Claim c;
-    c.jid = select.int64(0);
-    c.id = select.text(1);
-    c.key = select.text(2);
-    c.fields = select.text(3);
-    c.raw = select.text(4);
-    c.attempt = select.int64(5) + 1;
-    c.interrupts = select.int64(6);
-    c.max_attempts = select.int64(7);
-    c.seq = select.int64(8);
-    c.from = core::parse_job_state(select.text(9)).value_or(core::JobState::pending);
+    c.jid = row.int64(0);
+    c.id = row.text(1);
+    c.key = row.text(2);
+    c.fields = row.text(3);
+    c.raw = row.text(4);
+    c.attempt = row.int64(5) + 1;
+    c.interrupts = row.int64(6);
+    c.max_attempts = row.int64(7);
+    c.seq = row.int64(8);
+    c.from = core::parse_job_state(row.text(9)).value_or(core::JobState::pending);
     out.push_back(std::move(c));
+  });
+  if (!read) {
+    return read.error();
   }
-  select.reset();
   for (size_t i = first; i < out.size(); ++i) {
     out[i].slot = free_slots[next_slot++];
     if (auto r = m_claim.bind(1, out[i].slot).bind(2, now_ms).bind(3, out[i].jid).run(); !r) {
