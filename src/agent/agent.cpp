@@ -81,6 +81,15 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     return tmpl.error();
   }
   m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
+  auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
+  if (!ports) {
+    (void)m_store.release(rid, core::RunState::paused);
+    return ports.error();
+  }
+  for (const auto& slot : *ports) {
+    m_slot_values.push_back(core::slot_values(slot));
+    m_slot_env.push_back(core::slot_env(slot));
+  }
   m_started_mono = util::monotonic_ms();
   m_last_heartbeat = m_started_mono;
   m_reporter.started(m_run.id, progress());
@@ -292,12 +301,14 @@ void Agent::launch(store::Claim claim) {
                                    ? std::string_view(m_values[0])
                                    : std::string_view(claim.raw);
   core::RowView row{m_names.empty() ? &m_run.columns : &m_names, &m_values, raw};
-  core::JobContext ctx{claim.id, m_run.id, claim.slot, claim.attempt};
+  const auto slot = static_cast<size_t>(claim.slot);
+  core::JobContext ctx{claim.id, m_run.id, claim.slot, claim.attempt, &m_slot_values[slot]};
   exec::StartRequest req;
   req.argv = m_command.render_argv(row, ctx);
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
              "MUSTER_SLOT=" + std::to_string(claim.slot),
              "MUSTER_ATTEMPT=" + std::to_string(claim.attempt)};
+  req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
   req.stdout_path = out_path(claim.seq, ".out");
   req.stderr_path = out_path(claim.seq, ".err");
   req.max_output = m_run.settings.max_output;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -85,6 +86,8 @@ private:
   std::vector<std::string> m_values;
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
+  std::vector<std::map<std::string, std::string>> m_slot_values; ///< per slot: {port.x}...
+  std::vector<std::vector<std::string>> m_slot_env;              ///< per slot: MUSTER_PORT_X...
   std::unordered_map<pid_t, Active> m_active;
   std::vector<store::Update> m_updates;
   int64_t m_started_mono = 0;

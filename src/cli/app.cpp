@@ -33,8 +33,10 @@ void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--json", g.json, "Print JSON for scripts");
 }
 
-std::function<int()> setup_run(CLI::App& cmd, GlobalOptions& g) {
+std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mode) {
   auto o = std::make_shared<RunOptions>();
+  o->mode = mode;
+  cmd.add_option("--config", o->config, "Config file (default: ./muster.toml if present)");
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: one per CPU)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_option("-i,--input", o->inputs,
@@ -68,8 +70,25 @@ std::function<int()> setup_run(CLI::App& cmd, GlobalOptions& g) {
     if (o->command.empty()) {
       o->command = cmd.get_parent()->remaining();
     }
+    for (const CLI::Option* opt : cmd.get_options()) {
+      if (opt->count() > 0 && !opt->get_lnames().empty()) {
+        o->given.insert("--" + opt->get_lnames().front());
+      }
+    }
     return cmd_run(g, std::move(*o));
   };
+}
+
+std::function<int()> setup_run(CLI::App& cmd, GlobalOptions& g) {
+  return setup_run_mode(cmd, g, RunMode::run);
+}
+
+std::function<int()> setup_validate(CLI::App& cmd, GlobalOptions& g) {
+  return setup_run_mode(cmd, g, RunMode::validate);
+}
+
+std::function<int()> setup_show_config(CLI::App& cmd, GlobalOptions& g) {
+  return setup_run_mode(cmd, g, RunMode::show_config);
 }
 
 std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
@@ -142,6 +161,9 @@ const Subcommand k_subcommands[] = {
     {"logs", "A job's captured output", setup_logs},
     {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},
     {"retry", "Move failed or interrupted jobs back to pending", setup_retry},
+    {"validate", "Check the config, the command and every input row; run nothing",
+     setup_validate},
+    {"show-config", "The resolved settings and what each slot owns", setup_show_config},
 };
 
 } // namespace
@@ -173,7 +195,9 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : to_int(ExitCode::usage);
   }
   for (const CLI::App* sub : app.get_subcommands()) {
-    if (sub->get_name() != "run" && !app.remaining().empty()) {
+    const bool takes_command = sub->get_name() == "run" || sub->get_name() == "validate" ||
+                               sub->get_name() == "show-config";
+    if (!takes_command && !app.remaining().empty()) {
       std::fprintf(stderr, "muster %s: unexpected argument '%s'\nRun with --help for more "
                            "information.\n",
                    sub->get_name().c_str(), app.remaining().front().c_str());

@@ -5,11 +5,15 @@
 #include "core/template.hpp"
 #include "input/reader.hpp"
 #include "store/codec.hpp"
+#include "ui/table.hpp"
 #include "ui/views.hpp"
+#include "cli/config.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -106,6 +110,56 @@ bool path_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,
+                const std::vector<core::SlotPorts>& ports) {
+  nlohmann::ordered_json slots = nlohmann::ordered_json::array();
+  for (const auto& slot : ports) {
+    nlohmann::ordered_json p = nlohmann::ordered_json::object();
+    for (const auto& [name, range] : slot.ports) {
+      p[name] = range.first == range.second
+                    ? nlohmann::ordered_json(range.first)
+                    : nlohmann::ordered_json{{"first", range.first}, {"last", range.second}};
+    }
+    slots.push_back({{"slot", slot.slot}, {"ports", p}});
+  }
+  auto settings = nlohmann::ordered_json::parse(store::encode_settings(s));
+  settings.erase("inputs");
+  nlohmann::ordered_json j = {{"config", o.config_used.empty() ? nlohmann::ordered_json(nullptr)
+                                                               : nlohmann::ordered_json(o.config_used)},
+                              {"inputs", o.inputs},
+                              {"settings", settings},
+                              {"slots", slots}};
+  if (g.json) {
+    std::printf("%s\n", ui::dump(j, 2).c_str());
+    return to_int(ExitCode::ok);
+  }
+  std::printf("config:    %s\n", o.config_used.empty() ? "(none)" : o.config_used.c_str());
+  std::printf("command:   %s%s\n", util::join(s.command, " ").c_str(),
+              s.shell == core::Shell::yes ? "  (through sh -c)" : "");
+  std::printf("inputs:    %s\n", o.inputs.empty() ? "stdin or ::: arguments"
+                                                     : util::join(o.inputs, ", ").c_str());
+  std::printf("slots:     %lld\n", static_cast<long long>(s.slots));
+  std::printf("attempts:  %lld, backoff %s up to %s\n", static_cast<long long>(s.max_attempts),
+              util::format_duration(s.backoff.initial_ms).c_str(),
+              util::format_duration(s.backoff.max_ms).c_str());
+  std::printf("timeout:   %s, kill grace %s, stop grace %s\n",
+              s.timeout_ms > 0 ? util::format_duration(s.timeout_ms).c_str() : "none",
+              util::format_duration(s.kill_grace_ms).c_str(),
+              util::format_duration(s.grace_ms).c_str());
+  std::printf("interrupt: %s\n", std::string(core::to_string(s.on_interrupt)).c_str());
+  ui::Table t({"SLOT", "PORTS"});
+  for (const auto& slot : ports) {
+    std::string p;
+    for (const auto& [name, range] : slot.ports) {
+      p += (p.empty() ? "" : "  ") + name + "=" + std::to_string(range.first) +
+           (range.first == range.second ? "" : "-" + std::to_string(range.second));
+    }
+    t.add({std::to_string(slot.slot), p.empty() ? "-" : p});
+  }
+  t.print(stdout);
+  return to_int(ExitCode::ok);
+}
+
 int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::SqliteStore& store,
                  const store::RunRecord& run, const std::vector<std::string>& command) {
   if (run.settings.command != command) {
@@ -130,35 +184,45 @@ int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::Sql
 
 int cmd_run(const GlobalOptions& g, RunOptions o) {
   // Split `CMD ARGS ::: a b ::: c d` into the command and argument groups.
-  std::vector<std::string> command;
   std::vector<std::vector<std::string>> groups;
   for (auto& word : o.command) {
     if (word == ":::") {
       groups.emplace_back();
     } else if (groups.empty()) {
-      command.push_back(word);
+      o.command_words.push_back(word);
     } else {
       groups.back().push_back(word);
     }
   }
+  std::vector<std::string>& command = o.command_words;
   if (!command.empty() && command.front() == "--") {
     command.erase(command.begin());
   } else if (!command.empty() && command.front().size() > 1 && command.front()[0] == '-') {
     // Options end where the command begins; a command never starts with '-'.
-    throw Failure{ExitCode::usage, "run: unknown option '" + command.front() +
+    throw Failure{ExitCode::usage, "unknown option '" + command.front() +
                                        "' (see muster run --help; the command goes after --)"};
   }
+  check(apply_config(o));
   core::RunSettings settings = settings_from(o, command);
+  settings.ports = o.ports;
+  const auto ports = check(core::plan_ports(settings.ports, settings.slots));
+  if (o.mode == RunMode::show_config && command.empty()) {
+    return show_config(g, o, settings, ports);
+  }
   auto tmpl = core::Template::parse_command(command, settings.shell);
   if (!tmpl) {
     throw Failure{ExitCode::usage, tmpl.error().message};
   }
+  check(tmpl->check_ports(settings.ports, "the command"));
   std::optional<core::Template> key;
   if (!o.key.empty()) {
     key = check(core::Template::parse_word(o.key));
   }
+  if (o.mode == RunMode::show_config) {
+    return show_config(g, o, settings, ports);
+  }
 
-  if (!o.name.empty() && path_exists(g.store)) {
+  if (!o.name.empty() && path_exists(g.store) && o.mode == RunMode::run) {
     auto store = open_store(g, store::sqlite::Create::no);
     auto existing = store->find_run(o.name);
     if (existing && existing->name == o.name) {
@@ -189,8 +253,10 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
   }
 
+  if (o.mode == RunMode::run) {
+    check(ports_free(ports));
+  }
   const bool fresh_store = !path_exists(g.store);
-  auto store = open_store(g, store::sqlite::Create::yes);
   store::RunRecord run;
   run.name = o.name;
   run.settings = settings;
@@ -246,6 +312,34 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     job.where = where;
     return true;
   };
+  if (o.mode == RunMode::validate) {
+    // Every row, as `run` would read it, with ids checked in memory: no store.
+    std::unordered_map<std::string, std::string> seen;
+    store::NewJob job;
+    for (;;) {
+      auto more = next(job);
+      if (!more) {
+        throw Failure{ExitCode::usage, more.error().message};
+      }
+      if (!*more) {
+        break;
+      }
+      if (auto [it, added] = seen.emplace(job.id, job.where); !added) {
+        throw Failure{ExitCode::usage, job.where + ": duplicate job id '" + job.id +
+                                           "' (first at " + it->second + ")"};
+      }
+    }
+    check(ports_free(ports));
+    if (g.json) {
+      std::printf("{\"ok\":true,\"jobs\":%lld}\n", static_cast<long long>(seq));
+    } else if (!g.quiet) {
+      std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(seq),
+                  o.config_used.empty() ? "" : ", config ",
+                  o.config_used.c_str());
+    }
+    return to_int(ExitCode::ok);
+  }
+  auto store = open_store(g, store::sqlite::Create::yes);
   if (auto r = store->create_run(run, next); !r) {
     store.reset();
     if (fresh_store) {

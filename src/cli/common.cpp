@@ -2,6 +2,7 @@
 
 #include "agent/agent.hpp"
 #include "exec/local_runner.hpp"
+#include "exec/ports.hpp"
 #include "exec/proc.hpp"
 #include "ui/progress.hpp"
 #include "ui/views.hpp"
@@ -42,12 +43,28 @@ bool holder_alive(const store::Holder& h) {
   return util::now_ms() - h.heartbeat_at < 60'000;
 }
 
+util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
+  for (const auto& slot : ports) {
+    for (const auto& [name, range] : slot.ports) {
+      for (int64_t port = range.first; port <= range.second; ++port) {
+        if (auto r = exec::check_port_free(port); !r) {
+          return util::Error{"slot " + std::to_string(slot.slot) + ", port " + name + ": " +
+                             r.error().message};
+        }
+      }
+    }
+  }
+  return {};
+}
+
 std::string output_dir(const GlobalOptions& g, const store::RunRecord& run) {
   return g.store + "/runs/" + run.id + "/out";
 }
 
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
             const GlobalOptions& g, int64_t slots, bool pass_stdout) {
+  const int64_t slot_count = slots > 0 ? slots : run.settings.slots;
+  check(ports_free(check(core::plan_ports(run.settings.ports, slot_count))));
   auto runner = check(exec::LocalRunner::create());
   if (run.settings.on_interrupt == core::OnInterrupt::hold) {
     // At most once: a claim must survive power loss, not only a crash.

@@ -39,6 +39,10 @@ bool holder_alive(const store::Holder& h);
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
             const GlobalOptions& g, int64_t slots, bool pass_stdout);
 
+/// Checks that every port of every slot can be bound; the error names the
+/// slot, the port, and who holds it.
+util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports);
+
 /// The directory of a run's captured output.
 std::string output_dir(const GlobalOptions& g, const store::RunRecord& run);
 

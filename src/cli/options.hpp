@@ -2,8 +2,11 @@
 // The parsed options of each subcommand. app.cpp fills them from the command
 // line; one file per subcommand acts on them.
 
+#include "core/slots.hpp"
+
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,7 +19,15 @@ struct GlobalOptions {
   bool quiet = false;
 };
 
+/// What `run`'s options are for.
+enum class RunMode { run, validate, show_config };
+
 struct RunOptions {
+  RunMode mode = RunMode::run;
+  std::string config;         ///< --config ("" to look for ./muster.toml)
+  std::string config_used;    ///< the file that was read, if any
+  std::set<std::string> given; ///< options given on the command line, by long name
+  std::vector<core::PortSpec> ports;
   int64_t slots = 0; ///< 0: one per CPU
   std::vector<std::string> inputs;
   std::string format;
@@ -35,6 +46,7 @@ struct RunOptions {
   bool seed_only = false;
   bool no_stdout = false;
   std::vector<std::string> command; ///< the command words, then `:::` groups
+  std::vector<std::string> command_words; ///< the command alone (from the line, or the config)
 };
 
 struct ResumeOptions {
@@ -74,6 +86,7 @@ struct RetryOptions {
 };
 
 int cmd_run(const GlobalOptions& g, RunOptions o);
+/// `muster validate` and `muster show-config`: cmd_run in another mode.
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o);
 int cmd_status(const GlobalOptions& g, const StatusOptions& o);
 int cmd_list(const GlobalOptions& g);

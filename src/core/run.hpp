@@ -3,6 +3,7 @@
 
 #include "core/backoff.hpp"
 #include "core/job.hpp"
+#include "core/slots.hpp"
 #include "core/template.hpp"
 
 #include <cstdint>
@@ -26,6 +27,7 @@ struct RunSettings {
   std::string key;                   ///< the --key template ("" for none)
   std::string id_column;             ///< --id-column ("" for the row position)
   std::vector<std::string> inputs;   ///< where the rows came from, for people
+  std::vector<PortSpec> ports;       ///< named ports every slot owns
 };
 
 /// The counts of a run's jobs by state, indexed by JobState.

@@ -22,6 +22,9 @@ Segment classify(std::string_view name) {
     s.kind = PlaceholderKind::attempt;
   } else if (name == "run") {
     s.kind = PlaceholderKind::run;
+  } else if (name.substr(0, 5) == "port.") {
+    s.kind = PlaceholderKind::slot_value;
+    s.text = std::string(name);
   } else if (name.find_first_not_of("0123456789") == std::string_view::npos) {
     s.kind = PlaceholderKind::field_index;
     size_t n = 0;
@@ -128,6 +131,13 @@ void append_value(std::string& out, const Segment& seg, const RowView& row,
   case PlaceholderKind::run:
     out += ctx.run_id;
     break;
+  case PlaceholderKind::slot_value:
+    if (ctx.slot_values) {
+      if (auto it = ctx.slot_values->find(seg.text); it != ctx.slot_values->end()) {
+        out += it->second;
+      }
+    }
+    break;
   }
 }
 
@@ -195,6 +205,33 @@ util::Result<Template> Template::parse_word(std::string_view word) {
   t.m_source = std::string(word);
   t.m_words.push_back(std::move(*segs));
   return t;
+}
+
+util::Result<void> Template::check_ports(const std::vector<PortSpec>& ports,
+                                         std::string_view what) const {
+  for (const auto& word : m_words) {
+    for (const auto& seg : word) {
+      if (seg.kind != PlaceholderKind::slot_value) {
+        continue;
+      }
+      std::string_view name = std::string_view(seg.text).substr(5);
+      if (name.size() > 5 && name.substr(name.size() - 5) == ".last") {
+        name.remove_suffix(5);
+      }
+      bool known = false;
+      std::string names;
+      for (const auto& p : ports) {
+        known = known || p.name == name;
+        names += (names.empty() ? "" : ", ") + p.name;
+      }
+      if (!known) {
+        return util::Error{"unknown placeholder {" + seg.text + "} in " + std::string(what) +
+                           (ports.empty() ? ": no ports are defined (see [slots.ports])"
+                                          : ": the ports are " + names)};
+      }
+    }
+  }
+  return {};
 }
 
 bool Template::uses_field_names() const {

@@ -3,9 +3,11 @@
 // one argv per job. Every value lands inside one argv entry; with --shell the
 // words form a script for `sh -c` and every value is quoted for sh.
 
+#include "core/slots.hpp"
 #include "util/result.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +15,17 @@
 namespace muster::core {
 
 /// What a placeholder stands for.
-enum class PlaceholderKind { literal, field_name, field_index, whole, job, slot, attempt, run };
+enum class PlaceholderKind {
+  literal,
+  field_name,
+  field_index,
+  whole,
+  job,
+  slot,
+  attempt,
+  run,
+  slot_value, ///< what the slot owns: {port.NAME}, {port.NAME.last}
+};
 
 /// A run of literal text or one placeholder.
 struct Segment {
@@ -29,12 +41,14 @@ struct RowView {
   std::string_view raw; ///< `{}`
 };
 
-/// The per-attempt values: `{job}`, `{slot}`, `{attempt}`, `{run}`.
+/// The per-attempt values: `{job}`, `{slot}`, `{attempt}`, `{run}`, and what
+/// the slot owns.
 struct JobContext {
   std::string_view job_id;
   std::string_view run_id;
   int64_t slot = 0;
   int64_t attempt = 1;
+  const std::map<std::string, std::string>* slot_values = nullptr;
 };
 
 /// Whether the command runs through `sh -c`.
@@ -59,6 +73,8 @@ public:
                                   std::string_view what) const;
   /// Whether the template uses any field by name.
   bool uses_field_names() const;
+  /// Checks that every {port.NAME} names one of `ports`.
+  util::Result<void> check_ports(const std::vector<PortSpec>& ports, std::string_view what) const;
   /// Whether any word uses a per-attempt placeholder ({slot}, {attempt}).
   bool uses_attempt_values() const;
 

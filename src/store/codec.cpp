@@ -25,6 +25,11 @@ std::string encode_settings(const core::RunSettings& s) {
       {"id_column", s.id_column},
       {"inputs", s.inputs},
   };
+  json ports = json::array();
+  for (const auto& p : s.ports) {
+    ports.push_back({{"name", p.name}, {"base", p.base}, {"stride", p.stride}, {"count", p.count}});
+  }
+  j["ports"] = ports;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -48,6 +53,13 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     s.key = j.value("key", "");
     s.id_column = j.value("id_column", "");
     s.inputs = j.value("inputs", std::vector<std::string>{});
+    if (j.contains("ports")) {
+      for (const auto& p : j.at("ports")) {
+        s.ports.push_back(core::PortSpec{p.at("name").get<std::string>(), p.at("base").get<int64_t>(),
+                                         p.at("stride").get<int64_t>(), p.at("count").get<int64_t>(),
+                                         ""});
+      }
+    }
     return s;
   } catch (const json::exception& e) {
     return util::Error{std::string("run settings in the store are unreadable: ") + e.what()};

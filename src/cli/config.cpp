@@ -1,0 +1,248 @@
+#include "cli/config.hpp"
+
+#include "util/time.hpp"
+
+#include <sys/stat.h>
+#include <toml++/toml.h>
+
+namespace muster::cli {
+
+namespace {
+
+std::string where(const std::string& file, const toml::node& node, const std::string& key) {
+  return file + ":" + std::to_string(node.source().begin.line) + ": " + key;
+}
+
+util::Error bad(const std::string& file, const toml::node& node, const std::string& key,
+                const std::string& expected) {
+  return util::Error{where(file, node, key) + ": expected " + expected};
+}
+
+util::Result<std::string> as_string(const std::string& file, const toml::node& node,
+                                    const std::string& key) {
+  if (auto v = node.value<std::string>()) {
+    return *v;
+  }
+  return bad(file, node, key, "a string");
+}
+
+util::Result<int64_t> as_int(const std::string& file, const toml::node& node,
+                             const std::string& key, int64_t min) {
+  auto v = node.value<int64_t>();
+  if (!v || !node.is_integer()) {
+    return bad(file, node, key, "a whole number");
+  }
+  if (*v < min) {
+    return bad(file, node, key, "a number of at least " + std::to_string(min));
+  }
+  return *v;
+}
+
+util::Result<std::vector<std::string>> as_strings(const std::string& file,
+                                                  const toml::node& node,
+                                                  const std::string& key) {
+  std::vector<std::string> out;
+  if (auto s = node.value<std::string>()) {
+    out.push_back(*s);
+    return out;
+  }
+  const toml::array* arr = node.as_array();
+  if (!arr) {
+    return bad(file, node, key, "a string or an array of strings");
+  }
+  for (const auto& item : *arr) {
+    auto s = item.value<std::string>();
+    if (!s) {
+      return bad(file, item, key, "an array of strings");
+    }
+    out.push_back(*s);
+  }
+  return out;
+}
+
+util::Result<void> read_ports(const std::string& file, const toml::table& ports,
+                              std::vector<core::PortSpec>& out) {
+  for (const auto& [k, node] : ports) {
+    const std::string name(k.str());
+    const std::string key = "slots.ports." + name;
+    const toml::table* t = node.as_table();
+    if (!t) {
+      return bad(file, node, key, "a table such as { base = 4723, stride = 2 }");
+    }
+    core::PortSpec spec;
+    spec.name = name;
+    spec.where = file + ":" + std::to_string(node.source().begin.line);
+    bool has_base = false;
+    for (const auto& [pk, pv] : *t) {
+      const std::string field(pk.str());
+      int64_t* target = field == "base"   ? &spec.base
+                        : field == "stride" ? &spec.stride
+                        : field == "count"  ? &spec.count
+                                            : nullptr;
+      if (!target) {
+        return util::Error{where(file, pv, key + "." + field) +
+                           ": unknown key; a port has base, stride and count"};
+      }
+      auto v = as_int(file, pv, key + "." + field, field == "stride" ? 0 : 1);
+      if (!v) {
+        return v.error();
+      }
+      *target = *v;
+      has_base = has_base || field == "base";
+    }
+    if (!has_base) {
+      return bad(file, node, key, "a base port, such as { base = 4723 }");
+    }
+    out.push_back(spec);
+  }
+  return {};
+}
+
+} // namespace
+
+util::Result<void> apply_config(RunOptions& o) {
+  std::string file = o.config;
+  if (file.empty()) {
+    struct stat st {};
+    if (::stat("muster.toml", &st) != 0) {
+      return {};
+    }
+    file = "muster.toml";
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return util::Error{file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                       ": " + std::string(e.description())};
+  }
+  o.config_used = file;
+  auto given = [&](const char* flag) { return o.given.count(flag) > 0; };
+  for (const auto& [k, node] : root) {
+    const std::string key(k.str());
+    util::Result<void> r;
+    auto set_string = [&](const char* flag, std::string& target) -> util::Result<void> {
+      auto v = as_string(file, node, key);
+      if (!v) {
+        return v.error();
+      }
+      if (!given(flag)) {
+        target = *v;
+      }
+      return {};
+    };
+    auto set_duration = [&](const char* flag, std::string& target) -> util::Result<void> {
+      auto v = as_string(file, node, key);
+      if (!v) {
+        return v.error();
+      }
+      if (auto ms = util::parse_duration_ms(*v); !ms) {
+        return util::Error{where(file, node, key) + ": " + ms.error().message};
+      }
+      if (!given(flag)) {
+        target = *v;
+      }
+      return {};
+    };
+    if (key == "jobs") {
+      auto v = as_int(file, node, key, 1);
+      if (!v) {
+        return v.error();
+      }
+      if (!given("--jobs")) {
+        o.slots = *v;
+      }
+    } else if (key == "retries") {
+      auto v = as_int(file, node, key, 1);
+      if (!v) {
+        return v.error();
+      }
+      if (!given("--retries")) {
+        o.retries = *v;
+      }
+    } else if (key == "shell") {
+      auto v = node.value<bool>();
+      if (!v || !node.is_boolean()) {
+        return bad(file, node, key, "true or false");
+      }
+      if (!given("--shell")) {
+        o.shell = *v;
+      }
+    } else if (key == "input") {
+      auto v = as_strings(file, node, key);
+      if (!v) {
+        return v.error();
+      }
+      if (!given("--input")) {
+        o.inputs = *v;
+      }
+    } else if (key == "command") {
+      auto v = as_strings(file, node, key);
+      if (!v) {
+        return v.error();
+      }
+      if (o.command_words.empty()) {
+        o.command_words = *v;
+      }
+    } else if (key == "format") {
+      r = set_string("--format", o.format);
+    } else if (key == "id_column") {
+      r = set_string("--id-column", o.id_column);
+    } else if (key == "key") {
+      r = set_string("--key", o.key);
+    } else if (key == "name") {
+      r = set_string("--name", o.name);
+    } else if (key == "on_interrupt") {
+      r = set_string("--on-interrupt", o.on_interrupt);
+      if (r && o.on_interrupt != "requeue" && o.on_interrupt != "hold") {
+        return bad(file, node, key, "\"requeue\" or \"hold\"");
+      }
+    } else if (key == "max_output") {
+      r = set_string("--max-output", o.max_output);
+      if (r && !util::parse_bytes(o.max_output)) {
+        return bad(file, node, key, "a size such as \"1M\"");
+      }
+    } else if (key == "backoff") {
+      r = set_duration("--backoff", o.backoff);
+    } else if (key == "backoff_max") {
+      r = set_duration("--backoff-max", o.backoff_max);
+    } else if (key == "timeout") {
+      r = set_duration("--timeout", o.timeout);
+    } else if (key == "kill_grace") {
+      r = set_duration("--kill-grace", o.kill_grace);
+    } else if (key == "grace") {
+      r = set_duration("--grace", o.grace);
+    } else if (key == "slots") {
+      const toml::table* slots = node.as_table();
+      if (!slots) {
+        return bad(file, node, key, "a table ([slots])");
+      }
+      for (const auto& [sk, sv] : *slots) {
+        const std::string sub(sk.str());
+        if (sub != "ports") {
+          return util::Error{where(file, sv, "slots." + sub) +
+                             ": unknown key; [slots] has: ports"};
+        }
+        const toml::table* ports = sv.as_table();
+        if (!ports) {
+          return bad(file, sv, "slots.ports", "a table ([slots.ports])");
+        }
+        if (auto pr = read_ports(file, *ports, o.ports); !pr) {
+          return pr.error();
+        }
+      }
+    } else {
+      return util::Error{where(file, node, key) +
+                         ": unknown key; the keys are jobs, input, format, id_column, key, "
+                         "shell, retries, backoff, backoff_max, timeout, kill_grace, grace, "
+                         "on_interrupt, max_output, name, command and [slots]"};
+    }
+    if (!r) {
+      return r.error();
+    }
+  }
+  return {};
+}
+
+} // namespace muster::cli
