@@ -3,6 +3,7 @@
 #include "core/backoff.hpp"
 #include "core/template.hpp"
 #include "store/codec.hpp"
+#include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -86,10 +87,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     (void)m_store.release(rid, core::RunState::paused);
     return ports.error();
   }
-  for (const auto& slot : *ports) {
-    m_slot_values.push_back(core::slot_values(slot));
-    m_slot_env.push_back(core::slot_env(slot));
-  }
+  prepare_slots(*ports);
   m_started_mono = util::monotonic_ms();
   m_last_heartbeat = m_started_mono;
   m_reporter.started(m_run.id, progress());
@@ -101,10 +99,23 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     const int64_t now_ms = util::now_ms();
     const int64_t due_retries =
         m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
+    const bool work_left =
+        m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
+    if (!m_draining && work_left) {
+      activate_due_slots();
+      const bool any_usable = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
+        return s.state != SlotState::failed;
+      });
+      if (!any_usable) {
+        failure = util::Error{"no slot could be set up; slot 0: " + m_slots[0].error +
+                              " (see " + slot_log(0) + ")"};
+        break;
+      }
+    }
     std::vector<int64_t> free_slots;
     if (!m_draining && m_counts[core::JobState::pending] + due_retries > 0) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
-        if (!m_slot_busy[s]) {
+        if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready) {
           free_slots.push_back(static_cast<int64_t>(s));
         }
       }
@@ -129,10 +140,13 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       }
     }
 
-    if (m_runner.running() == 0) {
-      const bool work_left =
-          m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
-      if (m_draining || !work_left) {
+    const bool slots_waiting = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
+      return s.state == SlotState::waiting;
+    });
+    const bool work_remains =
+        m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
+    if (m_runner.running() == 0 && (m_draining || !slots_waiting || !work_remains)) {
+      if (m_draining || !work_remains) {
         break;
       }
       if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
@@ -187,13 +201,16 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       }
     }
     (void)m_store.commit(rid, m_updates, {}, util::now_ms());
+    teardown_slots();
     (void)m_store.release(rid, core::RunState::paused);
     return failure.error();
   }
   if (auto r = m_store.commit(rid, m_updates, {}, util::now_ms()); !r) {
+    teardown_slots();
     return r.error();
   }
   m_updates.clear();
+  teardown_slots();
   const bool complete =
       m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
           m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] ==
@@ -268,6 +285,11 @@ int64_t Agent::next_deadline() const {
     }
   };
   consider(m_drain_deadline);
+  for (const auto& slot : m_slots) {
+    if (slot.state == SlotState::waiting && !m_draining) {
+      consider(slot.start_at);
+    }
+  }
   for (const auto& [pid, a] : m_active) {
     consider(a.deadline);
     consider(a.kill_at);
@@ -435,6 +457,156 @@ Progress Agent::progress() const {
     p.eta_ms = 0;
   }
   return p;
+}
+
+std::string Agent::slot_log(size_t slot) const {
+  return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(slot) + ".log";
+}
+
+void Agent::log_slot(size_t slot, const std::string& line) const {
+  util::append_file(slot_log(slot), util::format_timestamp(util::now_ms()) + " " + line + "\n");
+}
+
+void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
+  const auto& cfg = m_run.settings.slot;
+  std::string base = m_opts.store_dir + "/runs/" + m_run.id;
+  if (!base.empty() && base[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+      base = std::string(cwd) + "/" + base;
+    }
+  }
+  ::mkdir((m_opts.store_dir + "/runs/" + m_run.id + "/logs").c_str(), 0755);
+  const int64_t now = util::monotonic_ms();
+  m_slots.assign(ports.size(), Slot{});
+  for (size_t s = 0; s < ports.size(); ++s) {
+    auto values = core::slot_values(ports[s]);
+    auto env = core::slot_env(ports[s]);
+    if (cfg.dir) {
+      m_slots[s].dir = base + "/slots/" + std::to_string(s);
+      values["slot_dir"] = m_slots[s].dir;
+      env.push_back("MUSTER_SLOT_DIR=" + m_slots[s].dir);
+    }
+    m_slot_values.push_back(std::move(values));
+    m_slot_env.push_back(std::move(env));
+    m_slots[s].start_at = now + static_cast<int64_t>(s) * cfg.stagger_ms;
+  }
+}
+
+void Agent::activate_due_slots() {
+  const auto& cfg = m_run.settings.slot;
+  const int64_t now = util::monotonic_ms();
+  for (size_t s = 0; s < m_slots.size() && !m_draining; ++s) {
+    Slot& slot = m_slots[s];
+    if (slot.state != SlotState::waiting || slot.start_at > now) {
+      continue;
+    }
+    slot.set_up = true;
+    if (cfg.dir) {
+      auto made = cfg.dir_from.empty()
+                      ? util::make_dirs(slot.dir)
+                      : util::copy_tree(cfg.dir_from, slot.dir, cfg.dir_exclude);
+      if (!made) {
+        slot.state = SlotState::failed;
+        slot.error = made.error().message;
+        log_slot(s, "directory: " + slot.error);
+        m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+        continue;
+      }
+      log_slot(s, "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
+    }
+    if (!cfg.setup.empty()) {
+      auto rc = run_hook(s, "setup", cfg.setup);
+      if (!rc || *rc != 0) {
+        slot.state = SlotState::failed;
+        slot.error = rc ? "setup exited " + std::to_string(*rc) : rc.error().message;
+        m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error + " (see " +
+                           slot_log(s) + ")");
+        continue;
+      }
+    }
+    slot.state = SlotState::ready;
+  }
+}
+
+void Agent::teardown_slots() {
+  const auto& cfg = m_run.settings.slot;
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    Slot& slot = m_slots[s];
+    if (!slot.set_up) {
+      continue;
+    }
+    slot.set_up = false; // once, whatever happens below
+    if (!cfg.teardown.empty()) {
+      auto rc = run_hook(s, "teardown", cfg.teardown);
+      if (!rc || *rc != 0) {
+        m_reporter.warning("slot " + std::to_string(s) + ": teardown " +
+                           (rc ? "exited " + std::to_string(*rc) : rc.error().message));
+      }
+    }
+    if (!slot.dir.empty() && !cfg.dir_keep) {
+      (void)util::remove_tree(slot.dir);
+    }
+  }
+}
+
+util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
+                                  const std::string& script) {
+  // Values in a hook are quoted for sh, as with --shell.
+  std::vector<std::string> words{script};
+  auto shell = core::Template::parse_command(words, core::Shell::yes);
+  if (!shell) {
+    return shell.error();
+  }
+  std::vector<std::string> none;
+  core::JobContext ctx{"", m_run.id, static_cast<int64_t>(slot), 0, &m_slot_values[slot]};
+  exec::StartRequest req;
+  req.argv = shell->render_argv(core::RowView{&none, &none, ""}, ctx);
+  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(slot)};
+  req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
+  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
+                           std::to_string(slot) + "." + what;
+  req.stdout_path = base + ".out";
+  req.stderr_path = base + ".err";
+  req.max_output = m_run.settings.max_output;
+  log_slot(slot, what + ": " + req.argv.back());
+  auto pid = m_runner.start(req);
+  if (!pid) {
+    log_slot(slot, what + " could not start: " + pid.error().message);
+    return pid.error();
+  }
+  int status = -1;
+  bool killed = false;
+  while (status < 0) {
+    auto events = m_runner.wait(util::monotonic_ms() + 100);
+    if (!events) {
+      return events.error();
+    }
+    for (int sig : events->signals) {
+      on_signal(sig);
+    }
+    if (m_signals_seen >= 2 && !killed) {
+      m_runner.signal_group(*pid, SIGKILL); // "stop at once" covers hooks too
+      killed = true;
+    }
+    for (const auto& e : events->exited) {
+      if (e.pid == *pid) {
+        status = WIFEXITED(e.status) ? WEXITSTATUS(e.status) : 128 + WTERMSIG(e.status);
+      } else {
+        on_exit(e);
+      }
+    }
+    check_deadlines(util::monotonic_ms());
+  }
+  for (const char* ext : {".out", ".err"}) {
+    const std::string out = util::read_file(base + ext);
+    if (!out.empty()) {
+      util::append_file(slot_log(slot), out + (out.back() == '\n' ? "" : "\n"));
+    }
+    ::unlink((base + ext).c_str());
+  }
+  log_slot(slot, what + " exited " + std::to_string(status));
+  return status;
 }
 
 } // namespace muster::agent

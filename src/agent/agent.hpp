@@ -68,6 +68,26 @@ private:
   void on_exit(const exec::Exited& exited);
   /// Records how an attempt ended: its next state, the store update, counts.
   void record(const Active& a, const core::Outcome& outcome, const exec::Exited& exited);
+
+  /// A slot's life: it waits for its stagger, is set up (directory, setup
+  /// hook), takes jobs while ready, and is torn down once at the end.
+  enum class SlotState { waiting, ready, failed };
+  struct Slot {
+    SlotState state = SlotState::waiting;
+    int64_t start_at = 0; ///< monotonic ms: when it may be set up
+    bool set_up = false;  ///< setup began, so teardown is owed
+    std::string dir;      ///< its private directory, "" when none
+    std::string error;    ///< why it failed
+  };
+  void prepare_slots(const std::vector<core::SlotPorts>& ports);
+  /// Sets up every waiting slot whose time has come.
+  void activate_due_slots();
+  /// Runs teardown for every slot that was set up, and removes directories.
+  void teardown_slots();
+  /// Runs a hook script for `slot` to its end; returns its exit status.
+  util::Result<int> run_hook(size_t slot, const std::string& what, const std::string& script);
+  std::string slot_log(size_t slot) const;
+  void log_slot(size_t slot, const std::string& line) const;
   void on_signal(int sig);
   void check_deadlines(int64_t now);
   void stop_all(int sig, core::ErrorType reason);
@@ -86,6 +106,7 @@ private:
   std::vector<std::string> m_values;
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
+  std::vector<Slot> m_slots;
   std::vector<std::map<std::string, std::string>> m_slot_values; ///< per slot: {port.x}...
   std::vector<std::vector<std::string>> m_slot_env;              ///< per slot: MUSTER_PORT_X...
   std::unordered_map<pid_t, Active> m_active;

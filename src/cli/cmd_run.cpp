@@ -110,6 +110,25 @@ bool path_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+// Hooks and the command may use only what the slots own.
+void check_slot_templates(const core::RunSettings& s) {
+  auto check_one = [&](const std::vector<std::string>& words, core::Shell shell,
+                       const std::string& what) {
+    if (words.empty() || words.front().empty()) {
+      return;
+    }
+    auto t = check(core::Template::parse_command(words, shell));
+    check(t.check_ports(s.ports, what));
+    if (t.uses_slot_dir() && !s.slot.dir) {
+      throw Failure{ExitCode::usage, what + " uses {slot_dir}, but slots have no directory: "
+                                            "set dir in [slots]"};
+    }
+  };
+  check_one(s.command, s.shell, "the command");
+  check_one({s.slot.setup}, core::Shell::yes, "slots.setup");
+  check_one({s.slot.teardown}, core::Shell::yes, "slots.teardown");
+}
+
 int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,
                 const std::vector<core::SlotPorts>& ports) {
   nlohmann::ordered_json slots = nlohmann::ordered_json::array();
@@ -205,6 +224,8 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   check(apply_config(o));
   core::RunSettings settings = settings_from(o, command);
   settings.ports = o.ports;
+  settings.slot = o.slot;
+  check_slot_templates(settings);
   const auto ports = check(core::plan_ports(settings.ports, settings.slots));
   if (o.mode == RunMode::show_config && command.empty()) {
     return show_config(g, o, settings, ports);

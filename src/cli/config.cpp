@@ -220,16 +220,71 @@ util::Result<void> apply_config(RunOptions& o) {
       }
       for (const auto& [sk, sv] : *slots) {
         const std::string sub(sk.str());
-        if (sub != "ports") {
-          return util::Error{where(file, sv, "slots." + sub) +
-                             ": unknown key; [slots] has: ports"};
-        }
-        const toml::table* ports = sv.as_table();
-        if (!ports) {
-          return bad(file, sv, "slots.ports", "a table ([slots.ports])");
-        }
-        if (auto pr = read_ports(file, *ports, o.ports); !pr) {
-          return pr.error();
+        const std::string skey = "slots." + sub;
+        if (sub == "ports") {
+          const toml::table* ports = sv.as_table();
+          if (!ports) {
+            return bad(file, sv, skey, "a table ([slots.ports])");
+          }
+          if (auto pr = read_ports(file, *ports, o.ports); !pr) {
+            return pr.error();
+          }
+        } else if (sub == "setup" || sub == "teardown") {
+          auto v = as_string(file, sv, skey);
+          if (!v) {
+            return v.error();
+          }
+          (sub == "setup" ? o.slot.setup : o.slot.teardown) = *v;
+        } else if (sub == "stagger") {
+          auto v = as_string(file, sv, skey);
+          if (!v) {
+            return v.error();
+          }
+          auto ms = util::parse_duration_ms(*v);
+          if (!ms) {
+            return util::Error{where(file, sv, skey) + ": " + ms.error().message};
+          }
+          o.slot.stagger_ms = *ms;
+        } else if (sub == "dir") {
+          if (auto b = sv.value<bool>(); b && sv.is_boolean()) {
+            o.slot.dir = *b;
+            continue;
+          }
+          const toml::table* dir = sv.as_table();
+          if (!dir) {
+            return bad(file, sv, skey, "true, or a table such as { from = \"profiles/base\" }");
+          }
+          o.slot.dir = true;
+          for (const auto& [dk, dv] : *dir) {
+            const std::string field(dk.str());
+            const std::string dkey = skey + "." + field;
+            if (field == "from") {
+              auto v = as_string(file, dv, dkey);
+              if (!v) {
+                return v.error();
+              }
+              o.slot.dir_from = *v;
+            } else if (field == "exclude") {
+              auto v = as_strings(file, dv, dkey);
+              if (!v) {
+                return v.error();
+              }
+              o.slot.dir_exclude = *v;
+            } else if (field == "keep") {
+              auto v = dv.value<bool>();
+              if (!v || !dv.is_boolean()) {
+                return bad(file, dv, dkey, "true or false");
+              }
+              o.slot.dir_keep = *v;
+            } else {
+              return util::Error{where(file, dv, dkey) +
+                                 ": unknown key; dir has from, exclude and keep"};
+            }
+          }
+        } else {
+          return util::Error{where(file, sv, skey) +
+                             ": unknown key; [slots] has ports, dir, setup, teardown and "
+                             "stagger"};
         }
       }
     } else {

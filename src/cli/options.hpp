@@ -2,6 +2,7 @@
 // The parsed options of each subcommand. app.cpp fills them from the command
 // line; one file per subcommand acts on them.
 
+#include "core/run.hpp"
 #include "core/slots.hpp"
 
 #include <cstdint>
@@ -28,6 +29,7 @@ struct RunOptions {
   std::string config_used;    ///< the file that was read, if any
   std::set<std::string> given; ///< options given on the command line, by long name
   std::vector<core::PortSpec> ports;
+  core::SlotSettings slot; ///< [slots] of the config: directories, hooks, stagger
   int64_t slots = 0; ///< 0: one per CPU
   std::vector<std::string> inputs;
   std::string format;

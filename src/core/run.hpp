@@ -12,6 +12,18 @@
 
 namespace muster::core {
 
+/// What every slot sets up for itself before its first job, and undoes at the end.
+struct SlotSettings {
+  bool dir = false;                     ///< a private directory per slot ({slot_dir})
+  std::string dir_from;                 ///< a template directory copied into it
+  std::vector<std::string> dir_exclude; ///< names not copied (fnmatch patterns)
+  bool dir_keep = false;                ///< keep the directories after the run
+  std::string setup;                    ///< sh script run once per slot, first
+  std::string teardown;                 ///< sh script run once per slot, on every way out
+  int64_t stagger_ms = 0;               ///< slot s starts s × this after the first
+  bool any() const { return dir || !setup.empty() || !teardown.empty(); }
+};
+
 /// The settings a run keeps in the store. `muster resume` runs with these.
 struct RunSettings {
   std::vector<std::string> command; ///< the command template's words
@@ -28,6 +40,7 @@ struct RunSettings {
   std::string id_column;             ///< --id-column ("" for the row position)
   std::vector<std::string> inputs;   ///< where the rows came from, for people
   std::vector<PortSpec> ports;       ///< named ports every slot owns
+  SlotSettings slot;                 ///< directories, hooks and stagger
 };
 
 /// The counts of a run's jobs by state, indexed by JobState.

@@ -22,7 +22,7 @@ Segment classify(std::string_view name) {
     s.kind = PlaceholderKind::attempt;
   } else if (name == "run") {
     s.kind = PlaceholderKind::run;
-  } else if (name.substr(0, 5) == "port.") {
+  } else if (name.substr(0, 5) == "port." || name == "slot_dir") {
     s.kind = PlaceholderKind::slot_value;
     s.text = std::string(name);
   } else if (name.find_first_not_of("0123456789") == std::string_view::npos) {
@@ -211,7 +211,7 @@ util::Result<void> Template::check_ports(const std::vector<PortSpec>& ports,
                                          std::string_view what) const {
   for (const auto& word : m_words) {
     for (const auto& seg : word) {
-      if (seg.kind != PlaceholderKind::slot_value) {
+      if (seg.kind != PlaceholderKind::slot_value || seg.text == "slot_dir") {
         continue;
       }
       std::string_view name = std::string_view(seg.text).substr(5);
@@ -232,6 +232,17 @@ util::Result<void> Template::check_ports(const std::vector<PortSpec>& ports,
     }
   }
   return {};
+}
+
+bool Template::uses_slot_dir() const {
+  for (const auto& word : m_words) {
+    for (const auto& seg : word) {
+      if (seg.kind == PlaceholderKind::slot_value && seg.text == "slot_dir") {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 bool Template::uses_field_names() const {

@@ -24,7 +24,7 @@ enum class PlaceholderKind {
   slot,
   attempt,
   run,
-  slot_value, ///< what the slot owns: {port.NAME}, {port.NAME.last}
+  slot_value, ///< what the slot owns: {port.NAME}, {port.NAME.last}, {slot_dir}
 };
 
 /// A run of literal text or one placeholder.
@@ -73,7 +73,10 @@ public:
                                   std::string_view what) const;
   /// Whether the template uses any field by name.
   bool uses_field_names() const;
-  /// Checks that every {port.NAME} names one of `ports`.
+  /// Whether it uses {slot_dir}.
+  bool uses_slot_dir() const;
+  /// Checks that every {port.NAME} names one of `ports`. ({slot_dir} is
+  /// checked by the caller, which knows whether slots have directories.)
   util::Result<void> check_ports(const std::vector<PortSpec>& ports, std::string_view what) const;
   /// Whether any word uses a per-attempt placeholder ({slot}, {attempt}).
   bool uses_attempt_values() const;

@@ -30,6 +30,10 @@ std::string encode_settings(const core::RunSettings& s) {
     ports.push_back({{"name", p.name}, {"base", p.base}, {"stride", p.stride}, {"count", p.count}});
   }
   j["ports"] = ports;
+  j["slot"] = {{"dir", s.slot.dir},           {"dir_from", s.slot.dir_from},
+               {"dir_exclude", s.slot.dir_exclude}, {"dir_keep", s.slot.dir_keep},
+               {"setup", s.slot.setup},       {"teardown", s.slot.teardown},
+               {"stagger_ms", s.slot.stagger_ms}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -53,6 +57,16 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     s.key = j.value("key", "");
     s.id_column = j.value("id_column", "");
     s.inputs = j.value("inputs", std::vector<std::string>{});
+    if (j.contains("slot")) {
+      const auto& sl = j.at("slot");
+      s.slot.dir = sl.value("dir", false);
+      s.slot.dir_from = sl.value("dir_from", "");
+      s.slot.dir_exclude = sl.value("dir_exclude", std::vector<std::string>{});
+      s.slot.dir_keep = sl.value("dir_keep", false);
+      s.slot.setup = sl.value("setup", "");
+      s.slot.teardown = sl.value("teardown", "");
+      s.slot.stagger_ms = sl.value("stagger_ms", int64_t{0});
+    }
     if (j.contains("ports")) {
       for (const auto& p : j.at("ports")) {
         s.ports.push_back(core::PortSpec{p.at("name").get<std::string>(), p.at("base").get<int64_t>(),

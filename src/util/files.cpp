@@ -1,0 +1,93 @@
+#include "util/files.hpp"
+
+#include <filesystem>
+#include <fnmatch.h>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace muster::util {
+
+namespace {
+
+bool excluded(const fs::path& p, const std::vector<std::string>& exclude) {
+  const std::string name = p.filename().string();
+  for (const auto& pattern : exclude) {
+    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+Result<void> copy_tree(const std::string& from, const std::string& to,
+                             const std::vector<std::string>& exclude) {
+  std::error_code ec;
+  if (!fs::is_directory(from, ec)) {
+    return Error{"slot directory template " + from + " is not a directory"};
+  }
+  fs::create_directories(to, ec);
+  if (ec) {
+    return Error{"cannot create " + to + ": " + ec.message()};
+  }
+  fs::recursive_directory_iterator it(from, fs::directory_options::none, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::path& src = it->path();
+    if (excluded(src, exclude)) {
+      if (it->is_directory(ec) && !it->is_symlink(ec)) {
+        it.disable_recursion_pending();
+      }
+      continue;
+    }
+    const fs::path dst = fs::path(to) / fs::relative(src, from, ec);
+    if (it->is_symlink(ec)) {
+      fs::copy_symlink(src, dst, ec);
+    } else if (it->is_directory(ec)) {
+      fs::create_directories(dst, ec);
+    } else {
+      fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
+    }
+    if (ec) {
+      return Error{"copying " + src.string() + " to " + dst.string() + ": " + ec.message()};
+    }
+  }
+  if (ec) {
+    return Error{"reading " + from + ": " + ec.message()};
+  }
+  return {};
+}
+
+Result<void> make_dirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) {
+    return Error{"cannot create " + path + ": " + ec.message()};
+  }
+  return {};
+}
+
+Result<void> remove_tree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) {
+    return Error{"cannot remove " + path + ": " + ec.message()};
+  }
+  return {};
+}
+
+void append_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  out << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace muster::util

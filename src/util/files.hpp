@@ -1,0 +1,25 @@
+#pragma once
+// Directory trees: a slot's private copy of a template, and its removal.
+
+#include "util/result.hpp"
+
+#include <string>
+#include <vector>
+
+namespace muster::util {
+
+/// Copies the tree at `from` into `to` (created), keeping symlinks as links.
+/// Entries whose name matches one of `exclude` (fnmatch patterns, such as
+/// "SingletonLock" or "*.lock") are skipped, directories with all they hold.
+Result<void> copy_tree(const std::string& from, const std::string& to,
+                             const std::vector<std::string>& exclude);
+/// Creates `path` and its parents; an existing directory is fine.
+Result<void> make_dirs(const std::string& path);
+/// Removes `path` and all it holds; a missing path is fine.
+Result<void> remove_tree(const std::string& path);
+/// Appends `text` to the file at `path` (created when missing).
+void append_file(const std::string& path, const std::string& text);
+/// The whole file, or "" when it cannot be read.
+std::string read_file(const std::string& path);
+
+} // namespace muster::util

@@ -1,0 +1,179 @@
+# End to end: each slot's private directory, its setup and teardown hooks (run
+# once per slot on every way out), and stagger.
+
+# write_config JOBS COMMAND...: a muster.toml whose hooks leave marker lines.
+write_config() {
+  local jobs=$1
+  shift
+  {
+    echo "jobs = $jobs"
+    printf 'command = ['
+    local first=1 w
+    for w in "$@"; do
+      ((first)) || printf ', '
+      first=0
+      printf '"%s"' "$w"
+    done
+    echo ']'
+    echo '[slots]'
+    echo 'setup = "echo setup {slot} >> marks"'
+    echo 'teardown = "echo teardown {slot} >> marks"'
+    echo 'dir = true'
+  } >muster.toml
+}
+
+# expect_torn_down_once N: marks holds exactly one teardown line per slot 0..N-1.
+expect_torn_down_once() {
+  local n=$1 s
+  for ((s = 0; s < n; s++)); do
+    expect_eq "$(grep -c "^teardown $s\$" marks)" 1 "teardown runs of slot $s"
+  done
+  expect_eq "$(grep -c '^teardown' marks)" "$n" "teardown runs in all"
+}
+
+test_directories_are_private() {
+  TEST "each slot has its own directory, copied from a template without excluded names"
+  mkdir -p tpl/sub
+  echo base >tpl/file.txt
+  ln -s "$PWD/nowhere" tpl/SingletonLock
+  echo y >tpl/sub/y
+  cat >muster.toml <<'TOML'
+jobs = 3
+command = ["sh", "-c", "sleep 0.2; touch {slot_dir}/job-{}; ls -A {slot_dir} > {slot_dir}/seen-{}"]
+[slots]
+dir = { from = "tpl", exclude = ["SingletonLock"], keep = true }
+TOML
+  expect_exit 0 muster run -q ::: $(seq 12)
+  local run
+  run=$(last_run_id)
+  local slots=.muster/runs/$run/slots
+  for s in 0 1 2; do
+    expect_file_exists "$slots/$s/file.txt"
+    expect_file_exists "$slots/$s/sub/y"
+    [[ -L $slots/$s/SingletonLock || -e $slots/$s/SingletonLock ]] &&
+      fail "slot $s got the excluded SingletonLock"
+  done
+  # Every job saw only its own slot's files.
+  local s f job
+  for s in 0 1 2; do
+    for f in "$slots/$s"/seen-*; do
+      [[ -e $f ]] || continue
+      for job in $(tr ' ' '\n' <"$f" | sed -n 's/^job-//p'); do
+        [[ -e $slots/$s/seen-$job || -e $slots/$s/job-$job ]] ||
+          fail "slot $s saw job $job's file, which ran elsewhere"
+      done
+    done
+  done
+  expect_eq "$(ls "$slots"/*/job-* | wc -l)" 12 "jobs that wrote into a slot directory"
+}
+
+test_directories_are_removed_unless_kept() {
+  TEST "slot directories are removed at the end unless keep = true"
+  printf 'jobs = 2\ncommand = ["sh", "-c", "echo $MUSTER_SLOT_DIR > where-{}"]\n[slots]\ndir = true\n' >muster.toml
+  expect_exit 0 muster run -q ::: a b c
+  local d
+  d=$(cat where-a)
+  expect_match "$d" "/runs/[0-9a-f]+/slots/[01]\$" "MUSTER_SLOT_DIR"
+  expect_no_file "$d"
+}
+
+test_teardown_once_after_normal_end() {
+  TEST "setup and teardown run once per slot after a normal end"
+  write_config 3 sh -c "sleep 0.1"
+  expect_exit 0 muster run -q ::: $(seq 9)
+  expect_eq "$(grep -c '^setup' marks)" 3 "setup runs"
+  expect_torn_down_once 3
+}
+
+teardown_after_signal() {
+  local sig=$1
+  TEST "teardown runs once per slot after SIG$sig"
+  write_config 2 sh -c "sleep 0.3"
+  start_bg m muster run -q --grace 5s ::: $(seq 20)
+  local pid=$BG_PID
+  wait_until 10 grep -q '^setup 1' marks || fail "slots were not set up"
+  sleep 0.5
+  kill -"$sig" "$pid"
+  wait_bg "$pid" 30
+  expect_eq "$BG_STATUS" 130 "exit status"
+  expect_torn_down_once 2
+}
+
+test_teardown_once_after_sigint() {
+  teardown_after_signal INT
+}
+
+test_teardown_once_after_sigterm() {
+  teardown_after_signal TERM
+}
+
+test_teardown_once_after_timeout() {
+  TEST "teardown runs once per slot after a job times out"
+  write_config 2 sh -c "sleep 30"
+  expect_exit 1 muster run -q --timeout 500ms --kill-grace 1s ::: a b
+  expect_sql "SELECT count(*) FROM jobs WHERE error_type = 'timeout'" 2 "timed-out jobs"
+  expect_torn_down_once 2
+}
+
+test_failing_setup() {
+  TEST "a failing setup takes its slot out; teardown still runs"
+  cat >muster.toml <<'TOML'
+jobs = 2
+command = ["sh", "-c", "echo $MUSTER_SLOT >> ran"]
+[slots]
+setup = "echo setup {slot} >> marks; [ {slot} != 1 ]"
+teardown = "echo teardown {slot} >> marks"
+TOML
+  expect_exit 0 muster run -q ::: a b c d
+  expect_eq "$(sort -u ran)" 0 "only slot 0 ran jobs"
+  expect_torn_down_once 2
+  expect_contains "$(cat .muster/runs/*/logs/slot-1.log)" "setup exited 1" "slot log"
+}
+
+test_no_slot_ready() {
+  TEST "when no slot can be set up the run fails, no attempt is spent, teardown runs"
+  cat >muster.toml <<'TOML'
+jobs = 2
+command = ["touch", "ran-{}"]
+[slots]
+setup = "echo setup {slot} >> marks; exit 3"
+teardown = "echo teardown {slot} >> marks"
+TOML
+  expect_exit 2 muster run -q ::: a b
+  expect_contains "$STDERR" "no slot could be set up" "error"
+  expect_contains "$STDERR" "setup exited 3" "cause"
+  expect_no_file ran-a
+  expect_sql "SELECT sum(attempts) FROM jobs" 0 "attempts spent"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'pending'" 2 "jobs left pending"
+  expect_torn_down_once 2
+}
+
+test_stagger() {
+  TEST "stagger starts slots apart"
+  cat >muster.toml <<'TOML'
+jobs = 3
+command = ["sleep", "{}"]
+[slots]
+stagger = "400ms"
+setup = "date +%s%3N > start-{slot}"
+TOML
+  expect_exit 0 muster run -q ::: 1 1 1
+  local t0 t2
+  t0=$(cat start-0)
+  t2=$(cat start-2)
+  expect_ge $((t2 - t0)) 750 "ms between slot 0 and slot 2"
+}
+
+test_bad_slot_config() {
+  TEST "slot config errors name the file, line and key"
+  printf '[slots]\nstagger = "soon"\n' >bad.toml
+  expect_exit 2 muster validate --config bad.toml -- true ::: a
+  expect_contains "$STDERR" "bad.toml:2: slots.stagger: invalid duration" "stagger"
+  printf '[slots]\ndir = { from = "x", keepp = true }\n' >bad.toml
+  expect_exit 2 muster validate --config bad.toml -- true ::: a
+  expect_contains "$STDERR" "slots.dir.keepp: unknown key" "dir key"
+  printf 'command = ["cat", "{slot_dir}/x"]\n' >bad.toml
+  expect_exit 2 muster validate --config bad.toml ::: a
+  expect_contains "$STDERR" "{slot_dir}" "slot_dir without dir"
+  expect_no_file .muster
+}
