@@ -127,7 +127,9 @@ std::function<int()> setup_jobs(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_logs(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<LogsOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("job", o->job, "Job id")->required();
+  cmd.add_option("job", o->job, "Job id");
+  cmd.add_option("--slot", o->slot, "Show slot N's log (hooks and their output) instead")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd.add_flag("--stdout", o->stdout_only, "Only its stdout");
   cmd.add_flag("--stderr", o->stderr_only, "Only its stderr");
   return [o, &g] { return cmd_logs(g, *o); };

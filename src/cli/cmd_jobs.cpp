@@ -73,6 +73,18 @@ bool print_file(const std::string& path, FILE* to) {
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
   auto run = find_run(*store, o.run);
+  if (o.slot >= 0) {
+    const std::string log = g.store + "/runs/" + run.id + "/logs/slot-" + std::to_string(o.slot) +
+                            ".log";
+    if (!print_file(log, stdout)) {
+      throw Failure{ExitCode::usage, "no log for slot " + std::to_string(o.slot) + " of run " +
+                                         run.id + " (" + log + ")"};
+    }
+    return 0;
+  }
+  if (o.job.empty()) {
+    throw Failure{ExitCode::usage, "logs: give a JOB, or --slot N"};
+  }
   store::JobFilter filter;
   filter.id = o.job;
   const auto jobs = check(store->jobs(run.rid, filter));

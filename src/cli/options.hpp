@@ -70,6 +70,7 @@ struct JobsOptions {
 struct LogsOptions {
   std::string run;
   std::string job;
+  int64_t slot = -1; ///< --slot N: the slot's log instead of a job's output
   bool stdout_only = false;
   bool stderr_only = false;
 };

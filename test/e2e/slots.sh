@@ -127,7 +127,8 @@ TOML
   expect_exit 0 muster run -q ::: a b c d
   expect_eq "$(sort -u ran)" 0 "only slot 0 ran jobs"
   expect_torn_down_once 2
-  expect_contains "$(cat .muster/runs/*/logs/slot-1.log)" "setup exited 1" "slot log"
+  expect_exit 0 muster logs "$(last_run_id)" --slot 1
+  expect_contains "$STDOUT" "setup exited 1" "slot log"
 }
 
 test_no_slot_ready() {
