@@ -135,17 +135,17 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       for (auto& c : *claims) {
         launch(std::move(c));
       }
-      if (m_runner.running() == 0 && !m_updates.empty()) {
+      if (m_active.size() == 0 && !m_updates.empty()) {
         continue; // every claim failed to start: record that, and claim again
       }
     }
 
     const bool slots_waiting = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
-      return s.state == SlotState::waiting;
+      return s.state == SlotState::waiting || s.state == SlotState::restarting;
     });
     const bool work_remains =
         m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
-    if (m_runner.running() == 0 && (m_draining || !slots_waiting || !work_remains)) {
+    if (m_active.size() == 0 && (m_draining || !slots_waiting || !work_remains)) {
       if (m_draining || !work_remains) {
         break;
       }
@@ -174,7 +174,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       on_signal(sig);
     }
     for (const auto& e : events->exited) {
-      on_exit(e);
+      dispatch_exit(e);
     }
     const int64_t mono = util::monotonic_ms();
     check_deadlines(mono);
@@ -191,13 +191,13 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   if (!failure) {
     // Something failed in the loop: stop every job, record what we can.
     stop_all(SIGKILL, core::ErrorType::interrupted);
-    while (m_runner.running() > 0) {
+    while (m_active.size() > 0) {
       auto events = m_runner.wait(util::monotonic_ms() + 1000);
       if (!events) {
         break;
       }
       for (const auto& e : events->exited) {
-        on_exit(e);
+        dispatch_exit(e);
       }
     }
     (void)m_store.commit(rid, m_updates, {}, util::now_ms());
@@ -288,6 +288,8 @@ int64_t Agent::next_deadline() const {
   for (const auto& slot : m_slots) {
     if (slot.state == SlotState::waiting && !m_draining) {
       consider(slot.start_at);
+    } else if (slot.state == SlotState::restarting && !m_draining) {
+      consider(slot.restart_at);
     }
   }
   for (const auto& [pid, a] : m_active) {
@@ -374,6 +376,8 @@ void Agent::on_exit(const exec::Exited& exited) {
     outcome.error = "timed out after " + util::format_duration(m_run.settings.timeout_ms);
   } else if (a.stop_reason == core::ErrorType::interrupted && !outcome.succeeded()) {
     outcome = core::Outcome::interrupted_by_stop();
+  } else if (a.sidecar_died && !outcome.succeeded()) {
+    outcome.error = "its slot's sidecar died (" + outcome.error + ")"; // retryable
   }
   record(a, outcome, exited);
 }
@@ -525,8 +529,181 @@ void Agent::activate_due_slots() {
         continue;
       }
     }
+    if (!cfg.sidecar.empty() && !start_sidecar(s)) {
+      slot.state = SlotState::failed;
+      m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+      continue;
+    }
     slot.state = SlotState::ready;
   }
+  // Sidecars that died between jobs come back, with backoff.
+  for (size_t s = 0; s < m_slots.size() && !m_draining; ++s) {
+    Slot& slot = m_slots[s];
+    if (slot.state != SlotState::restarting || slot.restart_at > util::monotonic_ms()) {
+      continue;
+    }
+    if (start_sidecar(s)) {
+      slot.state = SlotState::ready;
+    } else if (++slot.restarts > cfg.max_restarts) {
+      slot.state = SlotState::failed;
+      m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+    } else {
+      slot.restart_at = util::monotonic_ms() +
+                        core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
+    }
+  }
+}
+
+void Agent::dispatch_exit(const exec::Exited& exited) {
+  if (auto it = m_sidecars.find(exited.pid); it != m_sidecars.end()) {
+    const size_t slot = it->second;
+    m_sidecars.erase(it);
+    on_sidecar_exit(slot, exited);
+    return;
+  }
+  on_exit(exited);
+}
+
+bool Agent::start_sidecar(size_t s) {
+  const auto& cfg = m_run.settings.slot;
+  Slot& slot = m_slots[s];
+  std::vector<std::string> none;
+  core::JobContext ctx{"", m_run.id, static_cast<int64_t>(s), 0, &m_slot_values[s]};
+  exec::StartRequest req;
+  for (const auto& word : cfg.sidecar) {
+    auto t = core::Template::parse_word(word);
+    req.argv.push_back(t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : word);
+  }
+  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(s)};
+  req.env.insert(req.env.end(), m_slot_env[s].begin(), m_slot_env[s].end());
+  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
+                           std::to_string(s) + ".sidecar";
+  req.stdout_path = base + ".out";
+  req.stderr_path = base + ".err";
+  req.max_output = m_run.settings.max_output;
+  log_slot(s, "sidecar: " + util::join(req.argv, " "));
+  auto pid = m_runner.start(req);
+  if (!pid) {
+    slot.error = "sidecar could not start: " + pid.error().message;
+    log_slot(s, slot.error);
+    return false;
+  }
+  slot.sidecar = *pid;
+  slot.stopping = false;
+  m_sidecars[*pid] = s;
+  // Ready: the probe passes. Meanwhile other slots' jobs go on being reaped.
+  std::string ready = cfg.ready;
+  if (!ready.empty()) {
+    auto t = core::Template::parse_word(ready);
+    ready = t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : ready;
+  }
+  const int64_t deadline = util::monotonic_ms() + cfg.ready_timeout_ms;
+  for (;;) {
+    if (slot.sidecar == 0) {
+      slot.error = "sidecar exited before it was ready (see " + slot_log(s) + ")";
+      return false;
+    }
+    bool ok = ready.empty();
+    if (!ok && ready.rfind("cmd:", 0) == 0) {
+      auto rc = run_hook(s, "ready", ready.substr(4));
+      ok = rc && *rc == 0;
+    } else if (!ok) {
+      ok = m_runner.probe(ready, 500);
+    }
+    if (ok) {
+      log_slot(s, "sidecar ready");
+      return true;
+    }
+    if (m_draining || util::monotonic_ms() >= deadline) {
+      slot.error = m_draining ? "stopped while its sidecar was starting"
+                              : "sidecar not ready within " +
+                                    util::format_duration(cfg.ready_timeout_ms) + " (" + ready +
+                                    ")";
+      stop_sidecar(s);
+      const std::string tail = util::read_file(slot_log(s));
+      slot.error += "; the end of its log:\n" +
+                    tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0);
+      return false;
+    }
+    auto events = m_runner.wait(util::monotonic_ms() + 200);
+    if (events) {
+      for (int sig : events->signals) {
+        on_signal(sig);
+      }
+      for (const auto& e : events->exited) {
+        dispatch_exit(e);
+      }
+    }
+    check_deadlines(util::monotonic_ms());
+  }
+}
+
+void Agent::stop_sidecar(size_t s) {
+  Slot& slot = m_slots[s];
+  if (slot.sidecar == 0) {
+    return;
+  }
+  const pid_t pid = slot.sidecar;
+  slot.stopping = true;
+  m_runner.signal_group(pid, SIGTERM);
+  const int64_t kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
+  bool killed = false;
+  while (slot.sidecar == pid) {
+    if (!killed && (util::monotonic_ms() >= kill_at || m_signals_seen >= 2)) {
+      m_runner.signal_group(pid, SIGKILL);
+      killed = true;
+    }
+    auto events = m_runner.wait(util::monotonic_ms() + 100);
+    if (!events) {
+      break;
+    }
+    for (int sig : events->signals) {
+      on_signal(sig);
+    }
+    for (const auto& e : events->exited) {
+      dispatch_exit(e);
+    }
+  }
+}
+
+void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
+  Slot& slot = m_slots[s];
+  slot.sidecar = 0;
+  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
+                           std::to_string(s) + ".sidecar";
+  for (const char* ext : {".out", ".err"}) {
+    const std::string out = util::read_file(base + ext);
+    if (!out.empty()) {
+      util::append_file(slot_log(s), out + (out.back() == '\n' ? "" : "\n"));
+    }
+    ::unlink((base + ext).c_str());
+  }
+  log_slot(s, std::string("sidecar exited (") +
+                  (WIFEXITED(exited.status) ? "code " + std::to_string(WEXITSTATUS(exited.status))
+                                            : "signal " + std::to_string(WTERMSIG(exited.status))) +
+                  ")");
+  if (slot.stopping || slot.state != SlotState::ready) {
+    return;
+  }
+  // It died while the run went on: the slot's job cannot trust it either.
+  for (auto& [pid, a] : m_active) {
+    if (a.claim.slot == static_cast<int64_t>(s)) {
+      a.sidecar_died = true;
+      m_runner.signal_group(pid, SIGTERM);
+      a.kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
+    }
+  }
+  if (slot.restarts >= m_run.settings.slot.max_restarts) {
+    slot.state = SlotState::failed;
+    slot.error = "sidecar died and was restarted " + std::to_string(slot.restarts) + " times";
+    m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+    return;
+  }
+  ++slot.restarts;
+  slot.state = SlotState::restarting;
+  slot.restart_at = util::monotonic_ms() +
+                    core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
+  log_slot(s, "sidecar restarts in " + util::format_duration(slot.restart_at - util::monotonic_ms()));
 }
 
 void Agent::teardown_slots() {
@@ -537,6 +714,7 @@ void Agent::teardown_slots() {
       continue;
     }
     slot.set_up = false; // once, whatever happens below
+    stop_sidecar(s);
     if (!cfg.teardown.empty()) {
       auto rc = run_hook(s, "teardown", cfg.teardown);
       if (!rc || *rc != 0) {
@@ -593,7 +771,7 @@ util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
       if (e.pid == *pid) {
         status = WIFEXITED(e.status) ? WEXITSTATUS(e.status) : 128 + WTERMSIG(e.status);
       } else {
-        on_exit(e);
+        dispatch_exit(e);
       }
     }
     check_deadlines(util::monotonic_ms());

@@ -61,6 +61,7 @@ private:
     int64_t kill_at = -1;  ///< monotonic: when to SIGKILL after SIGTERM
     core::ErrorType stop_reason = core::ErrorType::none; ///< timeout or interrupted
     std::vector<std::string> argv; ///< for messages about it
+    bool sidecar_died = false;     ///< stopped because its slot's sidecar died
   };
 
   /// Starts a claimed job in its slot, or records why it could not start.
@@ -71,19 +72,30 @@ private:
 
   /// A slot's life: it waits for its stagger, is set up (directory, setup
   /// hook), takes jobs while ready, and is torn down once at the end.
-  enum class SlotState { waiting, ready, failed };
+  enum class SlotState { waiting, ready, restarting, failed };
   struct Slot {
     SlotState state = SlotState::waiting;
     int64_t start_at = 0; ///< monotonic ms: when it may be set up
     bool set_up = false;  ///< setup began, so teardown is owed
     std::string dir;      ///< its private directory, "" when none
     std::string error;    ///< why it failed
+    pid_t sidecar = 0;    ///< its sidecar's process group, 0 when none runs
+    bool stopping = false; ///< muster is stopping the sidecar on purpose
+    int64_t restarts = 0;
+    int64_t restart_at = -1; ///< monotonic ms, when restarting
   };
   void prepare_slots(const std::vector<core::SlotPorts>& ports);
   /// Sets up every waiting slot whose time has come.
   void activate_due_slots();
   /// Runs teardown for every slot that was set up, and removes directories.
   void teardown_slots();
+  /// Starts the slot's sidecar and waits until it is ready; false (with the
+  /// slot's error set) when it cannot start, dies, or is not ready in time.
+  bool start_sidecar(size_t slot);
+  void stop_sidecar(size_t slot);
+  void on_sidecar_exit(size_t slot, const exec::Exited& exited);
+  /// Hands an exit to the sidecar or the job it belongs to.
+  void dispatch_exit(const exec::Exited& exited);
   /// Runs a hook script for `slot` to its end; returns its exit status.
   util::Result<int> run_hook(size_t slot, const std::string& what, const std::string& script);
   std::string slot_log(size_t slot) const;
@@ -107,6 +119,7 @@ private:
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
   std::vector<Slot> m_slots;
+  std::unordered_map<pid_t, size_t> m_sidecars; ///< sidecar pid → slot
   std::vector<std::map<std::string, std::string>> m_slot_values; ///< per slot: {port.x}...
   std::vector<std::vector<std::string>> m_slot_env;              ///< per slot: MUSTER_PORT_X...
   std::unordered_map<pid_t, Active> m_active;

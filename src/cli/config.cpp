@@ -229,6 +229,59 @@ util::Result<void> apply_config(RunOptions& o) {
           if (auto pr = read_ports(file, *ports, o.ports); !pr) {
             return pr.error();
           }
+        } else if (sub == "sidecar") {
+          const toml::table* sc = sv.as_table();
+          if (!sc) {
+            return bad(file, sv, skey, "a table ([slots.sidecar])");
+          }
+          for (const auto& [ck, cv] : *sc) {
+            const std::string field(ck.str());
+            const std::string ckey = skey + "." + field;
+            if (field == "command") {
+              auto v = as_strings(file, cv, ckey);
+              if (!v) {
+                return v.error();
+              }
+              o.slot.sidecar = *v;
+              if (cv.is_string()) {
+                // One string is a script for sh.
+                o.slot.sidecar = {"/bin/sh", "-c", (*v)[0]};
+              }
+            } else if (field == "ready") {
+              auto v = as_string(file, cv, ckey);
+              if (!v) {
+                return v.error();
+              }
+              if (v->rfind("http://", 0) != 0 && v->rfind("tcp://", 0) != 0 &&
+                  v->rfind("cmd:", 0) != 0) {
+                return bad(file, cv, ckey, "http://HOST:PORT/PATH, tcp://HOST:PORT or cmd:SCRIPT");
+              }
+              o.slot.ready = *v;
+            } else if (field == "ready_timeout") {
+              auto v = as_string(file, cv, ckey);
+              if (!v) {
+                return v.error();
+              }
+              auto ms = util::parse_duration_ms(*v);
+              if (!ms) {
+                return util::Error{where(file, cv, ckey) + ": " + ms.error().message};
+              }
+              o.slot.ready_timeout_ms = *ms;
+            } else if (field == "max_restarts") {
+              auto v = as_int(file, cv, ckey, 0);
+              if (!v) {
+                return v.error();
+              }
+              o.slot.max_restarts = *v;
+            } else {
+              return util::Error{where(file, cv, ckey) +
+                                 ": unknown key; sidecar has command, ready, ready_timeout and "
+                                 "max_restarts"};
+            }
+          }
+          if (o.slot.sidecar.empty()) {
+            return bad(file, sv, skey + ".command", "the sidecar's command");
+          }
         } else if (sub == "setup" || sub == "teardown") {
           auto v = as_string(file, sv, skey);
           if (!v) {
@@ -283,8 +336,8 @@ util::Result<void> apply_config(RunOptions& o) {
           }
         } else {
           return util::Error{where(file, sv, skey) +
-                             ": unknown key; [slots] has ports, dir, setup, teardown and "
-                             "stagger"};
+                             ": unknown key; [slots] has ports, dir, setup, teardown, "
+                             "stagger and sidecar"};
         }
       }
     } else {

@@ -1,5 +1,6 @@
 #include "exec/local_runner.hpp"
 
+#include "exec/probe.hpp"
 #include "exec/spawn.hpp"
 
 #include <algorithm>
@@ -243,6 +244,10 @@ uint64_t LocalRunner::close_stream(Stream& stream, uint64_t max_output) {
   }
   ::close(fd);
   return done;
+}
+
+bool LocalRunner::probe(const std::string& url, int timeout_ms) {
+  return exec::probe(url, timeout_ms);
 }
 
 void LocalRunner::signal_group(pid_t pgid, int sig) {

@@ -28,6 +28,7 @@ public:
   void signal_group(pid_t pgid, int sig) override;
   util::Result<Events> wait(int64_t deadline_ms) override;
   size_t running() const override { return m_jobs.size(); }
+  bool probe(const std::string& url, int timeout_ms) override;
 
 private:
   LocalRunner() = default;

@@ -47,6 +47,8 @@ public:
   virtual util::Result<Events> wait(int64_t deadline_ms) = 0;
   /// Jobs started and not yet reported as exited.
   virtual size_t running() const = 0;
+  /// A readiness probe: "http://…" answers 2xx, "tcp://…" accepts.
+  virtual bool probe(const std::string& url, int timeout_ms) = 0;
 };
 
 } // namespace muster::exec

@@ -33,7 +33,10 @@ std::string encode_settings(const core::RunSettings& s) {
   j["slot"] = {{"dir", s.slot.dir},           {"dir_from", s.slot.dir_from},
                {"dir_exclude", s.slot.dir_exclude}, {"dir_keep", s.slot.dir_keep},
                {"setup", s.slot.setup},       {"teardown", s.slot.teardown},
-               {"stagger_ms", s.slot.stagger_ms}};
+               {"stagger_ms", s.slot.stagger_ms},
+               {"sidecar", s.slot.sidecar},   {"ready", s.slot.ready},
+               {"ready_timeout_ms", s.slot.ready_timeout_ms},
+               {"max_restarts", s.slot.max_restarts}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -66,6 +69,10 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
       s.slot.setup = sl.value("setup", "");
       s.slot.teardown = sl.value("teardown", "");
       s.slot.stagger_ms = sl.value("stagger_ms", int64_t{0});
+      s.slot.sidecar = sl.value("sidecar", std::vector<std::string>{});
+      s.slot.ready = sl.value("ready", "");
+      s.slot.ready_timeout_ms = sl.value("ready_timeout_ms", int64_t{30'000});
+      s.slot.max_restarts = sl.value("max_restarts", int64_t{3});
     }
     if (j.contains("ports")) {
       for (const auto& p : j.at("ports")) {

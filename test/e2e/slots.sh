@@ -178,3 +178,98 @@ test_bad_slot_config() {
   expect_contains "$STDERR" "{slot_dir}" "slot_dir without dir"
   expect_no_file .muster
 }
+
+# sidecar_config JOBS BASE [EXTRA...]: slots that each serve their own
+# directory over HTTP on {port.web}; setup writes the slot's id there.
+sidecar_config() {
+  local jobs=$1 base=$2
+  shift 2
+  cat >muster.toml <<TOML
+jobs = $jobs
+retries = 3
+backoff = "200ms"
+command = ["sh", "-c", "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port.web}/id').read().decode().strip())\" > got-{}; echo \$MUSTER_SLOT > slot-{}"]
+
+[slots]
+dir = true
+setup = "echo slot-{slot} > {slot_dir}/id"
+teardown = "echo teardown {slot} >> marks"
+$(printf '%s\n' "$@")
+
+[slots.ports]
+web = { base = $base, stride = 1 }
+TOML
+}
+
+sidecar_base() {
+  echo $((40000 + ($$ % 1000) * 8))
+}
+
+test_sidecar_per_slot() {
+  TEST "each slot's sidecar is health-checked, and jobs reach only their own slot's"
+  local base
+  base=$(sidecar_base)
+  sidecar_config 3 "$base"
+  cat >>muster.toml <<'TOML'
+[slots.sidecar]
+command = ["python3", "-m", "http.server", "{port.web}", "--bind", "127.0.0.1", "--directory", "{slot_dir}"]
+ready = "http://127.0.0.1:{port.web}/id"
+ready_timeout = "20s"
+TOML
+  expect_exit 0 muster run -q ::: $(seq 12)
+  local j
+  for j in $(seq 12); do
+    expect_eq "$(cat got-$j)" "slot-$(cat slot-$j)" "job $j's answer came from its own slot"
+  done
+  expect_torn_down_once 3
+  expect_no_process "http.server $base"
+}
+
+test_sidecar_never_ready() {
+  TEST "a sidecar that never becomes ready fails the run; no attempt is spent; teardown runs"
+  local base
+  base=$(sidecar_base)
+  sidecar_config 2 "$((base + 3))"
+  cat >>muster.toml <<'TOML'
+[slots.sidecar]
+command = ["sh", "-c", "echo starting up; echo still not listening >&2; sleep 60"]
+ready = "tcp://127.0.0.1:{port.web}"
+ready_timeout = "1s"
+TOML
+  expect_exit 2 muster run -q ::: a b
+  expect_contains "$STDERR" "no slot could be set up" "error"
+  expect_contains "$STDERR" "not ready within 1.0s" "cause"
+  expect_contains "$STDERR" "still not listening" "the sidecar's log tail"
+  expect_sql "SELECT sum(attempts) FROM jobs" 0 "attempts spent"
+  expect_torn_down_once 2
+  expect_no_process "still not listening"
+}
+
+test_sidecar_restarts() {
+  TEST "a sidecar killed between jobs is restarted, and the run completes"
+  local base
+  base=$(sidecar_base)
+  sidecar_config 1 "$((base + 5))"
+  # The job kills its own slot's sidecar now and then; the next job must find
+  # it restarted.
+  cat >>muster.toml <<'TOML'
+[slots.sidecar]
+command = ["python3", "-m", "http.server", "{port.web}", "--bind", "127.0.0.1", "--directory", "{slot_dir}"]
+ready = "http://127.0.0.1:{port.web}/id"
+ready_timeout = "20s"
+max_restarts = 5
+TOML
+  expect_exit 0 muster run -q ::: 1 2 3
+  local pid
+  pid=$(pgrep -f "http.server $((base + 5))" | head -1)
+  [[ -z $pid ]] || fail "the sidecar outlived its run"
+  # Now a run whose second job kills the sidecar before asking it.
+  sed -i '0,/^command = /s|^command = .*|command = ["sh", "-c", "if [ {} = 2 ] \&\& [ $MUSTER_ATTEMPT = 1 ]; then pkill -f \\"http.server {port.web}\\"; sleep 1; fi; python3 -c \\"import urllib.request; urllib.request.urlopen(\x27http://127.0.0.1:{port.web}/id\x27)\\""]|' muster.toml
+  expect_exit 0 muster run -q ::: 1 2 3 4
+  local run
+  run=$(last_run_id)
+  expect_sql "SELECT attempts FROM jobs WHERE id = '2' AND rid = (SELECT max(rid) FROM jobs)" 2 \
+    "the job that saw its sidecar die was retried"
+  expect_contains "$(cat .muster/runs/$run/logs/slot-0.log)" "sidecar restarts in" "restart logged"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND rid = (SELECT max(rid) FROM jobs)" 4 "jobs done"
+}
