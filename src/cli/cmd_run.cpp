@@ -131,6 +131,37 @@ void check_slot_templates(const core::RunSettings& s) {
 
 int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,
                 const std::vector<core::SlotPorts>& ports) {
+  // What each slot owns, as the agent will lay it out (RUN is the run's id).
+  struct Row {
+    std::string ports, dir, sidecar, log;
+  };
+  std::vector<Row> rows;
+  const std::string run_dir = g.store + "/runs/RUN";
+  for (const auto& slot : ports) {
+    Row row;
+    auto values = core::slot_values(slot);
+    for (const auto& [name, range] : slot.ports) {
+      row.ports += (row.ports.empty() ? "" : " ") + name + "=" + std::to_string(range.first) +
+                   (range.first == range.second ? "" : "-" + std::to_string(range.second));
+    }
+    row.dir = s.slot.dir ? run_dir + "/slots/" + std::to_string(slot.slot) : "-";
+    values["slot_dir"] = row.dir;
+    std::vector<std::string> none;
+    core::JobContext ctx{"", "RUN", slot.slot, 0, &values};
+    for (const auto& word : s.slot.sidecar) {
+      auto t = core::Template::parse_word(word);
+      row.sidecar += (row.sidecar.empty() ? "" : " ") +
+                     (t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : word);
+    }
+    if (row.sidecar.empty()) {
+      row.sidecar = "-";
+    }
+    if (row.ports.empty()) {
+      row.ports = "-";
+    }
+    row.log = run_dir + "/logs/slot-" + std::to_string(slot.slot) + ".log";
+    rows.push_back(std::move(row));
+  }
   nlohmann::ordered_json slots = nlohmann::ordered_json::array();
   for (const auto& slot : ports) {
     nlohmann::ordered_json p = nlohmann::ordered_json::object();
@@ -139,7 +170,14 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
                     ? nlohmann::ordered_json(range.first)
                     : nlohmann::ordered_json{{"first", range.first}, {"last", range.second}};
     }
-    slots.push_back({{"slot", slot.slot}, {"ports", p}});
+    const Row& row = rows[static_cast<size_t>(slot.slot)];
+    slots.push_back({{"slot", slot.slot},
+                     {"ports", p},
+                     {"dir", row.dir == "-" ? nlohmann::ordered_json(nullptr)
+                                            : nlohmann::ordered_json(row.dir)},
+                     {"sidecar", row.sidecar == "-" ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(row.sidecar)},
+                     {"log", row.log}});
   }
   auto settings = nlohmann::ordered_json::parse(store::encode_settings(s));
   settings.erase("inputs");
@@ -166,14 +204,9 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
               util::format_duration(s.kill_grace_ms).c_str(),
               util::format_duration(s.grace_ms).c_str());
   std::printf("interrupt: %s\n", std::string(core::to_string(s.on_interrupt)).c_str());
-  ui::Table t({"SLOT", "PORTS"});
-  for (const auto& slot : ports) {
-    std::string p;
-    for (const auto& [name, range] : slot.ports) {
-      p += (p.empty() ? "" : "  ") + name + "=" + std::to_string(range.first) +
-           (range.first == range.second ? "" : "-" + std::to_string(range.second));
-    }
-    t.add({std::to_string(slot.slot), p.empty() ? "-" : p});
+  ui::Table t({"SLOT", "PORTS", "DIR", "SIDECAR", "LOG"});
+  for (size_t i = 0; i < rows.size(); ++i) {
+    t.add({std::to_string(i), rows[i].ports, rows[i].dir, rows[i].sidecar, rows[i].log});
   }
   t.print(stdout);
   return to_int(ExitCode::ok);
