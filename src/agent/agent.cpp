@@ -463,6 +463,41 @@ Progress Agent::progress() const {
   return p;
 }
 
+util::Result<AgentResult> Agent::teardown(int64_t rid) {
+  auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
+  if (!takeover) {
+    return takeover.error();
+  }
+  AgentResult result;
+  if (takeover->held_by) {
+    result.ending = Ending::busy;
+    result.holder = takeover->held_by;
+    return result;
+  }
+  m_run = std::move(takeover->run);
+  if (!takeover->orphans.empty() && m_opts.reap_orphans) {
+    m_opts.reap_orphans(m_run.id, takeover->orphans);
+  }
+  m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
+  auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
+  if (ports) {
+    prepare_slots(*ports);
+    // Which slots the dead agent had set up is not recorded: tear down all;
+    // teardown hooks must tolerate a slot that never started.
+    for (auto& slot : m_slots) {
+      slot.set_up = true;
+    }
+    teardown_slots();
+  }
+  auto counts = m_store.counts(rid);
+  if (counts) {
+    result.counts = *counts;
+  }
+  (void)m_store.release(rid, core::RunState::paused);
+  result.ending = Ending::interrupted;
+  return ports ? util::Result<AgentResult>(result) : util::Result<AgentResult>(ports.error());
+}
+
 std::string Agent::slot_log(size_t slot) const {
   return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(slot) + ".log";
 }

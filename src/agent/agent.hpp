@@ -51,6 +51,10 @@ class Agent {
 public:
   Agent(store::Store& store, exec::Runner& runner, Reporter& reporter, AgentOptions options);
   util::Result<AgentResult> run(int64_t rid);
+  /// For a run whose agent died: takes it over (its running jobs are handled
+  /// per on_interrupt, and its leftover processes killed), runs every slot's
+  /// teardown hook and removes slot directories, and leaves it paused.
+  util::Result<AgentResult> teardown(int64_t rid);
 
 private:
   struct Active {

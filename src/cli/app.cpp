@@ -154,6 +154,11 @@ std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
   return [o, &g] { return cmd_retry(g, *o); };
 }
 
+std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  return [&g] { return cmd_stop_all(g); };
+}
+
 const Subcommand k_subcommands[] = {
     {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
     {"resume", "Continue a run that was stopped, crashed or seeded", setup_resume},
@@ -166,6 +171,8 @@ const Subcommand k_subcommands[] = {
     {"validate", "Check the config, the command and every input row; run nothing",
      setup_validate},
     {"show-config", "The resolved settings and what each slot owns", setup_show_config},
+    {"stop-all", "Drain and stop every live agent of this store; tear down after dead ones",
+     setup_stop_all},
 };
 
 } // namespace

@@ -61,6 +61,23 @@ std::string output_dir(const GlobalOptions& g, const store::RunRecord& run) {
   return g.store + "/runs/" + run.id + "/out";
 }
 
+agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord& run,
+                                  int64_t slots) {
+  agent::AgentOptions opts;
+  opts.slots = slots > 0 ? slots : run.settings.slots;
+  opts.store_dir = g.store;
+  opts.me = this_holder();
+  opts.is_alive = holder_alive;
+  opts.reap_orphans = [](const std::string& run_id, const std::vector<store::Orphan>& orphans) {
+    std::vector<exec::Leftover> left;
+    for (const auto& o : orphans) {
+      left.push_back(exec::Leftover{o.id, o.pgid.value_or(0), o.started_at});
+    }
+    exec::kill_leftovers(run_id, left);
+  };
+  return opts;
+}
+
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
             const GlobalOptions& g, int64_t slots, bool pass_stdout) {
   const int64_t slot_count = slots > 0 ? slots : run.settings.slots;
@@ -76,19 +93,7 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   popts.pass_stdout = pass_stdout && !g.json;
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
 
-  agent::AgentOptions opts;
-  opts.slots = slots > 0 ? slots : run.settings.slots;
-  opts.store_dir = g.store;
-  opts.me = this_holder();
-  opts.is_alive = holder_alive;
-  opts.reap_orphans = [](const std::string& run_id, const std::vector<store::Orphan>& orphans) {
-    std::vector<exec::Leftover> left;
-    for (const auto& o : orphans) {
-      left.push_back(exec::Leftover{o.id, o.pgid.value_or(0), o.started_at});
-    }
-    exec::kill_leftovers(run_id, left);
-  };
-  agent::Agent agent(store, *runner, printer, opts);
+  agent::Agent agent(store, *runner, printer, agent_options(g, run, slots));
   auto result = check(agent.run(run.rid));
   if (result.ending == agent::Ending::busy) {
     throw Failure{ExitCode::busy,

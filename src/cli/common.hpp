@@ -3,6 +3,7 @@
 // running an agent on it.
 
 #include "cli/exit_code.hpp"
+#include "agent/agent.hpp"
 #include "cli/options.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -38,6 +39,10 @@ bool holder_alive(const store::Holder& h);
 /// stopped; returns the exit code.
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
             const GlobalOptions& g, int64_t slots, bool pass_stdout);
+
+/// The agent options for running `run` in this process.
+agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord& run,
+                                  int64_t slots);
 
 /// Checks that every port of every slot can be bound; the error names the
 /// slot, the port, and who holds it.

@@ -97,6 +97,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o);
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
+int cmd_stop_all(const GlobalOptions& g);
 
 /// Parses argv and runs the subcommand; returns the exit code.
 int main(int argc, char** argv);

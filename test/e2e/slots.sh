@@ -273,3 +273,34 @@ TOML
   expect_contains "$(cat .muster/runs/$run/logs/slot-0.log)" "sidecar restarts in" "restart logged"
   expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND rid = (SELECT max(rid) FROM jobs)" 4 "jobs done"
 }
+
+test_stop_all_live_agent() {
+  TEST "stop-all drains a live agent, which tears its slots down"
+  write_config 2 sh -c "sleep 0.3"
+  start_bg m muster run -q --grace 5s ::: $(seq 30)
+  local pid=$BG_PID
+  wait_until 10 grep -q '^setup 1' marks || fail "slots were not set up"
+  expect_exit 0 muster stop-all
+  wait_bg "$pid" 30
+  expect_eq "$BG_STATUS" 130 "the agent's exit status"
+  expect_torn_down_once 2
+}
+
+running_jobs_are() {
+  [[ $(count_state dead running) == "$1" ]]
+}
+
+test_stop_all_dead_agent() {
+  TEST "stop-all runs the teardown hooks of a run whose agent died"
+  write_config 2 sh -c "sleep 5"
+  start_bg m muster run -q --name dead ::: a b c
+  local pid=$BG_PID
+  wait_until 10 grep -q '^setup 1' marks || fail "slots were not set up"
+  wait_until 10 running_jobs_are 2 || fail "jobs did not start"
+  kill -9 "$pid"
+  wait_bg "$pid" 30
+  expect_eq "$(grep -c '^teardown' marks)" 0 "teardowns before stop-all"
+  expect_exit 0 muster stop-all
+  expect_torn_down_once 2
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'running'" 0 "jobs left running"
+}

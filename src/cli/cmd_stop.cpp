@@ -1,0 +1,63 @@
+// `muster stop-all`: every live agent of this store drains and stops (and so
+// tears its slots down); for a run whose agent died, its slots are torn down
+// here.
+
+#include "cli/common.hpp"
+#include "exec/local_runner.hpp"
+#include "util/time.hpp"
+
+#include <csignal>
+#include <unistd.h>
+
+namespace muster::cli {
+
+int cmd_stop_all(const GlobalOptions& g) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  const auto runs = check(store->list_runs());
+  std::vector<store::RunRecord> live;
+  for (const auto& run : runs) {
+    if (run.holder.empty()) {
+      continue;
+    }
+    if (holder_alive(run.holder)) {
+      if (run.holder.host != this_holder().host) {
+        std::fprintf(stderr, "muster: run %s is held by pid %lld on %s; stop it there\n",
+                     run.id.c_str(), static_cast<long long>(run.holder.pid),
+                     run.holder.host.c_str());
+        continue;
+      }
+      // SIGTERM is the drain signal: no new claims, running jobs get --grace.
+      ::kill(static_cast<pid_t>(run.holder.pid), SIGTERM);
+      if (!g.quiet) {
+        std::fprintf(stderr, "muster: run %s: asked pid %lld to drain and stop\n",
+                     run.id.c_str(), static_cast<long long>(run.holder.pid));
+      }
+      live.push_back(run);
+    } else if (run.settings.slot.any()) {
+      // Its agent died: nothing else will run its teardown hooks.
+      auto runner = check(exec::LocalRunner::create());
+      agent::Reporter quiet;
+      agent::Agent agent(*store, *runner, quiet, agent_options(g, run, 0));
+      check(agent.teardown(run.rid));
+      if (!g.quiet) {
+        std::fprintf(stderr, "muster: run %s: its agent was gone; tore its slots down\n",
+                     run.id.c_str());
+      }
+    }
+  }
+  // Wait for the live ones: their drain and teardown take a while.
+  for (const auto& run : live) {
+    const int64_t until = util::monotonic_ms() + run.settings.grace_ms +
+                          2 * run.settings.kill_grace_ms + 30'000;
+    while (holder_alive(run.holder) && util::monotonic_ms() < until) {
+      usleep(100'000);
+    }
+    if (holder_alive(run.holder)) {
+      throw Failure{ExitCode::usage, "run " + run.id + ": pid " +
+                                         std::to_string(run.holder.pid) + " did not stop"};
+    }
+  }
+  return to_int(ExitCode::ok);
+}
+
+} // namespace muster::cli
