@@ -18,3 +18,17 @@ test_phones_example() {
     expect_eq "$port" $((4723 + 2 * slot)) "Appium port of slot $slot"
   done <.last.out
 }
+
+test_browsers_example() {
+  TEST "examples/browsers screenshots local pages with a profile copy per slot, or says it cannot"
+  cp -r "$(dirname "$E2E_SUITE_FILE")/../../examples/browsers" .
+  expect_exit 0 env MUSTER="$MUSTER_BIN" sh browsers/run.sh
+  if ! command -v chromium >/dev/null 2>&1; then
+    expect_contains "$STDOUT" "chromium is not installed" "the skip message"
+    return
+  fi
+  local n
+  for n in 1 2 3 4 5 6; do
+    expect_file_exists "browsers/shots/page$n.html.png"
+  done
+}
