@@ -47,20 +47,32 @@ std::string Agent::out_path(int64_t seq, const char* ext) const {
   return m_opts.store_dir + "/runs/" + m_run.id + "/out/" + std::to_string(seq) + ext;
 }
 
-util::Result<AgentResult> Agent::run(int64_t rid) {
+util::Result<bool> Agent::take_over(int64_t rid) {
   auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
   if (!takeover) {
     return takeover.error();
   }
-  AgentResult result;
   if (takeover->held_by) {
-    result.ending = Ending::busy;
-    result.holder = takeover->held_by;
-    return result;
+    m_busy_holder = *takeover->held_by;
+    return false;
   }
   m_run = std::move(takeover->run);
   if (!takeover->orphans.empty() && m_opts.reap_orphans) {
     m_opts.reap_orphans(m_run.id, takeover->orphans);
+  }
+  return true;
+}
+
+util::Result<AgentResult> Agent::run(int64_t rid) {
+  AgentResult result;
+  auto taken = take_over(rid);
+  if (!taken) {
+    return taken.error();
+  }
+  if (!*taken) {
+    result.ending = Ending::busy;
+    result.holder = m_busy_holder;
+    return result;
   }
   const std::string run_dir = m_opts.store_dir + "/runs/" + m_run.id;
   ::mkdir(run_dir.c_str(), 0755);
@@ -464,19 +476,15 @@ Progress Agent::progress() const {
 }
 
 util::Result<AgentResult> Agent::teardown(int64_t rid) {
-  auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
-  if (!takeover) {
-    return takeover.error();
-  }
   AgentResult result;
-  if (takeover->held_by) {
-    result.ending = Ending::busy;
-    result.holder = takeover->held_by;
-    return result;
+  auto taken = take_over(rid);
+  if (!taken) {
+    return taken.error();
   }
-  m_run = std::move(takeover->run);
-  if (!takeover->orphans.empty() && m_opts.reap_orphans) {
-    m_opts.reap_orphans(m_run.id, takeover->orphans);
+  if (!*taken) {
+    result.ending = Ending::busy;
+    result.holder = m_busy_holder;
+    return result;
   }
   m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
   auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
@@ -500,6 +508,16 @@ util::Result<AgentResult> Agent::teardown(int64_t rid) {
 
 std::string Agent::slot_log(size_t slot) const {
   return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(slot) + ".log";
+}
+
+void Agent::move_output_to_log(size_t slot, const std::string& base) const {
+  for (const char* ext : {".out", ".err"}) {
+    const std::string out = util::read_file(base + ext);
+    if (!out.empty()) {
+      util::append_file(slot_log(slot), out + (out.back() == '\n' ? "" : "\n"));
+    }
+    ::unlink((base + ext).c_str());
+  }
 }
 
 void Agent::log_slot(size_t slot, const std::string& line) const {
@@ -706,13 +724,7 @@ void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   slot.sidecar = 0;
   const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
                            std::to_string(s) + ".sidecar";
-  for (const char* ext : {".out", ".err"}) {
-    const std::string out = util::read_file(base + ext);
-    if (!out.empty()) {
-      util::append_file(slot_log(s), out + (out.back() == '\n' ? "" : "\n"));
-    }
-    ::unlink((base + ext).c_str());
-  }
+  move_output_to_log(s, base);
   log_slot(s, std::string("sidecar exited (") +
                   (WIFEXITED(exited.status) ? "code " + std::to_string(WEXITSTATUS(exited.status))
                                             : "signal " + std::to_string(WTERMSIG(exited.status))) +
@@ -811,13 +823,7 @@ util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
     }
     check_deadlines(util::monotonic_ms());
   }
-  for (const char* ext : {".out", ".err"}) {
-    const std::string out = util::read_file(base + ext);
-    if (!out.empty()) {
-      util::append_file(slot_log(slot), out + (out.back() == '\n' ? "" : "\n"));
-    }
-    ::unlink((base + ext).c_str());
-  }
+  move_output_to_log(slot, base);
   log_slot(slot, what + " exited " + std::to_string(status));
   return status;
 }

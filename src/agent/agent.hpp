@@ -103,6 +103,10 @@ private:
   /// Runs a hook script for `slot` to its end; returns its exit status.
   util::Result<int> run_hook(size_t slot, const std::string& what, const std::string& script);
   std::string slot_log(size_t slot) const;
+  /// Appends a hook's or sidecar's captured BASE.out/.err to the slot's log.
+  void move_output_to_log(size_t slot, const std::string& base) const;
+  /// Takes the run over; false (and m_busy_holder) when a live agent has it.
+  util::Result<bool> take_over(int64_t rid);
   void log_slot(size_t slot, const std::string& line) const;
   void on_signal(int sig);
   void check_deadlines(int64_t now);
@@ -117,6 +121,7 @@ private:
   Reporter& m_reporter;
   AgentOptions m_opts;
   store::RunRecord m_run;
+  store::Holder m_busy_holder;
   core::Template m_command;
   std::vector<std::string> m_names; ///< the row being launched, decoded
   std::vector<std::string> m_values;
