@@ -3,7 +3,6 @@
 #include "core/backoff.hpp"
 #include "core/template.hpp"
 #include "store/codec.hpp"
-#include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
