@@ -99,6 +99,8 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     return ports.error();
   }
   prepare_slots(*ports);
+  // Job lines in the slot logs cost a write each: only where slots own things.
+  m_slot_logs = m_run.settings.slot.any() || !m_run.settings.ports.empty();
   m_started_mono = util::monotonic_ms();
   m_last_heartbeat = m_started_mono;
   m_reporter.started(m_run.id, progress());
@@ -118,6 +120,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         return s.state != SlotState::failed;
       });
       if (!any_usable) {
+        m_could_not_run = true;
         failure = util::Error{"no slot could be set up; slot 0: " + m_slots[0].error +
                               " (see " + slot_log(0) + ")"};
         break;
@@ -213,7 +216,8 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     }
     (void)m_store.commit(rid, m_updates, {}, util::now_ms());
     teardown_slots();
-    (void)m_store.release(rid, core::RunState::paused);
+    // A run none of whose slots could be set up "could not run at all".
+    (void)m_store.release(rid, m_could_not_run ? core::RunState::failed : core::RunState::paused);
     return failure.error();
   }
   if (auto r = m_store.commit(rid, m_updates, {}, util::now_ms()); !r) {
@@ -340,6 +344,12 @@ void Agent::launch(store::Claim claim) {
   core::JobContext ctx{claim.id, m_run.id, claim.slot, claim.attempt, &m_slot_values[slot]};
   exec::StartRequest req;
   req.argv = m_command.render_argv(row, ctx);
+  std::vector<std::string> shown; // the job's own argv, for messages, when wrapped
+  const auto& hooks = m_run.settings.slot;
+  if (!hooks.before_job.empty() || !hooks.after_job.empty()) {
+    shown = req.argv;
+    wrap_with_job_hooks(req.argv, ctx);
+  }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
              "MUSTER_SLOT=" + std::to_string(claim.slot),
              "MUSTER_ATTEMPT=" + std::to_string(claim.attempt)};
@@ -356,13 +366,17 @@ void Agent::launch(store::Claim claim) {
   a.claim = std::move(claim);
   a.started_mono = util::monotonic_ms();
   auto pid = m_runner.start(req);
-  a.argv = std::move(req.argv);
+  a.argv = shown.empty() ? std::move(req.argv) : std::move(shown);
   if (!pid) {
     // Recorded like any other end: the claim is already committed.
     record(a, core::Outcome::spawn_failed(pid.error().message), exec::Exited{});
     return;
   }
   a.pid = *pid;
+  if (m_slot_logs) {
+    log_slot(slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
+                       " started, pid " + std::to_string(*pid));
+  }
   if (m_run.settings.timeout_ms > 0) {
     a.deadline = a.started_mono + m_run.settings.timeout_ms;
   }
@@ -372,6 +386,33 @@ void Agent::launch(store::Claim claim) {
   u.pid = *pid;
   m_updates.push_back(u);
   m_active.emplace(*pid, std::move(a));
+}
+
+void Agent::wrap_with_job_hooks(std::vector<std::string>& argv, const core::JobContext& ctx) {
+  const auto& cfg = m_run.settings.slot;
+  if (cfg.before_job.empty() && cfg.after_job.empty()) {
+    return;
+  }
+  // One sh in the job's own process group runs the hooks around the job, so a
+  // timeout or a stop reaches all of them. The job's exit status is the
+  // attempt's; a failing before_job fails the attempt without running it.
+  auto render = [&](const std::string& script) {
+    auto t = core::Template::parse_command({script}, core::Shell::yes);
+    std::vector<std::string> none;
+    return t ? t->render_argv(core::RowView{&none, &none, ""}, ctx).back() : script;
+  };
+  std::string script;
+  if (!cfg.before_job.empty()) {
+    script += "{ " + render(cfg.before_job) + "\n} || exit $?\n";
+  }
+  script += "\"$@\"\nrc=$?\n";
+  if (!cfg.after_job.empty()) {
+    script += "{ " + render(cfg.after_job) + "\n}\n";
+  }
+  script += "exit $rc\n";
+  std::vector<std::string> wrapped{"/bin/sh", "-c", script, "muster-job"};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  argv = std::move(wrapped);
 }
 
 void Agent::on_exit(const exec::Exited& exited) {
@@ -417,6 +458,12 @@ void Agent::record(const Active& a, const core::Outcome& outcome, const exec::Ex
     }
   }
   m_updates.push_back(u);
+  if (m_slot_logs) {
+    log_slot(static_cast<size_t>(a.claim.slot),
+             "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) + " " +
+                 std::string(core::to_string(state)) +
+                 (outcome.error.empty() ? "" : ": " + outcome.error));
+  }
   m_counts[core::JobState::running] -= 1;
   m_counts[state] += 1;
   m_slot_busy[static_cast<size_t>(a.claim.slot)] = false;

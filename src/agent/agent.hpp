@@ -71,6 +71,8 @@ private:
   /// Starts a claimed job in its slot, or records why it could not start.
   void launch(store::Claim claim);
   void on_exit(const exec::Exited& exited);
+  /// Runs the job under `sh -c` between before_job and after_job, if set.
+  void wrap_with_job_hooks(std::vector<std::string>& argv, const core::JobContext& ctx);
   /// Records how an attempt ended: its next state, the store update, counts.
   void record(const Active& a, const core::Outcome& outcome, const exec::Exited& exited);
 
@@ -128,6 +130,8 @@ private:
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
   std::vector<Slot> m_slots;
+  bool m_slot_logs = false; ///< log job starts and ends in the slot logs
+  bool m_could_not_run = false; ///< no slot could be set up
   std::unordered_map<pid_t, size_t> m_sidecars; ///< sidecar pid → slot
   std::vector<std::map<std::string, std::string>> m_slot_values; ///< per slot: {port.x}...
   std::vector<std::vector<std::string>> m_slot_env;              ///< per slot: MUSTER_PORT_X...

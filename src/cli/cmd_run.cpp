@@ -127,6 +127,8 @@ void check_slot_templates(const core::RunSettings& s) {
   check_one(s.command, s.shell, "the command");
   check_one({s.slot.setup}, core::Shell::yes, "slots.setup");
   check_one({s.slot.teardown}, core::Shell::yes, "slots.teardown");
+  check_one({s.slot.before_job}, core::Shell::yes, "slots.before_job");
+  check_one({s.slot.after_job}, core::Shell::yes, "slots.after_job");
 }
 
 int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,

@@ -282,12 +282,16 @@ util::Result<void> apply_config(RunOptions& o) {
           if (o.slot.sidecar.empty()) {
             return bad(file, sv, skey + ".command", "the sidecar's command");
           }
-        } else if (sub == "setup" || sub == "teardown") {
+        } else if (sub == "setup" || sub == "teardown" || sub == "before_job" ||
+                   sub == "after_job") {
           auto v = as_string(file, sv, skey);
           if (!v) {
             return v.error();
           }
-          (sub == "setup" ? o.slot.setup : o.slot.teardown) = *v;
+          (sub == "setup"        ? o.slot.setup
+           : sub == "teardown"   ? o.slot.teardown
+           : sub == "before_job" ? o.slot.before_job
+                                 : o.slot.after_job) = *v;
         } else if (sub == "stagger") {
           auto v = as_string(file, sv, skey);
           if (!v) {
@@ -337,7 +341,7 @@ util::Result<void> apply_config(RunOptions& o) {
         } else {
           return util::Error{where(file, sv, skey) +
                              ": unknown key; [slots] has ports, dir, setup, teardown, "
-                             "stagger and sidecar"};
+                             "before_job, after_job, stagger and sidecar"};
         }
       }
     } else {

@@ -20,12 +20,17 @@ struct SlotSettings {
   bool dir_keep = false;                ///< keep the directories after the run
   std::string setup;                    ///< sh script run once per slot, first
   std::string teardown;                 ///< sh script run once per slot, on every way out
+  std::string before_job;               ///< sh script run before each job, in its group
+  std::string after_job;                ///< sh script run after each job, in its group
   int64_t stagger_ms = 0;               ///< slot s starts s × this after the first
   std::vector<std::string> sidecar;     ///< a long-lived service per slot (argv words)
   std::string ready;                    ///< "http://…", "tcp://…" or "cmd:SCRIPT"
   int64_t ready_timeout_ms = 30'000;    ///< how long a sidecar may take to be ready
   int64_t max_restarts = 3;             ///< restarts of a sidecar that died
-  bool any() const { return dir || !setup.empty() || !teardown.empty() || !sidecar.empty(); }
+  bool any() const {
+    return dir || !setup.empty() || !teardown.empty() || !sidecar.empty() ||
+           !before_job.empty() || !after_job.empty();
+  }
 };
 
 /// The settings a run keeps in the store. `muster resume` runs with these.

@@ -33,6 +33,7 @@ std::string encode_settings(const core::RunSettings& s) {
   j["slot"] = {{"dir", s.slot.dir},           {"dir_from", s.slot.dir_from},
                {"dir_exclude", s.slot.dir_exclude}, {"dir_keep", s.slot.dir_keep},
                {"setup", s.slot.setup},       {"teardown", s.slot.teardown},
+               {"before_job", s.slot.before_job}, {"after_job", s.slot.after_job},
                {"stagger_ms", s.slot.stagger_ms},
                {"sidecar", s.slot.sidecar},   {"ready", s.slot.ready},
                {"ready_timeout_ms", s.slot.ready_timeout_ms},
@@ -68,6 +69,8 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
       s.slot.dir_keep = sl.value("dir_keep", false);
       s.slot.setup = sl.value("setup", "");
       s.slot.teardown = sl.value("teardown", "");
+      s.slot.before_job = sl.value("before_job", "");
+      s.slot.after_job = sl.value("after_job", "");
       s.slot.stagger_ms = sl.value("stagger_ms", int64_t{0});
       s.slot.sidecar = sl.value("sidecar", std::vector<std::string>{});
       s.slot.ready = sl.value("ready", "");

@@ -146,6 +146,7 @@ TOML
   expect_no_file ran-a
   expect_sql "SELECT sum(attempts) FROM jobs" 0 "attempts spent"
   expect_sql "SELECT count(*) FROM jobs WHERE state = 'pending'" 2 "jobs left pending"
+  expect_sql "SELECT state FROM runs" failed "the run's state"
   expect_torn_down_once 2
 }
 
@@ -303,4 +304,26 @@ test_stop_all_dead_agent() {
   expect_exit 0 muster stop-all
   expect_torn_down_once 2
   expect_sql "SELECT count(*) FROM jobs WHERE state = 'running'" 0 "jobs left running"
+}
+
+test_before_and_after_job() {
+  TEST "before_job and after_job run around every job, in its slot"
+  cat >muster.toml <<'TOML'
+jobs = 2
+[slots]
+before_job = "echo before {slot} $MUSTER_JOB_ID >> marks"
+after_job = "echo after {slot} $MUSTER_JOB_ID $rc >> marks"
+TOML
+  expect_exit 1 muster run -q -- sh -c 'exit $0' ::: 0 3 0 0
+  expect_eq "$(grep -c '^before' marks)" 4 "before_job runs"
+  expect_eq "$(grep -c '^after' marks)" 4 "after_job runs"
+  expect_contains "$(cat marks)" "after" "marks"
+  expect_match "$(cat marks)" "after [01] 2 3" "after_job sees the job's exit status"
+  expect_sql "SELECT exit_code FROM jobs WHERE id = '2'" 3 "the job's own exit code is the attempt's"
+  printf 'jobs = 1\n[slots]\nbefore_job = "exit 4"\n' >muster.toml
+  rm -f marks
+  expect_exit 1 muster run -q -- touch ran ::: a
+  expect_no_file ran
+  expect_sql "SELECT exit_code FROM jobs WHERE id = '1' AND rid = (SELECT max(rid) FROM jobs)" 4 \
+    "a failing before_job fails the attempt"
 }
