@@ -46,33 +46,33 @@ std::string Agent::out_path(int64_t seq, const char* ext) const {
   return m_opts.store_dir + "/runs/" + m_run.id + "/out/" + std::to_string(seq) + ext;
 }
 
-util::Result<bool> Agent::take_over(int64_t rid) {
+util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
   auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
   if (!takeover) {
     return takeover.error();
   }
   if (takeover->held_by) {
-    m_busy_holder = *takeover->held_by;
-    return false;
+    AgentResult busy;
+    busy.ending = Ending::busy;
+    busy.holder = takeover->held_by;
+    return std::optional<AgentResult>(busy);
   }
   m_run = std::move(takeover->run);
   if (!takeover->orphans.empty() && m_opts.reap_orphans) {
     m_opts.reap_orphans(m_run.id, takeover->orphans);
   }
-  return true;
+  return std::optional<AgentResult>();
 }
 
 util::Result<AgentResult> Agent::run(int64_t rid) {
+  auto busy = take_over(rid);
+  if (!busy) {
+    return busy.error();
+  }
+  if (*busy) {
+    return **busy;
+  }
   AgentResult result;
-  auto taken = take_over(rid);
-  if (!taken) {
-    return taken.error();
-  }
-  if (!*taken) {
-    result.ending = Ending::busy;
-    result.holder = m_busy_holder;
-    return result;
-  }
   const std::string run_dir = m_opts.store_dir + "/runs/" + m_run.id;
   ::mkdir(run_dir.c_str(), 0755);
   ::mkdir((run_dir + "/out").c_str(), 0755);

@@ -107,8 +107,8 @@ private:
   std::string slot_log(size_t slot) const;
   /// Appends a hook's or sidecar's captured BASE.out/.err to the slot's log.
   void move_output_to_log(size_t slot, const std::string& base) const;
-  /// Takes the run over; false (and m_busy_holder) when a live agent has it.
-  util::Result<bool> take_over(int64_t rid);
+  /// Takes the run over; when a live agent has it, the busy result instead.
+  util::Result<std::optional<AgentResult>> take_over(int64_t rid);
   void log_slot(size_t slot, const std::string& line) const;
   void on_signal(int sig);
   void check_deadlines(int64_t now);
@@ -123,7 +123,6 @@ private:
   Reporter& m_reporter;
   AgentOptions m_opts;
   store::RunRecord m_run;
-  store::Holder m_busy_holder;
   core::Template m_command;
   std::vector<std::string> m_names; ///< the row being launched, decoded
   std::vector<std::string> m_values;

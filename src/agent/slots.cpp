@@ -19,16 +19,14 @@
 namespace muster::agent {
 
 util::Result<AgentResult> Agent::teardown(int64_t rid) {
+  auto busy = take_over(rid);
+  if (!busy) {
+    return busy.error();
+  }
+  if (*busy) {
+    return **busy;
+  }
   AgentResult result;
-  auto taken = take_over(rid);
-  if (!taken) {
-    return taken.error();
-  }
-  if (!*taken) {
-    result.ending = Ending::busy;
-    result.holder = m_busy_holder;
-    return result;
-  }
   m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
   auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
   if (ports) {
