@@ -396,18 +396,14 @@ void Agent::wrap_with_job_hooks(std::vector<std::string>& argv, const core::JobC
   // One sh in the job's own process group runs the hooks around the job, so a
   // timeout or a stop reaches all of them. The job's exit status is the
   // attempt's; a failing before_job fails the attempt without running it.
-  auto render = [&](const std::string& script) {
-    auto t = core::Template::parse_command({script}, core::Shell::yes);
-    std::vector<std::string> none;
-    return t ? t->render_argv(core::RowView{&none, &none, ""}, ctx).back() : script;
-  };
   std::string script;
   if (!cfg.before_job.empty()) {
-    script += "{ " + render(cfg.before_job) + "\n} || exit $?\n";
+    script += "{ " + core::render_without_row(cfg.before_job, core::Shell::yes, ctx) +
+              "\n} || exit $?\n";
   }
   script += "\"$@\"\nrc=$?\n";
   if (!cfg.after_job.empty()) {
-    script += "{ " + render(cfg.after_job) + "\n}\n";
+    script += "{ " + core::render_without_row(cfg.after_job, core::Shell::yes, ctx) + "\n}\n";
   }
   script += "exit $rc\n";
   std::vector<std::string> wrapped{"/bin/sh", "-c", script, "muster-job"};

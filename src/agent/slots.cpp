@@ -151,12 +151,10 @@ void Agent::activate_due_slots() {
 bool Agent::start_sidecar(size_t s) {
   const auto& cfg = m_run.settings.slot;
   Slot& slot = m_slots[s];
-  std::vector<std::string> none;
   core::JobContext ctx{"", m_run.id, static_cast<int64_t>(s), 0, &m_slot_values[s]};
   exec::StartRequest req;
   for (const auto& word : cfg.sidecar) {
-    auto t = core::Template::parse_word(word);
-    req.argv.push_back(t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : word);
+    req.argv.push_back(core::render_without_row(word, core::Shell::no, ctx));
   }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(s)};
   req.env.insert(req.env.end(), m_slot_env[s].begin(), m_slot_env[s].end());
@@ -176,11 +174,7 @@ bool Agent::start_sidecar(size_t s) {
   slot.stopping = false;
   m_sidecars[*pid] = s;
   // Ready: the probe passes. Meanwhile other slots' jobs go on being reaped.
-  std::string ready = cfg.ready;
-  if (!ready.empty()) {
-    auto t = core::Template::parse_word(ready);
-    ready = t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : ready;
-  }
+  const std::string ready = core::render_without_row(cfg.ready, core::Shell::no, ctx);
   const int64_t deadline = util::monotonic_ms() + cfg.ready_timeout_ms;
   for (;;) {
     if (slot.sidecar == 0) {
@@ -309,15 +303,9 @@ void Agent::teardown_slots() {
 util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
                                   const std::string& script) {
   // Values in a hook are quoted for sh, as with --shell.
-  std::vector<std::string> words{script};
-  auto shell = core::Template::parse_command(words, core::Shell::yes);
-  if (!shell) {
-    return shell.error();
-  }
-  std::vector<std::string> none;
   core::JobContext ctx{"", m_run.id, static_cast<int64_t>(slot), 0, &m_slot_values[slot]};
   exec::StartRequest req;
-  req.argv = shell->render_argv(core::RowView{&none, &none, ""}, ctx);
+  req.argv = {"/bin/sh", "-c", core::render_without_row(script, core::Shell::yes, ctx)};
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(slot)};
   req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
   const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +

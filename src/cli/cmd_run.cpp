@@ -110,25 +110,27 @@ bool path_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Hooks and the command may use only what the slots own.
-void check_slot_templates(const core::RunSettings& s) {
-  auto check_one = [&](const std::vector<std::string>& words, core::Shell shell,
-                       const std::string& what) {
-    if (words.empty() || words.front().empty()) {
-      return;
+// The command and the hooks may use only what the slots own.
+void check_slot_template(const core::RunSettings& s, const core::Template& t,
+                         const std::string& what) {
+  check(t.check_ports(s.ports, what));
+  if (t.uses_slot_dir() && !s.slot.dir) {
+    throw Failure{ExitCode::usage, what + " uses {slot_dir}, but slots have no directory: "
+                                          "set dir in [slots]"};
+  }
+}
+
+void check_hook_templates(const core::RunSettings& s) {
+  const std::pair<const std::string*, const char*> hooks[] = {
+      {&s.slot.setup, "slots.setup"},
+      {&s.slot.teardown, "slots.teardown"},
+      {&s.slot.before_job, "slots.before_job"},
+      {&s.slot.after_job, "slots.after_job"}};
+  for (const auto& [script, what] : hooks) {
+    if (!script->empty()) {
+      check_slot_template(s, check(core::Template::parse_word(*script, core::Shell::yes)), what);
     }
-    auto t = check(core::Template::parse_command(words, shell));
-    check(t.check_ports(s.ports, what));
-    if (t.uses_slot_dir() && !s.slot.dir) {
-      throw Failure{ExitCode::usage, what + " uses {slot_dir}, but slots have no directory: "
-                                            "set dir in [slots]"};
-    }
-  };
-  check_one(s.command, s.shell, "the command");
-  check_one({s.slot.setup}, core::Shell::yes, "slots.setup");
-  check_one({s.slot.teardown}, core::Shell::yes, "slots.teardown");
-  check_one({s.slot.before_job}, core::Shell::yes, "slots.before_job");
-  check_one({s.slot.after_job}, core::Shell::yes, "slots.after_job");
+  }
 }
 
 int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,
@@ -148,12 +150,10 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
     }
     row.dir = s.slot.dir ? run_dir + "/slots/" + std::to_string(slot.slot) : "-";
     values["slot_dir"] = row.dir;
-    std::vector<std::string> none;
     core::JobContext ctx{"", "RUN", slot.slot, 0, &values};
     for (const auto& word : s.slot.sidecar) {
-      auto t = core::Template::parse_word(word);
       row.sidecar += (row.sidecar.empty() ? "" : " ") +
-                     (t ? t->render_word(core::RowView{&none, &none, ""}, ctx) : word);
+                     core::render_without_row(word, core::Shell::no, ctx);
     }
     if (row.sidecar.empty()) {
       row.sidecar = "-";
@@ -260,7 +260,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   core::RunSettings settings = settings_from(o, command);
   settings.ports = o.ports;
   settings.slot = o.slot;
-  check_slot_templates(settings);
+  check_hook_templates(settings);
   const auto ports = check(core::plan_ports(settings.ports, settings.slots));
   if (o.mode == RunMode::show_config && command.empty()) {
     return show_config(g, o, settings, ports);
@@ -269,7 +269,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   if (!tmpl) {
     throw Failure{ExitCode::usage, tmpl.error().message};
   }
-  check(tmpl->check_ports(settings.ports, "the command"));
+  check_slot_template(settings, *tmpl, "the command");
   std::optional<core::Template> key;
   if (!o.key.empty()) {
     key = check(core::Template::parse_word(o.key));

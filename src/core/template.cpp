@@ -158,6 +158,15 @@ std::string render_segments(const std::vector<Segment>& segs, const RowView& row
 
 } // namespace
 
+std::string render_without_row(std::string_view text, Shell shell, const JobContext& ctx) {
+  auto t = Template::parse_word(text, shell);
+  if (!t) {
+    return std::string(text);
+  }
+  const std::vector<std::string> none;
+  return t->render_word(RowView{&none, &none, ""}, ctx);
+}
+
 std::string_view field_value(const RowView& row, std::string_view name, bool& found) {
   found = false;
   if (!row.names || !row.values) {
@@ -196,12 +205,13 @@ util::Result<Template> Template::parse_command(const std::vector<std::string>& w
   return t;
 }
 
-util::Result<Template> Template::parse_word(std::string_view word) {
+util::Result<Template> Template::parse_word(std::string_view word, Shell shell) {
   auto segs = parse_segments(word);
   if (!segs) {
     return segs.error();
   }
   Template t;
+  t.m_shell = shell;
   t.m_source = std::string(word);
   t.m_words.push_back(std::move(*segs));
   return t;

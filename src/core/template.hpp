@@ -64,7 +64,8 @@ public:
   static util::Result<Template> parse_command(const std::vector<std::string>& words,
                                               Shell shell);
   /// Parses a one-word template (such as --key) without appending anything.
-  static util::Result<Template> parse_word(std::string_view word);
+  /// With Shell::yes the word is an sh script and its values are quoted.
+  static util::Result<Template> parse_word(std::string_view word, Shell shell = Shell::no);
 
   /// Checks that every named field is one of `names` and every numbered one
   /// is within `field_count`. `what` names the template in errors ("the
@@ -94,6 +95,11 @@ private:
   std::string m_source;
   Shell m_shell = Shell::no;
 };
+
+/// Renders text that sees no input row (hooks, sidecar words, readiness URLs)
+/// with the slot's values in `ctx`; with Shell::yes values are quoted for sh.
+/// Nothing is appended. Text that does not parse is returned as written.
+std::string render_without_row(std::string_view text, Shell shell, const JobContext& ctx);
 
 /// Looks a field up by name, or "" with found=false.
 std::string_view field_value(const RowView& row, std::string_view name, bool& found);

@@ -44,6 +44,16 @@ TEST(Template, ShellVariablesAreNotPlaceholders) {
   EXPECT_EQ(argv[2], "echo ${HOME} v");
 }
 
+TEST(Template, TextWithoutARowGetsNothingAppended) {
+  std::map<std::string, std::string> slot{{"port.web", "9001"}, {"slot_dir", "/x y/0"}};
+  JobContext ctx{"", "r1", 0, 0, &slot};
+  // A hook with no placeholder runs exactly as written.
+  EXPECT_EQ(render_without_row("docker compose down", Shell::yes, ctx), "docker compose down");
+  EXPECT_EQ(render_without_row("rm -rf {slot_dir}", Shell::yes, ctx), "rm -rf '/x y/0'");
+  EXPECT_EQ(render_without_row("http://127.0.0.1:{port.web}/s", Shell::no, ctx),
+            "http://127.0.0.1:9001/s");
+}
+
 TEST(Template, ShellQuotesEveryValue) {
   auto argv = render({"echo", "{}", ">", "out-{job}"}, {}, {"$(touch pwned); `x` 'q'"},
                      "$(touch pwned); `x` 'q'", Shell::yes);
