@@ -3,10 +3,9 @@
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
+#include "util/files.hpp"
 #include "util/time.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace muster::cli {
 
@@ -49,26 +48,6 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
   return 0;
 }
 
-namespace {
-
-bool print_file(const std::string& path, FILE* to) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) {
-      break;
-    }
-    std::fwrite(buf, 1, static_cast<size_t>(n), to);
-  }
-  ::close(fd);
-  return true;
-}
-
-} // namespace
 
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
@@ -76,7 +55,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (o.slot >= 0) {
     const std::string log = g.store + "/runs/" + run.id + "/logs/slot-" + std::to_string(o.slot) +
                             ".log";
-    if (!print_file(log, stdout)) {
+    if (!util::copy_file_to(log, stdout)) {
       throw Failure{ExitCode::usage, "no log for slot " + std::to_string(o.slot) + " of run " +
                                          run.id + " (" + log + ")"};
     }
@@ -94,11 +73,11 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   const std::string base = output_dir(g, run) + "/" + std::to_string(jobs.front().seq);
   std::fflush(stdout);
   if (!o.stderr_only) {
-    print_file(base + ".out", stdout);
+    util::copy_file_to(base + ".out", stdout);
     std::fflush(stdout);
   }
   if (!o.stdout_only) {
-    print_file(base + ".err", o.stderr_only ? stdout : stderr);
+    util::copy_file_to(base + ".err", o.stderr_only ? stdout : stderr);
   }
   return 0;
 }

@@ -3,14 +3,13 @@
 #include "exec/local_runner.hpp"
 #include "exec/proc.hpp"
 #include "exec/spawn.hpp"
+#include "util/files.hpp"
 #include "util/time.hpp"
 
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <gtest/gtest.h>
-#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,12 +53,6 @@ protected:
     return {};
   }
 
-  static std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
 
   std::string m_dir;
   int m_n = 0;
@@ -87,8 +80,8 @@ TEST_F(RunnerTest, CapturesOutputAndRemovesEmptyFiles) {
   auto req = request({"sh", "-c", "echo out; echo err >&2"});
   auto pid = m_runner->start(req);
   auto e = wait_for(*pid);
-  EXPECT_EQ(slurp(req.stdout_path), "out\n");
-  EXPECT_EQ(slurp(req.stderr_path), "err\n");
+  EXPECT_EQ(util::read_file(req.stdout_path), "out\n");
+  EXPECT_EQ(util::read_file(req.stderr_path), "err\n");
   EXPECT_EQ(e.stdout_bytes, 4u);
   auto quiet = request({"true"});
   wait_for(*m_runner->start(quiet));
@@ -99,7 +92,7 @@ TEST_F(RunnerTest, CapturesOutputAndRemovesEmptyFiles) {
 TEST_F(RunnerTest, OutputOverTheCapKeepsItsTail) {
   auto req = request({"sh", "-c", "seq 1 100000"}, 1024);
   auto e = wait_for(*m_runner->start(req));
-  std::string out = slurp(req.stdout_path);
+  std::string out = util::read_file(req.stdout_path);
   EXPECT_EQ(out.size(), 1024u);
   EXPECT_EQ(e.stdout_bytes, 1024u);
   EXPECT_EQ(out.substr(out.size() - 13), "99999\n100000\n");
@@ -110,7 +103,7 @@ TEST_F(RunnerTest, LoudJobsDoNotStallOnAFullPipe) {
   auto e = wait_for(*m_runner->start(req));
   EXPECT_TRUE(WIFEXITED(e.status));
   EXPECT_EQ(e.stdout_bytes, 4096u);
-  EXPECT_EQ(slurp(req.stderr_path), "done\n");
+  EXPECT_EQ(util::read_file(req.stderr_path), "done\n");
 }
 
 TEST(Tail, KeepsTheLastBytes) {
@@ -130,7 +123,7 @@ TEST_F(RunnerTest, JobGetsEnvironmentOwnGroupAndDevNullStdin) {
   auto pid = m_runner->start(req);
   ASSERT_TRUE(pid.ok());
   wait_for(*pid);
-  std::string out = slurp(req.stdout_path);
+  std::string out = util::read_file(req.stdout_path);
   EXPECT_NE(out.find("t1\n"), std::string::npos) << out;
   EXPECT_NE(out.find(std::to_string(*pid)), std::string::npos) << out; // pgid == pid
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out; // EOF from /dev/null

@@ -1,5 +1,6 @@
 #include "ui/progress.hpp"
 
+#include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -89,26 +90,11 @@ void ProgressPrinter::started(const std::string& run_id, const agent::Progress& 
 }
 
 void ProgressPrinter::copy_file(const std::string& path, FILE* to) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return;
+  bool newline = true;
+  if (util::copy_file_to(path, to, &newline) && !newline) {
+    std::fputc('\n', to); // the next header or line starts on its own line
+    std::fflush(to);
   }
-  std::fflush(to);
-  char buf[64 * 1024];
-  bool ended_with_newline = true;
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) {
-      break;
-    }
-    std::fwrite(buf, 1, static_cast<size_t>(n), to);
-    ended_with_newline = buf[n - 1] == '\n';
-  }
-  ::close(fd);
-  if (!ended_with_newline) {
-    std::fputc('\n', to);
-  }
-  std::fflush(to);
 }
 
 void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress& p) {

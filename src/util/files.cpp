@@ -1,6 +1,8 @@
 #include "util/files.hpp"
 
+#include <fcntl.h>
 #include <filesystem>
+#include <unistd.h>
 #include <fnmatch.h>
 #include <fstream>
 #include <sstream>
@@ -58,6 +60,30 @@ Result<void> copy_tree(const std::string& from, const std::string& to,
     return Error{"reading " + from + ": " + ec.message()};
   }
   return {};
+}
+
+bool copy_file_to(const std::string& path, FILE* to, bool* ends_with_newline) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  std::fflush(to);
+  char buf[64 * 1024];
+  bool newline = true;
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    std::fwrite(buf, 1, static_cast<size_t>(n), to);
+    newline = buf[n - 1] == '\n';
+  }
+  ::close(fd);
+  std::fflush(to);
+  if (ends_with_newline) {
+    *ends_with_newline = newline;
+  }
+  return true;
 }
 
 Result<void> make_dirs(const std::string& path) {

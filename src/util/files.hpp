@@ -3,6 +3,7 @@
 
 #include "util/result.hpp"
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ Result<void> make_dirs(const std::string& path);
 Result<void> remove_tree(const std::string& path);
 /// Appends `text` to the file at `path` (created when missing).
 void append_file(const std::string& path, const std::string& text);
+/// Copies the file at `path` to `to`, flushing `to` first so that the bytes
+/// land in order. Returns false when it cannot be opened; `ends_with_newline`
+/// (if given) tells whether the last byte written was '\n' (true for none).
+bool copy_file_to(const std::string& path, FILE* to, bool* ends_with_newline = nullptr);
 /// The whole file, or "" when it cannot be read.
 std::string read_file(const std::string& path);
 
