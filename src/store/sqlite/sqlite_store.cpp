@@ -419,32 +419,29 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
     return listed.error();
   }
   const int64_t now = util::now_ms();
-  std::string sql;
-  const char* why = "interrupted: its agent stopped while it ran";
-  if (out.run.settings.on_interrupt == core::OnInterrupt::requeue) {
-    sql = "UPDATE jobs SET state = 'pending', interrupts = interrupts + 1, error = ?2, "
-          "error_type = 'interrupted', finished_at = ?3 WHERE rid = ?1 AND state = 'running';"
-          "UPDATE jobs SET state = 'pending' WHERE rid = ?1 AND state = 'interrupted';";
-  } else {
-    sql = "UPDATE jobs SET state = 'interrupted', interrupts = interrupts + 1, error = ?2, "
-          "error_type = 'interrupted', finished_at = ?3 WHERE rid = ?1 AND state = 'running';";
+  // Jobs the dead holder left running: pending again, or held as interrupted.
+  const bool requeue = out.run.settings.on_interrupt == core::OnInterrupt::requeue;
+  auto orphaned = Statement::prepare(
+      m_db, std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
+                "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
+                "finished_at = ?3 WHERE rid = ?1 AND state = 'running'");
+  if (!orphaned) {
+    return orphaned.error();
   }
-  // Two statements: run them one by one with the same bindings.
-  std::string_view rest = sql;
-  while (!rest.empty()) {
-    size_t end = rest.find(';');
-    auto st = Statement::prepare(m_db, rest.substr(0, end));
-    if (!st) {
-      return st.error();
+  orphaned->bind(1, rid).bind(2, std::string_view("interrupted: its agent stopped while it ran"));
+  if (auto r = orphaned->bind(3, now).run(); !r) {
+    return r.error();
+  }
+  if (requeue) {
+    // Jobs stopped by a drain were recorded interrupted; requeue runs them again.
+    auto stopped = Statement::prepare(
+        m_db, "UPDATE jobs SET state = 'pending' WHERE rid = ?1 AND state = 'interrupted'");
+    if (!stopped) {
+      return stopped.error();
     }
-    st->bind(1, rid);
-    if (rest.substr(0, end).find("?2") != std::string_view::npos) {
-      st->bind(2, std::string_view(why)).bind(3, now);
-    }
-    if (auto r = st->run(); !r) {
+    if (auto r = stopped->bind(1, rid).run(); !r) {
       return r.error();
     }
-    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
   }
   auto take = Statement::prepare(
       m_db, "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
