@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev sqlite3 libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev
+  libre2-dev tzdata libgtest-dev libgmock-dev
   python3 procps
 )
 # Benchmarks compare against these; install them only when asked.

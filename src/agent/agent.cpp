@@ -3,6 +3,7 @@
 #include "core/backoff.hpp"
 #include "core/template.hpp"
 #include "store/codec.hpp"
+#include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -57,6 +58,12 @@ util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
     busy.holder = takeover->held_by;
     return std::optional<AgentResult>(busy);
   }
+  if (takeover->lock_conflict) {
+    AgentResult locked;
+    locked.ending = Ending::locked;
+    locked.lock = takeover->lock_conflict;
+    return std::optional<AgentResult>(locked);
+  }
   m_run = std::move(takeover->run);
   if (!takeover->orphans.empty() && m_opts.reap_orphans) {
     m_opts.reap_orphans(m_run.id, takeover->orphans);
@@ -90,7 +97,18 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   }
   auto tmpl = core::Template::parse_command(m_run.settings.command, m_run.settings.shell);
   if (!tmpl) {
+    (void)m_store.release(rid, core::RunState::paused);
     return tmpl.error();
+  }
+  auto rules = core::RuleSet::compile(m_run.settings.rules);
+  if (!rules) {
+    (void)m_store.release(rid, core::RunState::paused);
+    return rules.error();
+  }
+  m_rules = std::move(*rules);
+  m_read_output = m_rules.needs_output();
+  if (m_run.resume_at > util::now_ms()) {
+    on_halt(m_run.resume_at, m_run.halt_reason);
   }
   m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
   auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
@@ -108,13 +126,18 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   m_command = std::move(*tmpl);
   util::Result<void> failure;
 
+  auto left_to_do = [&] {
+    return m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
+           m_counts[core::JobState::waiting];
+  };
   for (;;) {
     const int64_t now_ms = util::now_ms();
+    const int64_t mono_now = util::monotonic_ms();
+    const bool halted = m_halted_until > now_ms;
     const int64_t due_retries =
         m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
-    const bool work_left =
-        m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
-    if (!m_draining && work_left) {
+    const bool work_left = left_to_do() > 0;
+    if (!m_draining && work_left && !halted) {
       activate_due_slots();
       const bool any_usable = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
         return s.state != SlotState::failed;
@@ -126,8 +149,14 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         break;
       }
     }
+    // Jobs waiting on a limit become claimable by time, or when others
+    // finish: look again when that time comes, and now and then.
+    const bool look_at_waiting =
+        m_counts[core::JobState::waiting] > 0 &&
+        ((m_wake_at > 0 && m_wake_at <= now_ms) || mono_now - m_last_poll >= m_opts.poll_ms);
     std::vector<int64_t> free_slots;
-    if (!m_draining && m_counts[core::JobState::pending] + due_retries > 0) {
+    if (!m_draining && !halted &&
+        (m_counts[core::JobState::pending] + due_retries > 0 || look_at_waiting)) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
         if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready) {
           free_slots.push_back(static_cast<int64_t>(s));
@@ -136,18 +165,21 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     }
     if (!m_updates.empty() || !free_slots.empty()) {
       // One transaction: every result since the last turn, then the claims.
-      auto claims = m_store.commit(rid, m_updates, free_slots, now_ms);
-      if (!claims) {
-        failure = claims.error();
+      // After a halt's cooldown, the first claim lifts it for every agent.
+      auto committed = m_store.commit(rid, m_updates, free_slots, now_ms);
+      if (!committed) {
+        failure = committed.error();
         break;
       }
       m_updates.clear();
-      if (free_slots.size() > claims->size() && m_counts[core::JobState::retrying] > 0) {
+      if (!free_slots.empty()) {
+        m_last_poll = mono_now;
+      }
+      const size_t claimed = committed->claims.size();
+      apply_commit(*committed);
+      if (free_slots.size() > claimed && m_counts[core::JobState::retrying] > 0) {
         auto next = m_store.next_retry_at(rid);
         m_next_retry_at = next ? *next : 0;
-      }
-      for (auto& c : *claims) {
-        launch(std::move(c));
       }
       if (m_active.size() == 0 && !m_updates.empty()) {
         continue; // every claim failed to start: record that, and claim again
@@ -157,13 +189,17 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     const bool slots_waiting = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
       return s.state == SlotState::waiting || s.state == SlotState::restarting;
     });
-    const bool work_remains =
-        m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] > 0;
+    const bool work_remains = left_to_do() > 0;
     if (m_active.size() == 0 && (m_draining || !slots_waiting || !work_remains)) {
       if (m_draining || !work_remains) {
         break;
       }
-      if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
+      if (m_halted_until > util::now_ms()) {
+        if (m_opts.no_wait) {
+          result.ending = Ending::halted;
+          break;
+        }
+      } else if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
         // Counts drifted (someone else changed the run): read them again.
         auto fresh = m_store.counts(rid);
         if (!fresh) {
@@ -173,8 +209,20 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         m_counts = *fresh;
         auto next = m_store.next_retry_at(rid);
         m_next_retry_at = next ? *next : 0;
-        if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
+        if (left_to_do() == 0) {
           break;
+        }
+        if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
+          // All that is left waits on a limit.
+          if (m_opts.no_wait) {
+            result.ending = Ending::waiting;
+            result.resume_at = m_wake_at;
+            break;
+          }
+          if (!m_paused_shown) {
+            m_paused_shown = true;
+            m_reporter.paused("every job left waits on a limit", m_wake_at);
+          }
         }
       }
     }
@@ -234,9 +282,15 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
                                               m_counts[core::JobState::retrying] +
                                               m_counts[core::JobState::running] ==
                                           0;
-  result.ending = complete ? Ending::completed : only_held ? Ending::held : Ending::interrupted;
-  if (auto r = m_store.release(rid, complete ? core::RunState::completed : core::RunState::paused);
-      !r) {
+  core::RunState final_state = complete ? core::RunState::completed : core::RunState::paused;
+  if (result.ending == Ending::halted && !complete) {
+    final_state = core::RunState::halted;
+    result.resume_at = m_halted_until;
+    result.reason = m_halt_reason;
+  } else if (result.ending != Ending::waiting || complete) {
+    result.ending = complete ? Ending::completed : only_held ? Ending::held : Ending::interrupted;
+  }
+  if (auto r = m_store.release(rid, final_state); !r) {
     return r.error();
   }
   result.counts = m_counts;
@@ -311,8 +365,20 @@ int64_t Agent::next_deadline() const {
     consider(a.deadline);
     consider(a.kill_at);
   }
+  const int64_t wall = util::now_ms();
   if (m_next_retry_at > 0 && !m_draining) {
-    consider(now + std::max<int64_t>(0, m_next_retry_at - util::now_ms()));
+    consider(now + std::max<int64_t>(0, m_next_retry_at - wall));
+  }
+  if (!m_draining) {
+    if (m_halted_until > 0) {
+      consider(now + std::max<int64_t>(0, m_halted_until - wall));
+    }
+    if (m_wake_at > 0) {
+      consider(now + std::max<int64_t>(0, m_wake_at - wall));
+    }
+    if (m_counts[core::JobState::waiting] > 0) {
+      consider(m_last_poll + m_opts.poll_ms);
+    }
   }
   return next;
 }
@@ -352,7 +418,8 @@ void Agent::launch(store::Claim claim) {
   }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
              "MUSTER_SLOT=" + std::to_string(claim.slot),
-             "MUSTER_ATTEMPT=" + std::to_string(claim.attempt)};
+             "MUSTER_ATTEMPT=" + std::to_string(claim.attempt),
+             "MUSTER_RESULT=" + out_path(claim.seq, ".result")};
   req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
   req.stdout_path = out_path(claim.seq, ".out");
   req.stderr_path = out_path(claim.seq, ".err");
@@ -362,6 +429,8 @@ void Agent::launch(store::Claim claim) {
     ::unlink(req.stdout_path.c_str());
     ::unlink(req.stderr_path.c_str());
   }
+  // A result file speaks for this attempt only.
+  ::unlink(out_path(claim.seq, ".result").c_str());
   Active a;
   a.claim = std::move(claim);
   a.started_mono = util::monotonic_ms();
@@ -424,22 +493,39 @@ void Agent::on_exit(const exec::Exited& exited) {
     outcome.error = "timed out after " + util::format_duration(m_run.settings.timeout_ms);
   } else if (a.stop_reason == core::ErrorType::interrupted && !outcome.succeeded()) {
     outcome = core::Outcome::interrupted_by_stop();
+  } else if (a.stop_reason == core::ErrorType::halted && !outcome.succeeded()) {
+    outcome = core::Outcome::stopped_by_halt();
   } else if (a.sidecar_died && !outcome.succeeded()) {
     outcome.error = "its slot's sidecar died (" + outcome.error + ")"; // retryable
   }
   record(a, outcome, exited);
 }
 
-void Agent::record(const Active& a, const core::Outcome& outcome, const exec::Exited& exited) {
+void Agent::record(const Active& a, const core::Outcome& ended, const exec::Exited& exited) {
   const int64_t mono = util::monotonic_ms();
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
-  const core::JobState state = core::state_after(outcome, counted, a.claim.max_attempts);
+  core::Outcome outcome = ended;
+  const core::Decision decision = classify(a, outcome, exited);
+  const core::JobState state = core::state_after(outcome, decision, counted, a.claim.max_attempts);
   store::Update u;
   u.jid = a.claim.jid;
   u.pid = a.pid;
   u.state = state;
   u.outcome = outcome;
   u.finished_at = util::now_ms();
+  u.key = a.claim.key;
+  u.lock = a.claim.lock;
+  u.claimed_at = a.claim.claimed_at;
+  u.error_type = decision.error_type;
+  u.uncounted = outcome.type == core::ErrorType::interrupted ||
+                outcome.type == core::ErrorType::halted || decision.action == core::Action::halt;
+  u.block_key = decision.action == core::Action::fail && decision.block_key;
+  if (decision.action == core::Action::halt) {
+    u.halt_until = u.finished_at + decision.cooldown_ms;
+    u.halt_reason = "job " + a.claim.id + ": " + (outcome.error.empty() ? decision.source : outcome.error) +
+                    " (" + decision.source + ")";
+    on_halt(u.halt_until, u.halt_reason);
+  }
   // A job that ended before its pid reached the store needs one write, not two.
   std::erase_if(m_updates, [&](const store::Update& x) {
     return x.kind == store::Update::Kind::started && x.jid == u.jid;
@@ -447,7 +533,9 @@ void Agent::record(const Active& a, const core::Outcome& outcome, const exec::Ex
   int64_t delay = 0;
   if (state == core::JobState::retrying) {
     std::uniform_real_distribution<double> unit(-1.0, 1.0);
-    delay = core::backoff_delay_ms(m_run.settings.backoff, counted, unit(m_rng));
+    delay = decision.retry_after_ms >= 0
+                ? decision.retry_after_ms
+                : core::backoff_delay_ms(m_run.settings.backoff, counted, unit(m_rng));
     u.retry_at = u.finished_at + delay;
     if (m_next_retry_at == 0 || u.retry_at < m_next_retry_at) {
       m_next_retry_at = u.retry_at;
@@ -515,6 +603,96 @@ Progress Agent::progress() const {
     p.eta_ms = 0;
   }
   return p;
+}
+
+core::Decision Agent::classify(const Active& a, core::Outcome& outcome,
+                               const exec::Exited& exited) {
+  core::Decision d;
+  if (outcome.type == core::ErrorType::interrupted || outcome.type == core::ErrorType::halted ||
+      outcome.type == core::ErrorType::spawn) {
+    return d;
+  }
+  const std::string result_path = out_path(a.claim.seq, ".result");
+  if (::access(result_path.c_str(), F_OK) == 0) {
+    auto parsed = core::parse_result_file(util::read_file(result_path));
+    if (parsed) {
+      d = std::move(*parsed);
+    } else {
+      // A job that cannot say what happened failed this attempt.
+      d.action = core::Action::retry;
+      d.error_type = "result_file";
+      d.message = "bad result file " + result_path + ": " + parsed.error().message;
+      d.source = "result file";
+    }
+  } else if (!m_rules.empty()) {
+    std::string output;
+    if (m_read_output) {
+      if (exited.stdout_bytes > 0) {
+        output = util::read_file(out_path(a.claim.seq, ".out"));
+      }
+      if (exited.stderr_bytes > 0) {
+        output += "\n" + util::read_file(out_path(a.claim.seq, ".err"));
+      }
+    }
+    d = m_rules.classify(outcome, output);
+  }
+  if (d.action == core::Action::none) {
+    return d;
+  }
+  if (d.action == core::Action::succeed) {
+    outcome.type = core::ErrorType::none;
+    outcome.error.clear();
+    return d;
+  }
+  // The attempt failed (or halted the run), whatever its exit status was.
+  const std::string what = d.source == "result file" && !d.message.empty()
+                               ? d.message
+                               : outcome.error.empty() ? d.message
+                               : d.message.empty() ? outcome.error
+                                                   : outcome.error + ", " + d.message;
+  if (outcome.type == core::ErrorType::none) {
+    outcome.type = core::ErrorType::exit_code;
+  }
+  outcome.error = what.empty() ? std::string(core::to_string(d.action)) + " by " + d.source : what;
+  return d;
+}
+
+void Agent::on_halt(int64_t until, const std::string& reason) {
+  if (until <= m_halted_until) {
+    return;
+  }
+  const bool was_halted = m_halted_until > util::now_ms();
+  m_halted_until = until;
+  m_halt_reason = reason;
+  if (!was_halted) {
+    m_reporter.paused("halted: " + reason, until);
+    m_paused_shown = true;
+  }
+  if (m_run.settings.halt_mode == core::HaltMode::stop) {
+    stop_all(SIGTERM, core::ErrorType::halted);
+  }
+}
+
+void Agent::apply_commit(store::CommitResult& result) {
+  for (size_t s = 0; s < std::size(result.moved.by_state); ++s) {
+    m_counts.by_state[s] += result.moved.by_state[s];
+  }
+  if (result.halted_until > 0) {
+    on_halt(result.halted_until, result.halt_reason);
+  } else if (!result.claims.empty() && m_paused_shown) {
+    m_paused_shown = false;
+    m_halted_until = 0;
+    m_reporter.unpaused();
+  }
+  m_wake_at = result.wake_at;
+  for (auto& c : result.claims) {
+    if (m_counts[c.from] <= 0 && m_counts[core::JobState::waiting] > 0) {
+      // Another agent's finish made a waiting job pending since we counted.
+      m_counts[core::JobState::waiting] -= 1;
+      m_counts[c.from] += 1;
+    }
+    launch(std::move(c));
+  }
 }
 
 void Agent::dispatch_exit(const exec::Exited& exited) {

@@ -5,6 +5,7 @@
 // the store's cost per job stays flat and small.
 
 #include "agent/reporter.hpp"
+#include "core/rules.hpp"
 #include "core/template.hpp"
 #include "exec/runner.hpp"
 #include "store/store.hpp"
@@ -26,12 +27,18 @@ enum class Ending {
   interrupted, ///< a signal stopped it; the run can be resumed
   held,        ///< all that is left is interrupted jobs held by --on-interrupt hold
   busy,        ///< another live agent holds the run; nothing was done
+  locked,      ///< a lock the run needs is held; nothing was done
+  halted,      ///< a rule halted the run, and no_wait was set
+  waiting,     ///< every job left waits on a limit, and no_wait was set
 };
 
 struct AgentResult {
   Ending ending = Ending::completed;
   core::Counts counts;
   std::optional<store::Holder> holder; ///< when busy: who holds the run
+  std::optional<store::LockRecord> lock; ///< when locked: the lock in the way
+  int64_t resume_at = 0; ///< when halted or waiting: when claims may go on (0: unknown)
+  std::string reason;    ///< when halted: why
 };
 
 /// Per-agent settings that may differ from the run's (resume with other -j).
@@ -44,6 +51,11 @@ struct AgentOptions {
   std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)> reap_orphans;
   int64_t heartbeat_ms = 5000;
   int64_t tick_ms = 100;
+  /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
+  /// cooldown or a limit's window.
+  bool no_wait = false;
+  /// How often to look for jobs that others made claimable (waiting ones).
+  int64_t poll_ms = 1000;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it.
@@ -67,6 +79,12 @@ private:
     std::vector<std::string> argv; ///< for messages about it
     bool sidecar_died = false;     ///< stopped because its slot's sidecar died
   };
+  /// What the rules or the result file make of an attempt.
+  core::Decision classify(const Active& a, core::Outcome& outcome, const exec::Exited& exited);
+  /// Claims stop until `until`; with halt_mode = "stop", running jobs stop.
+  void on_halt(int64_t until, const std::string& reason);
+  /// Applies one commit's result: moved counts, halts, wake times, claims.
+  void apply_commit(store::CommitResult& result);
 
   /// Starts a claimed job in its slot, or records why it could not start.
   void launch(store::Claim claim);
@@ -142,6 +160,13 @@ private:
   int64_t m_drain_deadline = -1;
   int m_signals_seen = 0;
   int64_t m_last_heartbeat = 0;
+  core::RuleSet m_rules;
+  bool m_read_output = false;  ///< some rule looks at the output
+  int64_t m_halted_until = 0;  ///< epoch ms; claims stop until then
+  std::string m_halt_reason;
+  int64_t m_wake_at = 0;       ///< epoch ms; a waiting job may be claimable then
+  int64_t m_last_poll = 0;     ///< monotonic ms of the last commit that claimed
+  bool m_paused_shown = false; ///< the reporter was told claims stopped
   int64_t m_last_tick = 0;
   // Finishes per 1-second bucket over the last ten seconds, for the rate.
   int64_t m_buckets[10] = {};

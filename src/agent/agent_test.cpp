@@ -309,7 +309,7 @@ TEST_F(AgentTest, LiveHolderMeansBusy) {
 TEST_F(AgentTest, OrphansOfADeadHolderAreReapedAndRequeued) {
   auto r = seed(3, settings());
   ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "t", 5, 0}, [](auto&) { return false; }).ok());
-  ASSERT_EQ(m_store->commit(r.rid, {}, {0, 1}, 1)->size(), 2u);
+  ASSERT_EQ(m_store->commit(r.rid, {}, {0, 1}, 1)->claims.size(), 2u);
   std::vector<std::string> reaped;
   Reporter quiet;
   AgentOptions opts;

@@ -48,6 +48,11 @@ public:
   /// The first signal arrived: no new claims; `grace_ms` for running jobs.
   virtual void draining(int signal, int64_t grace_ms, int64_t running) {}
   virtual void ended(const Progress& p) {}
+  /// Claims stopped until `until_ms` (epoch): a rule halted the run, or every
+  /// job left waits on a limit. `until_ms` is 0 when unknown.
+  virtual void paused(const std::string& why, int64_t until_ms) {}
+  /// Claims go on again after a pause.
+  virtual void unpaused() {}
   /// Something went wrong that did not stop the run.
   virtual void warning(const std::string& message) {}
 };

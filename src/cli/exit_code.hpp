@@ -9,7 +9,9 @@ enum class ExitCode : int {
   ok = 0,            ///< every job succeeded (or the command did what it was asked)
   jobs_failed = 1,   ///< the run ended and some jobs failed
   usage = 2,         ///< bad flags, input, config or store; nothing was changed
-  busy = 3,          ///< another live muster holds the run
+  busy = 3,          ///< the run cannot go on now: another live muster holds it, a lock
+                     ///< it needs is held, or a rule halted it (with --no-wait)
+  waiting = 4,       ///< every job left waits for a limit's next window (with --no-wait)
   interrupted = 130, ///< stopped by SIGINT/SIGTERM/SIGHUP; the run can be resumed
 };
 

@@ -78,6 +78,7 @@ std::string_view to_string(ErrorType type) {
   case ErrorType::timeout: return "timeout";
   case ErrorType::spawn: return "spawn";
   case ErrorType::interrupted: return "interrupted";
+  case ErrorType::halted: return "halted";
   }
   return "";
 }
@@ -124,6 +125,13 @@ Outcome Outcome::interrupted_by_stop() {
   return o;
 }
 
+Outcome Outcome::stopped_by_halt() {
+  Outcome o;
+  o.type = ErrorType::halted;
+  o.error = "stopped: a rule halted the run";
+  return o;
+}
+
 Retryable retryable(const Outcome& outcome) {
   switch (outcome.type) {
   case ErrorType::exit_code:
@@ -133,6 +141,7 @@ Retryable retryable(const Outcome& outcome) {
   case ErrorType::spawn: // the command cannot start: trying again will not help
   case ErrorType::none:
   case ErrorType::interrupted:
+  case ErrorType::halted:
     return Retryable::no;
   }
   return Retryable::no;
@@ -144,6 +153,9 @@ JobState state_after(const Outcome& outcome, int64_t attempts, int64_t max_attem
   }
   if (outcome.type == ErrorType::interrupted) {
     return JobState::interrupted;
+  }
+  if (outcome.type == ErrorType::halted) {
+    return JobState::pending; // not its fault: it runs again after the cooldown
   }
   if (retryable(outcome) == Retryable::yes && attempts < max_attempts) {
     return JobState::retrying;

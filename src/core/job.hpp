@@ -30,7 +30,7 @@ bool is_terminal(JobState state);
 bool can_transition(JobState from, JobState to);
 
 /// What a finished attempt was, in the store's `error_type` words.
-enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted };
+enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted, halted };
 std::string_view to_string(ErrorType type);
 
 /// What happened to one attempt.
@@ -45,6 +45,8 @@ struct Outcome {
   static Outcome timed_out(int sig);
   static Outcome spawn_failed(std::string why);
   static Outcome interrupted_by_stop();
+  /// Stopped because a rule halted the run (halt_mode = "stop"): requeued.
+  static Outcome stopped_by_halt();
   bool succeeded() const { return type == ErrorType::none; }
 };
 

@@ -3,6 +3,8 @@
 
 #include "core/backoff.hpp"
 #include "core/job.hpp"
+#include "core/limits.hpp"
+#include "core/rules.hpp"
 #include "core/slots.hpp"
 #include "core/template.hpp"
 
@@ -50,6 +52,12 @@ struct RunSettings {
   std::vector<std::string> inputs;   ///< where the rows came from, for people
   std::vector<PortSpec> ports;       ///< named ports every slot owns
   SlotSettings slot;                 ///< directories, hooks and stagger
+  std::vector<Rule> rules;           ///< what outcomes mean, tried in order
+  HaltMode halt_mode = HaltMode::drain;
+  Limits limits;                     ///< per-key and rate limits, enforced by the store
+  std::string priority;              ///< template of each job's priority ("" for none)
+  std::vector<std::string> locks;    ///< names the run holds while an agent runs it
+  std::string job_lock;              ///< template of the lock each job holds ("" for none)
 };
 
 /// The counts of a run's jobs by state, indexed by JobState.

@@ -38,6 +38,30 @@ std::string encode_settings(const core::RunSettings& s) {
                {"sidecar", s.slot.sidecar},   {"ready", s.slot.ready},
                {"ready_timeout_ms", s.slot.ready_timeout_ms},
                {"max_restarts", s.slot.max_restarts}};
+  json rules = json::array();
+  for (const auto& r : s.rules) {
+    rules.push_back({{"match", r.match},
+                     {"exit_codes", r.exit_codes},
+                     {"action", std::string(core::to_string(r.action))},
+                     {"cooldown_ms", r.cooldown_ms},
+                     {"block_key", r.block_key},
+                     {"error_type", r.error_type},
+                     {"retry_after_ms", r.retry_after_ms},
+                     {"where", r.where}});
+  }
+  j["rules"] = rules;
+  j["halt_mode"] = std::string(core::to_string(s.halt_mode));
+  const auto& l = s.limits;
+  j["limits"] = {{"per_key", l.per_key},
+                 {"per_key_daily", l.per_key_daily},
+                 {"day_start_min", l.day_start_min},
+                 {"timezone", l.timezone},
+                 {"count", std::string(core::to_string(l.count))},
+                 {"rate_interval_us", l.rate_interval_us},
+                 {"rate", l.rate}};
+  j["priority"] = s.priority;
+  j["locks"] = s.locks;
+  j["job_lock"] = s.job_lock;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -84,6 +108,32 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
                                          ""});
       }
     }
+    for (const auto& r : j.value("rules", json::array())) {
+      core::Rule rule;
+      rule.match = r.value("match", "");
+      rule.exit_codes = r.value("exit_codes", std::vector<int>{});
+      rule.action = core::parse_action(r.value("action", "retry")).value_or(core::Action::retry);
+      rule.cooldown_ms = r.value("cooldown_ms", rule.cooldown_ms);
+      rule.block_key = r.value("block_key", false);
+      rule.error_type = r.value("error_type", "");
+      rule.retry_after_ms = r.value("retry_after_ms", int64_t{-1});
+      rule.where = r.value("where", "");
+      s.rules.push_back(std::move(rule));
+    }
+    s.halt_mode = core::parse_halt_mode(j.value("halt_mode", "drain")).value_or(core::HaltMode::drain);
+    if (j.contains("limits")) {
+      const auto& l = j.at("limits");
+      s.limits.per_key = l.value("per_key", int64_t{0});
+      s.limits.per_key_daily = l.value("per_key_daily", int64_t{0});
+      s.limits.day_start_min = l.value("day_start_min", int64_t{0});
+      s.limits.timezone = l.value("timezone", "");
+      s.limits.count = core::parse_cap_count(l.value("count", "attempts")).value_or(core::CapCount::attempts);
+      s.limits.rate_interval_us = l.value("rate_interval_us", int64_t{0});
+      s.limits.rate = l.value("rate", "");
+    }
+    s.priority = j.value("priority", "");
+    s.locks = j.value("locks", std::vector<std::string>{});
+    s.job_lock = j.value("job_lock", "");
     return s;
   } catch (const json::exception& e) {
     return util::Error{std::string("run settings in the store are unreadable: ") + e.what()};

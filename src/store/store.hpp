@@ -37,6 +37,8 @@ struct RunRecord {
   int64_t updated_at = 0;
   double rate = 0; ///< jobs/s the holder last reported
   Holder holder;
+  int64_t resume_at = 0;   ///< halted: claims resume at this time (epoch ms); 0 when not halted
+  std::string halt_reason; ///< why it halted
 };
 
 /// A job as stored.
@@ -60,7 +62,10 @@ struct JobRecord {
   std::optional<int64_t> pgid;
   int64_t started_at = 0;
   int64_t finished_at = 0;
-  int64_t retry_at = 0;
+  int64_t retry_at = 0;    ///< retrying: when it is due; waiting: when its window opens (0: on an event)
+  int64_t priority = 0;    ///< higher runs first
+  std::string lock;        ///< the lock it holds while it runs ("" for none)
+  std::string reason;      ///< waiting: why
 };
 
 /// A job to create.
@@ -70,6 +75,8 @@ struct NewJob {
   std::string fields;
   std::string raw;
   std::string where; ///< "FILE:LINE", for error messages
+  int64_t priority = 0;
+  std::string lock;
 };
 
 /// A job this agent has claimed; its claim is committed.
@@ -85,6 +92,8 @@ struct Claim {
   int64_t seq = 0;
   core::JobState from = core::JobState::pending; ///< pending, or retrying
   int64_t slot = 0;
+  std::string lock;       ///< the lock the claim took ("" for none)
+  int64_t claimed_at = 0; ///< epoch ms
 };
 
 /// A change to a claimed job, applied in the next commit.
@@ -97,6 +106,44 @@ struct Update {
   core::Outcome outcome;
   int64_t finished_at = 0;
   int64_t retry_at = 0;
+  bool uncounted = false;  ///< the attempt does not count against max_attempts
+  std::string error_type;  ///< recorded instead of the outcome's own, when set
+  std::string key;         ///< the job's key, for limits and block_key
+  std::string lock;        ///< the lock to release
+  int64_t claimed_at = 0;  ///< when the attempt was claimed (its day window)
+  bool block_key = false;  ///< skip the key's other unfinished jobs
+  int64_t halt_until = 0;  ///< halt the run until then (epoch ms)
+  std::string halt_reason;
+};
+
+/// What one commit did: the claims, and what it learned about the run.
+struct CommitResult {
+  std::vector<Claim> claims;
+  /// Jobs the commit moved between states besides the claims and updates
+  /// (limits, promotions, block_key), as signed changes per state.
+  core::Counts moved;
+  int64_t halted_until = 0; ///< the run is halted: nothing is claimed until then
+  std::string halt_reason;
+  /// When a job held back by a limit may next be claimable (epoch ms); 0 when
+  /// none is held back by time (rate, day window).
+  int64_t wake_at = 0;
+};
+
+/// A held lock.
+struct LockRecord {
+  std::string name;
+  int64_t rid = 0;
+  std::string run_id;
+  std::string run_name;
+  std::string job_id; ///< "" for a lock the run holds
+  int64_t since = 0;
+  Holder holder; ///< the run's agent
+};
+
+/// What a key has used.
+struct KeyUsage {
+  int64_t running = 0;
+  int64_t counted = 0; ///< in the day window asked for
 };
 
 /// A job whose agent died while it ran.
@@ -112,6 +159,7 @@ struct Takeover {
   RunRecord run;
   std::vector<Orphan> orphans;  ///< jobs left `running` by a dead holder
   std::optional<Holder> held_by; ///< set, and nothing changed, when a live agent holds it
+  std::optional<LockRecord> lock_conflict; ///< set, and nothing changed, when a lock is held
 };
 
 /// Filters for job listings.
@@ -157,10 +205,12 @@ public:
   virtual util::Result<Takeover>
   acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Applies `updates`, then claims up to `free_slots.size()` due jobs for
-  /// those slots, all in one transaction. Returns the claims in slot order.
-  virtual util::Result<std::vector<Claim>> commit(int64_t rid, const std::vector<Update>& updates,
-                                                  const std::vector<int64_t>& free_slots,
-                                                  int64_t now_ms) = 0;
+  /// those slots, all in one transaction. Claims respect the run's halt, its
+  /// limits and job locks; a job held back is moved to `waiting` with the
+  /// reason. Returns the claims in slot order.
+  virtual util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
+                                            const std::vector<int64_t>& free_slots,
+                                            int64_t now_ms) = 0;
   /// The earliest retry_at among retrying jobs, or 0.
   virtual util::Result<int64_t> next_retry_at(int64_t rid) = 0;
   /// Records liveness and the current rate.
@@ -171,6 +221,17 @@ public:
   /// Returns how many moved.
   virtual util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) = 0;
   virtual util::Result<void> set_run_state(int64_t rid, core::RunState state) = 0;
+
+  /// Every held lock, by name.
+  virtual util::Result<std::vector<LockRecord>> locks() = 0;
+  /// The first of `names` held by a live holder other than run `rid`.
+  virtual util::Result<std::optional<LockRecord>>
+  lock_conflict(const std::vector<std::string>& names, int64_t rid,
+                const std::function<bool(const Holder&)>& is_alive) = 0;
+  /// How much `key` has used: running jobs, and attempts (or successes) in
+  /// the day window that starts at `window_start`.
+  virtual util::Result<KeyUsage> key_usage(int64_t rid, const std::string& key,
+                                           int64_t window_start) = 0;
 };
 
 } // namespace muster::store

@@ -138,6 +138,19 @@ std::string format_timestamp(int64_t epoch_ms) {
   return buf;
 }
 
+std::string format_clock(int64_t epoch_ms) {
+  const time_t secs = static_cast<time_t>(epoch_ms / 1000);
+  const time_t today = ::time(nullptr);
+  struct tm tm {};
+  struct tm now {};
+  localtime_r(&secs, &tm);
+  localtime_r(&today, &now);
+  char buf[64];
+  const bool same_day = tm.tm_year == now.tm_year && tm.tm_yday == now.tm_yday;
+  std::strftime(buf, sizeof buf, same_day ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 std::string format_bytes(uint64_t bytes) {
   char buf[64];
   if (bytes < 1024) {

@@ -24,6 +24,9 @@ std::string format_duration(int64_t ms);
 std::string format_rate(double per_second);
 /// ISO 8601 in UTC with milliseconds: "2026-11-23T13:45:00.123Z"; "" for 0.
 std::string format_timestamp(int64_t epoch_ms);
+/// Local wall-clock time "10:02:11", with the date ("2026-11-23 10:02:11")
+/// when it is not today.
+std::string format_clock(int64_t epoch_ms);
 /// "512B", "1.5KiB", "3.0MiB".
 std::string format_bytes(uint64_t bytes);
 /// Parses "1048576", "64k", "1M", "1MiB", "2G" into bytes.

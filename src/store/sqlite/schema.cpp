@@ -64,6 +64,40 @@ CREATE INDEX jobs_pending ON jobs(rid, jid) WHERE state = 'pending';
 CREATE INDEX jobs_retrying ON jobs(rid, retry_at) WHERE state = 'retrying';
 CREATE INDEX jobs_running ON jobs(rid) WHERE state = 'running';
 )sql",
+      // 3 → 4: rules, limits and locks. Jobs get a priority, a lock and the
+      // reason they wait; runs can be halted until a time and pace their
+      // starts. Claims read pending jobs by priority; limits look jobs up by
+      // key; day windows count per key.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN lock TEXT;
+ALTER TABLE jobs ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN resume_at INTEGER;
+ALTER TABLE runs ADD COLUMN halt_reason TEXT;
+ALTER TABLE runs ADD COLUMN next_start_us INTEGER NOT NULL DEFAULT 0;
+DROP INDEX jobs_pending;
+CREATE INDEX jobs_pending ON jobs(rid, priority DESC, jid) WHERE state = 'pending';
+DROP INDEX jobs_running;
+CREATE INDEX jobs_running ON jobs(rid, key) WHERE state = 'running';
+CREATE INDEX jobs_waiting ON jobs(rid, key, priority DESC, jid) WHERE state = 'waiting';
+CREATE INDEX jobs_waiting_due ON jobs(rid, retry_at) WHERE state = 'waiting' AND retry_at > 0;
+CREATE INDEX jobs_waiting_lock ON jobs(lock, priority DESC, jid) WHERE state = 'waiting' AND lock IS NOT NULL;
+CREATE INDEX jobs_key ON jobs(rid, key) WHERE key <> '';
+CREATE TABLE key_counts (
+  rid          INTEGER NOT NULL,
+  key          TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  n            INTEGER NOT NULL,
+  PRIMARY KEY (rid, key, window_start)
+) WITHOUT ROWID;
+CREATE TABLE locks (
+  name  TEXT PRIMARY KEY,
+  rid   INTEGER NOT NULL,
+  jid   INTEGER,
+  since INTEGER NOT NULL
+);
+CREATE INDEX locks_run ON locks(rid);
+)sql",
   };
   return k_migrations;
 }

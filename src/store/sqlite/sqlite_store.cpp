@@ -16,11 +16,12 @@ namespace {
 
 constexpr std::string_view k_run_columns =
     "rid, id, name, state, settings, columns, total, created_at, updated_at, rate, "
-    "holder_pid, holder_host, holder_start, heartbeat_at";
+    "holder_pid, holder_host, holder_start, heartbeat_at, resume_at, halt_reason";
 
 constexpr std::string_view k_job_columns =
     "jid, seq, id, key, fields, raw, state, attempts, interrupts, max_attempts, exit_code, "
-    "signal, error, error_type, slot, pid, pgid, started_at, finished_at, retry_at";
+    "signal, error, error_type, slot, pid, pgid, started_at, finished_at, retry_at, priority, "
+    "lock, reason";
 
 util::Result<RunRecord> read_run(Statement& st) {
   RunRecord r;
@@ -46,6 +47,8 @@ util::Result<RunRecord> read_run(Statement& st) {
   r.holder.host = st.text(11);
   r.holder.start_time = st.optional_int64(12).value_or(0);
   r.holder.heartbeat_at = st.optional_int64(13).value_or(0);
+  r.resume_at = st.optional_int64(14).value_or(0);
+  r.halt_reason = st.text(15);
   return r;
 }
 
@@ -71,6 +74,9 @@ JobRecord read_job(const Statement& st) {
   j.started_at = st.optional_int64(17).value_or(0);
   j.finished_at = st.optional_int64(18).value_or(0);
   j.retry_at = st.int64(19);
+  j.priority = st.int64(20);
+  j.lock = st.text(21);
+  j.reason = st.text(22);
   return j;
 }
 
@@ -138,21 +144,51 @@ util::Result<void> SqliteStore::prepare_statements() {
     Statement* st;
     std::string sql;
   };
-  const std::string cols = "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state";
+  const std::string cols =
+      "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock";
   Item items[] = {
       {&m_set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2"},
       {&m_finish, "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
                   "error_type = ?5, finished_at = ?6, retry_at = ?7, "
-                  "interrupts = interrupts + ?8, pid = coalesce(?10, pid), pgid = coalesce(?10, pgid) "
-                  "WHERE jid = ?9 AND state = 'running'"},
+                  "interrupts = interrupts + ?8, pid = coalesce(?10, pid), "
+                  "pgid = coalesce(?10, pgid), reason = NULL WHERE jid = ?9 AND state = 'running'"},
       {&m_select_due_retries, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = "
                               "'retrying' AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3"},
       {&m_select_pending, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = 'pending' "
-                          "AND retry_at <= ?2 ORDER BY jid LIMIT ?3"},
+                          "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3"},
       {&m_claim, "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
                  "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
                  "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
-                 "retry_at = 0 WHERE jid = ?3"},
+                 "retry_at = 0, reason = NULL WHERE jid = ?3"},
+      {&m_halt, "UPDATE runs SET state = 'halted', resume_at = max(coalesce(resume_at, 0), ?2), "
+                "halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
+      {&m_halt_state, "SELECT resume_at, halt_reason FROM runs WHERE rid = ?1"},
+      {&m_unhalt, "UPDATE runs SET state = CASE WHEN state = 'halted' THEN 'running' ELSE state "
+                  "END, resume_at = NULL, halt_reason = NULL, updated_at = ?2 WHERE rid = ?1"},
+      {&m_count_key, "INSERT INTO key_counts (rid, key, window_start, n) VALUES (?1, ?2, ?3, 1) "
+                     "ON CONFLICT (rid, key, window_start) DO UPDATE SET n = n + 1"},
+      {&m_key_count, "SELECT n FROM key_counts WHERE rid = ?1 AND key = ?2 AND window_start = ?3"},
+      {&m_key_running, "SELECT count(*) FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'running'"},
+      {&m_block_key, "UPDATE jobs SET state = 'skipped', reason = ?4, error = ?4, "
+                     "error_type = 'blocked', finished_at = ?5 "
+                     "WHERE rid = ?1 AND key = ?2 AND state = ?3"},
+      {&m_promote_key, "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid IN "
+                       "(SELECT jid FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'waiting' "
+                       "AND (retry_at = 0 OR ?4) ORDER BY priority DESC, jid LIMIT ?3)"},
+      {&m_unlock, "DELETE FROM locks WHERE name = ?1 AND jid = ?2"},
+      {&m_promote_lock, "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
+                        "(SELECT jid FROM jobs WHERE state = 'waiting' AND lock = ?1 AND "
+                        "retry_at = 0 ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
+      {&m_lock_holder, "SELECT r.id, r.name, j.id, l.since, l.rid, l.jid FROM locks l JOIN runs r "
+                       "ON r.rid = l.rid LEFT JOIN jobs j ON j.jid = l.jid WHERE l.name = ?1"},
+      {&m_lock_job, "INSERT INTO locks (name, rid, jid, since) VALUES (?1, ?2, ?3, ?4)"},
+      {&m_hold, "UPDATE jobs SET state = 'waiting', reason = ?1, retry_at = ?2 WHERE jid = ?3"},
+      {&m_wake_due, "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE rid = ?1 "
+                    "AND state = 'waiting' AND retry_at > 0 AND retry_at <= ?2"},
+      {&m_next_wake, "SELECT min(retry_at) FROM jobs WHERE rid = ?1 AND state = 'waiting' AND "
+                     "retry_at > 0"},
+      {&m_next_start, "SELECT next_start_us FROM runs WHERE rid = ?1"},
+      {&m_set_next_start, "UPDATE runs SET next_start_us = ?2 WHERE rid = ?1"},
   };
   for (auto& item : items) {
     auto st = Statement::prepare(m_db, item.sql);
@@ -211,8 +247,8 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
   run.created_at = run.updated_at = now;
 
   auto insert_job = Statement::prepare(
-      m_db, "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, max_attempts) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)");
+      m_db, "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, max_attempts, priority, "
+            "lock) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)");
   if (!insert_job) {
     return insert_job.error();
   }
@@ -233,7 +269,12 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
     } else {
       insert_job->bind(6, job.raw);
     }
-    insert_job->bind(7, run.settings.max_attempts);
+    insert_job->bind(7, run.settings.max_attempts).bind(8, job.priority);
+    if (job.lock.empty()) {
+      insert_job->bind_null(9);
+    } else {
+      insert_job->bind(9, job.lock);
+    }
     if (auto r = insert_job->run(); !r) {
       if (sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE) {
         return util::Error{job.where + ": duplicate job id '" + job.id +
@@ -405,6 +446,26 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
     out.held_by = held;
     return out;
   }
+  if (!out.run.settings.locks.empty()) {
+    auto conflict = lock_conflict(out.run.settings.locks, rid, is_alive);
+    if (!conflict) {
+      return conflict.error();
+    }
+    if (*conflict) {
+      out.lock_conflict = std::move(*conflict);
+      return out; // rolled back: nothing changed
+    }
+  }
+  // Locks a dead holder left (its own and its jobs') go; the run's are taken anew.
+  if (auto r = release_locks(rid); !r) {
+    return r.error();
+  }
+  for (const auto& name : out.run.settings.locks) {
+    if (auto r = m_lock_job.bind(1, name).bind(2, rid).bind_null(3).bind(4, util::now_ms()).run();
+        !r) {
+      return r.error();
+    }
+  }
   auto orphans = Statement::prepare(
       m_db, "SELECT jid, id, pgid, started_at FROM jobs WHERE rid = ?1 AND state = 'running'");
   if (!orphans) {
@@ -463,90 +524,424 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
   return out;
 }
 
+namespace {
+
+Claim read_claim(const Statement& row) {
+  Claim c;
+  c.jid = row.int64(0);
+  c.id = row.text(1);
+  c.key = row.text(2);
+  c.fields = row.text(3);
+  c.raw = row.text(4);
+  c.attempt = row.int64(5) + 1;
+  c.interrupts = row.int64(6);
+  c.max_attempts = row.int64(7);
+  c.seq = row.int64(8);
+  c.from = core::parse_job_state(row.text(9)).value_or(core::JobState::pending);
+  c.lock = row.text(10);
+  return c;
+}
+
+std::string clock_time(int64_t ms) { return util::format_clock(ms); }
+
+} // namespace
+
+util::Result<const SqliteStore::RunLimits*> SqliteStore::run_limits(int64_t rid) {
+  if (auto it = m_run_limits.find(rid); it != m_run_limits.end()) {
+    return &it->second;
+  }
+  auto st = Statement::prepare(m_db, "SELECT settings FROM runs WHERE rid = ?1");
+  if (!st) {
+    return st.error();
+  }
+  st->bind(1, rid);
+  auto row = st->step();
+  if (!row) {
+    return row.error();
+  }
+  if (!*row) {
+    return util::Error{"run vanished from the store"};
+  }
+  auto settings = decode_settings(st->text(0));
+  st->reset();
+  if (!settings) {
+    return settings.error();
+  }
+  RunLimits l;
+  l.limits = settings->limits;
+  l.job_locks = !settings->job_lock.empty();
+  return &m_run_limits.emplace(rid, std::move(l)).first->second;
+}
+
+util::Result<int64_t> SqliteStore::scalar(Statement& st) {
+  auto row = st.step();
+  if (!row) {
+    return row.error();
+  }
+  const int64_t v = *row ? st.int64(0) : 0;
+  st.reset();
+  return v;
+}
+
+util::Result<void> SqliteStore::promote_key(int64_t rid, const std::string& key, int64_t n,
+                                            bool include_timed, CommitResult& out) {
+  m_promote_key.bind(1, rid).bind(2, key).bind(3, n).bind(4, include_timed ? int64_t{1} : 0);
+  if (auto r = m_promote_key.run(); !r) {
+    return r.error();
+  }
+  const int64_t moved = sqlite3_changes(m_db.handle());
+  out.moved[core::JobState::waiting] -= moved;
+  out.moved[core::JobState::pending] += moved;
+  return {};
+}
+
+util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u, const RunLimits& rl,
+                                             int64_t now_ms, CommitResult& out) {
+  if (u.kind == Update::Kind::started) {
+    return m_set_pid.bind(1, u.pid).bind(2, u.jid).run();
+  }
+  const auto& o = u.outcome;
+  m_finish.bind(1, core::to_string(u.state));
+  m_finish.bind(2, o.exit_code >= 0 ? std::optional<int64_t>(o.exit_code) : std::nullopt);
+  m_finish.bind(3, o.signal > 0 ? std::optional<int64_t>(o.signal) : std::nullopt);
+  if (o.error.empty()) {
+    m_finish.bind_null(4);
+  } else {
+    m_finish.bind(4, o.error);
+  }
+  if (!u.error_type.empty()) {
+    m_finish.bind(5, u.error_type);
+  } else if (!o.error.empty()) {
+    m_finish.bind(5, core::to_string(o.type));
+  } else {
+    m_finish.bind_null(5);
+  }
+  m_finish.bind(6, u.finished_at).bind(7, u.retry_at);
+  m_finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
+  m_finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
+  if (auto r = m_finish.bind(9, u.jid).run(); !r) {
+    return r;
+  }
+  if (u.halt_until > 0) {
+    // Every agent's next commit sees this and claims nothing until then.
+    m_halt.bind(1, rid).bind(2, u.halt_until).bind(3, u.halt_reason).bind(4, now_ms);
+    if (auto r = m_halt.run(); !r) {
+      return r;
+    }
+  }
+  if (!u.key.empty() && rl.limits.per_key_daily > 0 &&
+      rl.limits.count == core::CapCount::successes && u.state == core::JobState::succeeded) {
+    const auto w = core::day_window(u.claimed_at > 0 ? u.claimed_at : now_ms,
+                                    rl.limits.day_start_min, rl.limits.timezone);
+    if (auto r = m_count_key.bind(1, rid).bind(2, u.key).bind(3, w.start_ms).run(); !r) {
+      return r;
+    }
+  }
+  if (u.block_key && !u.key.empty()) {
+    // The key is unusable: its other unfinished jobs are skipped, with why.
+    const std::string why = "key " + u.key + " blocked: job failed with " +
+                            (u.error_type.empty() ? std::string(core::to_string(o.type))
+                                                  : u.error_type);
+    for (auto state : {core::JobState::pending, core::JobState::waiting, core::JobState::retrying,
+                       core::JobState::interrupted}) {
+      m_block_key.bind(1, rid).bind(2, u.key).bind(3, core::to_string(state)).bind(4, why)
+          .bind(5, now_ms);
+      if (auto r = m_block_key.run(); !r) {
+        return r;
+      }
+      const int64_t n = sqlite3_changes(m_db.handle());
+      out.moved[state] -= n;
+      out.moved[core::JobState::skipped] += n;
+    }
+  }
+  if (!u.key.empty() && (rl.limits.per_key > 0 || rl.limits.per_key_daily > 0)) {
+    // A place for the key may have opened: the jobs waiting on it get it.
+    const bool by_successes = rl.limits.count == core::CapCount::successes &&
+                              rl.limits.per_key_daily > 0 && u.state != core::JobState::succeeded;
+    if (auto r = promote_key(rid, u.key, std::max<int64_t>(1, rl.limits.per_key), by_successes, out);
+        !r) {
+      return r;
+    }
+  }
+  if (!u.lock.empty()) {
+    if (auto r = m_unlock.bind(1, u.lock).bind(2, u.jid).run(); !r) {
+      return r;
+    }
+    // The first job waiting on the lock, in any run, may now take it.
+    m_promote_lock.bind(1, u.lock);
+    std::optional<int64_t> woke_rid;
+    auto woke = m_promote_lock.each([&](Statement& row) { woke_rid = row.int64(0); });
+    if (!woke) {
+      return woke;
+    }
+    if (woke_rid && *woke_rid == rid) {
+      out.moved[core::JobState::waiting] -= 1;
+      out.moved[core::JobState::pending] += 1;
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why, int64_t until,
+                                          CommitResult& out) {
+  if (auto r = m_hold.bind(1, why).bind(2, until).bind(3, c.jid).run(); !r) {
+    return r;
+  }
+  out.moved[c.from] -= 1;
+  out.moved[core::JobState::waiting] += 1;
+  return {};
+}
+
+util::Result<std::optional<std::pair<std::string, int64_t>>>
+SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
+                     const core::DayWindow& window) {
+  using Blocked = std::optional<std::pair<std::string, int64_t>>;
+  const auto& l = rl.limits;
+  if (!c.key.empty() && (l.per_key > 0 || l.per_key_daily > 0)) {
+    m_key_running.bind(1, rid).bind(2, c.key);
+    auto running = scalar(m_key_running);
+    if (!running) {
+      return running.error();
+    }
+    if (l.per_key > 0 && *running >= l.per_key) {
+      return Blocked(std::pair{"key " + c.key + " busy: " + std::to_string(*running) + "/" +
+                                   std::to_string(l.per_key) + " running",
+                               int64_t{0}});
+    }
+    if (l.per_key_daily > 0) {
+      m_key_count.bind(1, rid).bind(2, c.key).bind(3, window.start_ms);
+      auto counted = scalar(m_key_count);
+      if (!counted) {
+        return counted.error();
+      }
+      const int64_t used =
+          *counted + (l.count == core::CapCount::successes ? *running : int64_t{0});
+      if (used >= l.per_key_daily) {
+        return Blocked(std::pair{"key " + c.key + " at daily cap " + std::to_string(used) + "/" +
+                                     std::to_string(l.per_key_daily) + " until " +
+                                     core::format_in_zone(window.end_ms, l.timezone),
+                                 window.end_ms});
+      }
+    }
+  }
+  if (!c.lock.empty()) {
+    m_lock_holder.bind(1, c.lock);
+    std::optional<std::string> held;
+    auto r = m_lock_holder.each([&](Statement& row) {
+      if (row.int64(4) == rid && row.is_null(5)) {
+        return; // the run itself holds this name: its jobs may use it
+      }
+      held = "lock " + c.lock + " held by run " + row.text(0) +
+             (row.is_null(1) ? "" : " \"" + row.text(1) + "\"") +
+             (row.is_null(2) ? "" : " job " + row.text(2)) + " since " +
+             clock_time(row.int64(3));
+    });
+    if (!r) {
+      return r.error();
+    }
+    if (held) {
+      return Blocked(std::pair{*held, int64_t{0}});
+    }
+  }
+  return Blocked();
+}
+
+util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
+                                     const core::DayWindow& window, int64_t now_ms) {
+  c.slot = slot;
+  c.claimed_at = now_ms;
+  if (auto r = m_claim.bind(1, slot).bind(2, now_ms).bind(3, c.jid).run(); !r) {
+    return r;
+  }
+  if (!c.lock.empty()) {
+    if (auto r = m_lock_job.bind(1, c.lock).bind(2, rid).bind(3, c.jid).bind(4, now_ms).run(); !r) {
+      return r;
+    }
+  }
+  if (!c.key.empty() && rl.limits.per_key_daily > 0 &&
+      rl.limits.count == core::CapCount::attempts) {
+    if (auto r = m_count_key.bind(1, rid).bind(2, c.key).bind(3, window.start_ms).run(); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
+                                              const RunLimits& rl, int64_t now_ms,
+                                              CommitResult& out) {
+  const auto& l = rl.limits;
+  core::DayWindow window;
+  if (l.per_key_daily > 0) {
+    window = core::day_window(now_ms, l.day_start_min, l.timezone);
+  }
+  int64_t next_start_us = 0;
+  if (l.rate_interval_us > 0) {
+    m_next_start.bind(1, rid);
+    auto v = scalar(m_next_start);
+    if (!v) {
+      return v.error();
+    }
+    next_start_us = *v;
+  }
+  const int64_t now_us = now_ms * 1000;
+  const size_t want = free_slots.size();
+  // Candidates in batches: each is claimed or moved to waiting, so the next
+  // batch starts after it, and a held-back job is read once.
+  const int64_t batch = static_cast<int64_t>(std::max<size_t>(want * 2, 16));
+  for (Statement* select : {&m_select_due_retries, &m_select_pending}) {
+    for (;;) {
+      if (out.claims.size() >= want) {
+        return {};
+      }
+      std::vector<Claim> candidates;
+      select->bind(1, rid).bind(2, now_ms).bind(3, batch);
+      auto read = select->each([&](Statement& row) { candidates.push_back(read_claim(row)); });
+      if (!read) {
+        return read;
+      }
+      for (auto& c : candidates) {
+        if (out.claims.size() >= want) {
+          return {};
+        }
+        if (l.rate_interval_us > 0 && next_start_us > now_us) {
+          out.wake_at = (next_start_us + 999) / 1000;
+          return {}; // the run's start rate: nothing more starts before then
+        }
+        auto why = blocked(rid, c, rl, window);
+        if (!why) {
+          return why.error();
+        }
+        if (*why) {
+          if (auto r = hold_back(c, (*why)->first, (*why)->second, out); !r) {
+            return r;
+          }
+          continue;
+        }
+        if (auto r = take(rid, c, free_slots[out.claims.size()], rl, window, now_ms); !r) {
+          return r;
+        }
+        if (l.rate_interval_us > 0) {
+          next_start_us = std::max(next_start_us, now_us) + l.rate_interval_us;
+          m_set_next_start.bind(1, rid).bind(2, next_start_us);
+          if (auto r = m_set_next_start.run(); !r) {
+            return r;
+          }
+        }
+        out.claims.push_back(std::move(c));
+      }
+      if (static_cast<int64_t>(candidates.size()) < batch) {
+        break;
+      }
+    }
+  }
+  return {};
+}
+
+util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Update>& updates,
+                                               const std::vector<int64_t>& free_slots,
+                                               int64_t now_ms) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto rl_or = run_limits(rid);
+  if (!rl_or) {
+    return rl_or.error();
+  }
+  const RunLimits& rl = **rl_or;
+  CommitResult out;
+  for (const auto& u : updates) {
+    if (auto r = apply_update(rid, u, rl, now_ms, out); !r) {
+      return r.error();
+    }
+  }
+  if (!free_slots.empty()) {
+    // A halted run claims nothing until its cooldown ends; then it runs again.
+    m_halt_state.bind(1, rid);
+    int64_t resume_at = 0;
+    auto read = m_halt_state.each([&](Statement& row) {
+      resume_at = row.optional_int64(0).value_or(0);
+      out.halt_reason = row.text(1);
+    });
+    if (!read) {
+      return read.error();
+    }
+    if (resume_at > now_ms) {
+      out.halted_until = resume_at;
+    } else {
+      out.halt_reason.clear();
+      if (resume_at > 0) {
+        if (auto r = m_unhalt.bind(1, rid).bind(2, now_ms).run(); !r) {
+          return r.error();
+        }
+      }
+      const bool limited = rl.limits.any() || rl.job_locks;
+      if (limited) {
+        // Jobs whose day window has opened may be claimed again.
+        m_wake_due.bind(1, rid).bind(2, now_ms);
+        if (auto r = m_wake_due.run(); !r) {
+          return r.error();
+        }
+        const int64_t woke = sqlite3_changes(m_db.handle());
+        out.moved[core::JobState::waiting] -= woke;
+        out.moved[core::JobState::pending] += woke;
+        if (auto r = claim_limited(rid, free_slots, rl, now_ms, out); !r) {
+          return r.error();
+        }
+        if (out.claims.size() < free_slots.size()) {
+          m_next_wake.bind(1, rid);
+          auto next = scalar(m_next_wake);
+          if (!next) {
+            return next.error();
+          }
+          if (*next > 0 && (out.wake_at == 0 || *next < out.wake_at)) {
+            out.wake_at = *next;
+          }
+        }
+      } else {
+        size_t next_slot = 0;
+        const auto want = static_cast<int64_t>(free_slots.size());
+        if (auto r = claim_into(rid, m_select_due_retries, want, free_slots, next_slot, now_ms,
+                                out.claims);
+            !r) {
+          return r.error();
+        }
+        const auto left = want - static_cast<int64_t>(out.claims.size());
+        if (left > 0) {
+          if (auto r = claim_into(rid, m_select_pending, left, free_slots, next_slot, now_ms,
+                                  out.claims);
+              !r) {
+            return r.error();
+          }
+        }
+      }
+    }
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return out;
+}
+
 util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64_t limit,
                                            const std::vector<int64_t>& free_slots,
                                            size_t& next_slot, int64_t now_ms,
                                            std::vector<Claim>& out) {
   select.bind(1, rid).bind(2, now_ms).bind(3, limit);
   const size_t first = out.size();
-  auto read = select.each([&](Statement& row) {
-    Claim c;
-    c.jid = row.int64(0);
-    c.id = row.text(1);
-    c.key = row.text(2);
-    c.fields = row.text(3);
-    c.raw = row.text(4);
-    c.attempt = row.int64(5) + 1;
-    c.interrupts = row.int64(6);
-    c.max_attempts = row.int64(7);
-    c.seq = row.int64(8);
-    c.from = core::parse_job_state(row.text(9)).value_or(core::JobState::pending);
-    out.push_back(std::move(c));
-  });
+  auto read = select.each([&](Statement& row) { out.push_back(read_claim(row)); });
   if (!read) {
     return read.error();
   }
   for (size_t i = first; i < out.size(); ++i) {
     out[i].slot = free_slots[next_slot++];
+    out[i].claimed_at = now_ms;
     if (auto r = m_claim.bind(1, out[i].slot).bind(2, now_ms).bind(3, out[i].jid).run(); !r) {
       return r.error();
     }
   }
   return {};
-}
-
-util::Result<std::vector<Claim>> SqliteStore::commit(int64_t rid,
-                                                     const std::vector<Update>& updates,
-                                                     const std::vector<int64_t>& free_slots,
-                                                     int64_t now_ms) {
-  auto tx = Transaction::begin(m_db);
-  if (!tx) {
-    return tx.error();
-  }
-  for (const auto& u : updates) {
-    util::Result<void> r;
-    if (u.kind == Update::Kind::started) {
-      r = m_set_pid.bind(1, u.pid).bind(2, u.jid).run();
-    } else {
-      const auto& o = u.outcome;
-      m_finish.bind(1, core::to_string(u.state));
-      m_finish.bind(2, o.exit_code >= 0 ? std::optional<int64_t>(o.exit_code) : std::nullopt);
-      m_finish.bind(3, o.signal > 0 ? std::optional<int64_t>(o.signal) : std::nullopt);
-      if (o.error.empty()) {
-        m_finish.bind_null(4).bind_null(5);
-      } else {
-        m_finish.bind(4, o.error).bind(5, core::to_string(o.type));
-      }
-      m_finish.bind(6, u.finished_at).bind(7, u.retry_at);
-      m_finish.bind(8, static_cast<int64_t>(o.type == core::ErrorType::interrupted ? 1 : 0));
-      m_finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
-      r = m_finish.bind(9, u.jid).run();
-    }
-    if (!r) {
-      return r.error();
-    }
-  }
-  std::vector<Claim> claims;
-  size_t next_slot = 0;
-  const auto want = static_cast<int64_t>(free_slots.size());
-  if (want > 0) {
-    if (auto r = claim_into(rid, m_select_due_retries, want, free_slots, next_slot, now_ms,
-                            claims);
-        !r) {
-      return r.error();
-    }
-  }
-  const auto left = want - static_cast<int64_t>(claims.size());
-  if (left > 0) {
-    if (auto r = claim_into(rid, m_select_pending, left, free_slots, next_slot, now_ms, claims);
-        !r) {
-      return r.error();
-    }
-  }
-  if (auto r = tx->commit(); !r) {
-    return r.error();
-  }
-  return claims;
 }
 
 util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
@@ -572,14 +967,121 @@ util::Result<void> SqliteStore::heartbeat(int64_t rid, const Holder& me, double 
   return st->bind(1, rid).bind(2, util::now_ms()).bind(3, rate).bind(4, me.pid).run();
 }
 
+util::Result<void> SqliteStore::release_locks(int64_t rid) {
+  auto names = Statement::prepare(m_db, "DELETE FROM locks WHERE rid = ?1 RETURNING name");
+  if (!names) {
+    return names.error();
+  }
+  std::vector<std::string> freed;
+  if (auto r = names->bind(1, rid).each([&](Statement& row) { freed.push_back(row.text(0)); }); !r) {
+    return r;
+  }
+  for (const auto& name : freed) {
+    // Whoever waits first on the name may take it now.
+    if (auto r = m_promote_lock.bind(1, name).each([](Statement&) {}); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
 util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  if (auto r = release_locks(rid); !r) {
+    return r;
+  }
   auto st = Statement::prepare(
       m_db, "UPDATE runs SET holder_pid = NULL, holder_host = NULL, holder_start = NULL, "
             "state = ?2, updated_at = ?3, rate = 0 WHERE rid = ?1");
   if (!st) {
     return st.error();
   }
-  return st->bind(1, rid).bind(2, core::to_string(state)).bind(3, util::now_ms()).run();
+  if (auto r = st->bind(1, rid).bind(2, core::to_string(state)).bind(3, util::now_ms()).run(); !r) {
+    return r;
+  }
+  return tx->commit();
+}
+
+util::Result<std::vector<LockRecord>> SqliteStore::locks() {
+  return query_locks("", "");
+}
+
+util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view where,
+                                                               const std::string& name) {
+  auto st = Statement::prepare(
+      m_db, "SELECT l.name, l.rid, r.id, r.name, j.id, l.since, r.holder_pid, r.holder_host, "
+            "r.holder_start, r.heartbeat_at FROM locks l JOIN runs r ON r.rid = l.rid "
+            "LEFT JOIN jobs j ON j.jid = l.jid " + std::string(where) + " ORDER BY l.name");
+  if (!st) {
+    return st.error();
+  }
+  if (!name.empty()) {
+    st->bind(1, name);
+  }
+  std::vector<LockRecord> out;
+  auto r = st->each([&](Statement& row) {
+    LockRecord l;
+    l.name = row.text(0);
+    l.rid = row.int64(1);
+    l.run_id = row.text(2);
+    l.run_name = row.text(3);
+    l.job_id = row.text(4);
+    l.since = row.int64(5);
+    l.holder.pid = row.optional_int64(6).value_or(0);
+    l.holder.host = row.text(7);
+    l.holder.start_time = row.optional_int64(8).value_or(0);
+    l.holder.heartbeat_at = row.optional_int64(9).value_or(0);
+    out.push_back(std::move(l));
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<std::optional<LockRecord>>
+SqliteStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
+                           const std::function<bool(const Holder&)>& is_alive) {
+  for (const auto& name : names) {
+    auto held = query_locks("WHERE l.name = ?1", name);
+    if (!held) {
+      return held.error();
+    }
+    for (auto& l : *held) {
+      if (l.rid == rid) {
+        continue;
+      }
+      if (!l.holder.empty() && is_alive(l.holder)) {
+        return std::optional<LockRecord>(std::move(l));
+      }
+      // Its agent is gone: what it held is free again.
+      if (auto r = release_locks(l.rid); !r) {
+        return r.error();
+      }
+    }
+  }
+  return std::optional<LockRecord>();
+}
+
+util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& key,
+                                              int64_t window_start) {
+  KeyUsage u;
+  m_key_running.bind(1, rid).bind(2, key);
+  auto running = scalar(m_key_running);
+  if (!running) {
+    return running.error();
+  }
+  u.running = *running;
+  m_key_count.bind(1, rid).bind(2, key).bind(3, window_start);
+  auto counted = scalar(m_key_count);
+  if (!counted) {
+    return counted.error();
+  }
+  u.counted = *counted;
+  return u;
 }
 
 util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state) {

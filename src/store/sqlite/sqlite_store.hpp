@@ -5,8 +5,12 @@
 #include "store/sqlite/db.hpp"
 #include "store/store.hpp"
 
+#include "core/limits.hpp"
+
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace muster::store::sqlite {
 
@@ -40,16 +44,47 @@ public:
   util::Result<Takeover>
   acquire(int64_t rid, const Holder& me,
           const std::function<bool(const Holder&)>& is_alive) override;
-  util::Result<std::vector<Claim>> commit(int64_t rid, const std::vector<Update>& updates,
-                                          const std::vector<int64_t>& free_slots,
-                                          int64_t now_ms) override;
+  util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
+                                    const std::vector<int64_t>& free_slots,
+                                    int64_t now_ms) override;
   util::Result<int64_t> next_retry_at(int64_t rid) override;
   util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) override;
   util::Result<void> release(int64_t rid, core::RunState state) override;
   util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
+  util::Result<std::vector<LockRecord>> locks() override;
+  util::Result<std::optional<LockRecord>>
+  lock_conflict(const std::vector<std::string>& names, int64_t rid,
+                const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<KeyUsage> key_usage(int64_t rid, const std::string& key,
+                                   int64_t window_start) override;
 
 private:
+  /// What a run's claims must respect; read once per run.
+  struct RunLimits {
+    core::Limits limits;
+    bool job_locks = false;
+  };
+  util::Result<const RunLimits*> run_limits(int64_t rid);
+  /// Steps a one-value query: its first column, or 0 when no row.
+  util::Result<int64_t> scalar(Statement& st);
+  util::Result<void> apply_update(int64_t rid, const Update& u, const RunLimits& rl,
+                                  int64_t now_ms, CommitResult& out);
+  /// Moves up to `n` jobs waiting on `key` back to pending.
+  util::Result<void> promote_key(int64_t rid, const std::string& key, int64_t n,
+                                 bool include_timed, CommitResult& out);
+  /// Why `c` cannot be claimed now, and until when (0: until an event).
+  util::Result<std::optional<std::pair<std::string, int64_t>>>
+  blocked(int64_t rid, const Claim& c, const RunLimits& rl, const core::DayWindow& window);
+  util::Result<void> hold_back(const Claim& c, const std::string& why, int64_t until,
+                               CommitResult& out);
+  util::Result<void> take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
+                          const core::DayWindow& window, int64_t now_ms);
+  /// Drops every lock of run `rid`, and lets the first waiter of each go.
+  util::Result<void> release_locks(int64_t rid);
+  util::Result<std::vector<LockRecord>> query_locks(std::string_view where, const std::string& name);
+  util::Result<void> claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
+                                   const RunLimits& rl, int64_t now_ms, CommitResult& out);
   SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
   util::Result<void> prepare_statements();
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
@@ -65,6 +100,24 @@ private:
   Statement m_select_due_retries;
   Statement m_select_pending;
   Statement m_claim;
+  Statement m_halt;
+  Statement m_halt_state;
+  Statement m_unhalt;
+  Statement m_count_key;
+  Statement m_key_count;
+  Statement m_key_running;
+  Statement m_block_key;
+  Statement m_promote_key;
+  Statement m_unlock;
+  Statement m_promote_lock;
+  Statement m_lock_holder;
+  Statement m_lock_job;
+  Statement m_hold;
+  Statement m_wake_due;
+  Statement m_next_wake;
+  Statement m_next_start;
+  Statement m_set_next_start;
+  std::unordered_map<int64_t, RunLimits> m_run_limits;
 };
 
 } // namespace muster::store::sqlite

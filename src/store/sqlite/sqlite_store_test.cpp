@@ -111,40 +111,40 @@ TEST_F(StoreTest, ClaimsInInputOrderAndRecordsResults) {
   ASSERT_TRUE(t.ok());
   auto claims = store->commit(run.rid, {}, {0, 1, 2}, 1000);
   ASSERT_TRUE(claims.ok());
-  ASSERT_EQ(claims->size(), 3u);
-  EXPECT_EQ((*claims)[0].id, "j1");
-  EXPECT_EQ((*claims)[2].id, "j3");
-  EXPECT_EQ((*claims)[1].slot, 1);
-  EXPECT_EQ((*claims)[0].attempt, 1);
+  ASSERT_EQ(claims->claims.size(), 3u);
+  EXPECT_EQ(claims->claims[0].id, "j1");
+  EXPECT_EQ(claims->claims[2].id, "j3");
+  EXPECT_EQ(claims->claims[1].slot, 1);
+  EXPECT_EQ(claims->claims[0].attempt, 1);
   EXPECT_EQ((*store->counts(run.rid))[JobState::running], 3);
 
   Update done;
-  done.jid = (*claims)[0].jid;
+  done.jid = claims->claims[0].jid;
   done.state = JobState::succeeded;
   done.outcome = core::Outcome::exited(0);
   done.finished_at = 2000;
   Update retry;
-  retry.jid = (*claims)[1].jid;
+  retry.jid = claims->claims[1].jid;
   retry.state = JobState::retrying;
   retry.outcome = core::Outcome::exited(3);
   retry.finished_at = 2000;
   retry.retry_at = 5000;
   Update pid;
   pid.kind = Update::Kind::started;
-  pid.jid = (*claims)[2].jid;
+  pid.jid = claims->claims[2].jid;
   pid.pid = 4242;
   auto next = store->commit(run.rid, {done, retry, pid}, {0, 1}, 2000);
   ASSERT_TRUE(next.ok());
-  ASSERT_EQ(next->size(), 1u); // j4; j2 waits for its retry_at
-  EXPECT_EQ((*next)[0].id, "j4");
+  ASSERT_EQ(next->claims.size(), 1u); // j4; j2 waits for its retry_at
+  EXPECT_EQ(next->claims[0].id, "j4");
   EXPECT_EQ(*store->next_retry_at(run.rid), 5000);
 
   auto later = store->commit(run.rid, {}, {1}, 5000);
   ASSERT_TRUE(later.ok());
-  ASSERT_EQ(later->size(), 1u);
-  EXPECT_EQ((*later)[0].id, "j2");
-  EXPECT_EQ((*later)[0].attempt, 2);
-  EXPECT_EQ((*later)[0].from, JobState::retrying);
+  ASSERT_EQ(later->claims.size(), 1u);
+  EXPECT_EQ(later->claims[0].id, "j2");
+  EXPECT_EQ(later->claims[0].attempt, 2);
+  EXPECT_EQ(later->claims[0].from, JobState::retrying);
 
   JobFilter f;
   f.id = "j2";
@@ -160,7 +160,7 @@ TEST_F(StoreTest, LiveHolderIsRefusedDeadHolderTakenOver) {
   auto run = make_run(*store, 3);
   ASSERT_TRUE(store->acquire(run.rid, holder(100), [](const Holder&) { return false; }).ok());
   auto claims = store->commit(run.rid, {}, {0, 1}, 1000);
-  ASSERT_EQ(claims->size(), 2u);
+  ASSERT_EQ(claims->claims.size(), 2u);
 
   auto busy = store->acquire(run.rid, holder(200), [](const Holder&) { return true; });
   ASSERT_TRUE(busy.ok());
@@ -176,9 +176,9 @@ TEST_F(StoreTest, LiveHolderIsRefusedDeadHolderTakenOver) {
   EXPECT_EQ(counts[JobState::running], 0);
   EXPECT_EQ(counts[JobState::pending], 3); // requeued
   auto again = store->commit(run.rid, {}, {0}, 2000);
-  EXPECT_EQ((*again)[0].id, "j1");
-  EXPECT_EQ((*again)[0].attempt, 2);
-  EXPECT_EQ((*again)[0].interrupts, 1);
+  EXPECT_EQ(again->claims[0].id, "j1");
+  EXPECT_EQ(again->claims[0].attempt, 2);
+  EXPECT_EQ(again->claims[0].interrupts, 1);
 }
 
 TEST_F(StoreTest, HoldKeepsOrphansInterruptedUntilRetried) {
@@ -196,15 +196,15 @@ TEST_F(StoreTest, HoldKeepsOrphansInterruptedUntilRetried) {
     return true;
   }).ok());
   ASSERT_TRUE(store->acquire(run.rid, holder(1), [](const Holder&) { return false; }).ok());
-  ASSERT_EQ(store->commit(run.rid, {}, {0}, 1)->size(), 1u);
+  ASSERT_EQ(store->commit(run.rid, {}, {0}, 1)->claims.size(), 1u);
   auto t = store->acquire(run.rid, holder(2), [](const Holder&) { return false; });
   ASSERT_EQ(t->orphans.size(), 1u);
   auto counts = *store->counts(run.rid);
   EXPECT_EQ(counts[JobState::interrupted], 1);
   // The interrupted job is never claimed again on its own.
   auto claims = store->commit(run.rid, {}, {0, 1}, 2);
-  ASSERT_EQ(claims->size(), 1u);
-  EXPECT_EQ((*claims)[0].id, "2");
+  ASSERT_EQ(claims->claims.size(), 1u);
+  EXPECT_EQ(claims->claims[0].id, "2");
   RetrySelection sel;
   sel.interrupted = true;
   EXPECT_EQ(*store->retry(run.rid, sel), 1);
@@ -217,7 +217,7 @@ TEST_F(StoreTest, RetryRefusesSucceededJobs) {
   ASSERT_TRUE(store->acquire(run.rid, holder(1), [](const Holder&) { return false; }).ok());
   auto c = store->commit(run.rid, {}, {0}, 1);
   Update u;
-  u.jid = (*c)[0].jid;
+  u.jid = c->claims[0].jid;
   u.state = JobState::succeeded;
   u.outcome = core::Outcome::exited(0);
   ASSERT_TRUE(store->commit(run.rid, {u}, {}, 2).ok());
@@ -315,8 +315,8 @@ TEST_F(StoreTest, OldSchemaUpgradesAndKeepsData) {
   EXPECT_EQ(run->rate, 0);
   ASSERT_TRUE(store->acquire(run->rid, holder(1), [](const Holder&) { return false; }).ok());
   auto claims = store->commit(run->rid, {}, {0}, 1);
-  ASSERT_EQ(claims->size(), 1u);
-  EXPECT_EQ((*claims)[0].interrupts, 0);
+  ASSERT_EQ(claims->claims.size(), 1u);
+  EXPECT_EQ(claims->claims[0].interrupts, 0);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {

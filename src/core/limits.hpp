@@ -1,0 +1,56 @@
+#pragma once
+// Limits: how many jobs of one key may run at once, how many may start (or
+// succeed) per key in one day window, and how fast the run may start jobs.
+// The store enforces them in its claim transaction; this file holds the model
+// and the calendar arithmetic, which is pure.
+
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace muster::core {
+
+/// What a daily cap counts.
+enum class CapCount { attempts, successes };
+
+struct Limits {
+  int64_t per_key = 0;          ///< jobs of one key running at once; 0 for no limit
+  int64_t per_key_daily = 0;    ///< starts (or successes) per key per day window; 0 for none
+  int64_t day_start_min = 0;    ///< the window starts this many minutes after midnight
+  std::string timezone;         ///< IANA name ("Europe/Berlin"); "" for the system's
+  CapCount count = CapCount::attempts;
+  int64_t rate_interval_us = 0; ///< at least this long between starts; 0 for no limit
+  std::string rate;             ///< the rate as given ("60/min"), for people
+  bool any() const { return per_key > 0 || per_key_daily > 0 || rate_interval_us > 0; }
+};
+
+/// One day window: [start_ms, end_ms).
+struct DayWindow {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
+/// The day window that holds `now_ms`: it starts at day_start_min past
+/// midnight, local time in `timezone`, so a window is 23 or 25 hours long
+/// across a daylight-saving change.
+DayWindow day_window(int64_t now_ms, int64_t day_start_min, const std::string& timezone);
+
+/// "2026-11-24 00:00 Europe/Berlin" (or "… local time").
+std::string format_in_zone(int64_t ms, const std::string& timezone);
+
+/// Checks that the system's tz database knows `timezone`.
+util::Result<void> check_timezone(const std::string& timezone);
+
+/// "60/min", "2/s", "100/h", "1000/day" → microseconds between starts.
+util::Result<int64_t> parse_rate(std::string_view text);
+
+/// "HH:MM" → minutes after midnight.
+util::Result<int64_t> parse_time_of_day(std::string_view text);
+
+std::string_view to_string(CapCount count);
+std::optional<CapCount> parse_cap_count(std::string_view text);
+
+} // namespace muster::core
