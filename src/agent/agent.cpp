@@ -276,11 +276,13 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   teardown_slots();
   const bool complete =
       m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
-          m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] ==
+          m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] +
+          m_counts[core::JobState::waiting] ==
       0;
   const bool only_held = !m_draining && m_counts[core::JobState::pending] +
                                               m_counts[core::JobState::retrying] +
-                                              m_counts[core::JobState::running] ==
+                                              m_counts[core::JobState::running] +
+                                              m_counts[core::JobState::waiting] ==
                                           0;
   core::RunState final_state = complete ? core::RunState::completed : core::RunState::paused;
   if (result.ending == Ending::halted && !complete) {

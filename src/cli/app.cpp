@@ -18,7 +18,9 @@ constexpr const char* k_exit_codes = R"(Exit codes:
   0    every job succeeded (or the command did what it was asked)
   1    the run ended and some jobs failed
   2    bad flags, input, config or store; nothing was changed
-  3    another live muster holds the run
+  3    the run cannot go on now: another live muster holds it, a lock it
+       needs is held, or a rule halted it (with --no-wait)
+  4    every job left waits for a limit's next window (with --no-wait)
   130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
 
 A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";
@@ -58,6 +60,24 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
       ->check(CLI::IsMember({"requeue", "hold"}));
   cmd.add_option("--max-output", o->max_output, "Output kept per job and stream (default 1M)");
   cmd.add_option("--name", o->name, "Name the run; running the same name again resumes it");
+  cmd.add_option("--per-key", o->per_key, "At most N jobs of one key at once")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  cmd.add_option("--per-key-daily", o->per_key_daily, "At most N starts of one key per day")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  cmd.add_option("--day-starts", o->day_starts, "When the daily window starts, HH:MM (default 00:00)");
+  cmd.add_option("--timezone", o->timezone, "Time zone of the daily window (default: the system's)");
+  cmd.add_option("--count", o->count, "What the daily cap counts: attempts (default) or successes")
+      ->check(CLI::IsMember({"attempts", "successes"}));
+  cmd.add_option("--rate", o->rate, "At most this many starts, e.g. 60/min, 2/s");
+  cmd.add_option("--priority", o->priority, "Template of each job's priority (higher first)");
+  cmd.add_option("--lock", o->locks, "A name the run holds while it runs; repeat for several");
+  cmd.add_option("--job-lock", o->job_lock, "Template of a lock each job holds, e.g. {device}");
+  cmd.add_option("--halt-mode", o->halt_mode,
+                 "When a rule halts the run: drain (running jobs finish) or stop")
+      ->check(CLI::IsMember({"drain", "stop"}));
+  cmd.add_flag("--wait-locks", o->wait_locks, "Wait for held locks instead of refusing");
+  cmd.add_flag("--no-wait", o->no_wait,
+               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
   cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
@@ -97,6 +117,9 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  cmd.add_flag("--wait-locks", o->wait_locks, "Wait for held locks instead of refusing");
+  cmd.add_flag("--no-wait", o->no_wait,
+               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_resume(g, *o); };
@@ -154,6 +177,19 @@ std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
   return [o, &g] { return cmd_retry(g, *o); };
 }
 
+std::function<int()> setup_why(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<WhyOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("job", o->job, "Job id")->required();
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_why(g, *o); };
+}
+
+std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
+  add_output_flags(cmd, g);
+  return [&g] { return cmd_locks(g); };
+}
+
 std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   return [&g] { return cmd_stop_all(g); };
@@ -168,6 +204,9 @@ const Subcommand k_subcommands[] = {
     {"logs", "A job's captured output", setup_logs},
     {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},
     {"retry", "Move failed or interrupted jobs back to pending", setup_retry},
+    {"why", "Why a job is not running: its state, its limits, locks and the run's halt",
+     setup_why},
+    {"locks", "The locks runs and jobs hold", setup_locks},
     {"validate", "Check the config, the command and every input row; run nothing",
      setup_validate},
     {"show-config", "The resolved settings and what each slot owns", setup_show_config},

@@ -32,7 +32,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
   }
-  ui::Table t({"JOB", "STATE", "ATTEMPTS", "EXIT", "SLOT", "TIME", "KEY", "ERROR"});
+  ui::Table t({"JOB", "STATE", "ATTEMPTS", "EXIT", "SLOT", "TIME", "KEY", "ERROR / REASON"});
   for (const auto& j : jobs) {
     std::string exit = j.exit_code ? std::to_string(*j.exit_code)
                        : j.signal  ? "SIG" + std::to_string(*j.signal)
@@ -42,7 +42,8 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                (j.interrupts > 0 ? " +" + std::to_string(j.interrupts) + " interrupted" : ""),
            exit,
            j.slot ? std::to_string(*j.slot) : "-", ui::job_duration(j, now),
-           j.key.empty() ? "-" : j.key, j.error});
+           j.key.empty() ? "-" : j.key,
+           j.state == core::JobState::waiting && !j.reason.empty() ? j.reason : j.error});
   }
   t.print(stdout);
   return 0;

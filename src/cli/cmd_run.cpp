@@ -11,6 +11,8 @@
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -28,6 +30,18 @@ int64_t duration_flag(const std::string& flag, const std::string& value) {
     throw Failure{ExitCode::usage, flag + ": " + ms.error().message};
   }
   return *ms;
+}
+
+template <typename T> T flag_value(const std::string& flag, util::Result<T> r) {
+  if (!r) {
+    throw Failure{ExitCode::usage, flag + ": " + r.error().message};
+  }
+  return std::move(*r);
+}
+inline void flag_value(const std::string& flag, util::Result<void> r) {
+  if (!r) {
+    throw Failure{ExitCode::usage, flag + ": " + r.error().message};
+  }
 }
 
 core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> command) {
@@ -52,6 +66,32 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   s.max_output = *bytes;
   s.key = o.key;
   s.id_column = o.id_column;
+  s.rules = o.rules;
+  s.halt_mode = *core::parse_halt_mode(o.halt_mode);
+  auto& l = s.limits;
+  l.per_key = o.per_key;
+  l.per_key_daily = o.per_key_daily;
+  l.day_start_min = flag_value("--day-starts", core::parse_time_of_day(o.day_starts));
+  flag_value("--timezone", core::check_timezone(o.timezone));
+  l.timezone = o.timezone;
+  l.count = *core::parse_cap_count(o.count);
+  if (!o.rate.empty()) {
+    l.rate_interval_us = flag_value("--rate", core::parse_rate(o.rate));
+    l.rate = o.rate;
+  }
+  if ((l.per_key > 0 || l.per_key_daily > 0) && o.key.empty()) {
+    throw Failure{ExitCode::usage, std::string(l.per_key > 0 ? "--per-key" : "--per-key-daily") +
+                                       ": a per-key limit needs --key (the key it applies to, "
+                                       "such as {account})"};
+  }
+  s.priority = o.priority;
+  s.locks = o.locks;
+  for (const auto& name : s.locks) {
+    if (name.empty()) {
+      throw Failure{ExitCode::usage, "--lock: a lock needs a name"};
+    }
+  }
+  s.job_lock = o.job_lock;
   return s;
 }
 
@@ -214,6 +254,15 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
   return to_int(ExitCode::ok);
 }
 
+ExecOptions exec_options(const RunOptions& o) {
+  ExecOptions e;
+  e.slots = o.slots;
+  e.pass_stdout = !o.no_stdout;
+  e.no_wait = o.no_wait;
+  e.wait_locks = o.wait_locks;
+  return e;
+}
+
 int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::SqliteStore& store,
                  const store::RunRecord& run, const std::vector<std::string>& command) {
   if (run.settings.command != command) {
@@ -231,7 +280,7 @@ int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::Sql
     std::printf("%s\n", run.id.c_str());
     return to_int(ExitCode::ok);
   }
-  return execute(store, run, g, o.slots, !o.no_stdout);
+  return execute(store, run, g, exec_options(o));
 }
 
 } // namespace
@@ -274,6 +323,17 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   if (!o.key.empty()) {
     key = check(core::Template::parse_word(o.key));
   }
+  std::optional<core::Template> priority;
+  if (!o.priority.empty()) {
+    priority = check(core::Template::parse_word(o.priority));
+  }
+  std::optional<core::Template> job_lock;
+  if (!o.job_lock.empty()) {
+    job_lock = check(core::Template::parse_word(o.job_lock));
+  }
+  // Every row-level template, with the flag it came from, for field checks.
+  const std::pair<std::optional<core::Template>*, const char*> row_templates[] = {
+      {&key, "--key"}, {&priority, "--priority"}, {&job_lock, "--job-lock"}};
   if (o.mode == RunMode::show_config) {
     return show_config(g, o, settings, ports);
   }
@@ -292,8 +352,10 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
   if (!rows.per_row_names) {
     check(tmpl->check_fields(rows.columns, rows.field_count, "the command"));
-    if (key) {
-      check(key->check_fields(rows.columns, rows.field_count, "--key"));
+    for (const auto& [t, what] : row_templates) {
+      if (*t) {
+        check((*t)->check_fields(rows.columns, rows.field_count, what));
+      }
     }
     if (!o.id_column.empty()) {
       if (rows.columns.empty()) {
@@ -342,9 +404,11 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
       if (auto r = tmpl->check_fields(names, rec.values.size(), "the command"); !r) {
         return util::Error{where + ": " + r.error().message};
       }
-      if (key) {
-        if (auto r = key->check_fields(names, rec.values.size(), "--key"); !r) {
-          return util::Error{where + ": " + r.error().message};
+      for (const auto& [t, what] : row_templates) {
+        if (*t) {
+          if (auto r = (*t)->check_fields(names, rec.values.size(), what); !r) {
+            return util::Error{where + ": " + r.error().message};
+          }
         }
       }
     }
@@ -361,7 +425,20 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
         return util::Error{where + ": empty job id in field '" + o.id_column + "'"};
       }
     }
-    job.key = key ? key->render_word(row, core::JobContext{job.id, "", 0, 1}) : "";
+    const core::JobContext ctx{job.id, "", 0, 1};
+    job.key = key ? key->render_word(row, ctx) : "";
+    job.lock = job_lock ? job_lock->render_word(row, ctx) : "";
+    job.priority = 0;
+    if (priority) {
+      const std::string text = priority->render_word(row, ctx);
+      char* end = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || errno != 0) {
+        return util::Error{where + ": --priority: expected a whole number, got '" + text + "'"};
+      }
+      job.priority = v;
+    }
     job.fields = store::encode_fields(rows.per_row_names ? &rec.names : nullptr, rec.values);
     const bool raw_is_value = rec.values.size() == 1 && rec.raw == rec.values[0];
     job.raw = raw_is_value ? std::string() : rec.raw;
@@ -396,6 +473,10 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     return to_int(ExitCode::ok);
   }
   auto store = open_store(g, store::sqlite::Create::yes);
+  if (!settings.locks.empty() && !o.seed_only) {
+    // Refused before the run exists, so a refusal leaves nothing behind.
+    wait_for_locks(*store, settings.locks, o.wait_locks, g.quiet || g.json);
+  }
   if (auto r = store->create_run(run, next); !r) {
     store.reset();
     if (fresh_store) {
@@ -417,13 +498,18 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
     return to_int(ExitCode::ok);
   }
-  return execute(*store, run, g, settings.slots, !o.no_stdout);
+  return execute(*store, run, g, exec_options(o));
 }
 
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
   auto run = find_run(*store, o.run);
-  return execute(*store, run, g, o.slots, !o.no_stdout);
+  ExecOptions e;
+  e.slots = o.slots;
+  e.pass_stdout = !o.no_stdout;
+  e.no_wait = o.no_wait;
+  e.wait_locks = o.wait_locks;
+  return execute(*store, run, g, e);
 }
 
 } // namespace muster::cli

@@ -61,6 +61,22 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   std::printf("  command: %s\n", util::join(run.settings.command, " ").c_str());
   std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
               counts_summary(counts).c_str());
+  if (run.resume_at > now) {
+    std::printf("  halted:  until %s (%s left): %s\n", util::format_clock(run.resume_at).c_str(),
+                util::format_duration(run.resume_at - now).c_str(), run.halt_reason.c_str());
+  }
+  if (counts[core::JobState::waiting] > 0) {
+    store::JobFilter f;
+    f.state = core::JobState::waiting;
+    f.limit = 3;
+    for (const auto& job : check(store->jobs(run.rid, f))) {
+      std::printf("  waiting: job %s: %s\n", job.id.c_str(), job.reason.c_str());
+    }
+    if (counts[core::JobState::waiting] > 3) {
+      std::printf("           and %lld more (muster jobs %s --state waiting)\n",
+                  static_cast<long long>(counts[core::JobState::waiting] - 3), run.id.c_str());
+    }
+  }
   if (alive) {
     const int64_t left = run.total - counts.finished();
     std::printf("  agent:   pid %lld on %s, %s, ETA %s\n",

@@ -78,9 +78,40 @@ agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord
   return opts;
 }
 
+std::string describe_lock(const store::LockRecord& lock) {
+  std::string out = "lock " + lock.name + " held by run " + lock.run_id;
+  if (!lock.run_name.empty()) {
+    out += " \"" + lock.run_name + "\"";
+  }
+  if (!lock.job_id.empty()) {
+    out += " job " + lock.job_id;
+  }
+  return out + " since " + util::format_clock(lock.since);
+}
+
+void wait_for_locks(store::Store& store, const std::vector<std::string>& names, bool wait,
+                    bool quiet) {
+  bool told = false;
+  for (;;) {
+    auto held = check(store.lock_conflict(names, 0, holder_alive));
+    if (!held) {
+      return;
+    }
+    if (!wait) {
+      throw Failure{ExitCode::busy, describe_lock(*held) +
+                                        " (--wait-locks waits for it; `muster locks` lists them)"};
+    }
+    if (!told && !quiet) {
+      std::fprintf(stderr, "muster: waiting: %s\n", describe_lock(*held).c_str());
+      told = true;
+    }
+    ::usleep(250'000);
+  }
+}
+
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
-            const GlobalOptions& g, int64_t slots, bool pass_stdout) {
-  const int64_t slot_count = slots > 0 ? slots : run.settings.slots;
+            const GlobalOptions& g, const ExecOptions& e) {
+  const int64_t slot_count = e.slots > 0 ? e.slots : run.settings.slots;
   check(ports_free(check(core::plan_ports(run.settings.ports, slot_count))));
   auto runner = check(exec::LocalRunner::create());
   if (run.settings.on_interrupt == core::OnInterrupt::hold) {
@@ -90,11 +121,25 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   ui::ProgressOptions popts;
   popts.quiet = g.quiet || g.json;
   // With --json, stdout carries the JSON alone; `muster logs` has the output.
-  popts.pass_stdout = pass_stdout && !g.json;
+  popts.pass_stdout = e.pass_stdout && !g.json;
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
 
-  agent::Agent agent(store, *runner, printer, agent_options(g, run, slots));
-  auto result = check(agent.run(run.rid));
+  auto options = agent_options(g, run, e.slots);
+  options.no_wait = e.no_wait;
+  agent::AgentResult result;
+  bool told = false;
+  for (;;) {
+    agent::Agent agent(store, *runner, printer, options);
+    result = check(agent.run(run.rid));
+    if (result.ending != agent::Ending::locked || !e.wait_locks) {
+      break;
+    }
+    if (!told && !popts.quiet) {
+      std::fprintf(stderr, "muster: waiting: %s\n", describe_lock(*result.lock).c_str());
+      told = true;
+    }
+    ::usleep(250'000);
+  }
   if (result.ending == agent::Ending::busy) {
     throw Failure{ExitCode::busy,
                   "run " + run.id + " is held by a live muster (pid " +
@@ -102,10 +147,41 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
                       "); wait for it to end, or stop it with `kill " +
                       std::to_string(result.holder->pid) + "`"};
   }
+  if (result.ending == agent::Ending::locked) {
+    throw Failure{ExitCode::busy, "run " + run.id + " cannot start: " +
+                                      describe_lock(*result.lock) +
+                                      " (--wait-locks waits for it)"};
+  }
   if (g.json) {
     // The same shape as `muster status --json`.
     auto after = check(store.find_run(run.id));
     std::printf("%s\n", ui::dump(ui::run_json(after, check(store.counts(run.rid)), false), 2).c_str());
+  }
+  const std::string name = run.name.empty() ? run.id : run.name;
+  if (result.ending == agent::Ending::halted) {
+    if (!g.quiet) {
+      std::fprintf(stderr, "muster: run %s halted until %s: %s; `muster resume %s` continues it\n",
+                   run.id.c_str(), util::format_clock(result.resume_at).c_str(),
+                   result.reason.c_str(), name.c_str());
+    }
+    return to_int(ExitCode::busy);
+  }
+  if (result.ending == agent::Ending::waiting) {
+    std::string why;
+    store::JobFilter f;
+    f.state = core::JobState::waiting;
+    f.limit = 1;
+    if (auto waiting = store.jobs(run.rid, f); waiting && !waiting->empty()) {
+      why = ": " + waiting->front().reason;
+    }
+    if (!g.quiet) {
+      std::fprintf(stderr, "muster: run %s: every job left waits on a limit%s; `muster resume %s`%s\n",
+                   run.id.c_str(), why.c_str(), name.c_str(),
+                   result.resume_at > 0
+                       ? (" after " + util::format_clock(result.resume_at) + " continues it").c_str()
+                       : " continues it");
+    }
+    return to_int(ExitCode::waiting);
   }
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);

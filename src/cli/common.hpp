@@ -38,7 +38,14 @@ bool holder_alive(const store::Holder& h);
 /// Runs `run` with an agent in this process until it completes or is
 /// stopped; returns the exit code.
 int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
-            const GlobalOptions& g, int64_t slots, bool pass_stdout);
+            const GlobalOptions& g, const ExecOptions& e);
+
+/// "lock src/a.py held by run 3f2e1d "Build frontend" since 10:02:11".
+std::string describe_lock(const store::LockRecord& lock);
+/// Returns when none of `names` is held by a live holder. Without `wait`, a
+/// held one throws Failure(busy) that names its holder.
+void wait_for_locks(store::Store& store, const std::vector<std::string>& names, bool wait,
+                    bool quiet);
 
 /// The agent options for running `run` in this process.
 agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord& run,

@@ -1,5 +1,7 @@
 #include "cli/config.hpp"
 
+#include "core/limits.hpp"
+#include "core/rules.hpp"
 #include "util/time.hpp"
 
 #include <sys/stat.h>
@@ -94,6 +96,127 @@ util::Result<void> read_ports(const std::string& file, const toml::table& ports,
       return bad(file, node, key, "a base port, such as { base = 4723 }");
     }
     out.push_back(spec);
+  }
+  return {};
+}
+
+util::Result<int64_t> as_duration(const std::string& file, const toml::node& node,
+                                  const std::string& key) {
+  auto v = as_string(file, node, key);
+  if (!v) {
+    return v.error();
+  }
+  auto ms = util::parse_duration_ms(*v);
+  if (!ms) {
+    return util::Error{where(file, node, key) + ": " + ms.error().message};
+  }
+  return *ms;
+}
+
+util::Result<void> read_rules(const std::string& file, const toml::node& node,
+                              std::vector<core::Rule>& out) {
+  const toml::array* arr = node.as_array();
+  if (!arr) {
+    return bad(file, node, "rules", "an array of tables ([[rules]])");
+  }
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& item = *arr->get(i);
+    const std::string key = "rules[" + std::to_string(i + 1) + "]";
+    const toml::table* t = item.as_table();
+    if (!t) {
+      return bad(file, item, key, "a table with match or exit_codes, and action");
+    }
+    core::Rule rule;
+    rule.where = file + ":" + std::to_string(item.source().begin.line);
+    bool has_action = false;
+    bool has_cooldown = false;
+    bool has_retry_after = false;
+    for (const auto& [k, v] : *t) {
+      const std::string field(k.str());
+      const std::string fkey = key + "." + field;
+      if (field == "match") {
+        auto m = as_string(file, v, fkey);
+        if (!m) {
+          return m.error();
+        }
+        rule.match = *m;
+        rule.where = file + ":" + std::to_string(v.source().begin.line);
+      } else if (field == "exit_codes") {
+        const toml::array* codes = v.as_array();
+        if (!codes) {
+          return bad(file, v, fkey, "an array of exit codes, such as [75]");
+        }
+        for (const auto& c : *codes) {
+          auto code = c.value<int64_t>();
+          if (!code || !c.is_integer() || *code < 0 || *code > 255) {
+            return bad(file, c, fkey, "exit codes from 0 to 255");
+          }
+          rule.exit_codes.push_back(static_cast<int>(*code));
+        }
+      } else if (field == "action") {
+        auto a = as_string(file, v, fkey);
+        if (!a) {
+          return a.error();
+        }
+        auto action = core::parse_action(*a);
+        if (!action) {
+          return bad(file, v, fkey, "\"succeed\", \"retry\", \"fail\" or \"halt\"");
+        }
+        rule.action = *action;
+        has_action = true;
+      } else if (field == "cooldown") {
+        auto ms = as_duration(file, v, fkey);
+        if (!ms) {
+          return ms.error();
+        }
+        rule.cooldown_ms = *ms;
+        has_cooldown = true;
+      } else if (field == "retry_after") {
+        auto ms = as_duration(file, v, fkey);
+        if (!ms) {
+          return ms.error();
+        }
+        rule.retry_after_ms = *ms;
+        has_retry_after = true;
+      } else if (field == "block_key") {
+        auto b = v.value<bool>();
+        if (!b || !v.is_boolean()) {
+          return bad(file, v, fkey, "true or false");
+        }
+        rule.block_key = *b;
+      } else if (field == "error_type") {
+        auto e = as_string(file, v, fkey);
+        if (!e) {
+          return e.error();
+        }
+        rule.error_type = *e;
+      } else {
+        return util::Error{where(file, v, fkey) +
+                           ": unknown key; a rule has match, exit_codes, action, cooldown, "
+                           "retry_after, block_key and error_type"};
+      }
+    }
+    if (!has_action) {
+      return bad(file, item, key + ".action", "an action: succeed, retry, fail or halt");
+    }
+    if (rule.match.empty() && rule.exit_codes.empty()) {
+      return bad(file, item, key, "match, exit_codes or both (a rule that matches everything "
+                                  "is the default)");
+    }
+    if (rule.block_key && rule.action != core::Action::fail) {
+      return bad(file, item, key + ".block_key", "block_key only with action = \"fail\"");
+    }
+    if (has_cooldown && rule.action != core::Action::halt) {
+      return bad(file, item, key + ".cooldown", "cooldown only with action = \"halt\"");
+    }
+    if (has_retry_after && rule.action != core::Action::retry) {
+      return bad(file, item, key + ".retry_after", "retry_after only with action = \"retry\"");
+    }
+    out.push_back(std::move(rule));
+  }
+  // A bad pattern is found here, with its line, before anything runs.
+  if (auto compiled = core::RuleSet::compile(out); !compiled) {
+    return compiled.error();
   }
   return {};
 }
@@ -202,6 +325,60 @@ util::Result<void> apply_config(RunOptions& o) {
       r = set_string("--max-output", o.max_output);
       if (r && !util::parse_bytes(o.max_output)) {
         return bad(file, node, key, "a size such as \"1M\"");
+      }
+    } else if (key == "rules") {
+      o.rules.clear();
+      r = read_rules(file, node, o.rules);
+    } else if (key == "halt_mode") {
+      r = set_string("--halt-mode", o.halt_mode);
+      if (r && !core::parse_halt_mode(o.halt_mode)) {
+        return bad(file, node, key, "\"drain\" or \"stop\"");
+      }
+    } else if (key == "per_key" || key == "per_key_daily") {
+      auto v = as_int(file, node, key, 1);
+      if (!v) {
+        return v.error();
+      }
+      if (!given(key == "per_key" ? "--per-key" : "--per-key-daily")) {
+        (key == "per_key" ? o.per_key : o.per_key_daily) = *v;
+      }
+    } else if (key == "day_starts") {
+      r = set_string("--day-starts", o.day_starts);
+      if (r) {
+        if (auto t = core::parse_time_of_day(o.day_starts); !t) {
+          return util::Error{where(file, node, key) + ": " + t.error().message};
+        }
+      }
+    } else if (key == "timezone") {
+      r = set_string("--timezone", o.timezone);
+      if (r) {
+        if (auto t = core::check_timezone(o.timezone); !t) {
+          return util::Error{where(file, node, key) + ": " + t.error().message};
+        }
+      }
+    } else if (key == "count") {
+      r = set_string("--count", o.count);
+      if (r && !core::parse_cap_count(o.count)) {
+        return bad(file, node, key, "\"attempts\" or \"successes\"");
+      }
+    } else if (key == "rate") {
+      r = set_string("--rate", o.rate);
+      if (r) {
+        if (auto t = core::parse_rate(o.rate); !t) {
+          return util::Error{where(file, node, key) + ": " + t.error().message};
+        }
+      }
+    } else if (key == "priority") {
+      r = set_string("--priority", o.priority);
+    } else if (key == "job_locks" || key == "job_lock") {
+      r = set_string("--job-lock", o.job_lock);
+    } else if (key == "locks") {
+      auto v = as_strings(file, node, key);
+      if (!v) {
+        return v.error();
+      }
+      if (!given("--lock")) {
+        o.locks = *v;
       }
     } else if (key == "backoff") {
       r = set_duration("--backoff", o.backoff);
@@ -348,7 +525,9 @@ util::Result<void> apply_config(RunOptions& o) {
       return util::Error{where(file, node, key) +
                          ": unknown key; the keys are jobs, input, format, id_column, key, "
                          "shell, retries, backoff, backoff_max, timeout, kill_grace, grace, "
-                         "on_interrupt, max_output, name, command and [slots]"};
+                         "on_interrupt, max_output, name, command, priority, per_key, "
+                         "per_key_daily, day_starts, timezone, count, rate, locks, job_locks, "
+                         "halt_mode, [slots] and [[rules]]"};
     }
     if (!r) {
       return r.error();

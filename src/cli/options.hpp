@@ -47,6 +47,19 @@ struct RunOptions {
   std::string name;
   bool seed_only = false;
   bool no_stdout = false;
+  bool no_wait = false;    ///< end (exit 3 or 4) instead of waiting out a halt or a window
+  bool wait_locks = false; ///< wait for held run locks instead of refusing
+  std::vector<core::Rule> rules; ///< [[rules]] of the config
+  std::string halt_mode = "drain";
+  int64_t per_key = 0;
+  int64_t per_key_daily = 0;
+  std::string day_starts = "00:00";
+  std::string timezone;
+  std::string count = "attempts";
+  std::string rate;
+  std::string priority;
+  std::vector<std::string> locks;
+  std::string job_lock;
   std::vector<std::string> command; ///< the command words, then `:::` groups
   std::vector<std::string> command_words; ///< the command alone (from the line, or the config)
 };
@@ -55,6 +68,21 @@ struct ResumeOptions {
   std::string run;
   int64_t slots = 0; ///< 0: the run's own
   bool no_stdout = false;
+  bool no_wait = false;
+  bool wait_locks = false;
+};
+
+/// How `execute` runs an agent in this process.
+struct ExecOptions {
+  int64_t slots = 0; ///< 0: the run's own
+  bool pass_stdout = true;
+  bool no_wait = false;
+  bool wait_locks = false;
+};
+
+struct WhyOptions {
+  std::string run;
+  std::string job;
 };
 
 struct StatusOptions {
@@ -98,6 +126,8 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
+int cmd_why(const GlobalOptions& g, const WhyOptions& o);
+int cmd_locks(const GlobalOptions& g);
 
 /// Parses argv and runs the subcommand; returns the exit code.
 int main(int argc, char** argv);

@@ -1,5 +1,7 @@
 #include "ui/progress.hpp"
 
+#include <algorithm>
+
 #include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -143,6 +145,26 @@ void ProgressPrinter::draining(int signal, int64_t grace_ms, int64_t running) {
                "Again to stop now.\n",
                name ? name : "?", util::format_duration(grace_ms).c_str(),
                static_cast<long long>(running));
+}
+
+void ProgressPrinter::paused(const std::string& why, int64_t until_ms) {
+  clear_line();
+  if (m_opts.quiet) {
+    return;
+  }
+  std::string until;
+  if (until_ms > 0) {
+    until = "; claims go on at " + util::format_clock(until_ms) + " (in " +
+            util::format_duration(std::max<int64_t>(0, until_ms - util::now_ms())) + ")";
+  }
+  std::fprintf(stderr, "muster: %s%s\n", why.c_str(), until.c_str());
+}
+
+void ProgressPrinter::unpaused() {
+  clear_line();
+  if (!m_opts.quiet) {
+    std::fprintf(stderr, "muster: claiming again\n");
+  }
 }
 
 void ProgressPrinter::ended(const agent::Progress& p) {

@@ -31,6 +31,8 @@ public:
   void draining(int signal, int64_t grace_ms, int64_t running) override;
   void ended(const agent::Progress& p) override;
   void warning(const std::string& message) override;
+  void paused(const std::string& why, int64_t until_ms) override;
+  void unpaused() override;
 
   /// The status line for `p`, without colour or cursor control.
   static std::string line(const std::string& run_id, const agent::Progress& p);

@@ -43,6 +43,8 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
       {"updated_at", util::format_timestamp(run.updated_at)},
       {"holder", holder_alive ? ordered_json{{"pid", run.holder.pid}, {"host", run.holder.host}}
                               : ordered_json(nullptr)},
+      {"resume_at", time_or_null(run.resume_at)},
+      {"halt_reason", run.halt_reason.empty() ? ordered_json(nullptr) : ordered_json(run.halt_reason)},
   };
   return j;
 }
@@ -64,6 +66,9 @@ ordered_json job_json(const store::JobRecord& job) {
       {"started_at", time_or_null(job.started_at)},
       {"finished_at", time_or_null(job.finished_at)},
       {"retry_at", time_or_null(job.retry_at)},
+      {"priority", job.priority},
+      {"lock", job.lock.empty() ? ordered_json(nullptr) : ordered_json(job.lock)},
+      {"reason", job.reason.empty() ? ordered_json(nullptr) : ordered_json(job.reason)},
   };
 }
 
