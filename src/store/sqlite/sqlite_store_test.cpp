@@ -47,6 +47,59 @@ protected:
 
   static Holder holder(int64_t pid) { return Holder{pid, "host", 42, 0}; }
 
+  /// A run whose jobs have keys (and locks, priorities) from `spec`, one
+  /// entry per job: {key, lock, priority}.
+  struct Spec {
+    std::string key;
+    std::string lock;
+    int64_t priority = 0;
+  };
+  RunRecord keyed_run(SqliteStore& store, core::RunSettings settings,
+                      const std::vector<Spec>& jobs, const std::string& name = "") {
+    RunRecord run;
+    run.name = name;
+    run.settings = std::move(settings);
+    if (run.settings.command.empty()) {
+      run.settings.command = {"post", "{}"};
+    }
+    size_t i = 0;
+    auto r = store.create_run(run, [&](NewJob& job) -> util::Result<bool> {
+      if (i == jobs.size()) {
+        return false;
+      }
+      job.id = "j" + std::to_string(i + 1);
+      job.key = jobs[i].key;
+      job.lock = jobs[i].lock;
+      job.priority = jobs[i].priority;
+      job.fields = "[]";
+      ++i;
+      return true;
+    });
+    EXPECT_TRUE(r.ok()) << (r ? "" : r.error().message);
+    EXPECT_TRUE(store.acquire(run.rid, holder(run.rid), [](const Holder&) { return false; }).ok());
+    return run;
+  }
+
+  static Update finished(const Claim& c, JobState state, int64_t at) {
+    Update u;
+    u.jid = c.jid;
+    u.state = state;
+    u.outcome = state == JobState::succeeded ? core::Outcome::exited(0) : core::Outcome::exited(1);
+    u.finished_at = at;
+    u.key = c.key;
+    u.lock = c.lock;
+    u.claimed_at = c.claimed_at;
+    return u;
+  }
+
+  static std::vector<std::string> ids(const CommitResult& r) {
+    std::vector<std::string> out;
+    for (const auto& c : r.claims) {
+      out.push_back(c.id);
+    }
+    return out;
+  }
+
   std::string m_dir;
 };
 
@@ -317,6 +370,192 @@ TEST_F(StoreTest, OldSchemaUpgradesAndKeepsData) {
   auto claims = store->commit(run->rid, {}, {0}, 1);
   ASSERT_EQ(claims->claims.size(), 1u);
   EXPECT_EQ(claims->claims[0].interrupts, 0);
+}
+
+TEST_F(StoreTest, PerKeyConcurrencyHoldsJobsBackAsWaiting) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  auto run = keyed_run(*store, s, {{"a"}, {"a"}, {"b"}, {"a"}});
+  auto first = store->commit(run.rid, {}, {0, 1, 2, 3}, 1000);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(ids(*first), (std::vector<std::string>{"j1", "j3"}));
+  EXPECT_EQ(first->moved[JobState::waiting], 2);
+  EXPECT_EQ(first->moved[JobState::pending], -2);
+  JobFilter waiting;
+  waiting.state = JobState::waiting;
+  auto held = *store->jobs(run.rid, waiting);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].reason, "key a busy: 1/1 running");
+  // j1 ends: the first job waiting on key a goes next, in input order.
+  auto next = store->commit(run.rid, {finished(first->claims[0], JobState::succeeded, 2000)},
+                            {0, 2, 3}, 2000);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j2"}));
+  EXPECT_EQ((*store->counts(run.rid))[JobState::waiting], 1);
+}
+
+TEST_F(StoreTest, DailyCapWaitsForTheNextWindowInItsZone) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key_daily = 2;
+  s.limits.timezone = "Europe/Berlin";
+  auto run = keyed_run(*store, s, {{"a"}, {"a"}, {"a"}, {"b"}});
+  // 23:58 in Berlin (22:58 UTC): two of key a may start today.
+  const int64_t t = 1'795'474'680'000;
+  auto c = store->commit(run.rid, {}, {0, 1, 2, 3}, t);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(ids(*c), (std::vector<std::string>{"j1", "j2", "j4"}));
+  JobFilter f;
+  f.id = "j3";
+  auto j3 = store->jobs(run.rid, f)->front();
+  EXPECT_EQ(j3.state, JobState::waiting);
+  EXPECT_EQ(j3.reason, "key a at daily cap 2/2 until 2026-11-24 00:00 Europe/Berlin");
+  EXPECT_EQ(c->wake_at, t + 120'000);
+  // Finishing does not give a start back: the cap counts attempts.
+  auto again = store->commit(run.rid, {finished(c->claims[0], JobState::succeeded, t + 1000)},
+                             {0}, t + 1000);
+  EXPECT_TRUE(again->claims.empty());
+  // One minute to midnight UTC is long after midnight in Berlin: a new day.
+  auto tomorrow = store->commit(run.rid, {}, {0}, t + 120'000);
+  ASSERT_TRUE(tomorrow.ok());
+  EXPECT_EQ(ids(*tomorrow), (std::vector<std::string>{"j3"}));
+  auto use = *store->key_usage(run.rid, "a", 1'795'474'800'000);
+  EXPECT_EQ(use.counted, 1);
+  EXPECT_EQ(use.running, 2);
+}
+
+TEST_F(StoreTest, DailyCapOfSuccessesCountsRunningAndGivesFailuresBack) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key_daily = 1;
+  s.limits.count = core::CapCount::successes;
+  s.limits.timezone = "UTC";
+  auto run = keyed_run(*store, s, {{"a"}, {"a"}});
+  auto c = store->commit(run.rid, {}, {0, 1}, 1000);
+  EXPECT_EQ(ids(*c), (std::vector<std::string>{"j1"})); // j1 running counts
+  // j1 fails: its place goes to j2.
+  auto next = store->commit(run.rid, {finished(c->claims[0], JobState::failed, 2000)}, {0}, 2000);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j2"}));
+}
+
+TEST_F(StoreTest, BlockKeySkipsTheKeysOtherJobs) {
+  auto store = open();
+  auto run = keyed_run(*store, {}, {{"a"}, {"a"}, {"b"}, {"a"}});
+  auto c = store->commit(run.rid, {}, {0}, 1000);
+  Update u = finished(c->claims[0], JobState::failed, 2000);
+  u.block_key = true;
+  u.error_type = "captcha";
+  auto next = store->commit(run.rid, {u}, {0}, 2000);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j3"}));
+  EXPECT_EQ(next->moved[JobState::skipped], 2);
+  JobFilter f;
+  f.id = "j4";
+  auto j4 = store->jobs(run.rid, f)->front();
+  EXPECT_EQ(j4.state, JobState::skipped);
+  EXPECT_EQ(j4.reason, "key a blocked: job failed with captcha");
+  f.id = "j1";
+  EXPECT_EQ(store->jobs(run.rid, f)->front().error_type, "captcha");
+}
+
+TEST_F(StoreTest, HaltStopsClaimsForEveryAgentUntilItsTime) {
+  auto store = open();
+  auto run = keyed_run(*store, {}, {{}, {}, {}});
+  auto c = store->commit(run.rid, {}, {0}, 1000);
+  Update u = finished(c->claims[0], JobState::pending, 1500);
+  u.uncounted = true;
+  u.halt_until = 5000;
+  u.halt_reason = "rate limit";
+  auto halted = store->commit(run.rid, {u}, {0, 1}, 1500);
+  ASSERT_TRUE(halted.ok());
+  EXPECT_TRUE(halted->claims.empty());
+  EXPECT_EQ(halted->halted_until, 5000);
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::halted);
+  EXPECT_TRUE(store->commit(run.rid, {}, {0}, 4999)->claims.empty());
+  auto resumed = store->commit(run.rid, {}, {0, 1, 2}, 5000);
+  EXPECT_EQ(ids(*resumed), (std::vector<std::string>{"j1", "j2", "j3"}));
+  EXPECT_EQ(resumed->claims[0].attempt, 2);
+  EXPECT_EQ(resumed->claims[0].interrupts, 1); // the halted attempt did not count
+  auto after = *store->find_run(run.id);
+  EXPECT_EQ(after.state, core::RunState::running);
+  EXPECT_EQ(after.resume_at, 0);
+}
+
+TEST_F(StoreTest, RateSpacesStartsEvenly) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.rate_interval_us = 1'000'000; // 60/min
+  auto run = keyed_run(*store, s, {{}, {}, {}});
+  auto c = store->commit(run.rid, {}, {0, 1, 2}, 10'000);
+  EXPECT_EQ(c->claims.size(), 1u);
+  EXPECT_EQ(c->wake_at, 11'000);
+  EXPECT_TRUE(store->commit(run.rid, {}, {1, 2}, 10'999)->claims.empty());
+  EXPECT_EQ(store->commit(run.rid, {}, {1, 2}, 11'000)->claims.size(), 1u);
+}
+
+TEST_F(StoreTest, PriorityOrdersClaims) {
+  auto store = open();
+  auto run = keyed_run(*store, {}, {{"", "", 0}, {"", "", 5}, {"", "", -1}, {"", "", 5}});
+  auto c = store->commit(run.rid, {}, {0, 1, 2, 3}, 1);
+  EXPECT_EQ(ids(*c), (std::vector<std::string>{"j2", "j4", "j1", "j3"}));
+}
+
+TEST_F(StoreTest, JobLocksSerialiseAcrossRuns) {
+  auto store = open();
+  core::RunSettings s;
+  s.job_lock = "{device}";
+  auto a = keyed_run(*store, s, {{"", "dev1"}, {"", "dev2"}});
+  auto b = keyed_run(*store, s, {{"", "dev1"}});
+  auto ca = store->commit(a.rid, {}, {0, 1}, 1000);
+  EXPECT_EQ(ids(*ca), (std::vector<std::string>{"j1", "j2"}));
+  auto cb = store->commit(b.rid, {}, {0}, 1000);
+  EXPECT_TRUE(cb->claims.empty());
+  JobFilter f;
+  f.id = "j1";
+  auto waiting = store->jobs(b.rid, f)->front();
+  EXPECT_EQ(waiting.state, JobState::waiting);
+  EXPECT_NE(waiting.reason.find("lock dev1 held by run " + a.id + " job j1"), std::string::npos)
+      << waiting.reason;
+  auto locks = *store->locks();
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].name, "dev1");
+  // Run a's job ends: run b's waiting job may take the lock.
+  ASSERT_TRUE(store->commit(a.rid, {finished(ca->claims[0], JobState::succeeded, 2000)}, {}, 2000).ok());
+  EXPECT_EQ(ids(*store->commit(b.rid, {}, {0}, 2001)), (std::vector<std::string>{"j1"}));
+}
+
+TEST_F(StoreTest, RunLocksRefuseALiveHolderAndFreeADeadOne) {
+  auto store = open();
+  core::RunSettings s;
+  s.locks = {"src/app.py", "src/utils.py"};
+  auto a = keyed_run(*store, s, {{}}, "Build frontend");
+  core::RunSettings s2;
+  s2.command = {"x"};
+  s2.locks = {"src/utils.py"};
+  RunRecord b;
+  b.settings = s2;
+  int n = 0;
+  ASSERT_TRUE(store->create_run(b, [&](NewJob& job) -> util::Result<bool> {
+    job.id = "1";
+    job.fields = "[]";
+    return n++ == 0;
+  }).ok());
+  auto refused = store->acquire(b.rid, holder(900), [](const Holder&) { return true; });
+  ASSERT_TRUE(refused.ok());
+  ASSERT_TRUE(refused->lock_conflict.has_value());
+  EXPECT_EQ(refused->lock_conflict->name, "src/utils.py");
+  EXPECT_EQ(refused->lock_conflict->run_name, "Build frontend");
+  EXPECT_EQ(store->find_run(b.id)->holder.pid, 0); // nothing changed
+  // The holder is dead: its locks are freed and b takes its own.
+  auto taken = store->acquire(b.rid, holder(900), [](const Holder&) { return false; });
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(taken->lock_conflict.has_value());
+  auto locks = *store->locks();
+  ASSERT_EQ(locks.size(), 1u);
+  EXPECT_EQ(locks[0].run_id, b.id);
+  ASSERT_TRUE(store->release(b.rid, core::RunState::completed).ok());
+  EXPECT_TRUE(store->locks()->empty());
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {

@@ -1,0 +1,64 @@
+#include "core/limits.hpp"
+
+#include <gtest/gtest.h>
+
+namespace muster::core {
+namespace {
+
+// 2026-11-23 22:59:00 UTC = 23:59 in Berlin (CET, UTC+1).
+constexpr int64_t k_berlin_2359 = 1'795'474'740'000;
+
+TEST(Limits, DayWindowCrossesMidnightInItsOwnZone) {
+  const auto before = day_window(k_berlin_2359, 0, "Europe/Berlin");
+  EXPECT_EQ(before.end_ms, k_berlin_2359 + 60'000); // Berlin midnight
+  EXPECT_EQ(before.end_ms - before.start_ms, 24 * 3'600'000);
+  const auto after = day_window(k_berlin_2359 + 61'000, 0, "Europe/Berlin");
+  EXPECT_EQ(after.start_ms, before.end_ms);
+  // The same instant is still the 23rd in UTC: one window for both minutes.
+  const auto utc = day_window(k_berlin_2359, 0, "UTC");
+  EXPECT_EQ(utc.start_ms, day_window(k_berlin_2359 + 61'000, 0, "UTC").start_ms);
+  EXPECT_EQ(format_in_zone(before.end_ms, "Europe/Berlin"), "2026-11-24 00:00 Europe/Berlin");
+}
+
+TEST(Limits, DayWindowStartsAtTheGivenTime) {
+  // 23:59 Berlin with windows from 06:00: the window began at 06:00 that day.
+  const auto w = day_window(k_berlin_2359, 6 * 60, "Europe/Berlin");
+  EXPECT_EQ(format_in_zone(w.start_ms, "Europe/Berlin"), "2026-11-23 06:00 Europe/Berlin");
+  EXPECT_EQ(format_in_zone(w.end_ms, "Europe/Berlin"), "2026-11-24 06:00 Europe/Berlin");
+  // 05:00 Berlin the next day is still in it.
+  const auto early = day_window(k_berlin_2359 + 5 * 3'600'000 + 60'000, 6 * 60, "Europe/Berlin");
+  EXPECT_EQ(early.start_ms, w.start_ms);
+}
+
+TEST(Limits, DayWindowIs23HoursWhenClocksGoForward) {
+  // 2026-03-29: Berlin goes from 02:00 CET to 03:00 CEST. Noon that day:
+  const int64_t noon = 1'774'778'400'000; // 2026-03-29 10:00 UTC = 12:00 CEST
+  const auto w = day_window(noon, 0, "Europe/Berlin");
+  EXPECT_EQ(w.end_ms - w.start_ms, 23 * 3'600'000);
+  EXPECT_EQ(format_in_zone(w.start_ms, "Europe/Berlin"), "2026-03-29 00:00 Europe/Berlin");
+}
+
+TEST(Limits, TimezonesComeFromTheSystemDatabase) {
+  EXPECT_TRUE(check_timezone("Europe/Berlin").ok());
+  EXPECT_TRUE(check_timezone("").ok());
+  EXPECT_FALSE(check_timezone("Mars/Olympus").ok());
+  EXPECT_FALSE(check_timezone("../../etc/passwd").ok());
+}
+
+TEST(Limits, RatesAndTimesOfDayParse) {
+  EXPECT_EQ(*parse_rate("60/min"), 1'000'000);
+  EXPECT_EQ(*parse_rate("2/s"), 500'000);
+  EXPECT_EQ(*parse_rate("100/h"), 36'000'000);
+  EXPECT_EQ(*parse_rate("1/day"), 86'400'000'000);
+  for (const char* bad : {"60", "/min", "0/s", "x/s", "5/fortnight", "-1/s"}) {
+    EXPECT_FALSE(parse_rate(bad).ok()) << bad;
+  }
+  EXPECT_EQ(*parse_time_of_day("00:00"), 0);
+  EXPECT_EQ(*parse_time_of_day("06:30"), 390);
+  for (const char* bad : {"6:30", "24:00", "12:60", "ab:cd", ""}) {
+    EXPECT_FALSE(parse_time_of_day(bad).ok()) << bad;
+  }
+}
+
+} // namespace
+} // namespace muster::core
