@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <map>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace muster::store::sqlite {
@@ -556,6 +558,67 @@ TEST_F(StoreTest, RunLocksRefuseALiveHolderAndFreeADeadOne) {
   EXPECT_EQ(locks[0].run_id, b.id);
   ASSERT_TRUE(store->release(b.rid, core::RunState::completed).ok());
   EXPECT_TRUE(store->locks()->empty());
+}
+
+TEST_F(StoreTest, TwoProcessesClaimingOneRunKeepEveryLimit) {
+  // Two agents' worth of claims, from two processes on one store at once:
+  // the claim transaction alone must keep the daily cap and per-key limit.
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  s.limits.per_key_daily = 3;
+  s.limits.timezone = "UTC";
+  std::vector<Spec> jobs;
+  for (int i = 0; i < 60; ++i) {
+    jobs.push_back({"k" + std::to_string(i % 4)});
+  }
+  RunRecord run;
+  {
+    auto store = open();
+    run = keyed_run(*store, s, jobs);
+  }
+  const int64_t now = 1'795'474'680'000;
+  std::vector<pid_t> children;
+  for (int agent = 0; agent < 2; ++agent) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = SqliteStore::open(m_dir + "/store", Create::no);
+      if (!store) {
+        _exit(2);
+      }
+      std::vector<Update> done;
+      for (int turn = 0; turn < 200; ++turn) {
+        auto c = (*store)->commit(run.rid, done, {agent * 10, agent * 10 + 1}, now + turn);
+        if (!c) {
+          _exit(3);
+        }
+        done.clear();
+        for (const auto& claim : c->claims) {
+          done.push_back(finished(claim, JobState::succeeded, now + turn));
+        }
+      }
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  auto store = open();
+  std::map<std::string, int> started;
+  ASSERT_TRUE(store->each_job(run.rid, [&](const JobRecord& j) {
+    if (j.attempts > 0) {
+      started[j.key] += static_cast<int>(j.attempts);
+    }
+  }).ok());
+  ASSERT_EQ(started.size(), 4u);
+  for (const auto& [key, n] : started) {
+    EXPECT_EQ(n, 3) << key; // exactly the cap, by either process
+  }
+  EXPECT_EQ((*store->counts(run.rid))[JobState::waiting], 48);
+  EXPECT_EQ((*store->counts(run.rid))[JobState::running], 0);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {
