@@ -35,6 +35,12 @@ void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--json", g.json, "Print JSON for scripts");
 }
 
+void add_wait_flags(CLI::App& cmd, bool& no_wait, bool& wait_locks) {
+  cmd.add_flag("--wait-locks", wait_locks, "Wait for held locks instead of refusing");
+  cmd.add_flag("--no-wait", no_wait,
+               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+}
+
 std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mode) {
   auto o = std::make_shared<RunOptions>();
   o->mode = mode;
@@ -75,9 +81,7 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--halt-mode", o->halt_mode,
                  "When a rule halts the run: drain (running jobs finish) or stop")
       ->check(CLI::IsMember({"drain", "stop"}));
-  cmd.add_flag("--wait-locks", o->wait_locks, "Wait for held locks instead of refusing");
-  cmd.add_flag("--no-wait", o->no_wait,
-               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+  add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
@@ -117,9 +121,7 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
-  cmd.add_flag("--wait-locks", o->wait_locks, "Wait for held locks instead of refusing");
-  cmd.add_flag("--no-wait", o->no_wait,
-               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+  add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_resume(g, *o); };

@@ -23,6 +23,16 @@ constexpr std::string_view k_job_columns =
     "signal, error, error_type, slot, pid, pgid, started_at, finished_at, retry_at, priority, "
     "lock, reason";
 
+// The holder's four columns, starting at `first`.
+Holder read_holder(const Statement& st, int first) {
+  Holder h;
+  h.pid = st.optional_int64(first).value_or(0);
+  h.host = st.text(first + 1);
+  h.start_time = st.optional_int64(first + 2).value_or(0);
+  h.heartbeat_at = st.optional_int64(first + 3).value_or(0);
+  return h;
+}
+
 util::Result<RunRecord> read_run(Statement& st) {
   RunRecord r;
   r.rid = st.int64(0);
@@ -43,10 +53,7 @@ util::Result<RunRecord> read_run(Statement& st) {
   r.created_at = st.int64(7);
   r.updated_at = st.int64(8);
   r.rate = st.real(9);
-  r.holder.pid = st.optional_int64(10).value_or(0);
-  r.holder.host = st.text(11);
-  r.holder.start_time = st.optional_int64(12).value_or(0);
-  r.holder.heartbeat_at = st.optional_int64(13).value_or(0);
+  r.holder = read_holder(st, 10);
   r.resume_at = st.optional_int64(14).value_or(0);
   r.halt_reason = st.text(15);
   return r;
@@ -1030,10 +1037,7 @@ util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view 
     l.run_name = row.text(3);
     l.job_id = row.text(4);
     l.since = row.int64(5);
-    l.holder.pid = row.optional_int64(6).value_or(0);
-    l.holder.host = row.text(7);
-    l.holder.start_time = row.optional_int64(8).value_or(0);
-    l.holder.heartbeat_at = row.optional_int64(9).value_or(0);
+    l.holder = read_holder(row, 6);
     out.push_back(std::move(l));
   });
   if (!r) {
