@@ -177,7 +177,9 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       }
       const size_t claimed = committed->claims.size();
       apply_commit(*committed);
-      if (free_slots.size() > claimed && m_counts[core::JobState::retrying] > 0) {
+      if (m_counts[core::JobState::retrying] <= 0) {
+        m_next_retry_at = 0; // retries the limits moved to waiting are not due any more
+      } else if (free_slots.size() > claimed) {
         auto next = m_store.next_retry_at(rid);
         m_next_retry_at = next ? *next : 0;
       }
@@ -190,11 +192,12 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       return s.state == SlotState::waiting || s.state == SlotState::restarting;
     });
     const bool work_remains = left_to_do() > 0;
-    if (m_active.size() == 0 && (m_draining || !slots_waiting || !work_remains)) {
+    const bool halted_now = m_halted_until > util::now_ms();
+    if (m_active.size() == 0 && (m_draining || !slots_waiting || !work_remains || halted_now)) {
       if (m_draining || !work_remains) {
         break;
       }
-      if (m_halted_until > util::now_ms()) {
+      if (halted_now) {
         if (m_opts.no_wait) {
           result.ending = Ending::halted;
           break;

@@ -1,0 +1,659 @@
+# End to end: rules (halt, block_key, exit codes, first match wins), the
+# result file, limits (per-key concurrency, daily caps, start rate,
+# priorities), run locks and job locks, and `muster why` / `muster locks`.
+#
+# Timing checks read the store's started_at/finished_at (epoch ms) or the
+# start/end times the jobs record themselves (date +%s%N); they only assume
+# that a halt's cooldown and a lock are honoured, never how fast a job starts.
+
+# run_state: the state of the newest run ('' before there is one).
+run_state() {
+  db "SELECT state FROM runs ORDER BY rid DESC LIMIT 1" 2>/dev/null
+}
+
+run_is_halted() {
+  [[ $(run_state) == halted ]]
+}
+
+# job_state RUN JOB
+job_state() {
+  db "SELECT j.state FROM jobs j JOIN runs r ON r.rid = j.rid WHERE r.id = '$1' AND j.id = '$2'" 2>/dev/null
+}
+
+job_is() {
+  [[ $(job_state "$1" "$2") == "$3" ]]
+}
+
+# check_intervals FILE: FILE has lines "GROUP START_NS END_NS [...]". Prints
+# one "overlap ..." line per pair of intervals of one group that overlap, then
+# "groups N", "max_concurrent N" (all groups together) and
+# "max_groups_at_once N" (distinct groups running at one moment).
+check_intervals() {
+  python3 - "$1" <<'EOF'
+import sys
+rows = []
+with open(sys.argv[1]) as f:
+    for line in f:
+        p = line.split()
+        if len(p) >= 3:
+            rows.append((p[0], int(p[1]), int(p[2]), " ".join(p[3:])))
+by = {}
+for r in rows:
+    by.setdefault(r[0], []).append(r)
+for g, rs in sorted(by.items()):
+    rs.sort(key=lambda r: r[1])
+    for a, b in zip(rs, rs[1:]):
+        if b[1] < a[2]:
+            print("overlap %s: [%d, %d] %s and [%d, %d] %s (%.1f ms)"
+                  % (g, a[1], a[2], a[3], b[1], b[2], b[3], (a[2] - b[1]) / 1e6))
+events = sorted([(r[1], 1, r[0]) for r in rows] + [(r[2], -1, r[0]) for r in rows],
+                key=lambda e: (e[0], e[1]))
+cur = best = 0
+live = {}
+best_groups = 0
+for t, d, g in events:
+    cur += d
+    live[g] = live.get(g, 0) + d
+    best = max(best, cur)
+    best_groups = max(best_groups, sum(1 for v in live.values() if v > 0))
+print("groups %d" % len(by))
+print("max_concurrent %d" % best)
+print("max_groups_at_once %d" % best_groups)
+EOF
+}
+
+# expect_no_overlap FILE GROUPS WHAT: no two intervals of a group overlap and
+# FILE has GROUPS groups; sets MAXCONC and MAXGROUPS.
+expect_no_overlap() {
+  local report
+  report=$(check_intervals "$1") || fail "could not read the intervals in $1"
+  if grep -q '^overlap' <<<"$report"; then
+    fail "$3: intervals of one group overlap: $(grep '^overlap' <<<"$report" | head -5)"
+  fi
+  expect_eq "$(sed -n 's/^groups //p' <<<"$report")" "$2" "$3: groups in $1"
+  MAXCONC=$(sed -n 's/^max_concurrent //p' <<<"$report")
+  MAXGROUPS=$(sed -n 's/^max_groups_at_once //p' <<<"$report")
+}
+
+# A job script that records "GROUP START_NS END_NS LABEL" in ./intervals
+# around a sleep of $3 seconds: rec.sh GROUP LABEL SECONDS.
+make_recorder() {
+  cat >rec.sh <<'EOF'
+#!/bin/sh
+s=$(date +%s%N)
+sleep "$3"
+e=$(date +%s%N)
+echo "$1 $s $e $2" >>intervals
+EOF
+  chmod +x rec.sh
+}
+
+# halt_config COOLDOWN: a muster.toml rule that halts on "rate limit".
+halt_config() {
+  local cooldown=$1
+  cat <<TOML
+[[rules]]
+match = "rate limit"
+action = "halt"
+cooldown = "$cooldown"
+TOML
+}
+
+# make_halting_job HALTER: ./job.sh ID appends ID to ./ran and sleeps 0.3s;
+# job HALTER prints "rate limit" the first time it runs (hit.d marks that).
+make_halting_job() {
+  local halter=$1
+  cat >job.sh <<EOF
+#!/bin/sh
+echo "\$1" >>ran
+if [ "\$1" = $halter ] && mkdir hit.d 2>/dev/null; then
+  echo "429: rate limit exceeded"
+fi
+sleep 0.3
+EOF
+  chmod +x job.sh
+}
+
+# ---------------------------------------------------------------------------
+# Halts
+
+test_halt_holds_claims_for_cooldown() {
+  TEST "a halt rule (drain, cooldown 2s): no job starts during the cooldown, then the run completes by itself"
+  halt_config 2s >muster.toml
+  make_halting_job 10
+  start_bg m muster run -q -j 8 -- ./job.sh ::: $(seq 40)
+  local pid=$BG_PID
+  wait_until 30 run_is_halted || fail "the run never showed state 'halted' (state: $(run_state))"
+  # The halting attempt's end is the halt's commit; the job's row is
+  # overwritten by its next attempt, so read it now.
+  local row fin resume_at state interrupts reason
+  row=$(db "SELECT j.finished_at, r.resume_at, j.state, j.interrupts, r.halt_reason FROM jobs j JOIN runs r ON r.rid = j.rid WHERE j.id = '10'")
+  IFS='|' read -r fin resume_at state interrupts reason <<<"$row"
+  expect_eq "$state" pending "state of the halting job during the halt"
+  expect_eq "$interrupts" 1 "interrupts of the halting job during the halt"
+  expect_contains "$reason" "rate limit" "runs.halt_reason"
+  [[ -n $fin && -n $resume_at ]] || fail "no finished_at/resume_at during the halt: '$row'"
+  expect_ge "$((resume_at - fin))" 1950 "runs.resume_at - finished_at of the halting attempt (ms)"
+  expect_le "$((resume_at - fin))" 2500 "runs.resume_at - finished_at of the halting attempt (ms)"
+  wait_bg "$pid" 60
+  expect_eq "$BG_STATUS" 0 "muster's exit status (it waits out the cooldown by itself)"
+  expect_sql "SELECT state FROM runs" completed "the run's state"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 40 "succeeded jobs"
+  # Nothing was claimed between the halt and the end of its cooldown.
+  expect_sql "SELECT group_concat(id || '@+' || (started_at - $fin) || 'ms', ' ') FROM jobs WHERE started_at > $fin AND started_at < $fin + 2000 - 50" \
+    "" "jobs started during the cooldown (after the halt at $fin)"
+  local after
+  after=$(db "SELECT count(*) FROM jobs WHERE started_at >= $fin + 2000 - 50")
+  expect_ge "$after" 10 "jobs started after the cooldown (the halt came early, most jobs were left)"
+  # Every job ran once; the halting one twice, its first attempt not spent.
+  expect_eq "$(sort -n ran | uniq -c | awk '$1 != 1 { print $2 "x" $1 }' | paste -sd' ')" "10x2" \
+    "jobs that ran other than once"
+  expect_eq "$(wc -l <ran)" 41 "lines in the run log"
+  expect_sql "SELECT state || ':' || attempts || ':' || interrupts || ':' || (attempts - interrupts) || '/' || max_attempts FROM jobs WHERE id = '10'" \
+    "succeeded:2:1:1/1" "halting job state:attempts:interrupts:spent/max"
+  expect_sql "SELECT count(*) FROM jobs WHERE interrupts <> 0" 1 "jobs with interrupts"
+}
+
+test_halt_no_wait_then_resume() {
+  TEST "halt with --no-wait exits 3 with the run halted; after the cooldown resume -j 2 completes it"
+  halt_config 2s >muster.toml
+  make_halting_job 3
+  expect_exit 3 muster run -j 2 --no-wait -- ./job.sh ::: $(seq 10)
+  expect_contains "$STDERR" "halted until" "muster's message"
+  local run
+  run=$(last_run_id)
+  expect_exit 0 muster status "$run" --json
+  expect_eq "$(json_eval .last.out 'j["state"]')" halted "status --json .state"
+  expect_eq "$(json_eval .last.out 'j["resume_at"] is not None')" true "status --json has resume_at"
+  expect_contains "$(json_eval .last.out 'j["halt_reason"]')" "rate limit" "status --json .halt_reason"
+  expect_exit 0 muster status "$run"
+  expect_contains "$STDOUT" "halted:" "status"
+  expect_contains "$STDOUT" "rate limit" "status"
+  local resume_at
+  resume_at=$(db "SELECT resume_at FROM runs")
+  expect_sql "SELECT state FROM runs" halted "runs.state"
+  expect_sql "SELECT state || ':' || interrupts FROM jobs WHERE id = '3'" "pending:1" "the halting job"
+  expect_ge "$(count_state "$run" pending)" 5 "jobs left pending"
+  wait_until 10 eval '(( $(now_ms) >= '"$resume_at"' ))' || fail "the cooldown never ended"
+  expect_exit 0 muster resume "$run" -j 2 -q
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 10 "succeeded jobs"
+  expect_sql "SELECT count(*) FROM jobs WHERE started_at > $resume_at - 2000 AND started_at < $resume_at - 50" 0 \
+    "jobs started during the cooldown"
+  expect_sql "SELECT state FROM runs" completed "runs.state after resume"
+  expect_eq "$(sort -n ran | uniq -c | awk '$1 != 1 { print $2 "x" $1 }' | paste -sd' ')" "3x2" \
+    "jobs that ran other than once"
+  expect_sql "SELECT attempts - interrupts FROM jobs WHERE id = '3'" 1 "attempts spent by the halting job"
+}
+
+# `muster resume RUN --no-wait` on a halted run ends at once, like `run`: its
+# slots are never set up, so the check must not wait for them.
+test_resume_no_wait_while_halted() {
+  TEST "resume --no-wait of a halted run exits 3 at once and starts nothing"
+  halt_config 4s >muster.toml
+  make_halting_job 2
+  expect_exit 3 muster run -q -j 1 --no-wait -- ./job.sh ::: 1 2 3 4
+  local run t0 took
+  run=$(last_run_id)
+  expect_sql "SELECT state FROM runs" halted "runs.state"
+  t0=$(now_ms)
+  expect_exit 3 timeout 20 "$MUSTER_BIN" resume "$run" --no-wait -q
+  took=$(($(now_ms) - t0))
+  expect_le "$took" 3000 "time resume --no-wait took (ms)"
+  expect_eq "$(count_state "$run" pending)" 3 "jobs still pending"
+  expect_sql "SELECT state FROM runs" halted "runs.state after resume --no-wait"
+}
+
+test_halt_mode_stop() {
+  TEST "halt_mode = \"stop\": running jobs are stopped and requeued without spending an attempt; the run completes"
+  local m
+  m=$(marker 1)
+  {
+    echo 'halt_mode = "stop"'
+    halt_config 1s
+  } >muster.toml
+  cat >job.sh <<EOF
+#!/bin/sh
+echo "\$1 start" >>log
+if [ "\$1" = 3 ] && mkdir hit.d 2>/dev/null; then
+  # Halt only once the other first jobs run, so that the halt finds them.
+  n=0
+  while [ \$(grep -c start log) -lt 4 ] && [ \$n -lt 400 ]; do sleep 0.05; n=\$((n + 1)); done
+  echo "rate limit"
+  exit 0
+fi
+sleep $m
+echo "\$1 end" >>log
+EOF
+  chmod +x job.sh
+  expect_exit 0 muster run -q -j 4 -- ./job.sh ::: $(seq 8)
+  expect_no_process "$m"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 8 "succeeded jobs"
+  expect_sql "SELECT group_concat(id || ':' || interrupts || ':' || (attempts - interrupts), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+    "1:1:1 2:1:1 3:1:1 4:1:1 5:0:1 6:0:1 7:0:1 8:0:1" "id:interrupts:spent attempts"
+  local j
+  for j in 1 2 4; do
+    expect_eq "$(grep -c "^$j start" log)" 2 "starts of job $j"
+    expect_eq "$(grep -c "^$j end" log)" 1 "ends of job $j (its first attempt was stopped)"
+  done
+  for j in 5 6 7 8; do
+    expect_eq "$(grep -c "^$j start" log)" 1 "starts of job $j"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Limits
+
+test_daily_cap() {
+  TEST "daily cap (--per-key-daily 3) with 8 slots: 3 starts per key, the rest waiting; --no-wait exits 4"
+  {
+    echo acct,n
+    for i in $(seq 30); do echo "k$((i % 3)),$i"; done
+  } >in.csv
+  expect_exit 4 muster run -j 8 -i in.csv --key '{acct}' --per-key-daily 3 --no-wait -- \
+    sh -c 'echo "{acct} $(date +%s%N)" >>starts; sleep 0.05'
+  local run
+  run=$(last_run_id)
+  expect_sql "SELECT group_concat(key || ':' || state || ':' || n, ' ') FROM (SELECT key, state, count(*) AS n FROM jobs GROUP BY key, state ORDER BY key, state)" \
+    "k0:succeeded:3 k0:waiting:7 k1:succeeded:3 k1:waiting:7 k2:succeeded:3 k2:waiting:7" "key:state:count"
+  expect_eq "$(awk '{ print $1 }' starts | sort | uniq -c | awk '{ print $2 ":" $1 }' | paste -sd' ')" \
+    "k0:3 k1:3 k2:3" "starts recorded per key"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting' AND reason LIKE 'key k_ at daily cap 3/3 until %'" 21 \
+    "waiting jobs whose reason names the daily cap"
+  expect_sql "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k1' LIMIT 1" \
+    "$(db "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k1' ORDER BY jid DESC LIMIT 1")" "the same reason for every waiting job of k1"
+  expect_exit 0 muster jobs "$run"
+  expect_contains "$STDOUT" "daily cap 3/3" "muster jobs"
+  expect_exit 0 muster status "$run"
+  expect_contains "$STDOUT" "daily cap 3/3" "muster status"
+}
+
+# next_window HH:MM ZONE: the next start of the daily window, as muster's
+# reasons print it.
+next_window() {
+  python3 - "$1" "$2" <<'EOF'
+import datetime, sys, zoneinfo
+hh, mm = map(int, sys.argv[1].split(":"))
+tz = zoneinfo.ZoneInfo(sys.argv[2])
+now = datetime.datetime.now(tz)
+t = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+if t <= now:
+    t = (now + datetime.timedelta(days=1)).replace(hour=hh, minute=mm, second=0, microsecond=0)
+print(t.strftime("%Y-%m-%d %H:%M"))
+EOF
+}
+
+test_daily_cap_timezone_and_successes() {
+  TEST "daily cap from the config: timezone Europe/Berlin, day_starts, count = successes"
+  python3 -c 'import zoneinfo; zoneinfo.ZoneInfo("Europe/Berlin")' 2>/dev/null ||
+    fail "python3 has no time zone data for Europe/Berlin"
+  cat >muster.toml <<'TOML'
+key = "{acct}"
+per_key_daily = 2
+timezone = "Europe/Berlin"
+day_starts = "06:30"
+count = "successes"
+TOML
+  {
+    echo acct,n
+    for i in $(seq 30); do echo "k$((i % 3)),$i"; done
+  } >in.csv
+  local before after
+  before=$(next_window 06:30 Europe/Berlin)
+  # Odd rows fail: failures do not count, so each key gets 2 successes.
+  expect_exit 4 muster run -q -j 8 -i in.csv --no-wait -- sh -c 'echo "{acct} {n}" >>starts; exit $(( {n} % 2 ))'
+  after=$(next_window 06:30 Europe/Berlin)
+  expect_sql "SELECT group_concat(key || ':' || n, ' ') FROM (SELECT key, count(*) AS n FROM jobs WHERE state = 'succeeded' GROUP BY key ORDER BY key)" \
+    "k0:2 k1:2 k2:2" "successes per key"
+  expect_sql "SELECT count(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'waiting')" 0 "jobs in other states"
+  local reason
+  reason=$(db "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k0' LIMIT 1")
+  expect_contains "$reason" "key k0 at daily cap 2/2 until" "reason of a waiting job"
+  expect_contains "$reason" "Europe/Berlin" "reason of a waiting job"
+  if [[ $reason != *"$before Europe/Berlin"* && $reason != *"$after Europe/Berlin"* ]]; then
+    fail "reason should name the next window start '$before Europe/Berlin', got: $reason"
+  fi
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting' AND (reason IS NULL OR reason NOT LIKE '%daily cap 2/2%Europe/Berlin%')" 0 \
+    "waiting jobs without the daily cap reason"
+}
+
+# cpu_ticks PID: user + system CPU time of PID, in clock ticks.
+cpu_ticks() {
+  local stat
+  stat=$(cat "/proc/$1/stat") || return 1
+  stat=${stat##*) }
+  # After the command: state is field 3, utime 14 and stime 15.
+  read -r -a f <<<"$stat"
+  echo $((f[11] + f[12]))
+}
+
+# A retry held back by a limit (here the daily cap its first attempt used up)
+# is no longer due: the agent must forget its retry time, sleep until the
+# window opens, and with --no-wait exit 4 (it once spun at 100% CPU instead).
+test_retry_held_by_daily_cap() {
+  TEST "a retry held back by the daily cap waits idle; --no-wait exits 4"
+  run_cmd timeout 6 "$MUSTER_BIN" --store nowait run -q --key k --per-key-daily 1 --retries 2 --backoff 100ms --no-wait -- false ::: a
+  expect_eq "$STATUS" 4 "exit status of run --no-wait (124: killed by timeout 6)"
+  DB=nowait/muster.db expect_sql "SELECT state || ':' || attempts FROM jobs" "waiting:1" "the job after its first attempt"
+  DB=nowait/muster.db expect_sql "SELECT count(*) FROM jobs WHERE reason LIKE 'key k at daily cap 1/1 until %'" 1 "its reason"
+  # Without --no-wait muster waits for the window: idle, not busy.
+  start_bg m muster run -q --key k --per-key-daily 1 --retries 2 --backoff 100ms -- false ::: a
+  local pid=$BG_PID run t0 t1 hz
+  wait_until 30 eval '[[ -n $(last_run_id 2>/dev/null) ]]' || fail "no run"
+  run=$(last_run_id)
+  wait_until 30 job_is "$run" 1 waiting || fail "job 1 never waited (state $(job_state "$run" 1))"
+  hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks "$pid") || fail "no /proc/$pid/stat"
+  sleep 2
+  t1=$(cpu_ticks "$pid") || fail "muster ended while it should wait for the window: $(cat m.err)"
+  expect_le "$(((t1 - t0) * 1000 / hz))" 300 "CPU time muster used in 2s of waiting (ms)"
+  kill -TERM "$pid"
+  wait_bg "$pid" 30
+}
+
+test_per_key_concurrency() {
+  TEST "per-key concurrency (--per-key 1) with 8 slots: no two jobs of one key overlap, different keys run side by side"
+  make_recorder
+  {
+    echo acct,n
+    for i in $(seq 24); do echo "k$((i % 4)),$i"; done
+  } >in.csv
+  expect_exit 0 muster run -q -j 8 -i in.csv --key '{acct}' --per-key 1 -- ./rec.sh '{acct}' 'job{n}' 0.2
+  expect_eq "$(wc -l <intervals)" 24 "jobs recorded"
+  expect_no_overlap intervals 4 "per-key 1"
+  expect_le "$MAXCONC" 4 "most jobs running at once (4 keys)"
+  expect_ge "$MAXGROUPS" 2 "most keys running at once"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 24 "succeeded jobs"
+}
+
+test_block_key() {
+  TEST "block_key: a job of key A matching 'captcha' fails with error_type {match}; A's jobs not yet run are skipped"
+  cat >muster.toml <<'TOML'
+[[rules]]
+match = "captcha|banned"
+action = "fail"
+block_key = true
+error_type = "{match}"
+TOML
+  printf 'acct,n\nA,1\nB,2\nA,3\nB,4\nA,5\nC,6\nA,7\nB,8\nC,9\n' >in.csv
+  # Job 3 (key A) meets a captcha, job 6 (key C) is banned; both exit 0.
+  expect_exit 1 muster run -q -j 1 -i in.csv --key '{acct}' -- sh -c '
+    echo "{acct} {n}" >>ran
+    case {n} in 3) echo "please solve the captcha" ;; 6) echo "account banned" >&2 ;; esac
+    exit 0'
+  expect_sql "SELECT group_concat(id || ':' || state || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+    "1:succeeded:- 2:succeeded:- 3:failed:captcha 4:succeeded:- 5:skipped:blocked 6:failed:banned 7:skipped:blocked 8:succeeded:- 9:skipped:blocked" \
+    "id:state:error_type"
+  expect_eq "$(paste -sd' ' ran)" "A 1 B 2 A 3 B 4 C 6 B 8" "jobs that ran, in order"
+  expect_sql "SELECT attempts FROM jobs WHERE id = '3'" 1 "attempts of the captcha job"
+  local r5 r9
+  r5=$(db "SELECT reason FROM jobs WHERE id = '5'")
+  expect_contains "$r5" "key A" "reason of skipped job 5"
+  expect_contains "$r5" "captcha" "reason of skipped job 5"
+  r9=$(db "SELECT reason FROM jobs WHERE id = '9'")
+  expect_contains "$r9" "key C" "reason of skipped job 9"
+}
+
+# ---------------------------------------------------------------------------
+# Result file and rules
+
+test_result_file() {
+  TEST "the result file wins over the rules; a malformed one is a failed attempt with error_type result_file"
+  cat >muster.toml <<'TOML'
+retries = 3
+backoff = "100ms"
+[[rules]]
+match = "try again"
+action = "retry"
+TOML
+  cat >rf.sh <<'EOF'
+#!/bin/sh
+echo "$MUSTER_ATTEMPT" >>"runs.$1"
+case "$1" in
+  quota)
+    echo "try again later"
+    printf '{"outcome":"fail","error_type":"quota","message":"daily quota used up"}' >"$MUSTER_RESULT"
+    exit 0 ;;
+  ok)
+    printf '{"outcome":"succeed"}' >"$MUSTER_RESULT"
+    exit 1 ;;
+  bad)
+    echo "not json" >"$MUSTER_RESULT"
+    exit 0 ;;
+  later)
+    # Only the first attempt writes a result; the second must not see it.
+    if [ "$MUSTER_ATTEMPT" = 1 ]; then
+      printf '{"outcome":"retry","retry_after":"0.2s","error_type":"busy"}' >"$MUSTER_RESULT"
+    fi
+    exit 0 ;;
+esac
+EOF
+  chmod +x rf.sh
+  expect_exit 1 muster run -q -j 2 -- ./rf.sh ::: quota ok bad later
+  expect_sql "SELECT group_concat(id || ':' || state || ':' || attempts || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+    "1:failed:1:quota 2:succeeded:1:- 3:failed:3:result_file 4:succeeded:2:-" "id:state:attempts:error_type"
+  expect_eq "$(wc -l <runs.quota)" 1 "runs of the quota job (the result file beats the retry rule)"
+  expect_eq "$(wc -l <runs.bad)" 3 "runs of the job with a malformed result file"
+  expect_sql "SELECT error FROM jobs WHERE id = '1'" "daily quota used up" "message of the quota job"
+  expect_contains "$(db "SELECT error FROM jobs WHERE id = '3'")" "result file" "error of the malformed result"
+  expect_sql "SELECT exit_code FROM jobs WHERE id = '2'" 1 "exit code kept for the succeeded job"
+}
+
+test_exit_code_rules() {
+  TEST "exit_codes rules: 75 retries after retry_after (not --backoff), 3 succeeds, first match wins"
+  cat >muster.toml <<'TOML'
+[[rules]]
+exit_codes = [75]
+action = "retry"
+retry_after = "0.2s"
+error_type = "tempfail"
+
+[[rules]]
+match = "oops"
+action = "fail"
+error_type = "oops-first"
+
+[[rules]]
+exit_codes = [3]
+action = "succeed"
+TOML
+  expect_exit 1 muster run -q -j 3 --retries 3 --backoff 5s -- \
+    sh -c 'date +%s%3N >>"t.$1"; case "$1" in oops) echo oops; exit 3 ;; esac; exit "$1"' sh ::: 75 3 oops
+  expect_sql "SELECT group_concat(id || ':' || state || ':' || attempts || ':' || exit_code || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+    "1:failed:3:75:tempfail 2:succeeded:1:3:- 3:failed:1:3:oops-first" "id:state:attempts:exit:error_type"
+  mapfile -t t <t.75
+  expect_eq "${#t[@]}" 3 "attempts of the exit-75 job"
+  local g1=$((t[1] - t[0])) g2=$((t[2] - t[1]))
+  expect_ge "$g1" 150 "first retry delay (ms), retry_after 0.2s"
+  expect_ge "$g2" 150 "second retry delay (ms)"
+  expect_le "$g1" 3000 "first retry delay (ms): --backoff 5s would be >= 4000"
+  expect_le "$g2" 3000 "second retry delay (ms)"
+}
+
+test_validate_rules() {
+  TEST "validate rejects a bad pattern (file:line), an unknown rule key and block_key with retry; exit 2, nothing created"
+  printf 'jobs = 2\n\n[[rules]]\nmatch = "(unclosed"\naction = "retry"\n' >muster.toml
+  expect_exit 2 muster validate -- true ::: a
+  expect_contains "$STDERR" "muster.toml:4" "bad pattern"
+  expect_contains "$STDERR" "(unclosed" "bad pattern"
+  expect_no_file .muster
+  expect_exit 2 muster run -q -- true ::: a
+  expect_contains "$STDERR" "muster.toml:4" "run with a bad pattern"
+  expect_no_file .muster
+  printf '[[rules]]\nmatch = "x"\naction = "retry"\nbogus = 1\n' >muster.toml
+  expect_exit 2 muster validate -- true ::: a
+  expect_contains "$STDERR" "muster.toml:4" "unknown key"
+  expect_contains "$STDERR" "bogus" "unknown key"
+  expect_no_file .muster
+  printf '[[rules]]\nmatch = "x"\naction = "retry"\nblock_key = true\n' >muster.toml
+  expect_exit 2 muster validate -- true ::: a
+  expect_contains "$STDERR" "block_key" "block_key with retry"
+  expect_match "$STDERR" "muster\\.toml:[0-9]+" "block_key with retry"
+  expect_no_file .muster
+  printf '[[rules]]\nmatch = "x"\naction = "retry"\ncooldown = "2s"\n' >muster.toml
+  expect_exit 2 muster validate -- true ::: a
+  expect_contains "$STDERR" "cooldown" "cooldown with retry"
+  printf 'halt_mode = "pause"\n' >muster.toml
+  expect_exit 2 muster validate -- true ::: a
+  expect_contains "$STDERR" "halt_mode" "bad halt_mode"
+  expect_no_file .muster
+  printf '[[rules]]\nmatch = "x"\naction = "fail"\nblock_key = true\nerror_type = "{match}"\n' >muster.toml
+  expect_exit 0 muster validate -- true ::: a
+  expect_no_file .muster
+}
+
+test_pathological_pattern() {
+  TEST "a rule (a+)+\$ over 1 MB of output runs in linear time"
+  printf '[[rules]]\nmatch = "(a+)+$"\naction = "fail"\nerror_type = "redos"\n' >muster.toml
+  local t0 took
+  t0=$(now_ms)
+  # Row x: a million a's and a b (no match); row y: only a's (a match).
+  expect_exit 1 timeout 20 "$MUSTER_BIN" run -q --no-stdout -j 2 -- python3 -c \
+    'import sys; sys.stdout.write("a" * 1000000 + ("b\n" if sys.argv[1] == "x" else ""))' ::: x y
+  took=$(($(now_ms) - t0))
+  expect_le "$took" "$(scaled 8000 15000)" "run time (ms)"
+  expect_sql "SELECT group_concat(id || ':' || state || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+    "1:succeeded:- 2:failed:redos" "id:state:error_type"
+}
+
+# ---------------------------------------------------------------------------
+# Locks
+
+test_run_locks() {
+  TEST "run locks (--lock): a second run is refused (exit 3, nothing created), waits with --wait-locks, and runs after the holder"
+  start_bg a muster run -q --lock src/utils.py --name "Build frontend" -- \
+    sh -c 'date +%s%3N >a.start; n=0; while [ ! -e release ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; date +%s%3N >a.end' ::: x
+  local pa=$BG_PID
+  wait_until 30 test -f a.start || fail "run A's job never started"
+  expect_exit 3 muster run -q --lock src/utils.py -- sh -c 'touch b.ran' ::: y
+  expect_contains "$STDERR" "lock src/utils.py held by run" "refusal"
+  expect_contains "$STDERR" '"Build frontend"' "refusal"
+  expect_contains "$STDERR" "$(db "SELECT id FROM runs WHERE name = 'Build frontend'")" "refusal names the holder's id"
+  expect_no_file b.ran
+  expect_exit 0 muster list --json
+  expect_eq "$(json_eval .last.out '[r["name"] for r in j]')" '["Build frontend"]' "runs in the store"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out '[[l["name"], l["run_name"]] for l in j]')" '[["src/utils.py", "Build frontend"]]' "locks --json"
+  expect_exit 0 muster locks
+  expect_contains "$STDOUT" "src/utils.py" "muster locks"
+  # With --wait-locks (locks from the config), B waits for A.
+  printf 'locks = ["src/utils.py", "src/other.py"]\n' >b.toml
+  start_bg b muster run --config b.toml --wait-locks -- sh -c 'date +%s%3N >b.start' ::: y
+  local pb=$BG_PID
+  wait_until 30 grep -q "waiting: lock src/utils.py" b.err || fail "run B did not say it waits for the lock"
+  expect_no_file b.start
+  touch release
+  wait_bg "$pa" 30
+  expect_eq "$BG_STATUS" 0 "run A's exit status"
+  wait_bg "$pb" 30
+  expect_eq "$BG_STATUS" 0 "run B's exit status"
+  expect_file_exists b.start
+  expect_ge "$(cat b.start)" "$(cat a.end)" "start of B's job (ms) vs end of A's job"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out 'j')" '[]' "locks --json after both ended"
+  expect_exit 0 muster locks
+  expect_not_contains "$STDOUT" "src/utils.py" "muster locks after both ended"
+  expect_sql "SELECT count(*) FROM runs WHERE state = 'completed'" 2 "completed runs"
+}
+
+both_runs_running() {
+  [[ $(db "SELECT count(*) FROM runs WHERE state = 'running'" 2>/dev/null) == 2 ]]
+}
+
+test_job_locks_across_runs() {
+  TEST "job locks (--job-lock {device}): jobs of one device never overlap, across two runs on one store"
+  make_recorder
+  {
+    echo device,n
+    for i in $(seq 12); do echo "d$((i % 2)),$i"; done
+  } >in.csv
+  printf 'job_locks = "{device}"\n' >locks.toml
+  start_bg a muster run -q -j 4 -i in.csv --job-lock '{device}' -- ./rec.sh '{device}' 'A{n}' 0.15
+  local pa=$BG_PID
+  start_bg b muster run -q -j 4 --config locks.toml -i in.csv -- ./rec.sh '{device}' 'B{n}' 0.15
+  local pb=$BG_PID
+  wait_until 30 both_runs_running || fail "the two runs were never running at the same time"
+  wait_bg "$pa" 60
+  expect_eq "$BG_STATUS" 0 "run A's exit status"
+  wait_bg "$pb" 60
+  expect_eq "$BG_STATUS" 0 "run B's exit status"
+  expect_eq "$(wc -l <intervals)" 24 "jobs recorded"
+  expect_no_overlap intervals 2 "job locks"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 24 "succeeded jobs"
+  expect_sql "SELECT group_concat(DISTINCT lock) FROM (SELECT lock FROM jobs ORDER BY lock)" "d0,d1" "jobs.lock"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out 'j')" '[]' "locks left held"
+}
+
+# ---------------------------------------------------------------------------
+# why, priorities, rate
+
+test_why() {
+  TEST "muster why: a waiting job's reason and limits; a pending job of a halted run names the halt"
+  printf 'acct,n\nacct1,1\nacct1,2\n' >in.csv
+  start_bg m muster run -q -j 2 -i in.csv --key '{acct}' --per-key 1 -- \
+    sh -c 'n=0; while [ ! -e release ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; echo {n}'
+  local pid=$BG_PID run
+  wait_until 30 test -f .muster/muster.db || fail "no store"
+  wait_until 30 eval '[[ -n $(last_run_id 2>/dev/null) ]]' || fail "no run"
+  run=$(last_run_id)
+  wait_until 30 job_is "$run" 2 waiting || fail "job 2 never waited (state $(job_state "$run" 2))"
+  expect_sql "SELECT reason FROM jobs WHERE id = '2'" "key acct1 busy: 1/1 running" "jobs.reason"
+  expect_exit 0 muster why "$run" 2
+  expect_contains "$STDOUT" "waiting" "why"
+  expect_contains "$STDOUT" "key acct1 busy: 1/1 running" "why"
+  expect_exit 0 muster why "$run" 2 --json
+  expect_eq "$(json_eval .last.out 'j["state"]')" waiting "why --json .state"
+  expect_eq "$(json_eval .last.out '[w for w in j["why"] if "busy" in w]')" '["key acct1 busy: 1/1 running"]' "why --json .why"
+  expect_contains "$(json_eval .last.out 'j["limits"]')" "key acct1: 1/1 running" "why --json .limits"
+  expect_exit 0 muster jobs "$run"
+  expect_contains "$STDOUT" "key acct1 busy: 1/1 running" "muster jobs"
+  expect_exit 0 muster status "$run"
+  expect_contains "$STDOUT" "waiting: job 2: key acct1 busy" "muster status"
+  touch release
+  wait_bg "$pid" 30
+  expect_eq "$BG_STATUS" 0 "exit status"
+  expect_sql "SELECT group_concat(state, ' ') FROM jobs" "succeeded succeeded" "states"
+
+  # A second run, halted for 10 minutes: its pending jobs wait for the halt.
+  halt_config 10m >halt.toml
+  make_halting_job 2
+  expect_exit 3 muster run -q -j 1 --no-wait --config halt.toml -- ./job.sh ::: 1 2 3 4
+  local hrun
+  hrun=$(last_run_id)
+  expect_eq "$(job_state "$hrun" 3)" pending "state of job 3"
+  expect_exit 0 muster why "$hrun" 3
+  expect_contains "$STDOUT" "halted" "why for a pending job of a halted run"
+  expect_contains "$STDOUT" "rate limit" "why names the halt's reason"
+  expect_exit 0 muster why "$hrun" 3 --json
+  expect_contains "$(json_eval .last.out 'j["why"]')" "halted" "why --json .why"
+  expect_exit 0 muster why "$hrun" 2
+  expect_contains "$STDOUT" "halted" "why for the halting job"
+}
+
+test_priority_order() {
+  TEST "priorities (--priority {prio}) with -j 1: higher priority first, ties in input order"
+  printf 'name,prio\na,1\nb,5\nc,-2\nd,10\ne,5\nf,0\ng,7\n' >in.csv
+  expect_exit 0 muster run -q -j 1 -i in.csv --priority '{prio}' -- sh -c 'echo {name} >>order'
+  expect_eq "$(paste -sd' ' order)" "d g b e a f c" "order the jobs ran in"
+  expect_sql "SELECT group_concat(priority, ' ') FROM (SELECT priority FROM jobs ORDER BY seq)" "1 5 -2 10 5 0 7" "jobs.priority"
+  # The same from the config.
+  printf 'priority = "{prio}"\njobs = 1\n' >prio.toml
+  expect_exit 0 muster run -q --config prio.toml -i in.csv -- sh -c 'echo {name} >>order2'
+  expect_eq "$(paste -sd' ' order2)" "d g b e a f c" "order with priority from the config"
+}
+
+test_rate_limit() {
+  TEST "start rate (--rate 10/s): 11 starts take at least a second"
+  expect_exit 0 muster run -q -j 4 --rate 10/s -- true ::: $(seq 11)
+  local span
+  span=$(db "SELECT max(started_at) - min(started_at) FROM jobs")
+  expect_ge "$span" 900 "time from the first start to the last (ms)"
+  # Any 6 consecutive starts span at least 5 intervals.
+  local starts i
+  starts=$(db "SELECT group_concat(started_at, ' ') FROM (SELECT started_at FROM jobs ORDER BY started_at)")
+  read -r -a s <<<"$starts"
+  expect_eq "${#s[@]}" 11 "jobs started"
+  for ((i = 0; i + 5 < ${#s[@]}; i++)); do
+    expect_ge "$((s[i + 5] - s[i]))" 300 "6 consecutive starts (ms), starts: $starts"
+  done
+}
