@@ -52,9 +52,11 @@ protected:
   /// A run whose jobs have keys (and locks, priorities) from `spec`, one
   /// entry per job: {key, lock, priority}.
   struct Spec {
+    Spec(std::string k = "", std::string l = "", int64_t p = 0)
+        : key(std::move(k)), lock(std::move(l)), priority(p) {}
     std::string key;
     std::string lock;
-    int64_t priority = 0;
+    int64_t priority;
   };
   RunRecord keyed_run(SqliteStore& store, core::RunSettings settings,
                       const std::vector<Spec>& jobs, const std::string& name = "") {
