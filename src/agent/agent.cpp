@@ -110,13 +110,13 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   if (m_run.resume_at > util::now_ms()) {
     on_halt(m_run.resume_at, m_run.halt_reason);
   }
-  m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
-  auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
+  auto ports = core::plan_ports(m_run.settings.ports, std::max<int64_t>(m_opts.slots, 1));
   if (!ports) {
     (void)m_store.release(rid, core::RunState::paused);
     return ports.error();
   }
   prepare_slots(*ports);
+  m_target_slots = static_cast<int64_t>(m_slots.size());
   // Job lines in the slot logs cost a write each: only where slots own things.
   m_slot_logs = m_run.settings.slot.any() || !m_run.settings.ports.empty();
   m_started_mono = util::monotonic_ms();
@@ -133,14 +133,14 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   for (;;) {
     const int64_t now_ms = util::now_ms();
     const int64_t mono_now = util::monotonic_ms();
-    const bool halted = m_halted_until > now_ms;
+    const bool halted = m_halted_until > now_ms || m_user_paused || m_cancelling;
     const int64_t due_retries =
         m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
     const bool work_left = left_to_do() > 0;
     if (!m_draining && work_left && !halted) {
       activate_due_slots();
       const bool any_usable = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
-        return s.state != SlotState::failed;
+        return s.state != SlotState::failed && s.state != SlotState::retired && !s.retiring;
       });
       if (!any_usable) {
         m_could_not_run = true;
@@ -158,7 +158,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     if (!m_draining && !halted &&
         (m_counts[core::JobState::pending] + due_retries > 0 || look_at_waiting)) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
-        if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready) {
+        if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready && !m_slots[s].retiring) {
           free_slots.push_back(static_cast<int64_t>(s));
         }
       }
@@ -189,15 +189,21 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     }
 
     const bool slots_waiting = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
-      return s.state == SlotState::waiting || s.state == SlotState::restarting;
+      return !s.retiring && (s.state == SlotState::waiting || s.state == SlotState::restarting);
     });
     const bool work_remains = left_to_do() > 0;
     const bool halted_now = m_halted_until > util::now_ms();
-    if (m_active.size() == 0 && (m_draining || !slots_waiting || !work_remains || halted_now)) {
+    if (m_active.size() == 0 && m_cancelling) {
+      break;
+    }
+    if (m_active.size() == 0 &&
+        (m_draining || !slots_waiting || !work_remains || halted_now || m_user_paused)) {
       if (m_draining || !work_remains) {
         break;
       }
-      if (halted_now) {
+      if (m_user_paused) {
+        // Paused by another terminal: wait for `muster resume` or `cancel`.
+      } else if (halted_now) {
         if (m_opts.no_wait) {
           result.ending = Ending::halted;
           break;
@@ -251,6 +257,14 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       m_last_heartbeat = mono;
       (void)m_store.heartbeat(rid, m_opts.me, progress().rate);
     }
+    if (mono - m_last_control >= m_opts.control_ms) {
+      m_last_control = mono;
+      if (auto r = poll_control(rid); !r) {
+        failure = r.error();
+        break;
+      }
+    }
+    retire_idle_slots();
   }
 
   if (!failure) {
@@ -287,6 +301,20 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
                                               m_counts[core::JobState::running] +
                                               m_counts[core::JobState::waiting] ==
                                           0;
+  if (m_cancelling) {
+    // Everything that has not run is cancelled; the running ones were stopped.
+    if (auto r = m_store.cancel_rest(rid, util::now_ms()); !r) {
+      return r.error();
+    }
+    if (auto fresh = m_store.counts(rid)) {
+      m_counts = *fresh;
+    }
+    (void)m_store.release(rid, core::RunState::cancelled);
+    result.ending = Ending::cancelled;
+    result.counts = m_counts;
+    m_reporter.ended(progress());
+    return result;
+  }
   core::RunState final_state = complete ? core::RunState::completed : core::RunState::paused;
   if (result.ending == Ending::halted && !complete) {
     final_state = core::RunState::halted;
@@ -321,7 +349,8 @@ void Agent::on_signal(int sig) {
 void Agent::stop_all(int sig, core::ErrorType reason) {
   const int64_t now = util::monotonic_ms();
   for (auto& [pid, a] : m_active) {
-    if (a.stop_reason == core::ErrorType::none || reason == core::ErrorType::interrupted) {
+    if (a.stop_reason == core::ErrorType::none || reason == core::ErrorType::interrupted ||
+        reason == core::ErrorType::cancelled) {
       a.stop_reason = reason;
     }
     m_runner.signal_group(pid, sig);
@@ -385,6 +414,7 @@ int64_t Agent::next_deadline() const {
       consider(m_last_poll + m_opts.poll_ms);
     }
   }
+  consider(m_last_control + m_opts.control_ms);
   return next;
 }
 
@@ -500,6 +530,10 @@ void Agent::on_exit(const exec::Exited& exited) {
     outcome = core::Outcome::interrupted_by_stop();
   } else if (a.stop_reason == core::ErrorType::halted && !outcome.succeeded()) {
     outcome = core::Outcome::stopped_by_halt();
+  } else if (a.stop_reason == core::ErrorType::paused && !outcome.succeeded()) {
+    outcome = core::Outcome::stopped_by_pause();
+  } else if (a.stop_reason == core::ErrorType::cancelled && !outcome.succeeded()) {
+    outcome = core::Outcome::cancelled_while_running();
   } else if (a.sidecar_died && !outcome.succeeded()) {
     outcome.error = "its slot's sidecar died (" + outcome.error + ")"; // retryable
   }
@@ -522,8 +556,7 @@ void Agent::record(const Active& a, const core::Outcome& ended, const exec::Exit
   u.lock = a.claim.lock;
   u.claimed_at = a.claim.claimed_at;
   u.error_type = decision.error_type;
-  u.uncounted = outcome.type == core::ErrorType::interrupted ||
-                outcome.type == core::ErrorType::halted || decision.action == core::Action::halt;
+  u.uncounted = core::stopped_by_muster(outcome.type) || decision.action == core::Action::halt;
   u.block_key = decision.action == core::Action::fail && decision.block_key;
   if (decision.action == core::Action::halt) {
     u.halt_until = u.finished_at + decision.cooldown_ms;
@@ -613,8 +646,7 @@ Progress Agent::progress() const {
 core::Decision Agent::classify(const Active& a, core::Outcome& outcome,
                                const exec::Exited& exited) {
   core::Decision d;
-  if (outcome.type == core::ErrorType::interrupted || outcome.type == core::ErrorType::halted ||
-      outcome.type == core::ErrorType::spawn) {
+  if (core::stopped_by_muster(outcome.type) || outcome.type == core::ErrorType::spawn) {
     return d;
   }
   const std::string result_path = out_path(a.claim.seq, ".result");
@@ -698,6 +730,65 @@ void Agent::apply_commit(store::CommitResult& result) {
     }
     launch(std::move(c));
   }
+}
+
+util::Result<void> Agent::poll_control(int64_t rid) {
+  auto c = m_store.control(rid);
+  if (!c) {
+    return c.error();
+  }
+  if (m_generation >= 0 && c->generation != m_generation) {
+    // Jobs were added: count again, so the loop sees them.
+    auto fresh = m_store.counts(rid);
+    if (!fresh) {
+      return fresh.error();
+    }
+    m_counts = *fresh;
+    m_reporter.notice("jobs were added to the run; " + std::to_string(m_counts.total()) +
+                       " in all");
+  }
+  m_generation = c->generation;
+  if (c->target_slots > 0 && c->target_slots != m_target_slots) {
+    m_target_slots = c->target_slots;
+    scale_to(c->target_slots);
+  }
+  if (c->request == "cancel") {
+    if (!m_cancelling) {
+      m_cancelling = true;
+      m_reporter.paused("cancelled by `muster cancel`: stopping " +
+                            std::to_string(m_active.size()) + " running job(s)",
+                        0);
+      stop_all(SIGTERM, core::ErrorType::cancelled);
+    }
+  } else if (c->request == "pause" || c->request == "pause-stop") {
+    if (!m_user_paused) {
+      m_user_paused = true;
+      (void)m_store.set_run_state(rid, core::RunState::paused);
+      m_reporter.paused(std::string("paused by `muster pause`") +
+                            (c->request == "pause-stop" ? "; stopping running jobs" : "") +
+                            "; `muster resume` continues",
+                        0);
+      m_paused_shown = true;
+    }
+    if (c->request == "pause-stop") {
+      std::vector<pid_t> running;
+      for (const auto& [pid, a] : m_active) {
+        if (a.stop_reason == core::ErrorType::none) {
+          running.push_back(pid);
+        }
+      }
+      if (!running.empty()) {
+        stop_all(SIGTERM, core::ErrorType::paused);
+      }
+    }
+  } else if (m_user_paused) {
+    m_user_paused = false;
+    m_paused_shown = false;
+    (void)m_store.set_run_state(rid, m_halted_until > util::now_ms() ? core::RunState::halted
+                                                                     : core::RunState::running);
+    m_reporter.unpaused();
+  }
+  return {};
 }
 
 void Agent::dispatch_exit(const exec::Exited& exited) {

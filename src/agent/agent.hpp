@@ -30,6 +30,7 @@ enum class Ending {
   locked,      ///< a lock the run needs is held; nothing was done
   halted,      ///< a rule halted the run, and no_wait was set
   waiting,     ///< every job left waits on a limit, and no_wait was set
+  cancelled,   ///< `muster cancel` ended it
 };
 
 struct AgentResult {
@@ -56,6 +57,8 @@ struct AgentOptions {
   bool no_wait = false;
   /// How often to look for jobs that others made claimable (waiting ones).
   int64_t poll_ms = 1000;
+  /// How often to read requests from other terminals (pause, cancel, scale).
+  int64_t control_ms = 250;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it.
@@ -65,8 +68,9 @@ public:
   util::Result<AgentResult> run(int64_t rid);
   /// For a run whose agent died: takes it over (its running jobs are handled
   /// per on_interrupt, and its leftover processes killed), runs every slot's
-  /// teardown hook and removes slot directories, and leaves it paused.
-  util::Result<AgentResult> teardown(int64_t rid);
+  /// teardown hook and removes slot directories, and leaves it paused; with
+  /// `cancel`, its unfinished jobs are cancelled and so is the run.
+  util::Result<AgentResult> teardown(int64_t rid, bool cancel = false);
 
 private:
   struct Active {
@@ -85,6 +89,15 @@ private:
   void on_halt(int64_t until, const std::string& reason);
   /// Applies one commit's result: moved counts, halts, wake times, claims.
   void apply_commit(store::CommitResult& result);
+  /// Reads and acts on what other terminals asked: pause, resume, cancel,
+  /// scale, added jobs.
+  util::Result<void> poll_control(int64_t rid);
+  /// Grows or shrinks the set of slots. New slots are set up like the first
+  /// ones; removed ones take no new job and are torn down once idle.
+  void scale_to(int64_t slots);
+  /// Tears down slots marked to go once they are idle.
+  void retire_idle_slots();
+  void teardown_slot(size_t slot);
 
   /// Starts a claimed job in its slot, or records why it could not start.
   void launch(store::Claim claim);
@@ -96,7 +109,7 @@ private:
 
   /// A slot's life: it waits for its stagger, is set up (directory, setup
   /// hook), takes jobs while ready, and is torn down once at the end.
-  enum class SlotState { waiting, ready, restarting, failed };
+  enum class SlotState { waiting, ready, restarting, failed, retired };
   struct Slot {
     SlotState state = SlotState::waiting;
     int64_t start_at = 0; ///< monotonic ms: when it may be set up
@@ -107,8 +120,10 @@ private:
     bool stopping = false; ///< muster is stopping the sidecar on purpose
     int64_t restarts = 0;
     int64_t restart_at = -1; ///< monotonic ms, when restarting
+    bool retiring = false;   ///< scaled away: torn down once idle
   };
   void prepare_slots(const std::vector<core::SlotPorts>& ports);
+  void add_slot(const core::SlotPorts& ports, int64_t start_at);
   /// Sets up every waiting slot whose time has come.
   void activate_due_slots();
   /// Runs teardown for every slot that was set up, and removes directories.
@@ -167,6 +182,11 @@ private:
   int64_t m_wake_at = 0;       ///< epoch ms; a waiting job may be claimable then
   int64_t m_last_poll = 0;     ///< monotonic ms of the last commit that claimed
   bool m_paused_shown = false; ///< the reporter was told claims stopped
+  bool m_user_paused = false;  ///< `muster pause`: no claims until resumed
+  bool m_cancelling = false;   ///< `muster cancel`: stop everything, cancel the rest
+  int64_t m_generation = -1;   ///< the run's generation last seen (added jobs)
+  int64_t m_target_slots = 0;  ///< the last scale request acted on
+  int64_t m_last_control = 0;  ///< monotonic ms of the last control read
   int64_t m_last_tick = 0;
   // Finishes per 1-second bucket over the last ten seconds, for the rate.
   int64_t m_buckets[10] = {};

@@ -53,6 +53,8 @@ public:
   virtual void paused(const std::string& why, int64_t until_ms) {}
   /// Claims go on again after a pause.
   virtual void unpaused() {}
+  /// Something changed that people watching should know (scaled, jobs added).
+  virtual void notice(const std::string& message) {}
   /// Something went wrong that did not stop the run.
   virtual void warning(const std::string& message) {}
 };

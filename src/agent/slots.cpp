@@ -18,7 +18,7 @@
 
 namespace muster::agent {
 
-util::Result<AgentResult> Agent::teardown(int64_t rid) {
+util::Result<AgentResult> Agent::teardown(int64_t rid, bool cancel) {
   auto busy = take_over(rid);
   if (!busy) {
     return busy.error();
@@ -27,9 +27,8 @@ util::Result<AgentResult> Agent::teardown(int64_t rid) {
     return **busy;
   }
   AgentResult result;
-  m_slot_busy.assign(static_cast<size_t>(std::max<int64_t>(m_opts.slots, 1)), false);
-  auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(m_slot_busy.size()));
-  if (ports) {
+  auto ports = core::plan_ports(m_run.settings.ports, std::max<int64_t>(m_opts.slots, 1));
+  if (ports && m_run.settings.slot.any()) {
     prepare_slots(*ports);
     // Which slots the dead agent had set up is not recorded: tear down all;
     // teardown hooks must tolerate a slot that never started.
@@ -38,12 +37,17 @@ util::Result<AgentResult> Agent::teardown(int64_t rid) {
     }
     teardown_slots();
   }
+  if (cancel) {
+    if (auto r = m_store.cancel_rest(rid, util::now_ms()); !r) {
+      return r.error();
+    }
+  }
   auto counts = m_store.counts(rid);
   if (counts) {
     result.counts = *counts;
   }
-  (void)m_store.release(rid, core::RunState::paused);
-  result.ending = Ending::interrupted;
+  (void)m_store.release(rid, cancel ? core::RunState::cancelled : core::RunState::paused);
+  result.ending = cancel ? Ending::cancelled : Ending::interrupted;
   return ports ? util::Result<AgentResult>(result) : util::Result<AgentResult>(ports.error());
 }
 
@@ -66,6 +70,18 @@ void Agent::log_slot(size_t slot, const std::string& line) const {
 }
 
 void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
+  ::mkdir((m_opts.store_dir + "/runs/" + m_run.id + "/logs").c_str(), 0755);
+  const int64_t now = util::monotonic_ms();
+  m_slots.clear();
+  m_slot_values.clear();
+  m_slot_env.clear();
+  m_slot_busy.clear();
+  for (const auto& p : ports) {
+    add_slot(p, now + static_cast<int64_t>(p.slot) * m_run.settings.slot.stagger_ms);
+  }
+}
+
+void Agent::add_slot(const core::SlotPorts& ports, int64_t start_at) {
   const auto& cfg = m_run.settings.slot;
   std::string base = m_opts.store_dir + "/runs/" + m_run.id;
   if (!base.empty() && base[0] != '/') {
@@ -74,20 +90,61 @@ void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
       base = std::string(cwd) + "/" + base;
     }
   }
-  ::mkdir((m_opts.store_dir + "/runs/" + m_run.id + "/logs").c_str(), 0755);
+  Slot slot;
+  auto values = core::slot_values(ports);
+  auto env = core::slot_env(ports);
+  if (cfg.dir) {
+    slot.dir = base + "/slots/" + std::to_string(ports.slot);
+    values["slot_dir"] = slot.dir;
+    env.push_back("MUSTER_SLOT_DIR=" + slot.dir);
+  }
+  slot.start_at = start_at;
+  m_slots.push_back(std::move(slot));
+  m_slot_values.push_back(std::move(values));
+  m_slot_env.push_back(std::move(env));
+  m_slot_busy.push_back(false);
+}
+
+void Agent::scale_to(int64_t slots) {
+  const auto want = static_cast<size_t>(std::max<int64_t>(1, slots));
   const int64_t now = util::monotonic_ms();
-  m_slots.assign(ports.size(), Slot{});
-  for (size_t s = 0; s < ports.size(); ++s) {
-    auto values = core::slot_values(ports[s]);
-    auto env = core::slot_env(ports[s]);
-    if (cfg.dir) {
-      m_slots[s].dir = base + "/slots/" + std::to_string(s);
-      values["slot_dir"] = m_slots[s].dir;
-      env.push_back("MUSTER_SLOT_DIR=" + m_slots[s].dir);
+  for (size_t s = 0; s < std::min(want, m_slots.size()); ++s) {
+    m_slots[s].retiring = false;
+    if (m_slots[s].state == SlotState::retired) {
+      m_slots[s].state = SlotState::waiting; // set up again
+      m_slots[s].start_at = now;
     }
-    m_slot_values.push_back(std::move(values));
-    m_slot_env.push_back(std::move(env));
-    m_slots[s].start_at = now + static_cast<int64_t>(s) * cfg.stagger_ms;
+  }
+  if (want > m_slots.size()) {
+    auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(want));
+    if (!ports) {
+      m_reporter.warning("cannot scale to " + std::to_string(want) + " slots: " +
+                         ports.error().message);
+      return;
+    }
+    const size_t first = m_slots.size();
+    for (size_t s = first; s < want; ++s) {
+      add_slot((*ports)[s],
+               now + static_cast<int64_t>(s - first) * m_run.settings.slot.stagger_ms);
+    }
+  }
+  for (size_t s = want; s < m_slots.size(); ++s) {
+    if (m_slots[s].state != SlotState::retired) {
+      m_slots[s].retiring = true;
+    }
+  }
+  m_reporter.notice("scaled to " + std::to_string(want) + " slot(s)");
+}
+
+void Agent::retire_idle_slots() {
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    Slot& slot = m_slots[s];
+    if (slot.retiring && !m_slot_busy[s]) {
+      teardown_slot(s);
+      slot.retiring = false;
+      slot.state = SlotState::retired;
+      log_slot(s, "retired: the run was scaled down");
+    }
   }
 }
 
@@ -96,7 +153,7 @@ void Agent::activate_due_slots() {
   const int64_t now = util::monotonic_ms();
   for (size_t s = 0; s < m_slots.size() && !m_draining; ++s) {
     Slot& slot = m_slots[s];
-    if (slot.state != SlotState::waiting || slot.start_at > now) {
+    if (slot.state != SlotState::waiting || slot.start_at > now || slot.retiring) {
       continue;
     }
     slot.set_up = true;
@@ -279,24 +336,28 @@ void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
 }
 
 void Agent::teardown_slots() {
-  const auto& cfg = m_run.settings.slot;
   for (size_t s = 0; s < m_slots.size(); ++s) {
-    Slot& slot = m_slots[s];
-    if (!slot.set_up) {
-      continue;
+    teardown_slot(s);
+  }
+}
+
+void Agent::teardown_slot(size_t s) {
+  const auto& cfg = m_run.settings.slot;
+  Slot& slot = m_slots[s];
+  if (!slot.set_up) {
+    return;
+  }
+  slot.set_up = false; // once, whatever happens below
+  stop_sidecar(s);
+  if (!cfg.teardown.empty()) {
+    auto rc = run_hook(s, "teardown", cfg.teardown);
+    if (!rc || *rc != 0) {
+      m_reporter.warning("slot " + std::to_string(s) + ": teardown " +
+                         (rc ? "exited " + std::to_string(*rc) : rc.error().message));
     }
-    slot.set_up = false; // once, whatever happens below
-    stop_sidecar(s);
-    if (!cfg.teardown.empty()) {
-      auto rc = run_hook(s, "teardown", cfg.teardown);
-      if (!rc || *rc != 0) {
-        m_reporter.warning("slot " + std::to_string(s) + ": teardown " +
-                           (rc ? "exited " + std::to_string(*rc) : rc.error().message));
-      }
-    }
-    if (!slot.dir.empty() && !cfg.dir_keep) {
-      (void)util::remove_tree(slot.dir);
-    }
+  }
+  if (!slot.dir.empty() && !cfg.dir_keep) {
+    (void)util::remove_tree(slot.dir);
   }
 }
 

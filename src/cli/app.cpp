@@ -122,6 +122,7 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
+  cmd.add_flag("--now", o->now, "End a halt's cooldown now");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_resume(g, *o); };
@@ -192,6 +193,52 @@ std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_locks(g); };
 }
 
+std::function<int()> setup_pause(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<PauseOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_flag("--stop-running", o->stop_running,
+               "Also stop running jobs; they go back to pending without spending an attempt");
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  return [o, &g] { return cmd_pause(g, *o); };
+}
+
+std::function<int()> setup_cancel(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<CancelOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_flag("-f,--force", o->force, "Do not ask for confirmation");
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  return [o, &g] { return cmd_cancel(g, *o); };
+}
+
+std::function<int()> setup_scale(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<ScaleOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("-j,--jobs", o->slots, "The new number of slots")
+      ->required()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  return [o, &g] { return cmd_scale(g, *o); };
+}
+
+std::function<int()> setup_add(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<AddOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("-i,--input", o->inputs, "Input file with the new rows; repeat for several")
+      ->required();
+  cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
+      ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_add(g, *o); };
+}
+
+std::function<int()> setup_events(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<EventsOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_events(g, *o); };
+}
+
 std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   return [&g] { return cmd_stop_all(g); };
@@ -199,7 +246,12 @@ std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
 
 const Subcommand k_subcommands[] = {
     {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
-    {"resume", "Continue a run that was stopped, crashed or seeded", setup_resume},
+    {"resume", "Continue a run that was stopped, crashed, paused, halted or seeded", setup_resume},
+    {"pause", "Stop claiming jobs for a run, from any terminal", setup_pause},
+    {"cancel", "Stop a run's jobs and cancel the rest", setup_cancel},
+    {"scale", "Change a live run's number of slots", setup_scale},
+    {"add", "Append jobs to a run from more input rows", setup_add},
+    {"events", "The control actions taken on a run: when, what, by whom", setup_events},
     {"status", "Counts, rate, ETA and what each slot runs", setup_status},
     {"list", "All runs in the store", setup_list},
     {"jobs", "A run's jobs and their states", setup_jobs},

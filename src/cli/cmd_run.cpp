@@ -8,6 +8,7 @@
 #include "ui/table.hpp"
 #include "ui/views.hpp"
 #include "cli/config.hpp"
+#include "cli/rows.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -93,56 +94,6 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   }
   s.job_lock = o.job_lock;
   return s;
-}
-
-/// The rows a run is made of: open readers and what they name.
-struct Rows {
-  std::vector<std::unique_ptr<input::Reader>> readers;
-  std::vector<std::string> labels; ///< file names for messages
-  std::vector<std::string> columns;
-  input::Format format = input::Format::lines;
-  size_t field_count = 1; ///< for unnamed rows
-  bool per_row_names = false; ///< JSON Lines: names come with each row
-};
-
-Rows open_rows(const RunOptions& o, std::vector<std::vector<std::string>> groups) {
-  Rows rows;
-  if (!groups.empty()) {
-    if (!o.inputs.empty()) {
-      throw Failure{ExitCode::usage, "give rows with --input or after :::, not both"};
-    }
-    rows.field_count = groups.size();
-    rows.readers.push_back(input::make_args_reader(std::move(groups)));
-    rows.labels.emplace_back(":::");
-    return rows;
-  }
-  std::vector<std::string> paths = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
-  std::optional<input::Format> forced;
-  if (!o.format.empty()) {
-    forced = input::parse_format(o.format);
-  }
-  for (size_t i = 0; i < paths.size(); ++i) {
-    const auto format = forced ? *forced : input::format_for_path(paths[i]);
-    if (i > 0 && format != rows.format) {
-      throw Failure{ExitCode::usage, "--input " + paths[i] + ": its format (" +
-                                         std::string(input::format_name(format)) +
-                                         ") differs from the first input's (" +
-                                         std::string(input::format_name(rows.format)) + ")"};
-    }
-    rows.format = format;
-    auto reader = check(input::open_reader(paths[i], format));
-    if (i == 0) {
-      rows.columns = reader->columns();
-    } else if (reader->columns() != rows.columns) {
-      throw Failure{ExitCode::usage, "--input " + paths[i] +
-                                         ": its header differs from the first input's"};
-    }
-    rows.readers.push_back(std::move(reader));
-    rows.labels.push_back(paths[i] == "-" ? "<stdin>" : paths[i]);
-  }
-  rows.per_row_names = rows.format == input::Format::jsonl;
-  rows.field_count = rows.columns.empty() ? 1 : rows.columns.size();
-  return rows;
 }
 
 bool path_exists(const std::string& path) {
@@ -319,21 +270,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     throw Failure{ExitCode::usage, tmpl.error().message};
   }
   check_slot_template(settings, *tmpl, "the command");
-  std::optional<core::Template> key;
-  if (!o.key.empty()) {
-    key = check(core::Template::parse_word(o.key));
-  }
-  std::optional<core::Template> priority;
-  if (!o.priority.empty()) {
-    priority = check(core::Template::parse_word(o.priority));
-  }
-  std::optional<core::Template> job_lock;
-  if (!o.job_lock.empty()) {
-    job_lock = check(core::Template::parse_word(o.job_lock));
-  }
-  // Every row-level template, with the flag it came from, for field checks.
-  const std::pair<std::optional<core::Template>*, const char*> row_templates[] = {
-      {&key, "--key"}, {&priority, "--priority"}, {&job_lock, "--job-lock"}};
+  const JobTemplates templates = JobTemplates::parse(settings);
   if (o.mode == RunMode::show_config) {
     return show_config(g, o, settings, ports);
   }
@@ -346,30 +283,11 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
   }
 
-  Rows rows = open_rows(o, std::move(groups));
-  for (const auto& label : rows.labels) {
+  JobSource source(templates, open_rows(o.inputs, o.format, std::move(groups)), 0);
+  for (const auto& label : source.labels()) {
     settings.inputs.push_back(label);
   }
-  if (!rows.per_row_names) {
-    check(tmpl->check_fields(rows.columns, rows.field_count, "the command"));
-    for (const auto& [t, what] : row_templates) {
-      if (*t) {
-        check((*t)->check_fields(rows.columns, rows.field_count, what));
-      }
-    }
-    if (!o.id_column.empty()) {
-      if (rows.columns.empty()) {
-        throw Failure{ExitCode::usage, "--id-column " + o.id_column +
-                                           ": the input has no named fields (use CSV, TSV "
-                                           "or JSON Lines)"};
-      }
-      if (std::find(rows.columns.begin(), rows.columns.end(), o.id_column) ==
-          rows.columns.end()) {
-        throw Failure{ExitCode::usage, "--id-column " + o.id_column + ": no such column; the "
-                                           "columns are " + util::join(rows.columns, ", ")};
-      }
-    }
-  }
+  source.check_fields();
 
   if (o.mode == RunMode::run) {
     check(ports_free(ports));
@@ -378,73 +296,8 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   store::RunRecord run;
   run.name = o.name;
   run.settings = settings;
-  run.columns = rows.columns;
-
-  size_t current = 0;
-  int64_t seq = 0;
-  input::Record rec;
-  auto next = [&](store::NewJob& job) -> util::Result<bool> {
-    for (;;) {
-      if (current >= rows.readers.size()) {
-        return false;
-      }
-      auto more = rows.readers[current]->next(rec);
-      if (!more) {
-        return more.error();
-      }
-      if (*more) {
-        break;
-      }
-      ++current;
-    }
-    ++seq;
-    const std::string where = rows.labels[current] + ":" + std::to_string(rec.line);
-    const auto& names = rows.per_row_names ? rec.names : rows.columns;
-    if (rows.per_row_names) {
-      if (auto r = tmpl->check_fields(names, rec.values.size(), "the command"); !r) {
-        return util::Error{where + ": " + r.error().message};
-      }
-      for (const auto& [t, what] : row_templates) {
-        if (*t) {
-          if (auto r = (*t)->check_fields(names, rec.values.size(), what); !r) {
-            return util::Error{where + ": " + r.error().message};
-          }
-        }
-      }
-    }
-    core::RowView row{&names, &rec.values, rec.raw};
-    if (o.id_column.empty()) {
-      job.id = std::to_string(seq);
-    } else {
-      bool found = false;
-      job.id = std::string(core::field_value(row, o.id_column, found));
-      if (!found) {
-        return util::Error{where + ": no field '" + o.id_column + "' for --id-column"};
-      }
-      if (job.id.empty()) {
-        return util::Error{where + ": empty job id in field '" + o.id_column + "'"};
-      }
-    }
-    const core::JobContext ctx{job.id, "", 0, 1};
-    job.key = key ? key->render_word(row, ctx) : "";
-    job.lock = job_lock ? job_lock->render_word(row, ctx) : "";
-    job.priority = 0;
-    if (priority) {
-      const std::string text = priority->render_word(row, ctx);
-      char* end = nullptr;
-      errno = 0;
-      const long long v = std::strtoll(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || errno != 0) {
-        return util::Error{where + ": --priority: expected a whole number, got '" + text + "'"};
-      }
-      job.priority = v;
-    }
-    job.fields = store::encode_fields(rows.per_row_names ? &rec.names : nullptr, rec.values);
-    const bool raw_is_value = rec.values.size() == 1 && rec.raw == rec.values[0];
-    job.raw = raw_is_value ? std::string() : rec.raw;
-    job.where = where;
-    return true;
-  };
+  run.columns = source.columns();
+  auto next = [&source](store::NewJob& job) { return source.next(job); };
   if (o.mode == RunMode::validate) {
     // Every row, as `run` would read it, with ids checked in memory: no store.
     std::unordered_map<std::string, std::string> seen;
@@ -464,9 +317,9 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
     check(ports_free(ports));
     if (g.json) {
-      std::printf("{\"ok\":true,\"jobs\":%lld}\n", static_cast<long long>(seq));
+      std::printf("{\"ok\":true,\"jobs\":%lld}\n", static_cast<long long>(source.count()));
     } else if (!g.quiet) {
-      std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(seq),
+      std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(source.count()),
                   o.config_used.empty() ? "" : ", config ",
                   o.config_used.c_str());
     }
@@ -504,6 +357,31 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
   auto run = find_run(*store, o.run);
+  const auto control = check(store->control(run.rid));
+  std::string detail = o.slots > 0 ? "-j " + std::to_string(o.slots) : "";
+  if (o.now) {
+    detail += std::string(detail.empty() ? "" : " ") + "--now";
+  }
+  if (holder_alive(run.holder)) {
+    // A live agent continues: it reads the cleared pause within a moment.
+    check(store->set_control(run.rid, std::string(),
+                             o.slots > 0 ? std::optional<int64_t>(o.slots) : std::nullopt, o.now,
+                             make_event("resume", detail)));
+    if (!g.quiet) {
+      std::fprintf(stderr, "muster: run %s: its agent (pid %lld) continues%s\n", run.id.c_str(),
+                   static_cast<long long>(run.holder.pid),
+                   o.slots > 0 ? (" with " + std::to_string(o.slots) + " slot(s)").c_str() : "");
+    }
+    return to_int(ExitCode::ok);
+  }
+  if (control.request == "cancel" && run.state == core::RunState::cancelled) {
+    throw Failure{ExitCode::usage, "run " + run.id + " was cancelled"};
+  }
+  if (!control.request.empty() || o.now) {
+    check(store->set_control(run.rid, std::string(), std::nullopt, o.now,
+                             make_event("resume", detail)));
+    run = find_run(*store, run.id);
+  }
   ExecOptions e;
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;

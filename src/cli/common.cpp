@@ -8,6 +8,7 @@
 #include "ui/views.hpp"
 #include "util/time.hpp"
 
+#include <pwd.h>
 #include <unistd.h>
 
 namespace muster::cli {
@@ -55,6 +56,21 @@ util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
     }
   }
   return {};
+}
+
+store::Event make_event(const std::string& action, const std::string& detail) {
+  store::Event e;
+  e.at = util::now_ms();
+  e.host = this_holder().host;
+  e.pid = getpid();
+  if (const struct passwd* pw = getpwuid(geteuid())) {
+    e.user = pw->pw_name;
+  } else {
+    e.user = std::to_string(geteuid());
+  }
+  e.action = action;
+  e.detail = detail;
+  return e;
 }
 
 std::string output_dir(const GlobalOptions& g, const store::RunRecord& run) {
@@ -186,7 +202,7 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);
   }
-  if (result.ending == agent::Ending::held) {
+  if (result.ending == agent::Ending::held || result.ending == agent::Ending::cancelled) {
     return to_int(ExitCode::jobs_failed);
   }
   return result.counts[core::JobState::failed] > 0 ? to_int(ExitCode::jobs_failed)

@@ -55,6 +55,9 @@ agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord
 /// slot, the port, and who holds it.
 util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports);
 
+/// A control action by this process, now, for the run's event log.
+store::Event make_event(const std::string& action, const std::string& detail);
+
 /// The directory of a run's captured output.
 std::string output_dir(const GlobalOptions& g, const store::RunRecord& run);
 

@@ -70,6 +70,32 @@ struct ResumeOptions {
   bool no_stdout = false;
   bool no_wait = false;
   bool wait_locks = false;
+  bool now = false; ///< end a halt's cooldown now
+};
+
+struct PauseOptions {
+  std::string run;
+  bool stop_running = false;
+};
+
+struct CancelOptions {
+  std::string run;
+  bool force = false;
+};
+
+struct ScaleOptions {
+  std::string run;
+  int64_t slots = 0;
+};
+
+struct AddOptions {
+  std::string run;
+  std::vector<std::string> inputs;
+  std::string format;
+};
+
+struct EventsOptions {
+  std::string run;
 };
 
 /// How `execute` runs an agent in this process.
@@ -127,6 +153,11 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
 int cmd_why(const GlobalOptions& g, const WhyOptions& o);
+int cmd_pause(const GlobalOptions& g, const PauseOptions& o);
+int cmd_cancel(const GlobalOptions& g, const CancelOptions& o);
+int cmd_scale(const GlobalOptions& g, const ScaleOptions& o);
+int cmd_add(const GlobalOptions& g, const AddOptions& o);
+int cmd_events(const GlobalOptions& g, const EventsOptions& o);
 int cmd_locks(const GlobalOptions& g);
 
 /// Parses argv and runs the subcommand; returns the exit code.

@@ -79,6 +79,8 @@ std::string_view to_string(ErrorType type) {
   case ErrorType::spawn: return "spawn";
   case ErrorType::interrupted: return "interrupted";
   case ErrorType::halted: return "halted";
+  case ErrorType::paused: return "paused";
+  case ErrorType::cancelled: return "cancelled";
   }
   return "";
 }
@@ -132,6 +134,25 @@ Outcome Outcome::stopped_by_halt() {
   return o;
 }
 
+Outcome Outcome::stopped_by_pause() {
+  Outcome o;
+  o.type = ErrorType::paused;
+  o.error = "stopped: the run was paused";
+  return o;
+}
+
+Outcome Outcome::cancelled_while_running() {
+  Outcome o;
+  o.type = ErrorType::cancelled;
+  o.error = "stopped: the run was cancelled";
+  return o;
+}
+
+bool stopped_by_muster(ErrorType type) {
+  return type == ErrorType::interrupted || type == ErrorType::halted ||
+         type == ErrorType::paused || type == ErrorType::cancelled;
+}
+
 Retryable retryable(const Outcome& outcome) {
   switch (outcome.type) {
   case ErrorType::exit_code:
@@ -142,6 +163,8 @@ Retryable retryable(const Outcome& outcome) {
   case ErrorType::none:
   case ErrorType::interrupted:
   case ErrorType::halted:
+  case ErrorType::paused:
+  case ErrorType::cancelled:
     return Retryable::no;
   }
   return Retryable::no;
@@ -154,8 +177,11 @@ JobState state_after(const Outcome& outcome, int64_t attempts, int64_t max_attem
   if (outcome.type == ErrorType::interrupted) {
     return JobState::interrupted;
   }
-  if (outcome.type == ErrorType::halted) {
-    return JobState::pending; // not its fault: it runs again after the cooldown
+  if (outcome.type == ErrorType::halted || outcome.type == ErrorType::paused) {
+    return JobState::pending; // not its fault: it runs again later
+  }
+  if (outcome.type == ErrorType::cancelled) {
+    return JobState::cancelled;
   }
   if (retryable(outcome) == Retryable::yes && attempts < max_attempts) {
     return JobState::retrying;

@@ -30,7 +30,10 @@ bool is_terminal(JobState state);
 bool can_transition(JobState from, JobState to);
 
 /// What a finished attempt was, in the store's `error_type` words.
-enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted, halted };
+enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted, halted, paused, cancelled };
+/// True for attempts muster itself stopped (a signal to muster, a halt, a
+/// pause or a cancel): they are not the job's fault and spend no attempt.
+bool stopped_by_muster(ErrorType type);
 std::string_view to_string(ErrorType type);
 
 /// What happened to one attempt.
@@ -47,6 +50,10 @@ struct Outcome {
   static Outcome interrupted_by_stop();
   /// Stopped because a rule halted the run (halt_mode = "stop"): requeued.
   static Outcome stopped_by_halt();
+  /// Stopped by `muster pause --stop-running`: requeued.
+  static Outcome stopped_by_pause();
+  /// Stopped by `muster cancel`.
+  static Outcome cancelled_while_running();
   bool succeeded() const { return type == ErrorType::none; }
 };
 

@@ -107,8 +107,7 @@ bool RuleSet::needs_output() const {
 
 Decision RuleSet::classify(const Outcome& outcome, std::string_view output) const {
   Decision d;
-  if (outcome.type == ErrorType::interrupted || outcome.type == ErrorType::halted ||
-      outcome.type == ErrorType::spawn) {
+  if (stopped_by_muster(outcome.type) || outcome.type == ErrorType::spawn) {
     return d;
   }
   for (size_t i = 0; i < m_rules.size(); ++i) {

@@ -146,6 +146,23 @@ struct KeyUsage {
   int64_t counted = 0; ///< in the day window asked for
 };
 
+/// What other terminals asked of a run's live agent.
+struct Control {
+  std::string request;      ///< "", "pause", "pause-stop" or "cancel"
+  int64_t target_slots = 0; ///< scale to this many slots; 0 for no request
+  int64_t generation = 0;   ///< grows when jobs are added to the run
+};
+
+/// A control action, as recorded: who did what, when, from where.
+struct Event {
+  int64_t at = 0;
+  std::string host;
+  std::string user;
+  int64_t pid = 0;
+  std::string action; ///< "pause", "resume", "cancel", "scale", "add", ...
+  std::string detail;
+};
+
 /// A job whose agent died while it ran.
 struct Orphan {
   int64_t jid = 0;
@@ -221,6 +238,25 @@ public:
   /// Returns how many moved.
   virtual util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) = 0;
   virtual util::Result<void> set_run_state(int64_t rid, core::RunState state) = 0;
+
+  /// The run's control request, slot target and generation.
+  virtual util::Result<Control> control(int64_t rid) = 0;
+  /// Sets the control request ("" clears it; nullopt keeps it) and, when
+  /// given, the slot target, and records `event`, in one transaction.
+  /// `lift_halt` also ends a halt's cooldown.
+  virtual util::Result<void> set_control(int64_t rid, const std::optional<std::string>& request,
+                                         std::optional<int64_t> target_slots, bool lift_halt,
+                                         const Event& event) = 0;
+  virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;
+  virtual util::Result<std::vector<Event>> events(int64_t rid) = 0;
+  /// Appends jobs to a run in one transaction, after its last one; a
+  /// duplicate id or an error from `next` rolls everything back. Returns how
+  /// many were added.
+  virtual util::Result<int64_t>
+  add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next) = 0;
+  /// Moves every job that has not started (pending, waiting, retrying,
+  /// interrupted) to cancelled. Returns how many moved.
+  virtual util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) = 0;
 
   /// Every held lock, by name.
   virtual util::Result<std::vector<LockRecord>> locks() = 0;

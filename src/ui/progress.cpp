@@ -160,6 +160,13 @@ void ProgressPrinter::paused(const std::string& why, int64_t until_ms) {
   std::fprintf(stderr, "muster: %s%s\n", why.c_str(), until.c_str());
 }
 
+void ProgressPrinter::notice(const std::string& message) {
+  clear_line();
+  if (!m_opts.quiet) {
+    std::fprintf(stderr, "muster: %s\n", message.c_str());
+  }
+}
+
 void ProgressPrinter::unpaused() {
   clear_line();
   if (!m_opts.quiet) {

@@ -31,6 +31,7 @@ public:
   void draining(int signal, int64_t grace_ms, int64_t running) override;
   void ended(const agent::Progress& p) override;
   void warning(const std::string& message) override;
+  void notice(const std::string& message) override;
   void paused(const std::string& why, int64_t until_ms) override;
   void unpaused() override;
 

@@ -98,6 +98,26 @@ CREATE TABLE locks (
 );
 CREATE INDEX locks_run ON locks(rid);
 )sql",
+      // 4 → 5: control from other terminals. A run carries the request its
+      // agent must act on (pause, cancel), a slot count to scale to, and a
+      // generation that grows when jobs are added. Every control action is
+      // recorded as an event.
+      R"sql(
+ALTER TABLE runs ADD COLUMN control TEXT;
+ALTER TABLE runs ADD COLUMN target_slots INTEGER;
+ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE events (
+  eid    INTEGER PRIMARY KEY,
+  rid    INTEGER NOT NULL,
+  at     INTEGER NOT NULL,
+  host   TEXT NOT NULL,
+  user   TEXT NOT NULL,
+  pid    INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_run ON events(rid, eid);
+)sql",
   };
   return k_migrations;
 }

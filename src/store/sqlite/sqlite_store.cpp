@@ -196,6 +196,7 @@ util::Result<void> SqliteStore::prepare_statements() {
                      "retry_at > 0"},
       {&m_next_start, "SELECT next_start_us FROM runs WHERE rid = ?1"},
       {&m_set_next_start, "UPDATE runs SET next_start_us = ?2 WHERE rid = ?1"},
+      {&m_read_control, "SELECT control, target_slots, generation FROM runs WHERE rid = ?1"},
   };
   for (auto& item : items) {
     auto st = Statement::prepare(m_db, item.sql);
@@ -253,6 +254,24 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
   run.rid = sqlite3_last_insert_rowid(m_db.handle());
   run.created_at = run.updated_at = now;
 
+  auto added = insert_jobs(run.rid, 0, run.settings.max_attempts, next);
+  if (!added) {
+    return added.error();
+  }
+  run.total = *added;
+  auto set_total = Statement::prepare(m_db, "UPDATE runs SET total = ?1 WHERE rid = ?2");
+  if (!set_total) {
+    return set_total.error();
+  }
+  if (auto r = set_total->bind(1, run.total).bind(2, run.rid).run(); !r) {
+    return r.error();
+  }
+  return tx->commit();
+}
+
+util::Result<int64_t>
+SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                         const std::function<util::Result<bool>(NewJob&)>& next) {
   auto insert_job = Statement::prepare(
       m_db, "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, max_attempts, priority, "
             "lock) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)");
@@ -260,7 +279,7 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
     return insert_job.error();
   }
   NewJob job;
-  int64_t seq = 0;
+  int64_t seq = first_seq;
   for (;;) {
     auto more = next(job);
     if (!more) {
@@ -270,13 +289,13 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
       break;
     }
     ++seq;
-    insert_job->bind(1, run.rid).bind(2, seq).bind(3, job.id).bind(4, job.key).bind(5, job.fields);
+    insert_job->bind(1, rid).bind(2, seq).bind(3, job.id).bind(4, job.key).bind(5, job.fields);
     if (job.raw.empty()) {
       insert_job->bind_null(6);
     } else {
       insert_job->bind(6, job.raw);
     }
-    insert_job->bind(7, run.settings.max_attempts).bind(8, job.priority);
+    insert_job->bind(7, max_attempts).bind(8, job.priority);
     if (job.lock.empty()) {
       insert_job->bind_null(9);
     } else {
@@ -290,15 +309,7 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
       return r.error();
     }
   }
-  run.total = seq;
-  auto set_total = Statement::prepare(m_db, "UPDATE runs SET total = ?1 WHERE rid = ?2");
-  if (!set_total) {
-    return set_total.error();
-  }
-  if (auto r = set_total->bind(1, seq).bind(2, run.rid).run(); !r) {
-    return r.error();
-  }
-  return tx->commit();
+  return seq - first_seq;
 }
 
 util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view where,
@@ -513,7 +524,9 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
   }
   auto take = Statement::prepare(
       m_db, "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
-            "heartbeat_at = ?5, updated_at = ?5, state = 'running' WHERE rid = ?1");
+            "heartbeat_at = ?5, updated_at = ?5, target_slots = NULL, "
+            "state = CASE WHEN control IN ('pause', 'pause-stop') THEN 'paused' "
+            "WHEN resume_at > ?5 THEN 'halted' ELSE 'running' END WHERE rid = ?1");
   if (!take) {
     return take.error();
   }
@@ -1165,6 +1178,139 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel)
     return r.error();
   }
   return changed;
+}
+
+} // namespace muster::store::sqlite
+
+namespace muster::store::sqlite {
+
+util::Result<Control> SqliteStore::control(int64_t rid) {
+  m_read_control.bind(1, rid);
+  Control c;
+  auto r = m_read_control.each([&](Statement& row) {
+    c.request = row.text(0);
+    c.target_slots = row.optional_int64(1).value_or(0);
+    c.generation = row.int64(2);
+  });
+  if (!r) {
+    return r.error();
+  }
+  return c;
+}
+
+util::Result<void> SqliteStore::set_control(int64_t rid, const std::optional<std::string>& request,
+                                            std::optional<int64_t> target_slots, bool lift_halt,
+                                            const Event& event) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto st = Statement::prepare(
+      m_db, "UPDATE runs SET control = CASE WHEN ?5 THEN ?2 ELSE control END, "
+            "target_slots = coalesce(?3, target_slots), updated_at = ?4 WHERE rid = ?1");
+  if (!st) {
+    return st.error();
+  }
+  if (!request || request->empty()) {
+    st->bind_null(2);
+  } else {
+    st->bind(2, *request);
+  }
+  st->bind(5, static_cast<int64_t>(request.has_value()));
+  if (auto r = st->bind(1, rid).bind(3, target_slots).bind(4, event.at).run(); !r) {
+    return r;
+  }
+  if (lift_halt) {
+    if (auto r = m_unhalt.bind(1, rid).bind(2, event.at).run(); !r) {
+      return r;
+    }
+  }
+  if (auto r = add_event(rid, event); !r) {
+    return r;
+  }
+  return tx->commit();
+}
+
+util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
+  auto st = Statement::prepare(m_db, "INSERT INTO events (rid, at, host, user, pid, action, "
+                                     "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!st) {
+    return st.error();
+  }
+  return st->bind(1, rid).bind(2, e.at).bind(3, e.host).bind(4, e.user).bind(5, e.pid)
+      .bind(6, e.action).bind(7, e.detail).run();
+}
+
+util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
+  auto st = Statement::prepare(m_db, "SELECT at, host, user, pid, action, detail FROM events "
+                                     "WHERE rid = ?1 ORDER BY eid");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<Event> out;
+  auto r = st->bind(1, rid).each([&](Statement& row) {
+    out.push_back(Event{row.int64(0), row.text(1), row.text(2), row.int64(3), row.text(4),
+                        row.text(5)});
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<int64_t>
+SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto last = Statement::prepare(m_db, "SELECT coalesce(max(seq), 0), "
+                                       "json_extract(r.settings, '$.max_attempts') FROM runs r "
+                                       "LEFT JOIN jobs j ON j.rid = r.rid WHERE r.rid = ?1");
+  if (!last) {
+    return last.error();
+  }
+  last->bind(1, rid);
+  auto row = last->step();
+  if (!row) {
+    return row.error();
+  }
+  const int64_t first_seq = last->int64(0);
+  const int64_t max_attempts = std::max<int64_t>(1, last->int64(1));
+  last->reset();
+  auto added = insert_jobs(rid, first_seq, max_attempts, next);
+  if (!added) {
+    return added.error();
+  }
+  // The run is unfinished again; a live agent sees the new generation.
+  auto bump = Statement::prepare(
+      m_db, "UPDATE runs SET total = total + ?2, generation = generation + 1, updated_at = ?3, "
+            "state = CASE WHEN state IN ('completed', 'cancelled', 'failed') THEN 'paused' "
+            "ELSE state END WHERE rid = ?1");
+  if (!bump) {
+    return bump.error();
+  }
+  if (auto r = bump->bind(1, rid).bind(2, *added).bind(3, util::now_ms()).run(); !r) {
+    return r.error();
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return *added;
+}
+
+util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
+  auto st = Statement::prepare(
+      m_db, "UPDATE jobs SET state = 'cancelled', finished_at = ?2, reason = NULL, "
+            "error = coalesce(error, 'cancelled before it ran') WHERE rid = ?1 AND state IN "
+            "('pending', 'waiting', 'retrying', 'interrupted')");
+  if (!st) {
+    return st.error();
+  }
+  if (auto r = st->bind(1, rid).bind(2, now_ms).run(); !r) {
+    return r.error();
+  }
+  return static_cast<int64_t>(sqlite3_changes(m_db.handle()));
 }
 
 } // namespace muster::store::sqlite

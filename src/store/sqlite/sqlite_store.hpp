@@ -52,6 +52,15 @@ public:
   util::Result<void> release(int64_t rid, core::RunState state) override;
   util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
+  util::Result<Control> control(int64_t rid) override;
+  util::Result<void> set_control(int64_t rid, const std::optional<std::string>& request,
+                                 std::optional<int64_t> target_slots, bool lift_halt,
+                                 const Event& event) override;
+  util::Result<void> add_event(int64_t rid, const Event& event) override;
+  util::Result<std::vector<Event>> events(int64_t rid) override;
+  util::Result<int64_t>
+  add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next) override;
+  util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) override;
   util::Result<std::vector<LockRecord>> locks() override;
   util::Result<std::optional<LockRecord>>
   lock_conflict(const std::vector<std::string>& names, int64_t rid,
@@ -80,6 +89,9 @@ private:
                                CommitResult& out);
   util::Result<void> take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
                           const core::DayWindow& window, int64_t now_ms);
+  /// Inserts jobs after seq `first_seq`; returns how many.
+  util::Result<int64_t> insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                                    const std::function<util::Result<bool>(NewJob&)>& next);
   /// Drops every lock of run `rid`, and lets the first waiter of each go.
   util::Result<void> release_locks(int64_t rid);
   util::Result<std::vector<LockRecord>> query_locks(std::string_view where, const std::string& name);
@@ -117,6 +129,7 @@ private:
   Statement m_next_wake;
   Statement m_next_start;
   Statement m_set_next_start;
+  Statement m_read_control;
   std::unordered_map<int64_t, RunLimits> m_run_limits;
 };
 

@@ -1,0 +1,166 @@
+#include "cli/rows.hpp"
+
+#include "cli/common.hpp"
+#include "store/codec.hpp"
+#include "util/strings.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+namespace muster::cli {
+
+Rows open_rows(const std::vector<std::string>& inputs, const std::string& format,
+               std::vector<std::vector<std::string>> groups) {
+  Rows rows;
+  if (!groups.empty()) {
+    if (!inputs.empty()) {
+      throw Failure{ExitCode::usage, "give rows with --input or after :::, not both"};
+    }
+    rows.field_count = groups.size();
+    rows.readers.push_back(input::make_args_reader(std::move(groups)));
+    rows.labels.emplace_back(":::");
+    return rows;
+  }
+  std::vector<std::string> paths = inputs.empty() ? std::vector<std::string>{"-"} : inputs;
+  std::optional<input::Format> forced;
+  if (!format.empty()) {
+    forced = input::parse_format(format);
+  }
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const auto format = forced ? *forced : input::format_for_path(paths[i]);
+    if (i > 0 && format != rows.format) {
+      throw Failure{ExitCode::usage, "--input " + paths[i] + ": its format (" +
+                                         std::string(input::format_name(format)) +
+                                         ") differs from the first input's (" +
+                                         std::string(input::format_name(rows.format)) + ")"};
+    }
+    rows.format = format;
+    auto reader = check(input::open_reader(paths[i], format));
+    if (i == 0) {
+      rows.columns = reader->columns();
+    } else if (reader->columns() != rows.columns) {
+      throw Failure{ExitCode::usage, "--input " + paths[i] +
+                                         ": its header differs from the first input's"};
+    }
+    rows.readers.push_back(std::move(reader));
+    rows.labels.push_back(paths[i] == "-" ? "<stdin>" : paths[i]);
+  }
+  rows.per_row_names = rows.format == input::Format::jsonl;
+  rows.field_count = rows.columns.empty() ? 1 : rows.columns.size();
+  return rows;
+}
+
+
+JobTemplates JobTemplates::parse(const core::RunSettings& s) {
+  auto command = core::Template::parse_command(s.command, s.shell);
+  if (!command) {
+    throw Failure{ExitCode::usage, command.error().message};
+  }
+  JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt, s.id_column};
+  const std::pair<std::optional<core::Template>*, const std::string*> words[] = {
+      {&t.key, &s.key}, {&t.priority, &s.priority}, {&t.job_lock, &s.job_lock}};
+  for (const auto& [target, text] : words) {
+    if (!text->empty()) {
+      *target = check(core::Template::parse_word(*text));
+    }
+  }
+  return t;
+}
+
+JobSource::JobSource(const JobTemplates& templates, Rows rows, int64_t first_seq)
+    : m_t(templates), m_rows(std::move(rows)), m_first_seq(first_seq), m_seq(first_seq) {}
+
+util::Result<void> JobSource::check_row(const std::vector<std::string>& names, size_t count,
+                                        const std::string& where) const {
+  const std::pair<const core::Template*, const char*> checks[] = {
+      {&m_t.command, "the command"},
+      {m_t.key ? &*m_t.key : nullptr, "--key"},
+      {m_t.priority ? &*m_t.priority : nullptr, "--priority"},
+      {m_t.job_lock ? &*m_t.job_lock : nullptr, "--job-lock"}};
+  for (const auto& [t, what] : checks) {
+    if (t) {
+      if (auto r = t->check_fields(names, count, what); !r) {
+        return util::Error{where + r.error().message};
+      }
+    }
+  }
+  return {};
+}
+
+void JobSource::check_fields() const {
+  if (m_rows.per_row_names) {
+    return; // each JSON Lines row is checked as it is read
+  }
+  check(check_row(m_rows.columns, m_rows.field_count, ""));
+  const std::string& id = m_t.id_column;
+  if (id.empty()) {
+    return;
+  }
+  if (m_rows.columns.empty()) {
+    throw Failure{ExitCode::usage, "--id-column " + id + ": the input has no named fields (use "
+                                   "CSV, TSV or JSON Lines)"};
+  }
+  if (std::find(m_rows.columns.begin(), m_rows.columns.end(), id) == m_rows.columns.end()) {
+    throw Failure{ExitCode::usage, "--id-column " + id + ": no such column; the columns are " +
+                                       util::join(m_rows.columns, ", ")};
+  }
+}
+
+util::Result<bool> JobSource::next(store::NewJob& job) {
+  for (;;) {
+    if (m_current >= m_rows.readers.size()) {
+      return false;
+    }
+    auto more = m_rows.readers[m_current]->next(m_rec);
+    if (!more) {
+      return more.error();
+    }
+    if (*more) {
+      break;
+    }
+    ++m_current;
+  }
+  ++m_seq;
+  const std::string where = m_rows.labels[m_current] + ":" + std::to_string(m_rec.line);
+  const auto& names = m_rows.per_row_names ? m_rec.names : m_rows.columns;
+  if (m_rows.per_row_names) {
+    if (auto r = check_row(names, m_rec.values.size(), where + ": "); !r) {
+      return r.error();
+    }
+  }
+  core::RowView row{&names, &m_rec.values, m_rec.raw};
+  if (m_t.id_column.empty()) {
+    job.id = std::to_string(m_seq);
+  } else {
+    bool found = false;
+    job.id = std::string(core::field_value(row, m_t.id_column, found));
+    if (!found) {
+      return util::Error{where + ": no field '" + m_t.id_column + "' for --id-column"};
+    }
+    if (job.id.empty()) {
+      return util::Error{where + ": empty job id in field '" + m_t.id_column + "'"};
+    }
+  }
+  const core::JobContext ctx{job.id, "", 0, 1};
+  job.key = m_t.key ? m_t.key->render_word(row, ctx) : "";
+  job.lock = m_t.job_lock ? m_t.job_lock->render_word(row, ctx) : "";
+  job.priority = 0;
+  if (m_t.priority) {
+    const std::string text = m_t.priority->render_word(row, ctx);
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0) {
+      return util::Error{where + ": --priority: expected a whole number, got '" + text + "'"};
+    }
+    job.priority = v;
+  }
+  job.fields = store::encode_fields(m_rows.per_row_names ? &m_rec.names : nullptr, m_rec.values);
+  const bool raw_is_value = m_rec.values.size() == 1 && m_rec.raw == m_rec.values[0];
+  job.raw = raw_is_value ? std::string() : m_rec.raw;
+  job.where = where;
+  return true;
+}
+
+} // namespace muster::cli

@@ -1,0 +1,66 @@
+#pragma once
+// From input rows to jobs: `run` makes a run's jobs this way, and `add`
+// appends more to a run the same way, with the run's own templates.
+
+#include "core/run.hpp"
+#include "core/template.hpp"
+#include "input/reader.hpp"
+#include "store/store.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace muster::cli {
+
+/// The rows of one or more inputs: open readers and what they name.
+struct Rows {
+  std::vector<std::unique_ptr<input::Reader>> readers;
+  std::vector<std::string> labels; ///< file names for messages
+  std::vector<std::string> columns;
+  input::Format format = input::Format::lines;
+  size_t field_count = 1;     ///< for unnamed rows
+  bool per_row_names = false; ///< JSON Lines: names come with each row
+};
+
+/// Opens `inputs` (stdin when none), or the `:::` groups; throws Failure.
+Rows open_rows(const std::vector<std::string>& inputs, const std::string& format,
+               std::vector<std::vector<std::string>> groups);
+
+/// The templates that make a job of a row.
+struct JobTemplates {
+  core::Template command;
+  std::optional<core::Template> key;
+  std::optional<core::Template> priority;
+  std::optional<core::Template> job_lock;
+  std::string id_column;
+  /// Parses the run's templates; throws Failure(usage).
+  static JobTemplates parse(const core::RunSettings& s);
+};
+
+/// Yields jobs from rows, numbering them after `first_seq`.
+class JobSource {
+public:
+  JobSource(const JobTemplates& templates, Rows rows, int64_t first_seq);
+  /// Checks every template, and the id column, against the inputs' fields,
+  /// where the inputs name them up front; throws Failure(usage).
+  void check_fields() const;
+  /// The next job; false at the end. An error names the file and line.
+  util::Result<bool> next(store::NewJob& job);
+  const std::vector<std::string>& columns() const { return m_rows.columns; }
+  const std::vector<std::string>& labels() const { return m_rows.labels; }
+  int64_t count() const { return m_seq - m_first_seq; }
+
+private:
+  util::Result<void> check_row(const std::vector<std::string>& names, size_t count,
+                               const std::string& where) const;
+  const JobTemplates& m_t;
+  Rows m_rows;
+  size_t m_current = 0;
+  int64_t m_first_seq = 0;
+  int64_t m_seq = 0;
+  input::Record m_rec;
+};
+
+} // namespace muster::cli
