@@ -20,7 +20,29 @@ struct Holder {
   std::string host;
   int64_t start_time = 0; ///< the process's start time (guards against pid reuse)
   int64_t heartbeat_at = 0;
+  int64_t heartbeat_ms = 0; ///< its heartbeat interval; 0 when unknown
+  std::string user;         ///< who started it
   bool empty() const { return pid == 0; }
+};
+
+/// One agent of a run, as recorded.
+struct AgentRecord {
+  int64_t aid = 0;
+  int64_t rid = 0;
+  std::string run_id;
+  Holder who;          ///< host, pid, start time, heartbeat
+  std::string user;
+  int64_t slots = 0;
+  int64_t started_at = 0;
+  std::string state;   ///< "running", "stopped" or "offline"
+  int64_t stopped_at = 0;
+  std::string slot_states; ///< JSON: what each slot does, as of the last heartbeat
+};
+
+/// What a heartbeat found.
+struct Beat {
+  std::vector<int64_t> held; ///< running jobs whose lease this agent still holds
+  bool offline = false;      ///< another agent found this one gone and took its jobs
 };
 
 /// A run as stored.
@@ -177,6 +199,7 @@ struct Takeover {
   std::vector<Orphan> orphans;  ///< jobs left `running` by a dead holder
   std::optional<Holder> held_by; ///< set, and nothing changed, when a live agent holds it
   std::optional<LockRecord> lock_conflict; ///< set, and nothing changed, when a lock is held
+  int64_t aid = 0; ///< this agent's id, when it got the run
 };
 
 /// Filters for job listings.
@@ -222,17 +245,43 @@ public:
   virtual util::Result<Takeover>
   acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Applies `updates`, then claims up to `free_slots.size()` due jobs for
-  /// those slots, all in one transaction. Claims respect the run's halt, its
+  /// those slots (slot numbers), for agent `aid`, all in one transaction. Claims respect the run's halt, its
   /// limits and job locks; a job held back is moved to `waiting` with the
   /// reason. Returns the claims in slot order.
   virtual util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
                                             const std::vector<int64_t>& free_slots,
-                                            int64_t now_ms) = 0;
+                                            int64_t now_ms, int64_t aid = 0) = 0;
+  /// Adds agent `me` to a run another live agent holds (`muster join`). With
+  /// no live holder it is `acquire`. Jobs of agents that are gone are
+  /// recovered as `acquire` does.
+  virtual util::Result<Takeover>
+  join(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
+  /// Leases the `n` lowest slot numbers free on `host` for this run to agent
+  /// `aid`, so agents on one host never share a slot (or its ports).
+  virtual util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid,
+                                                        const std::string& host, int64_t n) = 0;
+  /// Renews the agent's heartbeat and its jobs' leases (until now + lease_ms),
+  /// records its slots' states, and says which running jobs are still its own.
+  virtual util::Result<Beat> beat(int64_t rid, int64_t aid, double rate,
+                                  const std::string& slot_states, int64_t now_ms,
+                                  int64_t lease_ms) = 0;
+  /// Finds the run's agents that are gone (no heartbeat for 3 intervals, or a
+  /// dead process on this host) other than `me`, marks them offline, and
+  /// recovers their running jobs per on_interrupt, their locks and slots.
+  /// Returns the recovered jobs, for killing what is left of them.
+  virtual util::Result<std::vector<Orphan>>
+  recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
+          int64_t now_ms) = 0;
+  /// The agent stopped: it gives its slot numbers back.
+  virtual util::Result<void> stop_agent(int64_t aid, int64_t now_ms) = 0;
+  /// Agents of run `rid` (every run when 0), newest first.
+  virtual util::Result<std::vector<AgentRecord>> agents(int64_t rid) = 0;
   /// The earliest retry_at among retrying jobs, or 0.
   virtual util::Result<int64_t> next_retry_at(int64_t rid) = 0;
   /// Records liveness and the current rate.
   virtual util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) = 0;
-  /// Gives the run up, leaving it in `state`.
+  /// Gives the run up, leaving it in `state`; when other live agents still
+  /// run it, one of them becomes its holder and the state stays.
   virtual util::Result<void> release(int64_t rid, core::RunState state) = 0;
   /// Moves the selected jobs back to pending with a fresh set of attempts.
   /// Returns how many moved.

@@ -118,6 +118,37 @@ CREATE TABLE events (
 );
 CREATE INDEX events_run ON events(rid, eid);
 )sql",
+      // 5 → 6: several agents on one run. Each agent has a row, sends
+      // heartbeats, and leases the slot numbers it uses on its host; each
+      // running job records its agent and a lease that heartbeats renew.
+      R"sql(
+CREATE TABLE agents (
+  aid          INTEGER PRIMARY KEY,
+  rid          INTEGER NOT NULL,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  start_time   INTEGER NOT NULL,
+  user         TEXT NOT NULL,
+  slots        INTEGER NOT NULL DEFAULT 0,
+  started_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  state        TEXT NOT NULL,
+  stopped_at   INTEGER,
+  slot_states  TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX agents_run ON agents(rid, state);
+CREATE TABLE slot_leases (
+  rid  INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  slot INTEGER NOT NULL,
+  aid  INTEGER NOT NULL,
+  PRIMARY KEY (rid, host, slot)
+) WITHOUT ROWID;
+ALTER TABLE jobs ADD COLUMN aid INTEGER;
+ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+CREATE INDEX jobs_agent ON jobs(aid) WHERE state = 'running';
+)sql",
   };
   return k_migrations;
 }

@@ -154,11 +154,12 @@ util::Result<void> SqliteStore::prepare_statements() {
   const std::string cols =
       "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock";
   Item items[] = {
-      {&m_set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2"},
+      {&m_set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2 AND aid IS ?3"},
       {&m_finish, "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
                   "error_type = ?5, finished_at = ?6, retry_at = ?7, "
                   "interrupts = interrupts + ?8, pid = coalesce(?10, pid), "
-                  "pgid = coalesce(?10, pgid), reason = NULL WHERE jid = ?9 AND state = 'running'"},
+                  "pgid = coalesce(?10, pgid), reason = NULL, aid = NULL, lease_until = NULL "
+                  "WHERE jid = ?9 AND state = 'running' AND aid IS ?11"},
       {&m_select_due_retries, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = "
                               "'retrying' AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3"},
       {&m_select_pending, "SELECT " + cols + " FROM jobs WHERE rid = ?1 AND state = 'pending' "
@@ -166,7 +167,7 @@ util::Result<void> SqliteStore::prepare_statements() {
       {&m_claim, "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
                  "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
                  "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
-                 "retry_at = 0, reason = NULL WHERE jid = ?3"},
+                 "retry_at = 0, reason = NULL, aid = ?4, lease_until = ?5 WHERE jid = ?3"},
       {&m_halt, "UPDATE runs SET state = 'halted', resume_at = max(coalesce(resume_at, 0), ?2), "
                 "halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
       {&m_halt_state, "SELECT resume_at, halt_reason FROM runs WHERE rid = ?1"},
@@ -445,6 +446,150 @@ util::Result<void> SqliteStore::each_job(int64_t rid,
 util::Result<Takeover>
 SqliteStore::acquire(int64_t rid, const Holder& me,
                      const std::function<bool(const Holder&)>& is_alive) {
+  return take_run(rid, me, is_alive, false);
+}
+
+util::Result<Takeover> SqliteStore::join(int64_t rid, const Holder& me,
+                                         const std::function<bool(const Holder&)>& is_alive) {
+  return take_run(rid, me, is_alive, true);
+}
+
+util::Result<int64_t> SqliteStore::insert_agent(int64_t rid, const Holder& me, int64_t now_ms) {
+  auto st = Statement::prepare(
+      m_db, "INSERT INTO agents (rid, host, pid, start_time, user, started_at, heartbeat_at, "
+            "heartbeat_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, 'running')");
+  if (!st) {
+    return st.error();
+  }
+  const int64_t hb = me.heartbeat_ms > 0 ? me.heartbeat_ms : 2000;
+  if (auto r = st->bind(1, rid).bind(2, me.host).bind(3, me.pid).bind(4, me.start_time)
+                   .bind(5, me.user).bind(6, now_ms).bind(7, hb).run();
+      !r) {
+    return r.error();
+  }
+  const int64_t aid = sqlite3_last_insert_rowid(m_db.handle());
+  m_lease_ms[aid] = 3 * hb;
+  return aid;
+}
+
+util::Result<int64_t> SqliteStore::lease_ms_of(int64_t aid) {
+  if (auto it = m_lease_ms.find(aid); it != m_lease_ms.end()) {
+    return it->second;
+  }
+  auto st = Statement::prepare(m_db, "SELECT heartbeat_ms FROM agents WHERE aid = ?1");
+  if (!st) {
+    return st.error();
+  }
+  st->bind(1, aid);
+  auto hb = scalar(*st);
+  if (!hb) {
+    return hb.error();
+  }
+  return m_lease_ms[aid] = 3 * std::max<int64_t>(*hb, 100);
+}
+
+util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings,
+                                              int64_t me,
+                                              const std::function<bool(const Holder&)>& is_alive,
+                                              int64_t now_ms, bool unowned,
+                                              std::vector<Orphan>& orphans) {
+  auto live = Statement::prepare(
+      m_db, "SELECT aid, host, pid, start_time, heartbeat_at, heartbeat_ms FROM agents "
+            "WHERE rid = ?1 AND state = 'running' AND aid <> ?2");
+  if (!live) {
+    return live.error();
+  }
+  std::vector<int64_t> gone;
+  auto listed = live->bind(1, rid).bind(2, me).each([&](Statement& row) {
+    Holder h;
+    h.host = row.text(1);
+    h.pid = row.int64(2);
+    h.start_time = row.int64(3);
+    h.heartbeat_at = row.int64(4);
+    h.heartbeat_ms = row.int64(5);
+    // No heartbeat for three intervals, or (on this host) a dead process.
+    if (now_ms - h.heartbeat_at > 3 * h.heartbeat_ms || !is_alive(h)) {
+      gone.push_back(row.int64(0));
+    }
+  });
+  if (!listed) {
+    return listed;
+  }
+  for (int64_t aid : gone) {
+    auto off = Statement::prepare(m_db, "UPDATE agents SET state = 'offline', stopped_at = ?2 "
+                                        "WHERE aid = ?1");
+    if (!off) {
+      return off.error();
+    }
+    if (auto r = off->bind(1, aid).bind(2, now_ms).run(); !r) {
+      return r;
+    }
+    auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
+    if (!slots) {
+      return slots.error();
+    }
+    if (auto r = slots->bind(1, aid).run(); !r) {
+      return r;
+    }
+  }
+  // Running jobs whose agent is gone (or, with `unowned`, that have none).
+  std::string owner = "aid IN (SELECT aid FROM agents WHERE rid = ?1 AND state <> 'running')";
+  if (unowned) {
+    owner = "(aid IS NULL OR " + owner + ")";
+  }
+  auto found = Statement::prepare(m_db, "SELECT jid, id, pgid, started_at, lock FROM jobs "
+                                        "WHERE rid = ?1 AND state = 'running' AND " + owner);
+  if (!found) {
+    return found.error();
+  }
+  std::vector<std::string> locks;
+  auto each = found->bind(1, rid).each([&](Statement& row) {
+    orphans.push_back(Orphan{row.int64(0), row.text(1), row.optional_int64(2),
+                             row.optional_int64(3).value_or(0)});
+    if (!row.is_null(4)) {
+      locks.push_back(row.text(4));
+    }
+  });
+  if (!each) {
+    return each;
+  }
+  if (orphans.empty()) {
+    return {};
+  }
+  // Pending again, or held as interrupted.
+  const bool requeue = settings.on_interrupt == core::OnInterrupt::requeue;
+  auto moved = Statement::prepare(
+      m_db, std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
+                "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
+                "finished_at = ?3, aid = NULL, lease_until = NULL WHERE rid = ?1 AND state = "
+                "'running' AND " + owner);
+  if (!moved) {
+    return moved.error();
+  }
+  moved->bind(1, rid).bind(2, std::string_view("interrupted: its agent stopped while it ran"));
+  if (auto r = moved->bind(3, now_ms).run(); !r) {
+    return r;
+  }
+  auto unlock = Statement::prepare(m_db, "DELETE FROM locks WHERE rid = ?1 AND jid = ?2");
+  if (!unlock) {
+    return unlock.error();
+  }
+  for (const auto& o : orphans) {
+    if (auto r = unlock->bind(1, rid).bind(2, o.jid).run(); !r) {
+      return r;
+    }
+  }
+  for (const auto& name : locks) {
+    if (auto r = m_promote_lock.bind(1, name).each([](Statement&) {}); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
+                                             const std::function<bool(const Holder&)>& is_alive,
+                                             bool join) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -458,10 +603,27 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
   }
   Takeover out;
   out.run = std::move(runs->front());
+  const int64_t now = util::now_ms();
   const Holder& held = out.run.holder;
   const bool is_me = held.pid == me.pid && held.host == me.host && held.start_time == me.start_time;
-  if (!held.empty() && !is_me && is_alive(held)) {
+  const bool held_live = !held.empty() && !is_me && is_alive(held);
+  if (held_live && !join) {
     out.held_by = held;
+    return out;
+  }
+  if (held_live) {
+    // Beside a live holder: the run, its locks and its state are its.
+    if (auto r = recover_in_tx(rid, out.run.settings, 0, is_alive, now, false, out.orphans); !r) {
+      return r.error();
+    }
+    auto aid = insert_agent(rid, me, now);
+    if (!aid) {
+      return aid.error();
+    }
+    out.aid = *aid;
+    if (auto r = tx->commit(); !r) {
+      return r.error();
+    }
     return out;
   }
   if (!out.run.settings.locks.empty()) {
@@ -474,44 +636,32 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
       return out; // rolled back: nothing changed
     }
   }
-  // Locks a dead holder left (its own and its jobs') go; the run's are taken anew.
-  if (auto r = release_locks(rid); !r) {
+  // The old holder is gone: its jobs (and those of other gone agents) are
+  // recovered, its locks freed, and the run's locks taken anew.
+  if (auto r = recover_in_tx(rid, out.run.settings, 0, is_alive, now, true, out.orphans); !r) {
     return r.error();
   }
-  for (const auto& name : out.run.settings.locks) {
-    if (auto r = m_lock_job.bind(1, name).bind(2, rid).bind_null(3).bind(4, util::now_ms()).run();
-        !r) {
+  auto stale = Statement::prepare(
+      m_db, "DELETE FROM locks WHERE rid = ?1 AND (jid IS NULL OR jid NOT IN (SELECT jid FROM "
+            "jobs WHERE rid = ?1 AND state = 'running')) RETURNING name");
+  if (!stale) {
+    return stale.error();
+  }
+  std::vector<std::string> freed;
+  if (auto r = stale->bind(1, rid).each([&](Statement& row) { freed.push_back(row.text(0)); }); !r) {
+    return r.error();
+  }
+  for (const auto& name : freed) {
+    if (auto r = m_promote_lock.bind(1, name).each([](Statement&) {}); !r) {
       return r.error();
     }
   }
-  auto orphans = Statement::prepare(
-      m_db, "SELECT jid, id, pgid, started_at FROM jobs WHERE rid = ?1 AND state = 'running'");
-  if (!orphans) {
-    return orphans.error();
+  for (const auto& name : out.run.settings.locks) {
+    if (auto r = m_lock_job.bind(1, name).bind(2, rid).bind_null(3).bind(4, now).run(); !r) {
+      return r.error();
+    }
   }
-  orphans->bind(1, rid);
-  auto listed = orphans->each([&](Statement& row) {
-    out.orphans.push_back(Orphan{row.int64(0), row.text(1), row.optional_int64(2),
-                                 row.optional_int64(3).value_or(0)});
-  });
-  if (!listed) {
-    return listed.error();
-  }
-  const int64_t now = util::now_ms();
-  // Jobs the dead holder left running: pending again, or held as interrupted.
-  const bool requeue = out.run.settings.on_interrupt == core::OnInterrupt::requeue;
-  auto orphaned = Statement::prepare(
-      m_db, std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
-                "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
-                "finished_at = ?3 WHERE rid = ?1 AND state = 'running'");
-  if (!orphaned) {
-    return orphaned.error();
-  }
-  orphaned->bind(1, rid).bind(2, std::string_view("interrupted: its agent stopped while it ran"));
-  if (auto r = orphaned->bind(3, now).run(); !r) {
-    return r.error();
-  }
-  if (requeue) {
+  if (out.run.settings.on_interrupt == core::OnInterrupt::requeue) {
     // Jobs stopped by a drain were recorded interrupted; requeue runs them again.
     auto stopped = Statement::prepare(
         m_db, "UPDATE jobs SET state = 'pending' WHERE rid = ?1 AND state = 'interrupted'");
@@ -535,12 +685,238 @@ SqliteStore::acquire(int64_t rid, const Holder& me,
       !r) {
     return r.error();
   }
+  auto aid = insert_agent(rid, me, now);
+  if (!aid) {
+    return aid.error();
+  }
+  out.aid = *aid;
   if (auto r = tx->commit(); !r) {
     return r.error();
   }
   out.run.holder = me;
   out.run.holder.heartbeat_at = now;
   out.run.state = core::RunState::running;
+  return out;
+}
+
+util::Result<std::vector<int64_t>> SqliteStore::take_slots(int64_t rid, int64_t aid,
+                                                           const std::string& host, int64_t n) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  // Numbers of agents that stopped or went offline are free again.
+  auto stale = Statement::prepare(
+      m_db, "DELETE FROM slot_leases WHERE rid = ?1 AND aid NOT IN (SELECT aid FROM agents "
+            "WHERE rid = ?1 AND state = 'running')");
+  if (!stale) {
+    return stale.error();
+  }
+  if (auto r = stale->bind(1, rid).run(); !r) {
+    return r.error();
+  }
+  auto used = Statement::prepare(
+      m_db, "SELECT slot FROM slot_leases WHERE rid = ?1 AND host = ?2 ORDER BY slot");
+  if (!used) {
+    return used.error();
+  }
+  std::vector<int64_t> taken;
+  if (auto r = used->bind(1, rid).bind(2, host).each([&](Statement& row) {
+        taken.push_back(row.int64(0));
+      });
+      !r) {
+    return r.error();
+  }
+  auto lease = Statement::prepare(
+      m_db, "INSERT INTO slot_leases (rid, host, slot, aid) VALUES (?1, ?2, ?3, ?4)");
+  if (!lease) {
+    return lease.error();
+  }
+  std::vector<int64_t> out;
+  size_t i = 0;
+  for (int64_t slot = 0; static_cast<int64_t>(out.size()) < n; ++slot) {
+    while (i < taken.size() && taken[i] < slot) {
+      ++i;
+    }
+    if (i < taken.size() && taken[i] == slot) {
+      continue;
+    }
+    if (auto r = lease->bind(1, rid).bind(2, host).bind(3, slot).bind(4, aid).run(); !r) {
+      return r.error();
+    }
+    out.push_back(slot);
+  }
+  auto count = Statement::prepare(m_db, "UPDATE agents SET slots = (SELECT count(*) FROM "
+                                        "slot_leases WHERE aid = ?1) WHERE aid = ?1");
+  if (!count) {
+    return count.error();
+  }
+  if (auto r = count->bind(1, aid).run(); !r) {
+    return r.error();
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
+                                     const std::string& slot_states, int64_t now_ms,
+                                     int64_t lease_ms) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  Beat out;
+  auto state = Statement::prepare(m_db, "SELECT state, pid, host, start_time FROM agents "
+                                        "WHERE aid = ?1");
+  if (!state) {
+    return state.error();
+  }
+  Holder self;
+  std::string current;
+  if (auto r = state->bind(1, aid).each([&](Statement& row) {
+        current = row.text(0);
+        self.pid = row.int64(1);
+        self.host = row.text(2);
+        self.start_time = row.int64(3);
+      });
+      !r) {
+    return r.error();
+  }
+  if (current != "running") {
+    out.offline = true; // someone found this agent gone: its jobs are no longer its own
+    return out;
+  }
+  auto agent = Statement::prepare(m_db, "UPDATE agents SET heartbeat_at = ?2, slot_states = ?3 "
+                                        "WHERE aid = ?1");
+  if (!agent) {
+    return agent.error();
+  }
+  if (auto r = agent->bind(1, aid).bind(2, now_ms).bind(3, slot_states).run(); !r) {
+    return r.error();
+  }
+  auto leases = Statement::prepare(m_db, "UPDATE jobs SET lease_until = ?2 WHERE aid = ?1 AND "
+                                         "state = 'running' RETURNING jid");
+  if (!leases) {
+    return leases.error();
+  }
+  if (auto r = leases->bind(1, aid).bind(2, now_ms + lease_ms).each([&](Statement& row) {
+        out.held.push_back(row.int64(0));
+      });
+      !r) {
+    return r.error();
+  }
+  // The holder also keeps the run's own heartbeat and rate for other terminals.
+  auto run = Statement::prepare(m_db, "UPDATE runs SET heartbeat_at = ?2, updated_at = ?2, "
+                                      "rate = ?3 WHERE rid = ?1 AND holder_pid = ?4 AND "
+                                      "holder_host = ?5 AND holder_start = ?6");
+  if (!run) {
+    return run.error();
+  }
+  if (auto r = run->bind(1, rid).bind(2, now_ms).bind(3, rate).bind(4, self.pid)
+                   .bind(5, self.host).bind(6, self.start_time).run();
+      !r) {
+    return r.error();
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<std::vector<Orphan>>
+SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
+                     int64_t now_ms) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto runs = query_runs("WHERE rid = ?1", std::to_string(rid));
+  if (!runs) {
+    return runs.error();
+  }
+  if (runs->empty()) {
+    return util::Error{"run vanished from the store"};
+  }
+  const auto& run = runs->front();
+  std::vector<Orphan> orphans;
+  if (auto r = recover_in_tx(rid, run.settings, me, is_alive, now_ms, false, orphans); !r) {
+    return r.error();
+  }
+  if (!run.holder.empty() && !is_alive(run.holder) && me > 0) {
+    // The holder is gone: this live agent holds the run now.
+    auto hand = Statement::prepare(
+        m_db, "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = (SELECT "
+              "pid, host, start_time, heartbeat_at FROM agents WHERE aid = ?2) WHERE rid = ?1");
+    if (!hand) {
+      return hand.error();
+    }
+    if (auto r = hand->bind(1, rid).bind(2, me).run(); !r) {
+      return r.error();
+    }
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return orphans;
+}
+
+util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto st = Statement::prepare(m_db, "UPDATE agents SET state = 'stopped', stopped_at = ?2 "
+                                     "WHERE aid = ?1 AND state = 'running'");
+  if (!st) {
+    return st.error();
+  }
+  if (auto r = st->bind(1, aid).bind(2, now_ms).run(); !r) {
+    return r;
+  }
+  auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
+  if (!slots) {
+    return slots.error();
+  }
+  if (auto r = slots->bind(1, aid).run(); !r) {
+    return r;
+  }
+  return tx->commit();
+}
+
+util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
+  auto st = Statement::prepare(
+      m_db, "SELECT a.aid, a.rid, r.id, a.host, a.pid, a.start_time, a.heartbeat_at, "
+            "a.heartbeat_ms, a.user, a.slots, a.started_at, a.state, a.stopped_at, "
+            "a.slot_states FROM agents a JOIN runs r ON r.rid = a.rid "
+            "WHERE ?1 = 0 OR a.rid = ?1 ORDER BY a.aid DESC");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<AgentRecord> out;
+  auto r = st->bind(1, rid).each([&](Statement& row) {
+    AgentRecord a;
+    a.aid = row.int64(0);
+    a.rid = row.int64(1);
+    a.run_id = row.text(2);
+    a.who.host = row.text(3);
+    a.who.pid = row.int64(4);
+    a.who.start_time = row.int64(5);
+    a.who.heartbeat_at = row.int64(6);
+    a.who.heartbeat_ms = row.int64(7);
+    a.user = row.text(8);
+    a.who.user = a.user;
+    a.slots = row.int64(9);
+    a.started_at = row.int64(10);
+    a.state = row.text(11);
+    a.stopped_at = row.optional_int64(12).value_or(0);
+    a.slot_states = row.text(13);
+    out.push_back(std::move(a));
+  });
+  if (!r) {
+    return r.error();
+  }
   return out;
 }
 
@@ -618,7 +994,7 @@ util::Result<void> SqliteStore::promote_key(int64_t rid, const std::string& key,
 util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u, const RunLimits& rl,
                                              int64_t now_ms, CommitResult& out) {
   if (u.kind == Update::Kind::started) {
-    return m_set_pid.bind(1, u.pid).bind(2, u.jid).run();
+    return m_set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, m_owner).run();
   }
   const auto& o = u.outcome;
   m_finish.bind(1, core::to_string(u.state));
@@ -639,7 +1015,7 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u, const
   m_finish.bind(6, u.finished_at).bind(7, u.retry_at);
   m_finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
   m_finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
-  if (auto r = m_finish.bind(9, u.jid).run(); !r) {
+  if (auto r = m_finish.bind(9, u.jid).bind(11, m_owner).run(); !r) {
     return r;
   }
   if (u.halt_until > 0) {
@@ -770,7 +1146,9 @@ util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot, const 
                                      const core::DayWindow& window, int64_t now_ms) {
   c.slot = slot;
   c.claimed_at = now_ms;
-  if (auto r = m_claim.bind(1, slot).bind(2, now_ms).bind(3, c.jid).run(); !r) {
+  if (auto r = m_claim.bind(1, slot).bind(2, now_ms).bind(3, c.jid).bind(4, m_owner)
+                   .bind(5, m_lease_until).run();
+      !r) {
     return r;
   }
   if (!c.lock.empty()) {
@@ -860,7 +1238,7 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid, const std::vector<int
 
 util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Update>& updates,
                                                const std::vector<int64_t>& free_slots,
-                                               int64_t now_ms) {
+                                               int64_t now_ms, int64_t aid) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -870,6 +1248,17 @@ util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Up
     return rl_or.error();
   }
   const RunLimits& rl = **rl_or;
+  // Claims are the agent's, under a lease its heartbeats renew; results
+  // apply only to jobs it still owns.
+  m_owner = aid > 0 ? std::optional<int64_t>(aid) : std::nullopt;
+  m_lease_until = std::nullopt;
+  if (aid > 0) {
+    auto lease = lease_ms_of(aid);
+    if (!lease) {
+      return lease.error();
+    }
+    m_lease_until = now_ms + *lease;
+  }
   CommitResult out;
   for (const auto& u : updates) {
     if (auto r = apply_update(rid, u, rl, now_ms, out); !r) {
@@ -957,7 +1346,9 @@ util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64
   for (size_t i = first; i < out.size(); ++i) {
     out[i].slot = free_slots[next_slot++];
     out[i].claimed_at = now_ms;
-    if (auto r = m_claim.bind(1, out[i].slot).bind(2, now_ms).bind(3, out[i].jid).run(); !r) {
+    if (auto r = m_claim.bind(1, out[i].slot).bind(2, now_ms).bind(3, out[i].jid)
+                     .bind(4, m_owner).bind(5, m_lease_until).run();
+        !r) {
       return r.error();
     }
   }
@@ -1009,6 +1400,48 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
+  }
+  const int64_t now = util::now_ms();
+  // The holder's own agent stops with it.
+  auto self = Statement::prepare(
+      m_db, "UPDATE agents SET state = 'stopped', stopped_at = ?2 WHERE rid = ?1 AND state = "
+            "'running' AND aid IN (SELECT a.aid FROM agents a JOIN runs r ON r.rid = a.rid "
+            "WHERE r.rid = ?1 AND a.pid = r.holder_pid AND a.host = r.holder_host AND "
+            "a.start_time = r.holder_start) RETURNING aid");
+  if (!self) {
+    return self.error();
+  }
+  std::vector<int64_t> stopped;
+  if (auto r = self->bind(1, rid).bind(2, now).each([&](Statement& row) {
+        stopped.push_back(row.int64(0));
+      });
+      !r) {
+    return r;
+  }
+  auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
+  if (!slots) {
+    return slots.error();
+  }
+  for (int64_t aid : stopped) {
+    if (auto r = slots->bind(1, aid).run(); !r) {
+      return r;
+    }
+  }
+  // Another live agent carries on: it becomes the holder, and the run stays.
+  auto other = Statement::prepare(
+      m_db, "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = (SELECT "
+            "pid, host, start_time, heartbeat_at FROM agents WHERE rid = ?1 AND state = "
+            "'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms ORDER BY aid LIMIT 1), "
+            "updated_at = ?2 WHERE rid = ?1 AND EXISTS (SELECT 1 FROM agents WHERE rid = ?1 AND "
+            "state = 'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms)");
+  if (!other) {
+    return other.error();
+  }
+  if (auto r = other->bind(1, rid).bind(2, now).run(); !r) {
+    return r;
+  }
+  if (sqlite3_changes(m_db.handle()) > 0) {
+    return tx->commit();
   }
   if (auto r = release_locks(rid); !r) {
     return r;

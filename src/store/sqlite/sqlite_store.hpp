@@ -46,7 +46,19 @@ public:
           const std::function<bool(const Holder&)>& is_alive) override;
   util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
                                     const std::vector<int64_t>& free_slots,
-                                    int64_t now_ms) override;
+                                    int64_t now_ms, int64_t aid = 0) override;
+  util::Result<Takeover>
+  join(int64_t rid, const Holder& me,
+       const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid, const std::string& host,
+                                                int64_t n) override;
+  util::Result<Beat> beat(int64_t rid, int64_t aid, double rate, const std::string& slot_states,
+                          int64_t now_ms, int64_t lease_ms) override;
+  util::Result<std::vector<Orphan>>
+  recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
+          int64_t now_ms) override;
+  util::Result<void> stop_agent(int64_t aid, int64_t now_ms) override;
+  util::Result<std::vector<AgentRecord>> agents(int64_t rid) override;
   util::Result<int64_t> next_retry_at(int64_t rid) override;
   util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) override;
   util::Result<void> release(int64_t rid, core::RunState state) override;
@@ -99,6 +111,16 @@ private:
                                    const RunLimits& rl, int64_t now_ms, CommitResult& out);
   SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
   util::Result<void> prepare_statements();
+  /// acquire and join: `join` adds an agent beside a live holder.
+  util::Result<Takeover> take_run(int64_t rid, const Holder& me,
+                                  const std::function<bool(const Holder&)>& is_alive, bool join);
+  /// Marks the run's gone agents offline and recovers their jobs, locks and
+  /// slots; with `unowned`, jobs no agent owns (an old holder's) too.
+  util::Result<void> recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t me,
+                                   const std::function<bool(const Holder&)>& is_alive,
+                                   int64_t now_ms, bool unowned, std::vector<Orphan>& orphans);
+  util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
+  util::Result<int64_t> lease_ms_of(int64_t aid);
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
   util::Result<void> claim_into(int64_t rid, Statement& select, int64_t limit,
                                 const std::vector<int64_t>& free_slots, size_t& next_slot,
@@ -130,6 +152,9 @@ private:
   Statement m_next_start;
   Statement m_set_next_start;
   Statement m_read_control;
+  std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
+  std::optional<int64_t> m_owner;       ///< the committing agent (NULL for none)
+  std::optional<int64_t> m_lease_until; ///< its claims' lease
   std::unordered_map<int64_t, RunLimits> m_run_limits;
 };
 
