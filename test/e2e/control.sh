@@ -1,0 +1,170 @@
+# End to end: control of a live run from another process. `muster pause`,
+# `resume`, `cancel`, `scale` and `add` are sent while an agent runs, and
+# their effect is read from the store and the jobs' own records. Every
+# request must be seen within a second; each is recorded as an event.
+
+# A job that records its start and end: JOB ID SECONDS.
+make_job() {
+  cat >job.sh <<'SH'
+#!/bin/sh
+echo "$1 start $(date +%s%3N)" >>starts.log
+sleep "$2"
+echo "$1 end $(date +%s%3N)" >>ends.log
+SH
+  chmod +x job.sh
+}
+
+run_state() {
+  db "SELECT state FROM runs ORDER BY rid DESC LIMIT 1" 2>/dev/null
+}
+
+state_is() {
+  [[ $(run_state) == "$1" ]]
+}
+
+running_count() {
+  db "SELECT count(*) FROM jobs WHERE state = 'running'" 2>/dev/null
+}
+
+running_is() {
+  [[ $(running_count) == "$1" ]]
+}
+
+lines() {
+  if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi
+}
+
+test_pause_and_resume() {
+  TEST "pause stops claims within a second; resume from another process continues"
+  make_job
+  seq 1 30 >in.txt
+  start_bg agent muster run -q -j 2 --name ctl -i in.txt --no-stdout -- ./job.sh {} 0.2
+  wait_until 10 test -s starts.log || fail "no job started"
+  expect_exit 0 muster pause ctl
+  # Running jobs finish; nothing new starts once the pause is seen.
+  wait_until 2 state_is paused || fail "run not paused within 2s: $(run_state)"
+  sleep 1
+  local before after
+  before=$(lines starts.log)
+  sleep 1
+  after=$(lines starts.log)
+  expect_eq "$after" "$before" "jobs started while paused"
+  expect_eq "$(running_count)" 0 "running jobs while paused"
+  pid_gone "$BG_PID" && fail "the agent ended while paused"
+  muster status ctl | expect_exit 0 cat
+  expect_exit 0 muster resume ctl
+  wait_bg "$BG_PID" 60
+  expect_eq "$BG_STATUS" 0 "agent exit"
+  expect_eq "$(count_state ctl succeeded)" 30 "succeeded"
+  expect_eq "$(sort -u starts.log | awk '{print $1}' | sort -u | wc -l)" 30 "distinct jobs started"
+  run_cmd muster events ctl --json
+  expect_contains "$STDOUT" '"action": "pause"'
+  expect_contains "$STDOUT" '"action": "resume"'
+}
+
+test_pause_stop_running() {
+  TEST "pause --stop-running stops running jobs; they go back to pending without spending an attempt"
+  make_job
+  seq 1 4 >in.txt
+  start_bg agent muster run -q -j 2 --name ps -i in.txt --no-stdout -- ./job.sh {} 30
+  wait_until 10 running_is 2 || fail "jobs did not start"
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster pause ps --stop-running
+  wait_until 3 running_is 0 || fail "running jobs not stopped"
+  (( $(now_ms) - t0 < 3000 )) || fail "stopping took too long"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts - interrupts = 0" 4 \
+    "jobs pending with no attempt spent"
+  expect_eq "$(lines ends.log)" 0 "jobs that ran to their end"
+  expect_exit 0 muster cancel ps --force
+  wait_bg "$BG_PID" 30
+}
+
+test_cancel_stops_everything() {
+  TEST "cancel from another process stops the jobs' process groups and cancels the rest"
+  local m
+  m=$(marker 60)
+  seq 1 10 >in.txt
+  start_bg agent muster run -q -j 3 --name cx -i in.txt --no-stdout --shell -- "sleep $m & sleep $m; echo {}"
+  wait_until 10 running_is 3 || fail "jobs did not start"
+  wait_until 5 marker_pids "$m" >/dev/null || fail "no job processes"
+  expect_exit 0 muster cancel cx --force
+  wait_bg "$BG_PID" 30
+  expect_eq "$BG_STATUS" 1 "agent exit after cancel"
+  wait_until 5 marker_gone "$m" || fail "processes of the run survived: $(marker_pids "$m" | tr '\n' ' ')"
+  expect_eq "$(run_state)" cancelled "run state"
+  expect_eq "$(count_state cx cancelled)" 10 "cancelled jobs"
+  expect_exit 2 muster cancel cx --force
+  expect_contains "$STDERR" "has ended"
+}
+
+test_cancel_without_agent() {
+  TEST "cancel of a run with no agent cancels it here; without --force and no terminal it asks for --force"
+  seq 1 5 >in.txt
+  expect_exit 0 muster run -q --seed-only --name idle -i in.txt -- true
+  expect_exit 2 muster cancel idle
+  expect_contains "$STDERR" "--force"
+  expect_exit 0 muster cancel idle --force
+  expect_eq "$(count_state idle cancelled)" 5 "cancelled"
+  expect_eq "$(run_state)" cancelled "state"
+}
+
+test_scale_up_and_down() {
+  TEST "scale -j N changes a live agent's slots: more jobs at once, then fewer"
+  make_job
+  seq 1 40 >in.txt
+  start_bg agent muster run -q -j 1 --name sc -i in.txt --no-stdout -- ./job.sh {} 0.4
+  wait_until 10 test -s starts.log || fail "no job started"
+  expect_exit 0 muster scale sc -j 4
+  wait_until 3 running_is 4 || fail "not 4 running after scale up: $(running_count)"
+  expect_exit 0 muster scale sc -j 2
+  sleep 1.2
+  local most=0 n i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    n=$(running_count)
+    (( n > most )) && most=$n
+    sleep 0.1
+  done
+  (( most <= 2 )) || fail "up to $most running after scaling down to 2"
+  wait_bg "$BG_PID" 60
+  expect_eq "$BG_STATUS" 0 "agent exit"
+  expect_eq "$(count_state sc succeeded)" 40 "succeeded"
+  expect_exit 2 muster scale sc -j 3
+  expect_contains "$STDERR" "has ended"
+}
+
+test_add_to_live_run() {
+  TEST "add appends jobs to a live run, which runs them; a clashing id adds nothing"
+  make_job
+  printf 'id,t\n' >in.csv
+  for i in $(seq 1 10); do echo "a$i,0.2" >>in.csv; done
+  printf 'id,t\nb1,0.1\nb2,0.1\n' >more.csv
+  printf 'id,t\nb3,0.1\na1,0.1\n' >clash.csv
+  printf 'name,t\nx,1\n' >other.csv
+  start_bg agent muster run -q -j 2 --name ad -i in.csv --id-column id --no-stdout -- ./job.sh {id} {t}
+  wait_until 10 test -s starts.log || fail "no job started"
+  expect_exit 0 muster add ad -i more.csv
+  expect_exit 2 muster add ad -i clash.csv
+  expect_contains "$STDERR" "clash.csv:3"
+  expect_contains "$STDERR" "duplicate job id 'a1'"
+  expect_exit 2 muster add ad -i other.csv
+  expect_contains "$STDERR" "differ from the run's"
+  wait_bg "$BG_PID" 60
+  expect_eq "$BG_STATUS" 0 "agent exit"
+  expect_sql "SELECT count(*) FROM jobs" 12 "jobs in the run"
+  expect_eq "$(count_state ad succeeded)" 12 "succeeded"
+  expect_sql "SELECT count(*) FROM jobs WHERE id = 'b3'" 0 "jobs from the rejected input"
+  expect_sql "SELECT total FROM runs" 12 "run total"
+}
+
+test_add_to_finished_run() {
+  TEST "add to a finished run reopens it; resume runs the new jobs"
+  seq 1 3 >in.txt
+  expect_exit 0 muster run -q --name fin -i in.txt -- true
+  seq 1 2 >more.txt
+  expect_exit 0 muster add fin -i more.txt
+  expect_eq "$(run_state)" paused "state after add"
+  expect_exit 0 muster resume fin -q
+  expect_eq "$(count_state fin succeeded)" 5 "succeeded"
+  expect_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM jobs ORDER BY seq)" "1 2 3 4 5" "ids"
+}
