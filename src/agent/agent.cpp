@@ -8,6 +8,7 @@
 #include "util/time.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 #include <csignal>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -48,7 +49,8 @@ std::string Agent::out_path(int64_t seq, const char* ext) const {
 }
 
 util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
-  auto takeover = m_store.acquire(rid, m_opts.me, m_opts.is_alive);
+  auto takeover = m_opts.join ? m_store.join(rid, m_opts.me, m_opts.is_alive)
+                              : m_store.acquire(rid, m_opts.me, m_opts.is_alive);
   if (!takeover) {
     return takeover.error();
   }
@@ -65,6 +67,7 @@ util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
     return std::optional<AgentResult>(locked);
   }
   m_run = std::move(takeover->run);
+  m_aid = takeover->aid;
   if (!takeover->orphans.empty() && m_opts.reap_orphans) {
     m_opts.reap_orphans(m_run.id, takeover->orphans);
   }
@@ -97,12 +100,12 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   }
   auto tmpl = core::Template::parse_command(m_run.settings.command, m_run.settings.shell);
   if (!tmpl) {
-    (void)m_store.release(rid, core::RunState::paused);
+    leave(rid, core::RunState::paused);
     return tmpl.error();
   }
   auto rules = core::RuleSet::compile(m_run.settings.rules);
   if (!rules) {
-    (void)m_store.release(rid, core::RunState::paused);
+    leave(rid, core::RunState::paused);
     return rules.error();
   }
   m_rules = std::move(*rules);
@@ -110,9 +113,9 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   if (m_run.resume_at > util::now_ms()) {
     on_halt(m_run.resume_at, m_run.halt_reason);
   }
-  auto ports = core::plan_ports(m_run.settings.ports, std::max<int64_t>(m_opts.slots, 1));
+  auto ports = lease_slots(std::max<int64_t>(m_opts.slots, 1));
   if (!ports) {
-    (void)m_store.release(rid, core::RunState::paused);
+    leave(rid, core::RunState::paused);
     return ports.error();
   }
   prepare_slots(*ports);
@@ -121,6 +124,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   m_slot_logs = m_run.settings.slot.any() || !m_run.settings.ports.empty();
   m_started_mono = util::monotonic_ms();
   m_last_heartbeat = m_started_mono;
+  m_last_beat_ok = m_started_mono;
   m_reporter.started(m_run.id, progress());
 
   m_command = std::move(*tmpl);
@@ -159,14 +163,14 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         (m_counts[core::JobState::pending] + due_retries > 0 || look_at_waiting)) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
         if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready && !m_slots[s].retiring) {
-          free_slots.push_back(static_cast<int64_t>(s));
+          free_slots.push_back(number(s));
         }
       }
     }
     if (!m_updates.empty() || !free_slots.empty()) {
       // One transaction: every result since the last turn, then the claims.
       // After a halt's cooldown, the first claim lifts it for every agent.
-      auto committed = m_store.commit(rid, m_updates, free_slots, now_ms);
+      auto committed = m_store.commit(rid, m_updates, free_slots, now_ms, m_aid);
       if (!committed) {
         failure = committed.error();
         break;
@@ -176,7 +180,20 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         m_last_poll = mono_now;
       }
       const size_t claimed = committed->claims.size();
+      const bool nothing_moved =
+          std::all_of(std::begin(committed->moved.by_state), std::end(committed->moved.by_state),
+                      [](int64_t n) { return n == 0; });
       apply_commit(*committed);
+      if (!free_slots.empty() && claimed == 0 && nothing_moved && committed->halted_until == 0 &&
+          m_counts[core::JobState::pending] > 0) {
+        // Another agent took what this one counted as pending: count again.
+        auto fresh = m_store.counts(rid);
+        if (!fresh) {
+          failure = fresh.error();
+          break;
+        }
+        m_counts = *fresh;
+      }
       if (m_counts[core::JobState::retrying] <= 0) {
         m_next_retry_at = 0; // retries the limits moved to waiting are not due any more
       } else if (free_slots.size() > claimed) {
@@ -255,7 +272,10 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     }
     if (mono - m_last_heartbeat >= m_opts.heartbeat_ms) {
       m_last_heartbeat = mono;
-      (void)m_store.heartbeat(rid, m_opts.me, progress().rate);
+      if (auto r = heartbeat(rid); !r) {
+        failure = r.error();
+        break;
+      }
     }
     if (mono - m_last_control >= m_opts.control_ms) {
       m_last_control = mono;
@@ -279,18 +299,29 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         dispatch_exit(e);
       }
     }
-    (void)m_store.commit(rid, m_updates, {}, util::now_ms());
+    (void)m_store.commit(rid, m_updates, {}, util::now_ms(), m_aid);
     teardown_slots();
     // A run none of whose slots could be set up "could not run at all".
-    (void)m_store.release(rid, m_could_not_run ? core::RunState::failed : core::RunState::paused);
+    leave(rid, m_could_not_run ? core::RunState::failed : core::RunState::paused);
     return failure.error();
   }
-  if (auto r = m_store.commit(rid, m_updates, {}, util::now_ms()); !r) {
+  if (auto r = m_store.commit(rid, m_updates, {}, util::now_ms(), m_aid); !r) {
     teardown_slots();
     return r.error();
   }
   m_updates.clear();
   teardown_slots();
+  auto left_in_store = [&] {
+    return m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
+           m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] +
+           m_counts[core::JobState::waiting];
+  };
+  if (left_in_store() > 0 && m_aid > 0) {
+    // Other agents may have finished the rest meanwhile: count what the store has.
+    if (auto fresh = m_store.counts(rid)) {
+      m_counts = *fresh;
+    }
+  }
   const bool complete =
       m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
           m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] +
@@ -309,7 +340,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     if (auto fresh = m_store.counts(rid)) {
       m_counts = *fresh;
     }
-    (void)m_store.release(rid, core::RunState::cancelled);
+    leave(rid, core::RunState::cancelled);
     result.ending = Ending::cancelled;
     result.counts = m_counts;
     m_reporter.ended(progress());
@@ -322,10 +353,15 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     result.reason = m_halt_reason;
   } else if (result.ending != Ending::waiting || complete) {
     result.ending = complete ? Ending::completed : only_held ? Ending::held : Ending::interrupted;
+    if (!complete && !m_draining && m_counts[core::JobState::running] > 0 &&
+        m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
+                m_counts[core::JobState::waiting] ==
+            0) {
+      // Nothing is left to claim; other agents are running the last jobs.
+      result.ending = Ending::completed;
+    }
   }
-  if (auto r = m_store.release(rid, final_state); !r) {
-    return r.error();
-  }
+  leave(rid, final_state);
   result.counts = m_counts;
   m_reporter.ended(progress());
   return result;
@@ -442,7 +478,7 @@ void Agent::launch(store::Claim claim) {
                                    : std::string_view(claim.raw);
   core::RowView row{m_names.empty() ? &m_run.columns : &m_names, &m_values, raw};
   const auto slot = static_cast<size_t>(claim.slot);
-  core::JobContext ctx{claim.id, m_run.id, claim.slot, claim.attempt, &m_slot_values[slot]};
+  core::JobContext ctx{claim.id, m_run.id, number(slot), claim.attempt, &m_slot_values[slot]};
   exec::StartRequest req;
   req.argv = m_command.render_argv(row, ctx);
   std::vector<std::string> shown; // the job's own argv, for messages, when wrapped
@@ -452,7 +488,7 @@ void Agent::launch(store::Claim claim) {
     wrap_with_job_hooks(req.argv, ctx);
   }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
-             "MUSTER_SLOT=" + std::to_string(claim.slot),
+             "MUSTER_SLOT=" + std::to_string(number(slot)),
              "MUSTER_ATTEMPT=" + std::to_string(claim.attempt),
              "MUSTER_RESULT=" + out_path(claim.seq, ".result")};
   req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
@@ -542,6 +578,17 @@ void Agent::on_exit(const exec::Exited& exited) {
 
 void Agent::record(const Active& a, const core::Outcome& ended, const exec::Exited& exited) {
   const int64_t mono = util::monotonic_ms();
+  if (a.fenced) {
+    // Its lease was taken: the store has moved on, and nothing is recorded.
+    m_counts[core::JobState::running] -= 1;
+    m_slot_busy[static_cast<size_t>(a.claim.slot)] = false;
+    if (m_slot_logs) {
+      log_slot(static_cast<size_t>(a.claim.slot),
+               "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
+                   " stopped: its lease was taken over");
+    }
+    return;
+  }
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
   core::Outcome outcome = ended;
   const core::Decision decision = classify(a, outcome, exited);
@@ -595,7 +642,7 @@ void Agent::record(const Active& a, const core::Outcome& ended, const exec::Exit
   f.job_id = a.claim.id;
   f.seq = a.claim.seq;
   f.attempt = a.claim.attempt;
-  f.slot = a.claim.slot;
+  f.slot = number(static_cast<size_t>(a.claim.slot));
   f.state = state;
   f.outcome = outcome;
   f.duration_ms = mono - a.started_mono;
@@ -723,6 +770,7 @@ void Agent::apply_commit(store::CommitResult& result) {
   }
   m_wake_at = result.wake_at;
   for (auto& c : result.claims) {
+    c.slot = static_cast<int64_t>(m_slot_index.at(c.slot)); // the store speaks in numbers
     if (m_counts[c.from] <= 0 && m_counts[core::JobState::waiting] > 0) {
       // Another agent's finish made a waiting job pending since we counted.
       m_counts[core::JobState::waiting] -= 1;
@@ -789,6 +837,122 @@ util::Result<void> Agent::poll_control(int64_t rid) {
     m_reporter.unpaused();
   }
   return {};
+}
+
+void Agent::leave(int64_t rid, core::RunState state) {
+  if (m_aid > 0) {
+    (void)m_store.stop_agent(m_aid, util::now_ms());
+  }
+  auto run = m_store.find_run(m_run.id);
+  const auto& me = m_opts.me;
+  if (run && !run->holder.empty() &&
+      !(run->holder.pid == me.pid && run->holder.host == me.host &&
+        run->holder.start_time == me.start_time)) {
+    return; // another agent holds the run now; it decides the run's state
+  }
+  (void)m_store.release(rid, state);
+}
+
+util::Result<void> Agent::heartbeat(int64_t rid) {
+  const int64_t mono = util::monotonic_ms();
+  const int64_t now = util::now_ms();
+  const int64_t lease = 3 * m_opts.heartbeat_ms;
+  if (m_aid == 0) {
+    return m_store.heartbeat(rid, m_opts.me, progress().rate);
+  }
+  auto beat = m_store.beat(rid, m_aid, progress().rate, slot_states(), now, lease);
+  if (!beat) {
+    if (mono - m_last_beat_ok <= lease) {
+      m_reporter.warning("heartbeat failed: " + beat.error().message);
+      return {}; // its leases still hold; try again next time
+    }
+    // Fencing: once the leases have run out, another agent may take these
+    // jobs, so they must not run on here.
+    stop_all(SIGKILL, core::ErrorType::interrupted);
+    return util::Error{"the store has not taken a heartbeat for " +
+                       util::format_duration(mono - m_last_beat_ok) +
+                       "; every job was stopped, as its lease ran out: " + beat.error().message};
+  }
+  m_last_beat_ok = mono;
+  if (beat->offline) {
+    for (auto& [pid, a] : m_active) {
+      a.fenced = true;
+      m_runner.signal_group(pid, SIGKILL);
+    }
+    return util::Error{"another agent found this one gone and took over its jobs; they were "
+                       "stopped here so that none runs twice"};
+  }
+  std::unordered_set<int64_t> held(beat->held.begin(), beat->held.end());
+  for (auto& [pid, a] : m_active) {
+    if (!a.fenced && held.count(a.claim.jid) == 0) {
+      a.fenced = true;
+      m_runner.signal_group(pid, SIGKILL);
+      m_reporter.warning("job " + a.claim.id + ": its lease was taken over; stopped it (pid " +
+                         std::to_string(pid) + ") so that it never runs twice");
+    }
+  }
+  auto orphans = m_store.recover(rid, m_aid, m_opts.is_alive, now);
+  if (!orphans) {
+    return orphans.error();
+  }
+  if (!orphans->empty()) {
+    if (m_opts.reap_orphans) {
+      m_opts.reap_orphans(m_run.id, *orphans);
+    }
+    auto fresh = m_store.counts(rid);
+    if (!fresh) {
+      return fresh.error();
+    }
+    m_counts = *fresh;
+    m_reporter.notice("recovered " + std::to_string(orphans->size()) +
+                      " job(s) of an agent that is gone");
+  }
+  return {};
+}
+
+std::string Agent::slot_states() const {
+  std::unordered_map<size_t, const Active*> busy;
+  for (const auto& [pid, a] : m_active) {
+    busy[static_cast<size_t>(a.claim.slot)] = &a;
+  }
+  const int64_t now = util::now_ms();
+  const int64_t mono = util::monotonic_ms();
+  std::string out = "[";
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    const Slot& slot = m_slots[s];
+    std::string state;
+    switch (slot.state) {
+    case SlotState::waiting: state = "starting"; break;
+    case SlotState::ready: state = "idle"; break;
+    case SlotState::restarting: state = "restarting"; break;
+    case SlotState::failed: state = "failed"; break;
+    case SlotState::retired: state = "retired"; break;
+    }
+    auto it = busy.find(s);
+    if (it != busy.end()) {
+      state = "busy";
+    }
+    out += (s == 0 ? "" : ",");
+    out += "{\"slot\":" + std::to_string(slot.number) + ",\"state\":";
+    util::append_json_string(out, state);
+    if (it != busy.end()) {
+      out += ",\"job\":";
+      util::append_json_string(out, it->second->claim.id);
+      out += ",\"since\":" + std::to_string(now - (mono - it->second->started_mono));
+    }
+    std::string sidecar = "none";
+    if (!m_run.settings.slot.sidecar.empty()) {
+      sidecar = slot.state == SlotState::ready        ? "ready"
+                : slot.state == SlotState::restarting ? "restarting"
+                : slot.state == SlotState::failed     ? "failed"
+                : slot.sidecar != 0                   ? "starting"
+                                                      : "stopped";
+    }
+    out += ",\"sidecar\":";
+    util::append_json_string(out, sidecar);
+    out += "}";
+  }
+  return out + "]";
 }
 
 void Agent::dispatch_exit(const exec::Exited& exited) {

@@ -50,7 +50,7 @@ struct AgentOptions {
   std::function<bool(const store::Holder&)> is_alive;
   /// Kills what dead agents left running, before their jobs run again.
   std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)> reap_orphans;
-  int64_t heartbeat_ms = 5000;
+  int64_t heartbeat_ms = 2000;
   int64_t tick_ms = 100;
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
   /// cooldown or a limit's window.
@@ -59,6 +59,8 @@ struct AgentOptions {
   int64_t poll_ms = 1000;
   /// How often to read requests from other terminals (pause, cancel, scale).
   int64_t control_ms = 250;
+  /// Join a run another live agent holds, taking a share of its jobs.
+  bool join = false;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it.
@@ -82,6 +84,7 @@ private:
     core::ErrorType stop_reason = core::ErrorType::none; ///< timeout or interrupted
     std::vector<std::string> argv; ///< for messages about it
     bool sidecar_died = false;     ///< stopped because its slot's sidecar died
+    bool fenced = false;           ///< its lease was taken: stopped, and not recorded
   };
   /// What the rules or the result file make of an attempt.
   core::Decision classify(const Active& a, core::Outcome& outcome, const exec::Exited& exited);
@@ -121,7 +124,21 @@ private:
     int64_t restarts = 0;
     int64_t restart_at = -1; ///< monotonic ms, when restarting
     bool retiring = false;   ///< scaled away: torn down once idle
+    int64_t number = 0;      ///< its slot number, unique on this host for the run
   };
+  /// A slot's number (for people, ports, directories and the store).
+  int64_t number(size_t slot) const { return m_slots[slot].number; }
+  /// Leases `n` more slot numbers (unique on this host for the run) and
+  /// plans their ports.
+  util::Result<std::vector<core::SlotPorts>> lease_slots(int64_t n);
+  /// Ends this agent's part: gives its slot numbers back, and gives the run
+  /// up in `state` when it holds it (another live agent may carry on).
+  void leave(int64_t rid, core::RunState state);
+  /// The heartbeat: renews leases, stops jobs whose lease was taken (fencing),
+  /// and recovers the jobs of agents that are gone.
+  util::Result<void> heartbeat(int64_t rid);
+  /// What each slot does, as JSON for `muster workers`.
+  std::string slot_states() const;
   void prepare_slots(const std::vector<core::SlotPorts>& ports);
   void add_slot(const core::SlotPorts& ports, int64_t start_at);
   /// Sets up every waiting slot whose time has come.
@@ -162,6 +179,7 @@ private:
   core::Counts m_counts;
   std::vector<bool> m_slot_busy;
   std::vector<Slot> m_slots;
+  std::unordered_map<int64_t, size_t> m_slot_index; ///< slot number → index in m_slots
   bool m_slot_logs = false; ///< log job starts and ends in the slot logs
   bool m_could_not_run = false; ///< no slot could be set up
   std::unordered_map<pid_t, size_t> m_sidecars; ///< sidecar pid → slot
@@ -187,6 +205,8 @@ private:
   int64_t m_generation = -1;   ///< the run's generation last seen (added jobs)
   int64_t m_target_slots = 0;  ///< the last scale request acted on
   int64_t m_last_control = 0;  ///< monotonic ms of the last control read
+  int64_t m_aid = 0;           ///< this agent's id in the store
+  int64_t m_last_beat_ok = 0;  ///< monotonic ms of the last heartbeat the store took
   int64_t m_last_tick = 0;
   // Finishes per 1-second bucket over the last ten seconds, for the rate.
   int64_t m_buckets[10] = {};

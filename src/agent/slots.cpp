@@ -5,6 +5,8 @@
 
 #include "agent/agent.hpp"
 
+#include <algorithm>
+
 #include "core/backoff.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
@@ -46,13 +48,14 @@ util::Result<AgentResult> Agent::teardown(int64_t rid, bool cancel) {
   if (counts) {
     result.counts = *counts;
   }
-  (void)m_store.release(rid, cancel ? core::RunState::cancelled : core::RunState::paused);
+  leave(rid, cancel ? core::RunState::cancelled : core::RunState::paused);
   result.ending = cancel ? Ending::cancelled : Ending::interrupted;
   return ports ? util::Result<AgentResult>(result) : util::Result<AgentResult>(ports.error());
 }
 
 std::string Agent::slot_log(size_t slot) const {
-  return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(slot) + ".log";
+  return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(number(slot)) +
+         ".log";
 }
 
 void Agent::move_output_to_log(size_t slot, const std::string& base) const {
@@ -69,15 +72,42 @@ void Agent::log_slot(size_t slot, const std::string& line) const {
   util::append_file(slot_log(slot), util::format_timestamp(util::now_ms()) + " " + line + "\n");
 }
 
+util::Result<std::vector<core::SlotPorts>> Agent::lease_slots(int64_t n) {
+  std::vector<int64_t> numbers;
+  if (m_aid > 0) {
+    // Numbers unique on this host for the run, so joined agents' ports differ.
+    auto taken = m_store.take_slots(m_run.rid, m_aid, m_opts.me.host, n);
+    if (!taken) {
+      return taken.error();
+    }
+    numbers = std::move(*taken);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      numbers.push_back(static_cast<int64_t>(m_slots.size()) + i);
+    }
+  }
+  const int64_t highest = numbers.empty() ? 0 : *std::max_element(numbers.begin(), numbers.end());
+  auto plan = core::plan_ports(m_run.settings.ports, highest + 1);
+  if (!plan) {
+    return plan.error();
+  }
+  std::vector<core::SlotPorts> out;
+  for (int64_t number : numbers) {
+    out.push_back((*plan)[static_cast<size_t>(number)]);
+  }
+  return out;
+}
+
 void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
   ::mkdir((m_opts.store_dir + "/runs/" + m_run.id + "/logs").c_str(), 0755);
   const int64_t now = util::monotonic_ms();
   m_slots.clear();
+  m_slot_index.clear();
   m_slot_values.clear();
   m_slot_env.clear();
   m_slot_busy.clear();
-  for (const auto& p : ports) {
-    add_slot(p, now + static_cast<int64_t>(p.slot) * m_run.settings.slot.stagger_ms);
+  for (size_t i = 0; i < ports.size(); ++i) {
+    add_slot(ports[i], now + static_cast<int64_t>(i) * m_run.settings.slot.stagger_ms);
   }
 }
 
@@ -99,6 +129,8 @@ void Agent::add_slot(const core::SlotPorts& ports, int64_t start_at) {
     env.push_back("MUSTER_SLOT_DIR=" + slot.dir);
   }
   slot.start_at = start_at;
+  slot.number = ports.slot;
+  m_slot_index[ports.slot] = m_slots.size();
   m_slots.push_back(std::move(slot));
   m_slot_values.push_back(std::move(values));
   m_slot_env.push_back(std::move(env));
@@ -116,16 +148,14 @@ void Agent::scale_to(int64_t slots) {
     }
   }
   if (want > m_slots.size()) {
-    auto ports = core::plan_ports(m_run.settings.ports, static_cast<int64_t>(want));
+    auto ports = lease_slots(static_cast<int64_t>(want - m_slots.size()));
     if (!ports) {
       m_reporter.warning("cannot scale to " + std::to_string(want) + " slots: " +
                          ports.error().message);
       return;
     }
-    const size_t first = m_slots.size();
-    for (size_t s = first; s < want; ++s) {
-      add_slot((*ports)[s],
-               now + static_cast<int64_t>(s - first) * m_run.settings.slot.stagger_ms);
+    for (size_t i = 0; i < ports->size(); ++i) {
+      add_slot((*ports)[i], now + static_cast<int64_t>(i) * m_run.settings.slot.stagger_ms);
     }
   }
   for (size_t s = want; s < m_slots.size(); ++s) {
@@ -165,7 +195,7 @@ void Agent::activate_due_slots() {
         slot.state = SlotState::failed;
         slot.error = made.error().message;
         log_slot(s, "directory: " + slot.error);
-        m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+        m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error);
         continue;
       }
       log_slot(s, "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
@@ -175,14 +205,14 @@ void Agent::activate_due_slots() {
       if (!rc || *rc != 0) {
         slot.state = SlotState::failed;
         slot.error = rc ? "setup exited " + std::to_string(*rc) : rc.error().message;
-        m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error + " (see " +
+        m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error + " (see " +
                            slot_log(s) + ")");
         continue;
       }
     }
     if (!cfg.sidecar.empty() && !start_sidecar(s)) {
       slot.state = SlotState::failed;
-      m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+      m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error);
       continue;
     }
     slot.state = SlotState::ready;
@@ -197,7 +227,7 @@ void Agent::activate_due_slots() {
       slot.state = SlotState::ready;
     } else if (++slot.restarts > cfg.max_restarts) {
       slot.state = SlotState::failed;
-      m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+      m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error);
     } else {
       slot.restart_at = util::monotonic_ms() +
                         core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
@@ -208,15 +238,15 @@ void Agent::activate_due_slots() {
 bool Agent::start_sidecar(size_t s) {
   const auto& cfg = m_run.settings.slot;
   Slot& slot = m_slots[s];
-  core::JobContext ctx{"", m_run.id, static_cast<int64_t>(s), 0, &m_slot_values[s]};
+  core::JobContext ctx{"", m_run.id, number(s), 0, &m_slot_values[s]};
   exec::StartRequest req;
   for (const auto& word : cfg.sidecar) {
     req.argv.push_back(core::render_without_row(word, core::Shell::no, ctx));
   }
-  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(s)};
+  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(number(s))};
   req.env.insert(req.env.end(), m_slot_env[s].begin(), m_slot_env[s].end());
   const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(s) + ".sidecar";
+                           std::to_string(number(s)) + ".sidecar";
   req.stdout_path = base + ".out";
   req.stderr_path = base + ".err";
   req.max_output = m_run.settings.max_output;
@@ -305,7 +335,7 @@ void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   Slot& slot = m_slots[s];
   slot.sidecar = 0;
   const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(s) + ".sidecar";
+                           std::to_string(number(s)) + ".sidecar";
   move_output_to_log(s, base);
   log_slot(s, std::string("sidecar exited (") +
                   (WIFEXITED(exited.status) ? "code " + std::to_string(WEXITSTATUS(exited.status))
@@ -325,7 +355,7 @@ void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   if (slot.restarts >= m_run.settings.slot.max_restarts) {
     slot.state = SlotState::failed;
     slot.error = "sidecar died and was restarted " + std::to_string(slot.restarts) + " times";
-    m_reporter.warning("slot " + std::to_string(s) + ": " + slot.error);
+    m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error);
     return;
   }
   ++slot.restarts;
@@ -352,7 +382,7 @@ void Agent::teardown_slot(size_t s) {
   if (!cfg.teardown.empty()) {
     auto rc = run_hook(s, "teardown", cfg.teardown);
     if (!rc || *rc != 0) {
-      m_reporter.warning("slot " + std::to_string(s) + ": teardown " +
+      m_reporter.warning("slot " + std::to_string(number(s)) + ": teardown " +
                          (rc ? "exited " + std::to_string(*rc) : rc.error().message));
     }
   }
@@ -364,13 +394,13 @@ void Agent::teardown_slot(size_t s) {
 util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
                                   const std::string& script) {
   // Values in a hook are quoted for sh, as with --shell.
-  core::JobContext ctx{"", m_run.id, static_cast<int64_t>(slot), 0, &m_slot_values[slot]};
+  core::JobContext ctx{"", m_run.id, number(slot), 0, &m_slot_values[slot]};
   exec::StartRequest req;
   req.argv = {"/bin/sh", "-c", core::render_without_row(script, core::Shell::yes, ctx)};
-  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(slot)};
+  req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(number(slot))};
   req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
   const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(slot) + "." + what;
+                           std::to_string(number(slot)) + "." + what;
   req.stdout_path = base + ".out";
   req.stderr_path = base + ".err";
   req.max_output = m_run.settings.max_output;

@@ -193,6 +193,17 @@ std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_locks(g); };
 }
 
+std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<JoinOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_join(g, *o); };
+}
+
 std::function<int()> setup_pause(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<PauseOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
@@ -247,6 +258,7 @@ std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
 const Subcommand k_subcommands[] = {
     {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
     {"resume", "Continue a run that was stopped, crashed, paused, halted or seeded", setup_resume},
+    {"join", "Add this terminal as another agent of a live run, with its own slots", setup_join},
     {"pause", "Stop claiming jobs for a run, from any terminal", setup_pause},
     {"cancel", "Stop a run's jobs and cancel the rest", setup_cancel},
     {"scale", "Change a live run's number of slots", setup_scale},

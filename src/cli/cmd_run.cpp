@@ -354,6 +354,22 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   return execute(*store, run, g, exec_options(o));
 }
 
+int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
+  auto store = open_store(g, store::sqlite::Create::no);
+  auto run = find_run(*store, o.run);
+  if (run.state == core::RunState::completed || run.state == core::RunState::cancelled) {
+    throw Failure{ExitCode::usage, "run " + run.id + " has ended (" +
+                                       std::string(core::to_string(run.state)) + ")"};
+  }
+  check(store->add_event(run.rid, make_event("join", o.slots > 0 ? "-j " + std::to_string(o.slots)
+                                                                 : "")));
+  ExecOptions e;
+  e.slots = o.slots;
+  e.pass_stdout = !o.no_stdout;
+  e.join = true;
+  return execute(*store, run, g, e);
+}
+
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
   auto run = find_run(*store, o.run);

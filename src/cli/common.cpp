@@ -40,8 +40,9 @@ bool holder_alive(const store::Holder& h) {
   if (h.host == k_host) {
     return exec::process_alive(static_cast<pid_t>(h.pid), h.start_time);
   }
-  // Another host shares this store: trust its heartbeat for a while.
-  return util::now_ms() - h.heartbeat_at < 60'000;
+  // Another host shares this store: alive while its heartbeats come (three
+  // intervals), or for a minute when its interval is not known.
+  return util::now_ms() - h.heartbeat_at < (h.heartbeat_ms > 0 ? 3 * h.heartbeat_ms : 60'000);
 }
 
 util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
@@ -83,6 +84,8 @@ agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord
   opts.slots = slots > 0 ? slots : run.settings.slots;
   opts.store_dir = g.store;
   opts.me = this_holder();
+  opts.me.heartbeat_ms = opts.heartbeat_ms;
+  opts.me.user = make_event("", "").user;
   opts.is_alive = holder_alive;
   opts.reap_orphans = [](const std::string& run_id, const std::vector<store::Orphan>& orphans) {
     std::vector<exec::Leftover> left;
@@ -142,6 +145,7 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
 
   auto options = agent_options(g, run, e.slots);
   options.no_wait = e.no_wait;
+  options.join = e.join;
   agent::AgentResult result;
   bool told = false;
   for (;;) {

@@ -73,6 +73,12 @@ struct ResumeOptions {
   bool now = false; ///< end a halt's cooldown now
 };
 
+struct JoinOptions {
+  std::string run;
+  int64_t slots = 0;
+  bool no_stdout = false;
+};
+
 struct PauseOptions {
   std::string run;
   bool stop_running = false;
@@ -101,6 +107,7 @@ struct EventsOptions {
 /// How `execute` runs an agent in this process.
 struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
+  bool join = false; ///< take a share of a run another agent holds
   bool pass_stdout = true;
   bool no_wait = false;
   bool wait_locks = false;
@@ -154,6 +161,7 @@ int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
 int cmd_why(const GlobalOptions& g, const WhyOptions& o);
 int cmd_pause(const GlobalOptions& g, const PauseOptions& o);
+int cmd_join(const GlobalOptions& g, const JoinOptions& o);
 int cmd_cancel(const GlobalOptions& g, const CancelOptions& o);
 int cmd_scale(const GlobalOptions& g, const ScaleOptions& o);
 int cmd_add(const GlobalOptions& g, const AddOptions& o);

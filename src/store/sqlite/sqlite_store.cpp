@@ -1446,6 +1446,24 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
   if (auto r = release_locks(rid); !r) {
     return r;
   }
+  if (state == core::RunState::paused) {
+    // An agent that left early may have counted another's last jobs as
+    // unfinished: a run with nothing unfinished is complete.
+    auto left = Statement::prepare(
+        m_db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE rid = ?1 AND state IN ('pending', "
+              "'retrying', 'running', 'waiting', 'interrupted'))");
+    if (!left) {
+      return left.error();
+    }
+    left->bind(1, rid);
+    auto any = scalar(*left);
+    if (!any) {
+      return any.error();
+    }
+    if (*any == 0) {
+      state = core::RunState::completed;
+    }
+  }
   auto st = Statement::prepare(
       m_db, "UPDATE runs SET holder_pid = NULL, holder_host = NULL, holder_start = NULL, "
             "state = ?2, updated_at = ?3, rate = 0 WHERE rid = ?1");
