@@ -136,8 +136,39 @@ std::function<int()> setup_status(CLI::App& cmd, GlobalOptions& g) {
 }
 
 std::function<int()> setup_list(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<ListOptions>();
+  cmd.add_option("--status", o->status, "Only runs in this state")
+      ->check(CLI::IsMember({"created", "running", "paused", "halted", "completed", "cancelled",
+                             "failed"}));
+  cmd.add_option("--limit", o->limit, "Only the newest N runs")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000000}));
   add_output_flags(cmd, g);
-  return [&g] { return cmd_list(g); };
+  return [o, &g] { return cmd_list(g, *o); };
+}
+
+std::function<int()> setup_workers(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<WorkersOptions>();
+  cmd.add_option("run", o->run, "Only this run's agents (id, prefix or name)");
+  cmd.add_option("--status", o->status, "Only slots in this state")
+      ->check(CLI::IsMember({"idle", "busy", "offline", "starting"}));
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_workers(g, *o); };
+}
+
+std::function<int()> setup_summary(CLI::App& cmd, GlobalOptions& g) {
+  add_output_flags(cmd, g);
+  return [&g] { return cmd_summary(g); };
+}
+
+std::function<int()> setup_cleanup(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<CleanupOptions>();
+  cmd.add_option("--days", o->days, "Delete finished runs last changed more than N days ago")
+      ->required()
+      ->check(CLI::Range(0.0, 100000.0));
+  cmd.add_flag("--dry-run", o->dry_run, "Only list what would be deleted");
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_cleanup(g, *o); };
 }
 
 std::function<int()> setup_jobs(CLI::App& cmd, GlobalOptions& g) {
@@ -266,6 +297,9 @@ const Subcommand k_subcommands[] = {
     {"events", "The control actions taken on a run: when, what, by whom", setup_events},
     {"status", "Counts, rate, ETA and what each slot runs", setup_status},
     {"list", "All runs in the store", setup_list},
+    {"workers", "Every agent's slots: state, current job, sidecar", setup_workers},
+    {"summary", "Workers, runs and jobs across the store", setup_summary},
+    {"cleanup", "Delete finished runs older than some days, with their files", setup_cleanup},
     {"jobs", "A run's jobs and their states", setup_jobs},
     {"logs", "A job's captured output", setup_logs},
     {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},

@@ -102,9 +102,17 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   return 0;
 }
 
-int cmd_list(const GlobalOptions& g) {
+int cmd_list(const GlobalOptions& g, const ListOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
-  const auto runs = check(store->list_runs());
+  std::vector<store::RunRecord> runs;
+  for (auto& run : check(store->list_runs())) {
+    if (o.status.empty() || core::to_string(run.state) == o.status) {
+      runs.push_back(std::move(run));
+    }
+  }
+  if (o.limit >= 0 && static_cast<int64_t>(runs.size()) > o.limit) {
+    runs.erase(runs.begin(), runs.end() - o.limit); // the newest N, oldest first
+  }
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& run : runs) {

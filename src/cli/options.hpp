@@ -73,6 +73,21 @@ struct ResumeOptions {
   bool now = false; ///< end a halt's cooldown now
 };
 
+struct ListOptions {
+  std::string status; ///< only runs in this state
+  int64_t limit = -1; ///< the newest N
+};
+
+struct WorkersOptions {
+  std::string run;    ///< "" for every run
+  std::string status; ///< idle, busy, offline or starting
+};
+
+struct CleanupOptions {
+  double days = -1;
+  bool dry_run = false;
+};
+
 struct JoinOptions {
   std::string run;
   int64_t slots = 0;
@@ -153,7 +168,10 @@ int cmd_run(const GlobalOptions& g, RunOptions o);
 /// `muster validate` and `muster show-config`: cmd_run in another mode.
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o);
 int cmd_status(const GlobalOptions& g, const StatusOptions& o);
-int cmd_list(const GlobalOptions& g);
+int cmd_list(const GlobalOptions& g, const ListOptions& o);
+int cmd_workers(const GlobalOptions& g, const WorkersOptions& o);
+int cmd_summary(const GlobalOptions& g);
+int cmd_cleanup(const GlobalOptions& g, const CleanupOptions& o);
 int cmd_jobs(const GlobalOptions& g, const JobsOptions& o);
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);

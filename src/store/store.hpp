@@ -274,6 +274,9 @@ public:
           int64_t now_ms) = 0;
   /// The agent stopped: it gives its slot numbers back.
   virtual util::Result<void> stop_agent(int64_t aid, int64_t now_ms) = 0;
+  /// Deletes a run and everything recorded about it (jobs, events, agents,
+  /// counts, locks), in one transaction. Its files are the caller's.
+  virtual util::Result<void> delete_run(int64_t rid) = 0;
   /// Agents of run `rid` (every run when 0), newest first.
   virtual util::Result<std::vector<AgentRecord>> agents(int64_t rid) = 0;
   /// The earliest retry_at among retrying jobs, or 0.

@@ -1765,3 +1765,26 @@ util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
 }
 
 } // namespace muster::store::sqlite
+
+namespace muster::store::sqlite {
+
+util::Result<void> SqliteStore::delete_run(int64_t rid) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  for (const char* table : {"jobs", "events", "agents", "key_counts", "locks", "slot_leases",
+                            "runs"}) {
+    auto st = Statement::prepare(m_db, std::string("DELETE FROM ") + table + " WHERE rid = ?1");
+    if (!st) {
+      return st.error();
+    }
+    if (auto r = st->bind(1, rid).run(); !r) {
+      return r;
+    }
+  }
+  m_run_limits.erase(rid);
+  return tx->commit();
+}
+
+} // namespace muster::store::sqlite

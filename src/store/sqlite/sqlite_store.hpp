@@ -59,6 +59,7 @@ public:
           int64_t now_ms) override;
   util::Result<void> stop_agent(int64_t aid, int64_t now_ms) override;
   util::Result<std::vector<AgentRecord>> agents(int64_t rid) override;
+  util::Result<void> delete_run(int64_t rid) override;
   util::Result<int64_t> next_retry_at(int64_t rid) override;
   util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) override;
   util::Result<void> release(int64_t rid, core::RunState state) override;
