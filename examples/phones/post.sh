@@ -13,6 +13,18 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
+# Stand-ins for what a real post meets, always for the same posts so the run
+# is the same every time: @city_nights is suspended from its second post on (a
+# permanent error), and p07's first attempt times out (a transient one; 75 is
+# EX_TEMPFAIL).
+if [ "$account" = @city_nights ] && [ "$video" != videos/city1.mp4 ]; then
+  echo "error: account $account suspended" >&2
+  exit 1
+fi
+if [ "$MUSTER_JOB_ID" = p07 ] && [ "$MUSTER_ATTEMPT" = 1 ]; then
+  echo "error: upload timed out" >&2
+  exit 75
+fi
 python3 - "$appium" "$account" "$video" "$caption" <<'PY'
 import json, sys, urllib.request
 url, account, video, caption = sys.argv[1:]
