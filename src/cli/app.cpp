@@ -16,11 +16,12 @@ namespace {
 
 constexpr const char* k_exit_codes = R"(Exit codes:
   0    every job succeeded (or the command did what it was asked)
-  1    the run ended and some jobs failed
+  1    the run ended and some jobs failed (or it was cancelled)
   2    bad flags, input, config or store; nothing was changed
   3    the run cannot go on now: another live muster holds it, a lock it
        needs is held, or a rule halted it (with --no-wait)
-  4    every job left waits for a limit's next window (with --no-wait)
+  4    every job left waits, for a limit's next window or for job locks
+       other runs hold (with --no-wait)
   130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
 
 A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";

@@ -1,6 +1,7 @@
 #include "cli/common.hpp"
 
 #include "agent/agent.hpp"
+#include "core/limits.hpp"
 #include "exec/local_runner.hpp"
 #include "exec/ports.hpp"
 #include "exec/proc.hpp"
@@ -195,11 +196,13 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
       why = ": " + waiting->front().reason;
     }
     if (!g.quiet) {
-      std::fprintf(stderr, "muster: run %s: every job left waits on a limit%s; `muster resume %s`%s\n",
-                   run.id.c_str(), why.c_str(), name.c_str(),
-                   result.resume_at > 0
-                       ? (" after " + util::format_clock(result.resume_at) + " continues it").c_str()
-                       : " continues it");
+      const std::string when =
+          result.resume_at > 0
+              ? " after " + core::format_in_zone(result.resume_at, run.settings.limits.timezone)
+              : "";
+      std::fprintf(stderr, "muster: run %s: every job left waits%s; `muster resume %s`%s "
+                           "continues it\n",
+                   run.id.c_str(), why.c_str(), name.c_str(), when.c_str());
     }
     return to_int(ExitCode::waiting);
   }

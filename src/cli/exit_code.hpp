@@ -11,7 +11,8 @@ enum class ExitCode : int {
   usage = 2,         ///< bad flags, input, config or store; nothing was changed
   busy = 3,          ///< the run cannot go on now: another live muster holds it, a lock
                      ///< it needs is held, or a rule halted it (with --no-wait)
-  waiting = 4,       ///< every job left waits for a limit's next window (with --no-wait)
+  waiting = 4,       ///< every job left waits, for a limit's next window or for job locks
+                     ///< other runs hold (with --no-wait)
   interrupted = 130, ///< stopped by SIGINT/SIGTERM/SIGHUP; the run can be resumed
 };
 

@@ -184,9 +184,15 @@ util::Result<void> SqliteStore::prepare_statements() {
                        "(SELECT jid FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'waiting' "
                        "AND (retry_at = 0 OR ?4) ORDER BY priority DESC, jid LIMIT ?3)"},
       {&m_unlock, "DELETE FROM locks WHERE name = ?1 AND jid = ?2"},
+      // The first waiter of a run that an agent runs: a run nobody runs would
+      // leave the lock's other waiters asleep.
       {&m_promote_lock, "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
                         "(SELECT jid FROM jobs WHERE state = 'waiting' AND lock = ?1 AND "
-                        "retry_at = 0 ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
+                        "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
+                        "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
+      {&m_wake_free_locks, "UPDATE jobs SET state = 'pending', reason = NULL WHERE rid = ?1 AND "
+                           "state = 'waiting' AND lock IS NOT NULL AND retry_at = 0 AND lock NOT "
+                           "IN (SELECT name FROM locks)"},
       {&m_lock_holder, "SELECT r.id, r.name, j.id, l.since, l.rid, l.jid FROM locks l JOIN runs r "
                        "ON r.rid = l.rid LEFT JOIN jobs j ON j.jid = l.jid WHERE l.name = ?1"},
       {&m_lock_job, "INSERT INTO locks (name, rid, jid, since) VALUES (?1, ?2, ?3, ?4)"},
@@ -1287,6 +1293,17 @@ util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Up
       }
       const bool limited = rl.limits.any() || rl.job_locks;
       if (limited) {
+        if (rl.job_locks && now_ms - m_lock_sweep[rid] >= 1000) {
+          // Once a second, jobs waiting on a lock that is free again wake up,
+          // whoever freed it (a run that ended, an agent that was recovered).
+          m_lock_sweep[rid] = now_ms;
+          if (auto r = m_wake_free_locks.bind(1, rid).run(); !r) {
+            return r.error();
+          }
+          const int64_t woke = sqlite3_changes(m_db.handle());
+          out.moved[core::JobState::waiting] -= woke;
+          out.moved[core::JobState::pending] += woke;
+        }
         // Jobs whose day window has opened may be claimed again.
         m_wake_due.bind(1, rid).bind(2, now_ms);
         if (auto r = m_wake_due.run(); !r) {

@@ -153,6 +153,8 @@ private:
   Statement m_next_start;
   Statement m_set_next_start;
   Statement m_read_control;
+  Statement m_wake_free_locks;
+  std::unordered_map<int64_t, int64_t> m_lock_sweep; ///< run → last wake of free-lock waiters
   std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
   std::optional<int64_t> m_owner;       ///< the committing agent (NULL for none)
   std::optional<int64_t> m_lease_until; ///< its claims' lease
