@@ -188,8 +188,9 @@ test_second_agent_refused() {
   wait_until 30 marker_count_is "$m" 1 || fail "the first muster's job never ran"
   expect_exit 3 muster run -q -j 1 --name N -- "${cmd[@]}" ::: 1 2
   expect_contains "$STDERR" "$pid1" "the refusal names the holder's pid"
-  expect_exit 3 muster resume N -q
-  expect_contains "$STDERR" "$pid1" "the refusal of resume names the holder's pid"
+  # resume of a live run is a control request to its agent, not a second agent.
+  expect_exit 0 muster resume N
+  expect_contains "$STDERR" "its agent (pid $pid1) continues" "resume of a live run"
   expect_exit 0 muster status N --json
   expect_eq "$(json_eval .last.out 'j["holder"]["pid"]')" "$pid1" "status --json holder.pid"
   pid_gone "$pid1" && fail "the first muster died"
@@ -214,7 +215,7 @@ test_second_agent_refused_after_drain_started() {
   wait_until 30 marker_count_is "$m" 1 || fail "the job never ran"
   kill -INT "$pid1"
   sleep 0.3
-  expect_exit 3 muster resume D -q
+  expect_exit 3 muster run -q -j 1 --name D -- sh -c "exec sleep $m" ::: 1 2
   expect_contains "$STDERR" "$pid1" "the refusal names the holder's pid"
   wait_bg "$pid1" 30
   expect_eq "$BG_STATUS" 130 "the first muster's exit status"
