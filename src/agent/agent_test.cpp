@@ -127,7 +127,7 @@ protected:
     AgentOptions opts;
     opts.slots = slots;
     opts.store_dir = m_dir;
-    opts.me = store::Holder{getpid(), "test", 1, 0};
+    opts.me = store::Holder{getpid(), "test", 1, 0, 0, ""};
     opts.is_alive = [](const store::Holder&) { return false; };
     opts.tick_ms = 5;
     Agent agent(*m_store, m_runner, quiet, opts);
@@ -290,13 +290,13 @@ TEST_F(AgentTest, SpawnFailureFailsTheJob) {
 
 TEST_F(AgentTest, LiveHolderMeansBusy) {
   auto r = seed(1, settings());
-  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "other", 5, 0}, [](auto&) { return false; })
+  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "other", 5, 0, 0, ""}, [](auto&) { return false; })
                   .ok());
   Reporter quiet;
   AgentOptions opts;
   opts.slots = 1;
   opts.store_dir = m_dir;
-  opts.me = store::Holder{2, "test", 1, 0};
+  opts.me = store::Holder{2, "test", 1, 0, 0, ""};
   opts.is_alive = [](const store::Holder& h) { return h.pid == 1; };
   Agent agent(*m_store, m_runner, quiet, opts);
   auto result = agent.run(r.rid);
@@ -308,14 +308,14 @@ TEST_F(AgentTest, LiveHolderMeansBusy) {
 
 TEST_F(AgentTest, OrphansOfADeadHolderAreReapedAndRequeued) {
   auto r = seed(3, settings());
-  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "t", 5, 0}, [](auto&) { return false; }).ok());
+  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "t", 5, 0, 0, ""}, [](auto&) { return false; }).ok());
   ASSERT_EQ(m_store->commit(r.rid, {}, {0, 1}, 1)->claims.size(), 2u);
   std::vector<std::string> reaped;
   Reporter quiet;
   AgentOptions opts;
   opts.slots = 2;
   opts.store_dir = m_dir;
-  opts.me = store::Holder{2, "t", 1, 0};
+  opts.me = store::Holder{2, "t", 1, 0, 0, ""};
   opts.is_alive = [](const store::Holder&) { return false; };
   opts.reap_orphans = [&](const std::string&, const std::vector<store::Orphan>& o) {
     for (auto& x : o) {

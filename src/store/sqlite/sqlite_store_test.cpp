@@ -47,7 +47,7 @@ protected:
     return run;
   }
 
-  static Holder holder(int64_t pid) { return Holder{pid, "host", 42, 0}; }
+  static Holder holder(int64_t pid) { return Holder{pid, "host", 42, 0, 0, ""}; }
 
   /// A run whose jobs have keys (and locks, priorities) from `spec`, one
   /// entry per job: {key, lock, priority}.
