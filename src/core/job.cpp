@@ -120,32 +120,32 @@ Outcome Outcome::spawn_failed(std::string why) {
   return o;
 }
 
-Outcome Outcome::interrupted_by_stop() {
+namespace {
+
+// An attempt muster itself stopped, and why.
+Outcome stopped(ErrorType type, const char* why) {
   Outcome o;
-  o.type = ErrorType::interrupted;
-  o.error = "interrupted: muster was stopped while the job ran";
+  o.type = type;
+  o.error = why;
   return o;
+}
+
+} // namespace
+
+Outcome Outcome::interrupted_by_stop() {
+  return stopped(ErrorType::interrupted, "interrupted: muster was stopped while the job ran");
 }
 
 Outcome Outcome::stopped_by_halt() {
-  Outcome o;
-  o.type = ErrorType::halted;
-  o.error = "stopped: a rule halted the run";
-  return o;
+  return stopped(ErrorType::halted, "stopped: a rule halted the run");
 }
 
 Outcome Outcome::stopped_by_pause() {
-  Outcome o;
-  o.type = ErrorType::paused;
-  o.error = "stopped: the run was paused";
-  return o;
+  return stopped(ErrorType::paused, "stopped: the run was paused");
 }
 
 Outcome Outcome::cancelled_while_running() {
-  Outcome o;
-  o.type = ErrorType::cancelled;
-  o.error = "stopped: the run was cancelled";
-  return o;
+  return stopped(ErrorType::cancelled, "stopped: the run was cancelled");
 }
 
 bool stopped_by_muster(ErrorType type) {

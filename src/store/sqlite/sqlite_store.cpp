@@ -522,19 +522,7 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
     return listed;
   }
   for (int64_t aid : gone) {
-    auto off = Statement::prepare(m_db, "UPDATE agents SET state = 'offline', stopped_at = ?2 "
-                                        "WHERE aid = ?1");
-    if (!off) {
-      return off.error();
-    }
-    if (auto r = off->bind(1, aid).bind(2, now_ms).run(); !r) {
-      return r;
-    }
-    auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
-    if (!slots) {
-      return slots.error();
-    }
-    if (auto r = slots->bind(1, aid).run(); !r) {
+    if (auto r = end_agent(aid, "offline", now_ms); !r) {
       return r;
     }
   }
@@ -868,24 +856,28 @@ SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Hol
   return orphans;
 }
 
-util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
-  auto tx = Transaction::begin(m_db);
-  if (!tx) {
-    return tx.error();
-  }
-  auto st = Statement::prepare(m_db, "UPDATE agents SET state = 'stopped', stopped_at = ?2 "
+util::Result<void> SqliteStore::end_agent(int64_t aid, std::string_view state, int64_t now_ms) {
+  auto st = Statement::prepare(m_db, "UPDATE agents SET state = ?3, stopped_at = ?2 "
                                      "WHERE aid = ?1 AND state = 'running'");
   if (!st) {
     return st.error();
   }
-  if (auto r = st->bind(1, aid).bind(2, now_ms).run(); !r) {
+  if (auto r = st->bind(1, aid).bind(2, now_ms).bind(3, state).run(); !r) {
     return r;
   }
   auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
   if (!slots) {
     return slots.error();
   }
-  if (auto r = slots->bind(1, aid).run(); !r) {
+  return slots->bind(1, aid).run();
+}
+
+util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  if (auto r = end_agent(aid, "stopped", now_ms); !r) {
     return r;
   }
   return tx->commit();
@@ -1421,26 +1413,19 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
   const int64_t now = util::now_ms();
   // The holder's own agent stops with it.
   auto self = Statement::prepare(
-      m_db, "UPDATE agents SET state = 'stopped', stopped_at = ?2 WHERE rid = ?1 AND state = "
-            "'running' AND aid IN (SELECT a.aid FROM agents a JOIN runs r ON r.rid = a.rid "
-            "WHERE r.rid = ?1 AND a.pid = r.holder_pid AND a.host = r.holder_host AND "
-            "a.start_time = r.holder_start) RETURNING aid");
+      m_db, "SELECT a.aid FROM agents a JOIN runs r ON r.rid = a.rid WHERE r.rid = ?1 AND "
+            "a.state = 'running' AND a.pid = r.holder_pid AND a.host = r.holder_host AND "
+            "a.start_time = r.holder_start");
   if (!self) {
     return self.error();
   }
   std::vector<int64_t> stopped;
-  if (auto r = self->bind(1, rid).bind(2, now).each([&](Statement& row) {
-        stopped.push_back(row.int64(0));
-      });
+  if (auto r = self->bind(1, rid).each([&](Statement& row) { stopped.push_back(row.int64(0)); });
       !r) {
     return r;
   }
-  auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
-  if (!slots) {
-    return slots.error();
-  }
   for (int64_t aid : stopped) {
-    if (auto r = slots->bind(1, aid).run(); !r) {
+    if (auto r = end_agent(aid, "stopped", now); !r) {
       return r;
     }
   }

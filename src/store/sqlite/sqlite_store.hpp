@@ -120,6 +120,8 @@ private:
   util::Result<void> recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t me,
                                    const std::function<bool(const Holder&)>& is_alive,
                                    int64_t now_ms, bool unowned, std::vector<Orphan>& orphans);
+  /// Marks a running agent `state` (stopped, offline) and frees its slot numbers.
+  util::Result<void> end_agent(int64_t aid, std::string_view state, int64_t now_ms);
   util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
   util::Result<int64_t> lease_ms_of(int64_t aid);
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
