@@ -231,6 +231,8 @@ std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  cmd.add_flag("--no-wait", o->no_wait,
+               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_join(g, *o); };

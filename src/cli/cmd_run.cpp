@@ -366,6 +366,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
   ExecOptions e;
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;
+  e.no_wait = o.no_wait;
   e.join = true;
   return execute(*store, run, g, e);
 }

@@ -92,6 +92,7 @@ struct JoinOptions {
   std::string run;
   int64_t slots = 0;
   bool no_stdout = false;
+  bool no_wait = false;
 };
 
 struct PauseOptions {

@@ -267,6 +267,28 @@ test_daily_cap() {
   expect_contains "$STDOUT" "daily cap 3/3" "muster status"
 }
 
+test_daily_cap_two_agents() {
+  TEST "daily cap with two agents on one run (run + join): no key starts more than its cap"
+  {
+    echo acct,n
+    for i in $(seq 60); do echo "k$((i % 4)),$i"; done
+  } >in.csv
+  start_bg a muster run -q -j 4 --name cap2 -i in.csv --key '{acct}' --per-key-daily 5 --no-wait -- \
+    sh -c 'echo "{acct} $PPID" >>starts; sleep 0.3'
+  local a=$BG_PID
+  wait_until 10 test -s starts || fail "no job started"
+  start_bg b muster join cap2 -j 4 -q --no-wait
+  local b=$BG_PID
+  wait_bg "$a" 60
+  local sa=$BG_STATUS
+  wait_bg "$b" 60
+  [[ $sa == 4 || $BG_STATUS == 4 ]] || fail "neither agent ended with exit 4 (a: $sa, b: $BG_STATUS)"
+  expect_eq "$(awk '{ print $1 }' starts | sort | uniq -c | awk '{ print $2 ":" $1 }' | paste -sd' ')" \
+    "k0:5 k1:5 k2:5 k3:5" "starts per key, both agents together"
+  expect_eq "$(awk '{ print $2 }' starts | sort -u | wc -l)" 2 "agents that started jobs"
+  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting'" 40 "jobs waiting for the next window"
+}
+
 # next_window HH:MM ZONE: the next start of the daily window, as muster's
 # reasons print it.
 next_window() {
