@@ -796,6 +796,14 @@ util::Result<void> Agent::poll_control(int64_t rid) {
                        " in all");
   }
   m_generation = c->generation;
+  if (m_halted_until > util::now_ms() && c->resume_at < m_halted_until) {
+    // `muster resume --now` ended the cooldown.
+    m_halted_until = c->resume_at;
+    if (m_halted_until <= util::now_ms() && !m_user_paused) {
+      m_paused_shown = false;
+      m_reporter.unpaused();
+    }
+  }
   if (c->target_slots > 0 && c->target_slots != m_target_slots) {
     m_target_slots = c->target_slots;
     scale_to(c->target_slots);

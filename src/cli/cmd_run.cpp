@@ -216,6 +216,10 @@ ExecOptions exec_options(const RunOptions& o) {
 
 int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::SqliteStore& store,
                  const store::RunRecord& run, const std::vector<std::string>& command) {
+  if (run.state == core::RunState::cancelled) {
+    throw Failure{ExitCode::usage, "a run named '" + o.name + "' was cancelled; use another "
+                                   "--name"};
+  }
   if (run.settings.command != command) {
     throw Failure{ExitCode::usage, "a run named '" + o.name + "' exists with another command (" +
                                        util::join(run.settings.command, " ") +

@@ -165,8 +165,8 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
     throw Failure{ExitCode::busy,
                   "run " + run.id + " is held by a live muster (pid " +
                       std::to_string(result.holder->pid) + " on " + result.holder->host +
-                      "); wait for it to end, or stop it with `kill " +
-                      std::to_string(result.holder->pid) + "`"};
+                      "); `muster join " + run.id + "` adds this terminal as another agent, "
+                      "or stop it with `kill " + std::to_string(result.holder->pid) + "`"};
   }
   if (result.ending == agent::Ending::locked) {
     throw Failure{ExitCode::busy, "run " + run.id + " cannot start: " +

@@ -173,6 +173,7 @@ struct Control {
   std::string request;      ///< "", "pause", "pause-stop" or "cancel"
   int64_t target_slots = 0; ///< scale to this many slots; 0 for no request
   int64_t generation = 0;   ///< grows when jobs are added to the run
+  int64_t resume_at = 0;    ///< a halt's end (epoch ms); 0 when not halted
 };
 
 /// A control action, as recorded: who did what, when, from where.

@@ -168,3 +168,39 @@ test_add_to_finished_run() {
   expect_eq "$(count_state fin succeeded)" 5 "succeeded"
   expect_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM jobs ORDER BY seq)" "1 2 3 4 5" "ids"
 }
+
+test_resume_now_ends_a_live_halt() {
+  TEST "resume --now ends a live agent's halt cooldown at once"
+  cat >muster.toml <<'TOML'
+[[rules]]
+match = "rate limit"
+action = "halt"
+cooldown = "1m"
+TOML
+  cat >j.sh <<'SH'
+#!/bin/sh
+if [ "$1" = 2 ] && [ ! -f once ]; then touch once; echo "rate limit"; exit 1; fi
+SH
+  chmod +x j.sh
+  start_bg agent muster run -q -j 1 --name hn -- ./j.sh ::: 1 2 3 4
+  wait_until 10 state_is halted || fail "the run did not halt"
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster resume hn --now
+  wait_bg "$BG_PID" 10
+  expect_eq "$BG_STATUS" 0 "agent exit"
+  (( $(now_ms) - t0 < 5000 )) || fail "the agent waited out the cooldown"
+  expect_eq "$(count_state hn succeeded)" 4 "succeeded"
+}
+
+test_two_runs_create_a_store_at_once() {
+  TEST "two runs started at the same moment on a new store both work"
+  start_bg a muster run -q --name a -- true ::: 1 2
+  local a=$BG_PID
+  start_bg b muster run -q --name b -- true ::: 1 2
+  wait_bg "$BG_PID" 30
+  expect_eq "$BG_STATUS" 0 "second run"
+  wait_bg "$a" 30
+  expect_eq "$BG_STATUS" 0 "first run"
+  expect_sql "SELECT count(*) FROM runs WHERE state = 'completed'" 2 "completed runs"
+}

@@ -67,3 +67,51 @@ test_browsers_example() {
     expect_file_exists "browsers/shots/page$n.html.png"
   done
 }
+
+test_builds_example() {
+  TEST "examples/builds runs two locked sessions at once, refuses a clash, pauses one, and recovers a killed agent's tasks"
+  cp -r "$(dirname "$E2E_SUITE_FILE")/../../examples/builds" .
+  rm -rf builds/out
+  expect_exit 0 env MUSTER="$MUSTER_BIN" sh builds/run.sh
+  expect_contains "$STDOUT" "all checks passed"
+  local log=builds/out/build.log
+  # frontend and backend ran at the same time: backend started before
+  # frontend's last task ended, and both ended with 0.
+  local first_be last_fe
+  first_be=$(grep -n '^start backend ' "$log" | head -n 1 | cut -d: -f1)
+  last_fe=$(grep -n '^done frontend ' "$log" | tail -n 1 | cut -d: -f1)
+  expect_lt "$first_be" "$last_fe" "line of backend's first start against frontend's last end"
+  expect_contains "$STDOUT" "frontend exited 0, backend exited 0"
+  expect_eq "$(grep -c '^done frontend ' "$log")" 8 "frontend tasks built"
+  expect_eq "$(grep -c '^done backend ' "$log")" 8 "backend tasks built"
+  # The clashing session was refused with exit 3, and the message names the holder.
+  expect_contains "$STDOUT" "hotfix exited 3"
+  expect_match "$STDOUT" 'lock src/utils\.py held by run [0-9a-f]+ "frontend"' "the refusal"
+  # Paused, backend started nothing.
+  expect_match "$STDOUT" "check: backend started no task while paused \(([0-9]+) started before the pause, \1 after" "the pause"
+  # The killed agent's tasks were built: each at least once, and at least one
+  # again by the first agent (requeued). Every other task was built once.
+  local a b victims v t requeued=0
+  b=$(sed -n 's/^killed the joined agent (pid \([0-9]*\), exit 137).*/\1/p' .last.out)
+  a=$(sed -n 's/^the first agent (pid \([0-9]*\)) exited 0.*/\1/p' .last.out)
+  [[ -n $a && -n $b ]] || fail "no pids of the two release agents in the output"
+  victims=$(awk -v who="agent=$b" '$1 == "start" && $2 == "release" && $4 == who { print $3 }' "$log")
+  [[ -n $victims ]] || fail "the killed agent ran no task"
+  for v in $victims; do
+    expect_ge "$(grep -c "^done release $v\$" "$log")" 1 "builds of $v (a task of the killed agent)"
+    if grep -q "^start release $v agent=$a\$" "$log"; then
+      requeued=$((requeued + 1))
+    fi
+  done
+  expect_ge "$requeued" 1 "tasks of the killed agent run again by the first agent"
+  for t in $(tail -n +2 builds/release.csv | cut -d, -f1); do
+    [[ " $(echo $victims) " == *" $t "* ]] && continue
+    expect_eq "$(grep -c "^start release $t " "$log")" 1 "starts of $t"
+    expect_eq "$(grep -c "^done release $t\$" "$log")" 1 "builds of $t"
+  done
+  expect_match "$STDOUT" "recovered [0-9]+ job\(s\) of an agent that is gone" "the first agent's notice"
+  expect_match "$STDOUT" "[0-9a-f]{6} +[^ ]+ +$b +[^ ]+ +offline" "the killed agent in muster workers"
+  expect_match "$STDOUT" "\(release\): completed" "release's state"
+  expect_contains "$STDOUT" "12 total: 12 succeeded" "release's counts"
+  expect_match "$STDOUT" "join +-j 2 +[^ ]+ pid $b" "the join in muster events"
+}

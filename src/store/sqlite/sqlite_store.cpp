@@ -9,6 +9,7 @@
 #include <random>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace muster::store::sqlite {
 
@@ -130,9 +131,18 @@ util::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   if (!db) {
     return db.error();
   }
-  // WAL lets readers in other terminals see the run while it commits.
-  if (auto r = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !r) {
-    return r.error();
+  // WAL lets readers in other terminals see the run while it commits. Two
+  // processes opening a new store at once race to switch it, and the loser
+  // is told "locked" without waiting: try again for a while.
+  for (int tries = 0;; ++tries) {
+    auto r = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (r) {
+      break;
+    }
+    if (tries >= 100) {
+      return r.error();
+    }
+    ::usleep(50'000);
   }
   if (auto r = migrate(*db); !r) {
     return r.error();
@@ -203,7 +213,8 @@ util::Result<void> SqliteStore::prepare_statements() {
                      "retry_at > 0"},
       {&m_next_start, "SELECT next_start_us FROM runs WHERE rid = ?1"},
       {&m_set_next_start, "UPDATE runs SET next_start_us = ?2 WHERE rid = ?1"},
-      {&m_read_control, "SELECT control, target_slots, generation FROM runs WHERE rid = ?1"},
+      {&m_read_control, "SELECT control, target_slots, generation, coalesce(resume_at, 0) "
+                        "FROM runs WHERE rid = ?1"},
   };
   for (auto& item : items) {
     auto st = Statement::prepare(m_db, item.sql);
@@ -1618,8 +1629,10 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel)
   }
   const int64_t changed = sqlite3_changes(m_db.handle());
   if (changed > 0) {
-    auto set = Statement::prepare(m_db, "UPDATE runs SET state = 'created', updated_at = ?2 "
-                                        "WHERE rid = ?1 AND holder_pid IS NULL");
+    // Jobs to do again: the run is open again, and a cancel is over.
+    auto set = Statement::prepare(m_db, "UPDATE runs SET state = 'created', updated_at = ?2, "
+                                        "control = CASE WHEN control = 'cancel' THEN NULL ELSE "
+                                        "control END WHERE rid = ?1 AND holder_pid IS NULL");
     if (!set) {
       return set.error();
     }
@@ -1644,6 +1657,7 @@ util::Result<Control> SqliteStore::control(int64_t rid) {
     c.request = row.text(0);
     c.target_slots = row.optional_int64(1).value_or(0);
     c.generation = row.int64(2);
+    c.resume_at = row.int64(3);
   });
   if (!r) {
     return r.error();
