@@ -36,6 +36,11 @@ void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--json", g.json, "Print JSON for scripts");
 }
 
+void add_heartbeat_flag(CLI::App& cmd, std::string& heartbeat) {
+  cmd.add_option("--heartbeat", heartbeat,
+                 "How often the agent sends heartbeats (default 2s); it is offline after 3 missed");
+}
+
 void add_wait_flags(CLI::App& cmd, bool& no_wait, bool& wait_locks) {
   cmd.add_flag("--wait-locks", wait_locks, "Wait for held locks instead of refusing");
   cmd.add_flag("--no-wait", no_wait,
@@ -83,6 +88,7 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
                  "When a rule halts the run: drain (running jobs finish) or stop")
       ->check(CLI::IsMember({"drain", "stop"}));
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
+  add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
@@ -124,6 +130,7 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("--now", o->now, "End a halt's cooldown now");
+  add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_resume(g, *o); };
@@ -233,6 +240,7 @@ std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
   cmd.add_flag("--no-wait", o->no_wait,
                "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+  add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_join(g, *o); };

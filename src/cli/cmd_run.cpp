@@ -205,8 +205,17 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
   return to_int(ExitCode::ok);
 }
 
+int64_t heartbeat_flag(const std::string& value) {
+  const int64_t ms = duration_flag("--heartbeat", value);
+  if (ms < 100) {
+    throw Failure{ExitCode::usage, "--heartbeat: must be at least 100ms"};
+  }
+  return ms;
+}
+
 ExecOptions exec_options(const RunOptions& o) {
   ExecOptions e;
+  e.heartbeat_ms = heartbeat_flag(o.heartbeat);
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
@@ -372,6 +381,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
   e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
   e.join = true;
+  e.heartbeat_ms = heartbeat_flag(o.heartbeat);
   return execute(*store, run, g, e);
 }
 
@@ -408,6 +418,7 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
+  e.heartbeat_ms = heartbeat_flag(o.heartbeat);
   return execute(*store, run, g, e);
 }
 

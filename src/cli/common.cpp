@@ -145,6 +145,8 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
 
   auto options = agent_options(g, run, e.slots);
+  options.heartbeat_ms = e.heartbeat_ms;
+  options.me.heartbeat_ms = e.heartbeat_ms;
   options.no_wait = e.no_wait;
   options.join = e.join;
   agent::AgentResult result;

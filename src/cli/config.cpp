@@ -390,6 +390,8 @@ util::Result<void> apply_config(RunOptions& o) {
       r = set_duration("--kill-grace", o.kill_grace);
     } else if (key == "grace") {
       r = set_duration("--grace", o.grace);
+    } else if (key == "heartbeat") {
+      r = set_duration("--heartbeat", o.heartbeat);
     } else if (key == "slots") {
       const toml::table* slots = node.as_table();
       if (!slots) {
@@ -527,7 +529,7 @@ util::Result<void> apply_config(RunOptions& o) {
                          "shell, retries, backoff, backoff_max, timeout, kill_grace, grace, "
                          "on_interrupt, max_output, name, command, priority, per_key, "
                          "per_key_daily, day_starts, timezone, count, rate, locks, job_locks, "
-                         "halt_mode, [slots] and [[rules]]"};
+                         "halt_mode, heartbeat, [slots] and [[rules]]"};
     }
     if (!r) {
       return r.error();

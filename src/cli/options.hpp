@@ -49,6 +49,7 @@ struct RunOptions {
   bool no_stdout = false;
   bool no_wait = false;    ///< end (exit 3 or 4) instead of waiting out a halt or a window
   bool wait_locks = false; ///< wait for held run locks instead of refusing
+  std::string heartbeat = "2s";  ///< how often the agent sends heartbeats
   std::vector<core::Rule> rules; ///< [[rules]] of the config
   std::string halt_mode = "drain";
   int64_t per_key = 0;
@@ -71,6 +72,7 @@ struct ResumeOptions {
   bool no_wait = false;
   bool wait_locks = false;
   bool now = false; ///< end a halt's cooldown now
+  std::string heartbeat = "2s";
 };
 
 struct ListOptions {
@@ -93,6 +95,7 @@ struct JoinOptions {
   int64_t slots = 0;
   bool no_stdout = false;
   bool no_wait = false;
+  std::string heartbeat = "2s";
 };
 
 struct PauseOptions {
@@ -123,6 +126,7 @@ struct EventsOptions {
 /// How `execute` runs an agent in this process.
 struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
+  int64_t heartbeat_ms = 2000;
   bool join = false; ///< take a share of a run another agent holds
   bool pass_stdout = true;
   bool no_wait = false;

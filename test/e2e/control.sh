@@ -40,9 +40,12 @@ test_pause_and_resume() {
   seq 1 30 >in.txt
   start_bg agent muster run -q -j 2 --name ctl -i in.txt --no-stdout -- ./job.sh {} 0.2
   wait_until 10 test -s starts.log || fail "no job started"
+  local t0
+  t0=$(now_ms)
   expect_exit 0 muster pause ctl
   # Running jobs finish; nothing new starts once the pause is seen.
-  wait_until 2 state_is paused || fail "run not paused within 2s: $(run_state)"
+  wait_until 1 state_is paused || fail "run not paused within 1s: $(run_state)"
+  (( $(now_ms) - t0 < 1500 )) || fail "the pause took $(( $(now_ms) - t0 ))ms to be seen"
   sleep 1
   local before after
   before=$(lines starts.log)
@@ -88,10 +91,13 @@ test_cancel_stops_everything() {
   start_bg agent muster run -q -j 3 --name cx -i in.txt --no-stdout --shell -- "sleep $m & sleep $m; echo {}"
   wait_until 10 running_is 3 || fail "jobs did not start"
   wait_until 5 marker_pids "$m" >/dev/null || fail "no job processes"
+  local t0
+  t0=$(now_ms)
   expect_exit 0 muster cancel cx --force
+  (( $(now_ms) - t0 < 2000 )) || fail "cancel took $(( $(now_ms) - t0 ))ms"
+  marker_gone "$m" || fail "processes of the run survived the cancel: $(marker_pids "$m" | tr '\n' ' ')"
   wait_bg "$BG_PID" 30
   expect_eq "$BG_STATUS" 1 "agent exit after cancel"
-  wait_until 5 marker_gone "$m" || fail "processes of the run survived: $(marker_pids "$m" | tr '\n' ' ')"
   expect_eq "$(run_state)" cancelled "run state"
   expect_eq "$(count_state cx cancelled)" 10 "cancelled jobs"
   expect_exit 2 muster cancel cx --force
@@ -115,8 +121,10 @@ test_scale_up_and_down() {
   seq 1 40 >in.txt
   start_bg agent muster run -q -j 1 --name sc -i in.txt --no-stdout -- ./job.sh {} 0.4
   wait_until 10 test -s starts.log || fail "no job started"
+  local t0
+  t0=$(now_ms)
   expect_exit 0 muster scale sc -j 4
-  wait_until 3 running_is 4 || fail "not 4 running after scale up: $(running_count)"
+  wait_until 1 running_is 4 || fail "not 4 running 1s after scale up: $(running_count)"
   expect_exit 0 muster scale sc -j 2
   sleep 1.2
   local most=0 n i
