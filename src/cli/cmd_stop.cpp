@@ -6,6 +6,7 @@
 #include "exec/local_runner.hpp"
 #include "util/time.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <unistd.h>
 
@@ -43,6 +44,28 @@ int cmd_stop_all(const GlobalOptions& g) {
         std::fprintf(stderr, "muster: run %s: its agent was gone; tore its slots down\n",
                      run.id.c_str());
       }
+    }
+  }
+  // Agents that joined a run drain too.
+  for (const auto& a : check(store->agents(0))) {
+    if (a.state != "running" || a.who.host != this_holder().host || !holder_alive(a.who)) {
+      continue;
+    }
+    const bool holder = std::any_of(live.begin(), live.end(), [&](const store::RunRecord& r) {
+      return r.holder.pid == a.who.pid;
+    });
+    if (!holder) {
+      ::kill(static_cast<pid_t>(a.who.pid), SIGTERM);
+      if (!g.quiet) {
+        std::fprintf(stderr, "muster: run %s: asked agent pid %lld to drain and stop\n",
+                     a.run_id.c_str(), static_cast<long long>(a.who.pid));
+      }
+      store::RunRecord joined;
+      joined.id = a.run_id;
+      joined.holder = a.who;
+      joined.settings.grace_ms = 30'000;
+      joined.settings.kill_grace_ms = 10'000;
+      live.push_back(joined);
     }
   }
   // Wait for the live ones: their drain and teardown take a while.
