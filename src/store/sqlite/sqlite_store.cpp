@@ -592,13 +592,7 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
   return {};
 }
 
-util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
-                                             const std::function<bool(const Holder&)>& is_alive,
-                                             bool join) {
-  auto tx = Transaction::begin(m_db);
-  if (!tx) {
-    return tx.error();
-  }
+util::Result<RunRecord> SqliteStore::run_by_rid(int64_t rid) {
   auto runs = query_runs("WHERE rid = ?1", std::to_string(rid));
   if (!runs) {
     return runs.error();
@@ -606,8 +600,22 @@ util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
   if (runs->empty()) {
     return util::Error{"run vanished from the store"};
   }
+  return std::move(runs->front());
+}
+
+util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
+                                             const std::function<bool(const Holder&)>& is_alive,
+                                             bool join) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto run = run_by_rid(rid);
+  if (!run) {
+    return run.error();
+  }
   Takeover out;
-  out.run = std::move(runs->front());
+  out.run = std::move(*run);
   const int64_t now = util::now_ms();
   const Holder& held = out.run.holder;
   const bool is_me = held.pid == me.pid && held.host == me.host && held.start_time == me.start_time;
@@ -837,14 +845,11 @@ SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Hol
   if (!tx) {
     return tx.error();
   }
-  auto runs = query_runs("WHERE rid = ?1", std::to_string(rid));
-  if (!runs) {
-    return runs.error();
+  auto found = run_by_rid(rid);
+  if (!found) {
+    return found.error();
   }
-  if (runs->empty()) {
-    return util::Error{"run vanished from the store"};
-  }
-  const auto& run = runs->front();
+  const auto& run = *found;
   std::vector<Orphan> orphans;
   if (auto r = recover_in_tx(rid, run.settings, me, is_alive, now_ms, false, orphans); !r) {
     return r.error();

@@ -124,6 +124,7 @@ private:
   util::Result<void> end_agent(int64_t aid, std::string_view state, int64_t now_ms);
   util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
   util::Result<int64_t> lease_ms_of(int64_t aid);
+  util::Result<RunRecord> run_by_rid(int64_t rid);
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
   util::Result<void> claim_into(int64_t rid, Statement& select, int64_t limit,
                                 const std::vector<int64_t>& free_slots, size_t& next_slot,
