@@ -86,17 +86,8 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   const std::string run_dir = m_opts.store_dir + "/runs/" + m_run.id;
   ::mkdir(run_dir.c_str(), 0755);
   ::mkdir((run_dir + "/out").c_str(), 0755);
-  auto counts = m_store.counts(rid);
-  if (!counts) {
-    return counts.error();
-  }
-  m_counts = *counts;
-  if (m_counts[core::JobState::retrying] > 0) {
-    auto next = m_store.next_retry_at(rid);
-    if (!next) {
-      return next.error();
-    }
-    m_next_retry_at = *next;
+  if (auto r = recount(rid); !r) {
+    return r.error();
   }
   auto tmpl = core::Template::parse_command(m_run.settings.command, m_run.settings.shell);
   if (!tmpl) {
@@ -137,11 +128,12 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   for (;;) {
     const int64_t now_ms = util::now_ms();
     const int64_t mono_now = util::monotonic_ms();
-    const bool halted = m_halted_until > now_ms || m_user_paused || m_cancelling;
+    // A halt, a pause or a cancel: no new claims, and no new slots.
+    const bool claims_stopped = m_halted_until > now_ms || m_user_paused || m_cancelling;
     const int64_t due_retries =
         m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
     const bool work_left = left_to_do() > 0;
-    if (!m_draining && work_left && !halted) {
+    if (!m_draining && work_left && !claims_stopped) {
       activate_due_slots();
       const bool any_usable = std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
         return s.state != SlotState::failed && s.state != SlotState::retired && !s.retiring;
@@ -159,7 +151,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         m_counts[core::JobState::waiting] > 0 &&
         ((m_wake_at > 0 && m_wake_at <= now_ms) || mono_now - m_last_poll >= m_opts.poll_ms);
     std::vector<int64_t> free_slots;
-    if (!m_draining && !halted &&
+    if (!m_draining && !claims_stopped &&
         (m_counts[core::JobState::pending] + due_retries > 0 || look_at_waiting)) {
       for (size_t s = 0; s < m_slot_busy.size(); ++s) {
         if (!m_slot_busy[s] && m_slots[s].state == SlotState::ready && !m_slots[s].retiring) {
@@ -187,12 +179,10 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
       if (!free_slots.empty() && claimed == 0 && nothing_moved && committed->halted_until == 0 &&
           m_counts[core::JobState::pending] > 0) {
         // Another agent took what this one counted as pending: count again.
-        auto fresh = m_store.counts(rid);
-        if (!fresh) {
-          failure = fresh.error();
+        if (auto r = recount(rid); !r) {
+          failure = r.error();
           break;
         }
-        m_counts = *fresh;
       }
       if (m_counts[core::JobState::retrying] <= 0) {
         m_next_retry_at = 0; // retries the limits moved to waiting are not due any more
@@ -227,14 +217,10 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
         }
       } else if (m_counts[core::JobState::pending] == 0 && m_next_retry_at == 0) {
         // Counts drifted (someone else changed the run): read them again.
-        auto fresh = m_store.counts(rid);
-        if (!fresh) {
-          failure = fresh.error();
+        if (auto r = recount(rid); !r) {
+          failure = r.error();
           break;
         }
-        m_counts = *fresh;
-        auto next = m_store.next_retry_at(rid);
-        m_next_retry_at = next ? *next : 0;
         if (left_to_do() == 0) {
           break;
         }
@@ -316,11 +302,9 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
            m_counts[core::JobState::running] + m_counts[core::JobState::interrupted] +
            m_counts[core::JobState::waiting];
   };
-  if (left_in_store() > 0 && m_aid > 0) {
+  if (left_in_store() > 0) {
     // Other agents may have finished the rest meanwhile: count what the store has.
-    if (auto fresh = m_store.counts(rid)) {
-      m_counts = *fresh;
-    }
+    (void)recount(rid);
   }
   const bool complete =
       m_counts[core::JobState::pending] + m_counts[core::JobState::retrying] +
@@ -337,9 +321,7 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     if (auto r = m_store.cancel_rest(rid, util::now_ms()); !r) {
       return r.error();
     }
-    if (auto fresh = m_store.counts(rid)) {
-      m_counts = *fresh;
-    }
+    (void)recount(rid);
     leave(rid, core::RunState::cancelled);
     result.ending = Ending::cancelled;
     result.counts = m_counts;
@@ -729,15 +711,19 @@ core::Decision Agent::classify(const Active& a, core::Outcome& outcome,
     return d;
   }
   // The attempt failed (or halted the run), whatever its exit status was.
-  const std::string what = d.source == "result file" && !d.message.empty()
-                               ? d.message
-                               : outcome.error.empty() ? d.message
-                               : d.message.empty() ? outcome.error
-                                                   : outcome.error + ", " + d.message;
+  // A result file's message says it all; a rule's adds what it matched.
+  std::string what = outcome.error;
+  if (!d.message.empty()) {
+    const bool replaces = d.source == "result file" || what.empty();
+    what = replaces ? d.message : what + ", " + d.message;
+  }
+  if (what.empty()) {
+    what = std::string(core::to_string(d.action)) + " by " + d.source;
+  }
   if (outcome.type == core::ErrorType::none) {
     outcome.type = core::ErrorType::exit_code;
   }
-  outcome.error = what.empty() ? std::string(core::to_string(d.action)) + " by " + d.source : what;
+  outcome.error = what;
   return d;
 }
 
@@ -787,11 +773,9 @@ util::Result<void> Agent::poll_control(int64_t rid) {
   }
   if (m_generation >= 0 && c->generation != m_generation) {
     // Jobs were added: count again, so the loop sees them.
-    auto fresh = m_store.counts(rid);
-    if (!fresh) {
-      return fresh.error();
+    if (auto r = recount(rid); !r) {
+      return r;
     }
-    m_counts = *fresh;
     m_reporter.notice("jobs were added to the run; " + std::to_string(m_counts.total()) +
                        " in all");
   }
@@ -847,10 +831,25 @@ util::Result<void> Agent::poll_control(int64_t rid) {
   return {};
 }
 
-void Agent::leave(int64_t rid, core::RunState state) {
-  if (m_aid > 0) {
-    (void)m_store.stop_agent(m_aid, util::now_ms());
+util::Result<void> Agent::recount(int64_t rid) {
+  auto counts = m_store.counts(rid);
+  if (!counts) {
+    return counts.error();
   }
+  m_counts = *counts;
+  m_next_retry_at = 0;
+  if (m_counts[core::JobState::retrying] > 0) {
+    auto next = m_store.next_retry_at(rid);
+    if (!next) {
+      return next.error();
+    }
+    m_next_retry_at = *next;
+  }
+  return {};
+}
+
+void Agent::leave(int64_t rid, core::RunState state) {
+  (void)m_store.stop_agent(m_aid, util::now_ms());
   auto run = m_store.find_run(m_run.id);
   const auto& me = m_opts.me;
   if (run && !run->holder.empty() &&
@@ -865,9 +864,6 @@ util::Result<void> Agent::heartbeat(int64_t rid) {
   const int64_t mono = util::monotonic_ms();
   const int64_t now = util::now_ms();
   const int64_t lease = 3 * m_opts.heartbeat_ms;
-  if (m_aid == 0) {
-    return m_store.heartbeat(rid, m_opts.me, progress().rate);
-  }
   auto beat = m_store.beat(rid, m_aid, progress().rate, slot_states(), now, lease);
   if (!beat) {
     if (mono - m_last_beat_ok <= lease) {
@@ -907,11 +903,9 @@ util::Result<void> Agent::heartbeat(int64_t rid) {
     if (m_opts.reap_orphans) {
       m_opts.reap_orphans(m_run.id, *orphans);
     }
-    auto fresh = m_store.counts(rid);
-    if (!fresh) {
-      return fresh.error();
+    if (auto r = recount(rid); !r) {
+      return r;
     }
-    m_counts = *fresh;
     m_reporter.notice("recovered " + std::to_string(orphans->size()) +
                       " job(s) of an agent that is gone");
   }

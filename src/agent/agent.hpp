@@ -137,6 +137,9 @@ private:
   /// The heartbeat: renews leases, stops jobs whose lease was taken (fencing),
   /// and recovers the jobs of agents that are gone.
   util::Result<void> heartbeat(int64_t rid);
+  /// Reads the run's counts (and next retry time) from the store again, after
+  /// others changed it: added jobs, recovered ones, claims by other agents.
+  util::Result<void> recount(int64_t rid);
   /// What each slot does, as JSON for `muster workers`.
   std::string slot_states() const;
   void prepare_slots(const std::vector<core::SlotPorts>& ports);

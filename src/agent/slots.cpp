@@ -73,19 +73,12 @@ void Agent::log_slot(size_t slot, const std::string& line) const {
 }
 
 util::Result<std::vector<core::SlotPorts>> Agent::lease_slots(int64_t n) {
-  std::vector<int64_t> numbers;
-  if (m_aid > 0) {
-    // Numbers unique on this host for the run, so joined agents' ports differ.
-    auto taken = m_store.take_slots(m_run.rid, m_aid, m_opts.me.host, n);
-    if (!taken) {
-      return taken.error();
-    }
-    numbers = std::move(*taken);
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      numbers.push_back(static_cast<int64_t>(m_slots.size()) + i);
-    }
+  // Numbers unique on this host for the run, so joined agents' ports differ.
+  auto taken = m_store.take_slots(m_run.rid, m_aid, m_opts.me.host, n);
+  if (!taken) {
+    return taken.error();
   }
+  const std::vector<int64_t>& numbers = *taken;
   const int64_t highest = numbers.empty() ? 0 : *std::max_element(numbers.begin(), numbers.end());
   auto plan = core::plan_ports(m_run.settings.ports, highest + 1);
   if (!plan) {

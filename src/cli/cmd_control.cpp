@@ -14,18 +14,6 @@ namespace muster::cli {
 
 namespace {
 
-bool has_ended(const store::RunRecord& run) {
-  return run.state == core::RunState::completed || run.state == core::RunState::cancelled;
-}
-
-void refuse_ended(const store::RunRecord& run, const std::string& what) {
-  if (has_ended(run)) {
-    throw Failure{ExitCode::usage, "run " + run.id + " has ended (" +
-                                       std::string(core::to_string(run.state)) +
-                                       "): there is nothing to " + what};
-  }
-}
-
 /// Waits until `done()` or `ms` pass; true when done.
 template <typename F> bool wait_for(int64_t ms, F done) {
   const int64_t until = util::monotonic_ms() + ms;

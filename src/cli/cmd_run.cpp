@@ -341,7 +341,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   auto store = open_store(g, store::sqlite::Create::yes);
   if (!settings.locks.empty() && !o.seed_only) {
     // Refused before the run exists, so a refusal leaves nothing behind.
-    wait_for_locks(*store, settings.locks, o.wait_locks, g.quiet || g.json);
+    wait_for_locks(*store, 0, settings.locks, o.wait_locks, g.quiet || g.json);
   }
   if (auto r = store->create_run(run, next); !r) {
     store.reset();
@@ -370,10 +370,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
 int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
   auto store = open_store(g, store::sqlite::Create::no);
   auto run = find_run(*store, o.run);
-  if (run.state == core::RunState::completed || run.state == core::RunState::cancelled) {
-    throw Failure{ExitCode::usage, "run " + run.id + " has ended (" +
-                                       std::string(core::to_string(run.state)) + ")"};
-  }
+  refuse_ended(run, "join");
   check(store->add_event(run.rid, make_event("join", o.slots > 0 ? "-j " + std::to_string(o.slots)
                                                                  : "")));
   ExecOptions e;

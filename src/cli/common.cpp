@@ -60,6 +60,14 @@ util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
   return {};
 }
 
+void refuse_ended(const store::RunRecord& run, const std::string& what) {
+  if (run.state == core::RunState::completed || run.state == core::RunState::cancelled) {
+    throw Failure{ExitCode::usage, "run " + run.id + " has ended (" +
+                                       std::string(core::to_string(run.state)) +
+                                       "): there is nothing to " + what};
+  }
+}
+
 store::Event make_event(const std::string& action, const std::string& detail) {
   store::Event e;
   e.at = util::now_ms();
@@ -109,11 +117,11 @@ std::string describe_lock(const store::LockRecord& lock) {
   return out + " since " + util::format_clock(lock.since);
 }
 
-void wait_for_locks(store::Store& store, const std::vector<std::string>& names, bool wait,
-                    bool quiet) {
+void wait_for_locks(store::Store& store, int64_t rid, const std::vector<std::string>& names,
+                    bool wait, bool quiet) {
   bool told = false;
   for (;;) {
-    auto held = check(store.lock_conflict(names, 0, holder_alive));
+    auto held = check(store.lock_conflict(names, rid, holder_alive));
     if (!held) {
       return;
     }
@@ -150,18 +158,17 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
   options.no_wait = e.no_wait;
   options.join = e.join;
   agent::AgentResult result;
-  bool told = false;
   for (;;) {
+    if (e.wait_locks && !run.settings.locks.empty()) {
+      wait_for_locks(store, run.rid, run.settings.locks, true, popts.quiet);
+    }
     agent::Agent agent(store, *runner, printer, options);
     result = check(agent.run(run.rid));
+    // Taking the run checks its locks again, atomically: another run may
+    // have taken one since.
     if (result.ending != agent::Ending::locked || !e.wait_locks) {
       break;
     }
-    if (!told && !popts.quiet) {
-      std::fprintf(stderr, "muster: waiting: %s\n", describe_lock(*result.lock).c_str());
-      told = true;
-    }
-    ::usleep(250'000);
   }
   if (result.ending == agent::Ending::busy) {
     throw Failure{ExitCode::busy,

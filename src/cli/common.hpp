@@ -42,10 +42,11 @@ int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
 
 /// "lock src/a.py held by run 3f2e1d "Build frontend" since 10:02:11".
 std::string describe_lock(const store::LockRecord& lock);
-/// Returns when none of `names` is held by a live holder. Without `wait`, a
-/// held one throws Failure(busy) that names its holder.
-void wait_for_locks(store::Store& store, const std::vector<std::string>& names, bool wait,
-                    bool quiet);
+/// Returns when none of `names` is held by a live holder other than run
+/// `rid` (0 for a run not created yet). Without `wait`, a held one throws
+/// Failure(busy) that names its holder.
+void wait_for_locks(store::Store& store, int64_t rid, const std::vector<std::string>& names,
+                    bool wait, bool quiet);
 
 /// The agent options for running `run` in this process.
 agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord& run,
@@ -54,6 +55,10 @@ agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord
 /// Checks that every port of every slot can be bound; the error names the
 /// slot, the port, and who holds it.
 util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports);
+
+/// Throws Failure(usage) when the run has completed or was cancelled:
+/// there is nothing to `what` (pause, join, ...).
+void refuse_ended(const store::RunRecord& run, const std::string& what);
 
 /// A control action by this process, now, for the run's event log.
 store::Event make_event(const std::string& action, const std::string& detail);

@@ -282,8 +282,6 @@ public:
   virtual util::Result<std::vector<AgentRecord>> agents(int64_t rid) = 0;
   /// The earliest retry_at among retrying jobs, or 0.
   virtual util::Result<int64_t> next_retry_at(int64_t rid) = 0;
-  /// Records liveness and the current rate.
-  virtual util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) = 0;
   /// Gives the run up, leaving it in `state`; when other live agents still
   /// run it, one of them becomes its holder and the state stays.
   virtual util::Result<void> release(int64_t rid, core::RunState state) = 0;

@@ -94,6 +94,19 @@ private:
   Db* m_db = nullptr;
 };
 
+/// Prepares `sql`, binds `args` to ?1, ?2, ... in order, and runs it to its
+/// end: for statements run once, where a cached Statement buys nothing.
+template <typename... Args> util::Result<void> run_sql(Db& db, std::string_view sql,
+                                                      const Args&... args) {
+  auto st = Statement::prepare(db, sql);
+  if (!st) {
+    return st.error();
+  }
+  int index = 0;
+  (st->bind(++index, args), ...);
+  return st->run();
+}
+
 /// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless committed.
 class Transaction {
 public:

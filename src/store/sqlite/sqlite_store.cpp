@@ -277,11 +277,9 @@ SqliteStore::create_run(RunRecord& run, const std::function<util::Result<bool>(N
     return added.error();
   }
   run.total = *added;
-  auto set_total = Statement::prepare(m_db, "UPDATE runs SET total = ?1 WHERE rid = ?2");
-  if (!set_total) {
-    return set_total.error();
-  }
-  if (auto r = set_total->bind(1, run.total).bind(2, run.rid).run(); !r) {
+  if (auto r =
+          run_sql(m_db, "UPDATE runs SET total = ?1 WHERE rid = ?2", run.total, run.rid);
+      !r) {
     return r.error();
   }
   return tx->commit();
@@ -563,16 +561,14 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
   }
   // Pending again, or held as interrupted.
   const bool requeue = settings.on_interrupt == core::OnInterrupt::requeue;
-  auto moved = Statement::prepare(
-      m_db, std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
-                "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
-                "finished_at = ?3, aid = NULL, lease_until = NULL WHERE rid = ?1 AND state = "
-                "'running' AND " + owner);
-  if (!moved) {
-    return moved.error();
-  }
-  moved->bind(1, rid).bind(2, std::string_view("interrupted: its agent stopped while it ran"));
-  if (auto r = moved->bind(3, now_ms).run(); !r) {
+  const std::string move =
+      std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
+      "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
+      "finished_at = ?3, aid = NULL, lease_until = NULL WHERE rid = ?1 AND state = "
+      "'running' AND " + owner;
+  if (auto r =
+          run_sql(m_db, move, rid, "interrupted: its agent stopped while it ran", now_ms);
+      !r) {
     return r;
   }
   auto unlock = Statement::prepare(m_db, "DELETE FROM locks WHERE rid = ?1 AND jid = ?2");
@@ -654,20 +650,8 @@ util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
   if (auto r = recover_in_tx(rid, out.run.settings, 0, is_alive, now, true, out.orphans); !r) {
     return r.error();
   }
-  auto stale = Statement::prepare(
-      m_db, "DELETE FROM locks WHERE rid = ?1 AND (jid IS NULL OR jid NOT IN (SELECT jid FROM "
-            "jobs WHERE rid = ?1 AND state = 'running')) RETURNING name");
-  if (!stale) {
-    return stale.error();
-  }
-  std::vector<std::string> freed;
-  if (auto r = stale->bind(1, rid).each([&](Statement& row) { freed.push_back(row.text(0)); }); !r) {
+  if (auto r = release_locks(rid, true); !r) {
     return r.error();
-  }
-  for (const auto& name : freed) {
-    if (auto r = m_promote_lock.bind(1, name).each([](Statement&) {}); !r) {
-      return r.error();
-    }
   }
   for (const auto& name : out.run.settings.locks) {
     if (auto r = m_lock_job.bind(1, name).bind(2, rid).bind_null(3).bind(4, now).run(); !r) {
@@ -676,25 +660,21 @@ util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
   }
   if (out.run.settings.on_interrupt == core::OnInterrupt::requeue) {
     // Jobs stopped by a drain were recorded interrupted; requeue runs them again.
-    auto stopped = Statement::prepare(
-        m_db, "UPDATE jobs SET state = 'pending' WHERE rid = ?1 AND state = 'interrupted'");
-    if (!stopped) {
-      return stopped.error();
-    }
-    if (auto r = stopped->bind(1, rid).run(); !r) {
+    if (auto r = run_sql(
+            m_db,
+            "UPDATE jobs SET state = 'pending' WHERE rid = ?1 AND state = 'interrupted'",
+            rid);
+        !r) {
       return r.error();
     }
   }
-  auto take = Statement::prepare(
-      m_db, "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
-            "heartbeat_at = ?5, updated_at = ?5, target_slots = NULL, "
-            "state = CASE WHEN control IN ('pause', 'pause-stop') THEN 'paused' "
-            "WHEN resume_at > ?5 THEN 'halted' ELSE 'running' END WHERE rid = ?1");
-  if (!take) {
-    return take.error();
-  }
-  if (auto r = take->bind(1, rid).bind(2, me.pid).bind(3, me.host).bind(4, me.start_time)
-                   .bind(5, now).run();
+  if (auto r =
+          run_sql(m_db,
+                  "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
+                  "heartbeat_at = ?5, updated_at = ?5, target_slots = NULL, "
+                  "state = CASE WHEN control IN ('pause', 'pause-stop') THEN 'paused' "
+                  "WHEN resume_at > ?5 THEN 'halted' ELSE 'running' END WHERE rid = ?1",
+                  rid, me.pid, me.host, me.start_time, now);
       !r) {
     return r.error();
   }
@@ -719,13 +699,12 @@ util::Result<std::vector<int64_t>> SqliteStore::take_slots(int64_t rid, int64_t 
     return tx.error();
   }
   // Numbers of agents that stopped or went offline are free again.
-  auto stale = Statement::prepare(
-      m_db, "DELETE FROM slot_leases WHERE rid = ?1 AND aid NOT IN (SELECT aid FROM agents "
-            "WHERE rid = ?1 AND state = 'running')");
-  if (!stale) {
-    return stale.error();
-  }
-  if (auto r = stale->bind(1, rid).run(); !r) {
+  if (auto r = run_sql(
+          m_db,
+          "DELETE FROM slot_leases WHERE rid = ?1 AND aid NOT IN (SELECT aid FROM agents "
+          "WHERE rid = ?1 AND state = 'running')",
+          rid);
+      !r) {
     return r.error();
   }
   auto used = Statement::prepare(
@@ -759,12 +738,11 @@ util::Result<std::vector<int64_t>> SqliteStore::take_slots(int64_t rid, int64_t 
     }
     out.push_back(slot);
   }
-  auto count = Statement::prepare(m_db, "UPDATE agents SET slots = (SELECT count(*) FROM "
-                                        "slot_leases WHERE aid = ?1) WHERE aid = ?1");
-  if (!count) {
-    return count.error();
-  }
-  if (auto r = count->bind(1, aid).run(); !r) {
+  if (auto r = run_sql(m_db,
+                       "UPDATE agents SET slots = (SELECT count(*) FROM "
+                       "slot_leases WHERE aid = ?1) WHERE aid = ?1",
+                       aid);
+      !r) {
     return r.error();
   }
   if (auto r = tx->commit(); !r) {
@@ -801,12 +779,11 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
     out.offline = true; // someone found this agent gone: its jobs are no longer its own
     return out;
   }
-  auto agent = Statement::prepare(m_db, "UPDATE agents SET heartbeat_at = ?2, slot_states = ?3 "
-                                        "WHERE aid = ?1");
-  if (!agent) {
-    return agent.error();
-  }
-  if (auto r = agent->bind(1, aid).bind(2, now_ms).bind(3, slot_states).run(); !r) {
+  if (auto r = run_sql(m_db,
+                       "UPDATE agents SET heartbeat_at = ?2, slot_states = ?3 "
+                       "WHERE aid = ?1",
+                       aid, now_ms, slot_states);
+      !r) {
     return r.error();
   }
   auto leases = Statement::prepare(m_db, "UPDATE jobs SET lease_until = ?2 WHERE aid = ?1 AND "
@@ -821,14 +798,11 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
     return r.error();
   }
   // The holder also keeps the run's own heartbeat and rate for other terminals.
-  auto run = Statement::prepare(m_db, "UPDATE runs SET heartbeat_at = ?2, updated_at = ?2, "
-                                      "rate = ?3 WHERE rid = ?1 AND holder_pid = ?4 AND "
-                                      "holder_host = ?5 AND holder_start = ?6");
-  if (!run) {
-    return run.error();
-  }
-  if (auto r = run->bind(1, rid).bind(2, now_ms).bind(3, rate).bind(4, self.pid)
-                   .bind(5, self.host).bind(6, self.start_time).run();
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET heartbeat_at = ?2, updated_at = ?2, rate = ?3 WHERE rid = "
+          "?1 AND holder_pid = ?4 AND holder_host = ?5 AND holder_start = ?6",
+          rid, now_ms, rate, self.pid, self.host, self.start_time);
       !r) {
     return r.error();
   }
@@ -856,13 +830,13 @@ SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Hol
   }
   if (!run.holder.empty() && !is_alive(run.holder) && me > 0) {
     // The holder is gone: this live agent holds the run now.
-    auto hand = Statement::prepare(
-        m_db, "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = (SELECT "
-              "pid, host, start_time, heartbeat_at FROM agents WHERE aid = ?2) WHERE rid = ?1");
-    if (!hand) {
-      return hand.error();
-    }
-    if (auto r = hand->bind(1, rid).bind(2, me).run(); !r) {
+    if (auto r = run_sql(m_db,
+                         "UPDATE runs SET (holder_pid, holder_host, holder_start, "
+                         "heartbeat_at) = (SELECT "
+                         "pid, host, start_time, heartbeat_at FROM agents WHERE aid = "
+                         "?2) WHERE rid = ?1",
+                         rid, me);
+        !r) {
       return r.error();
     }
   }
@@ -873,19 +847,14 @@ SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Hol
 }
 
 util::Result<void> SqliteStore::end_agent(int64_t aid, std::string_view state, int64_t now_ms) {
-  auto st = Statement::prepare(m_db, "UPDATE agents SET state = ?3, stopped_at = ?2 "
-                                     "WHERE aid = ?1 AND state = 'running'");
-  if (!st) {
-    return st.error();
-  }
-  if (auto r = st->bind(1, aid).bind(2, now_ms).bind(3, state).run(); !r) {
+  if (auto r = run_sql(m_db,
+                       "UPDATE agents SET state = ?3, stopped_at = ?2 "
+                       "WHERE aid = ?1 AND state = 'running'",
+                       aid, now_ms, state);
+      !r) {
     return r;
   }
-  auto slots = Statement::prepare(m_db, "DELETE FROM slot_leases WHERE aid = ?1");
-  if (!slots) {
-    return slots.error();
-  }
-  return slots->bind(1, aid).run();
+  return run_sql(m_db, "DELETE FROM slot_leases WHERE aid = ?1", aid);
 }
 
 util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
@@ -1394,17 +1363,12 @@ util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
   return st->optional_int64(0).value_or(0);
 }
 
-util::Result<void> SqliteStore::heartbeat(int64_t rid, const Holder& me, double rate) {
-  auto st = Statement::prepare(m_db, "UPDATE runs SET heartbeat_at = ?2, updated_at = ?2, "
-                                     "rate = ?3 WHERE rid = ?1 AND holder_pid = ?4");
-  if (!st) {
-    return st.error();
-  }
-  return st->bind(1, rid).bind(2, util::now_ms()).bind(3, rate).bind(4, me.pid).run();
-}
-
-util::Result<void> SqliteStore::release_locks(int64_t rid) {
-  auto names = Statement::prepare(m_db, "DELETE FROM locks WHERE rid = ?1 RETURNING name");
+util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
+  auto names = Statement::prepare(
+      m_db, keep_running ? "DELETE FROM locks WHERE rid = ?1 AND (jid IS NULL OR jid NOT IN "
+                           "(SELECT jid FROM jobs WHERE rid = ?1 AND state = 'running')) "
+                           "RETURNING name"
+                         : "DELETE FROM locks WHERE rid = ?1 RETURNING name");
   if (!names) {
     return names.error();
   }
@@ -1446,22 +1410,23 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
     }
   }
   // Another live agent carries on: it becomes the holder, and the run stays.
-  auto other = Statement::prepare(
-      m_db, "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = (SELECT "
-            "pid, host, start_time, heartbeat_at FROM agents WHERE rid = ?1 AND state = "
-            "'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms ORDER BY aid LIMIT 1), "
-            "updated_at = ?2 WHERE rid = ?1 AND EXISTS (SELECT 1 FROM agents WHERE rid = ?1 AND "
-            "state = 'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms)");
-  if (!other) {
-    return other.error();
-  }
-  if (auto r = other->bind(1, rid).bind(2, now).run(); !r) {
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = "
+          "(SELECT "
+          "pid, host, start_time, heartbeat_at FROM agents WHERE rid = ?1 AND state = "
+          "'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms ORDER BY aid LIMIT 1), "
+          "updated_at = ?2 WHERE rid = ?1 AND EXISTS (SELECT 1 FROM agents WHERE rid = "
+          "?1 AND "
+          "state = 'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms)",
+          rid, now);
+      !r) {
     return r;
   }
   if (sqlite3_changes(m_db.handle()) > 0) {
     return tx->commit();
   }
-  if (auto r = release_locks(rid); !r) {
+  if (auto r = release_locks(rid, false); !r) {
     return r;
   }
   if (state == core::RunState::paused) {
@@ -1482,13 +1447,12 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
       state = core::RunState::completed;
     }
   }
-  auto st = Statement::prepare(
-      m_db, "UPDATE runs SET holder_pid = NULL, holder_host = NULL, holder_start = NULL, "
-            "state = ?2, updated_at = ?3, rate = 0 WHERE rid = ?1");
-  if (!st) {
-    return st.error();
-  }
-  if (auto r = st->bind(1, rid).bind(2, core::to_string(state)).bind(3, util::now_ms()).run(); !r) {
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET holder_pid = NULL, holder_host = NULL, holder_start = NULL, "
+          "state = ?2, updated_at = ?3, rate = 0 WHERE rid = ?1",
+          rid, core::to_string(state), util::now_ms());
+      !r) {
     return r;
   }
   return tx->commit();
@@ -1544,7 +1508,7 @@ SqliteStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
         return std::optional<LockRecord>(std::move(l));
       }
       // Its agent is gone: what it held is free again.
-      if (auto r = release_locks(l.rid); !r) {
+      if (auto r = release_locks(l.rid, false); !r) {
         return r.error();
       }
     }
@@ -1571,11 +1535,8 @@ util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& ke
 }
 
 util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state) {
-  auto st = Statement::prepare(m_db, "UPDATE runs SET state = ?2, updated_at = ?3 WHERE rid = ?1");
-  if (!st) {
-    return st.error();
-  }
-  return st->bind(1, rid).bind(2, core::to_string(state)).bind(3, util::now_ms()).run();
+  return run_sql(m_db, "UPDATE runs SET state = ?2, updated_at = ?3 WHERE rid = ?1", rid,
+                 core::to_string(state), util::now_ms());
 }
 
 util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel) {
@@ -1635,13 +1596,12 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel)
   const int64_t changed = sqlite3_changes(m_db.handle());
   if (changed > 0) {
     // Jobs to do again: the run is open again, and a cancel is over.
-    auto set = Statement::prepare(m_db, "UPDATE runs SET state = 'created', updated_at = ?2, "
-                                        "control = CASE WHEN control = 'cancel' THEN NULL ELSE "
-                                        "control END WHERE rid = ?1 AND holder_pid IS NULL");
-    if (!set) {
-      return set.error();
-    }
-    if (auto r = set->bind(1, rid).bind(2, util::now_ms()).run(); !r) {
+    if (auto r = run_sql(m_db,
+                         "UPDATE runs SET state = 'created', updated_at = ?2, "
+                         "control = CASE WHEN control = 'cancel' THEN NULL ELSE "
+                         "control END WHERE rid = ?1 AND holder_pid IS NULL",
+                         rid, util::now_ms());
+        !r) {
       return r.error();
     }
   }
@@ -1677,19 +1637,15 @@ util::Result<void> SqliteStore::set_control(int64_t rid, const std::optional<std
   if (!tx) {
     return tx.error();
   }
-  auto st = Statement::prepare(
-      m_db, "UPDATE runs SET control = CASE WHEN ?5 THEN ?2 ELSE control END, "
-            "target_slots = coalesce(?3, target_slots), updated_at = ?4 WHERE rid = ?1");
-  if (!st) {
-    return st.error();
-  }
-  if (!request || request->empty()) {
-    st->bind_null(2);
-  } else {
-    st->bind(2, *request);
-  }
-  st->bind(5, static_cast<int64_t>(request.has_value()));
-  if (auto r = st->bind(1, rid).bind(3, target_slots).bind(4, event.at).run(); !r) {
+  // An empty request is stored as NULL; no request keeps the stored one.
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET control = CASE WHEN ?5 THEN nullif(?2, '') ELSE control "
+          "END, target_slots = coalesce(?3, target_slots), updated_at = ?4 "
+          "WHERE rid = ?1",
+          rid, request.value_or(""), target_slots, event.at,
+          static_cast<int64_t>(request.has_value()));
+      !r) {
     return r;
   }
   if (lift_halt) {
@@ -1704,13 +1660,11 @@ util::Result<void> SqliteStore::set_control(int64_t rid, const std::optional<std
 }
 
 util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
-  auto st = Statement::prepare(m_db, "INSERT INTO events (rid, at, host, user, pid, action, "
-                                     "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  if (!st) {
-    return st.error();
-  }
-  return st->bind(1, rid).bind(2, e.at).bind(3, e.host).bind(4, e.user).bind(5, e.pid)
-      .bind(6, e.action).bind(7, e.detail).run();
+  return run_sql(
+      m_db,
+      "INSERT INTO events (rid, at, host, user, pid, action, detail) VALUES (?1, ?2, "
+      "?3, ?4, ?5, ?6, ?7)",
+      rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
 }
 
 util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
@@ -1755,14 +1709,14 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
     return added.error();
   }
   // The run is unfinished again; a live agent sees the new generation.
-  auto bump = Statement::prepare(
-      m_db, "UPDATE runs SET total = total + ?2, generation = generation + 1, updated_at = ?3, "
-            "state = CASE WHEN state IN ('completed', 'cancelled', 'failed') THEN 'paused' "
-            "ELSE state END WHERE rid = ?1");
-  if (!bump) {
-    return bump.error();
-  }
-  if (auto r = bump->bind(1, rid).bind(2, *added).bind(3, util::now_ms()).run(); !r) {
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET total = total + ?2, generation = generation + 1, updated_at = "
+          "?3, "
+          "state = CASE WHEN state IN ('completed', 'cancelled', 'failed') THEN 'paused' "
+          "ELSE state END WHERE rid = ?1",
+          rid, *added, util::now_ms());
+      !r) {
     return r.error();
   }
   if (auto r = tx->commit(); !r) {
@@ -1772,14 +1726,14 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
 }
 
 util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
-  auto st = Statement::prepare(
-      m_db, "UPDATE jobs SET state = 'cancelled', finished_at = ?2, reason = NULL, "
-            "error = coalesce(error, 'cancelled before it ran') WHERE rid = ?1 AND state IN "
-            "('pending', 'waiting', 'retrying', 'interrupted')");
-  if (!st) {
-    return st.error();
-  }
-  if (auto r = st->bind(1, rid).bind(2, now_ms).run(); !r) {
+  if (auto r =
+          run_sql(m_db,
+                  "UPDATE jobs SET state = 'cancelled', finished_at = ?2, reason = NULL, "
+                  "error = coalesce(error, 'cancelled before it ran') WHERE rid = ?1 AND "
+                  "state IN "
+                  "('pending', 'waiting', 'retrying', 'interrupted')",
+                  rid, now_ms);
+      !r) {
     return r.error();
   }
   return static_cast<int64_t>(sqlite3_changes(m_db.handle()));
@@ -1796,11 +1750,9 @@ util::Result<void> SqliteStore::delete_run(int64_t rid) {
   }
   for (const char* table : {"jobs", "events", "agents", "key_counts", "locks", "slot_leases",
                             "runs"}) {
-    auto st = Statement::prepare(m_db, std::string("DELETE FROM ") + table + " WHERE rid = ?1");
-    if (!st) {
-      return st.error();
-    }
-    if (auto r = st->bind(1, rid).run(); !r) {
+    if (auto r =
+            run_sql(m_db, std::string("DELETE FROM ") + table + " WHERE rid = ?1", rid);
+        !r) {
       return r;
     }
   }

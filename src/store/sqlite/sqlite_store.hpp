@@ -61,7 +61,6 @@ public:
   util::Result<std::vector<AgentRecord>> agents(int64_t rid) override;
   util::Result<void> delete_run(int64_t rid) override;
   util::Result<int64_t> next_retry_at(int64_t rid) override;
-  util::Result<void> heartbeat(int64_t rid, const Holder& me, double rate) override;
   util::Result<void> release(int64_t rid, core::RunState state) override;
   util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
@@ -105,8 +104,9 @@ private:
   /// Inserts jobs after seq `first_seq`; returns how many.
   util::Result<int64_t> insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
                                     const std::function<util::Result<bool>(NewJob&)>& next);
-  /// Drops every lock of run `rid`, and lets the first waiter of each go.
-  util::Result<void> release_locks(int64_t rid);
+  /// Drops the locks of run `rid` (with `keep_running`, all but those of its
+  /// running jobs), and lets the first waiter of each go.
+  util::Result<void> release_locks(int64_t rid, bool keep_running);
   util::Result<std::vector<LockRecord>> query_locks(std::string_view where, const std::string& name);
   util::Result<void> claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
                                    const RunLimits& rl, int64_t now_ms, CommitResult& out);
