@@ -149,6 +149,12 @@ ALTER TABLE jobs ADD COLUMN aid INTEGER;
 ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
 CREATE INDEX jobs_agent ON jobs(aid) WHERE state = 'running';
 )sql",
+      // 6 → 7: heartbeats find an agent's jobs among the run's running ones
+      // (jobs_running), so jobs_agent only cost an index write per claim and
+      // per result.
+      R"sql(
+DROP INDEX jobs_agent;
+)sql",
   };
   return k_migrations;
 }

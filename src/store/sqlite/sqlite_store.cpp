@@ -189,7 +189,8 @@ util::Result<void> SqliteStore::prepare_statements() {
       {&m_key_running, "SELECT count(*) FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'running'"},
       {&m_block_key, "UPDATE jobs SET state = 'skipped', reason = ?4, error = ?4, "
                      "error_type = 'blocked', finished_at = ?5 "
-                     "WHERE rid = ?1 AND key = ?2 AND state = ?3"},
+                     // key <> '' lets the partial index jobs_key serve it
+                     "WHERE rid = ?1 AND key = ?2 AND key <> '' AND state = ?3"},
       {&m_promote_key, "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid IN "
                        "(SELECT jid FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'waiting' "
                        "AND (retry_at = 0 OR ?4) ORDER BY priority DESC, jid LIMIT ?3)"},
@@ -222,6 +223,7 @@ util::Result<void> SqliteStore::prepare_statements() {
       return st.error();
     }
     *item.st = std::move(*st);
+    m_per_turn_sql.push_back(std::move(item.sql));
   }
   return {};
 }
@@ -786,12 +788,13 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
       !r) {
     return r.error();
   }
-  auto leases = Statement::prepare(m_db, "UPDATE jobs SET lease_until = ?2 WHERE aid = ?1 AND "
-                                         "state = 'running' RETURNING jid");
+  // The run's running jobs come from jobs_running: a few rows per agent.
+  auto leases = Statement::prepare(m_db, "UPDATE jobs SET lease_until = ?2 WHERE rid = ?3 AND "
+                                         "state = 'running' AND aid = ?1 RETURNING jid");
   if (!leases) {
     return leases.error();
   }
-  if (auto r = leases->bind(1, aid).bind(2, now_ms + lease_ms).each([&](Statement& row) {
+  if (auto r = leases->bind(1, aid).bind(2, now_ms + lease_ms).bind(3, rid).each([&](Statement& row) {
         out.held.push_back(row.int64(0));
       });
       !r) {

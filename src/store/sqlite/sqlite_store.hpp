@@ -30,6 +30,10 @@ public:
   /// full: it also survives power loss (synchronous=FULL).
   util::Result<void> set_durability(Durability d);
   const std::string& dir() const { return m_dir; }
+  /// The statements an agent runs per job or per turn (claims, results,
+  /// limits, locks, control), so that tests can check their query plans:
+  /// none may scan a run's jobs (invariant 7).
+  const std::vector<std::string>& per_turn_sql() const { return m_per_turn_sql; }
   Db& db() { return m_db; }
 
   util::Result<void>
@@ -162,6 +166,7 @@ private:
   std::optional<int64_t> m_owner;       ///< the committing agent (NULL for none)
   std::optional<int64_t> m_lease_until; ///< its claims' lease
   std::unordered_map<int64_t, RunLimits> m_run_limits;
+  std::vector<std::string> m_per_turn_sql;
 };
 
 } // namespace muster::store::sqlite

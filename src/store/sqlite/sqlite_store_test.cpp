@@ -623,6 +623,25 @@ TEST_F(StoreTest, TwoProcessesClaimingOneRunKeepEveryLimit) {
   EXPECT_EQ((*store->counts(run.rid))[JobState::running], 0);
 }
 
+TEST_F(StoreTest, PerTurnStatementsNeverScanARunsJobs) {
+  // Invariant 7: claiming, recording and limits cost O(log n) per job. Every
+  // statement of the agent's loop must find jobs through an index.
+  auto store = open();
+  const auto& sqls = store->per_turn_sql();
+  ASSERT_GE(sqls.size(), 20u);
+  for (const auto& sql : sqls) {
+    auto plan = Statement::prepare(store->db(), "EXPLAIN QUERY PLAN " + sql);
+    ASSERT_TRUE(plan.ok()) << sql;
+    std::string steps;
+    ASSERT_TRUE(plan->each([&](Statement& row) { steps += row.text(3) + "; "; }).ok());
+    // No scan of the table, no search by run alone (the whole run, through
+    // UNIQUE (rid, id)), and no sort of what was found.
+    for (const char* bad : {"SCAN jobs", "sqlite_autoindex_jobs_1 (rid=?)", "TEMP B-TREE"}) {
+      EXPECT_EQ(steps.find(bad), std::string::npos) << sql << "\n  plan: " << steps;
+    }
+  }
+}
+
 TEST_F(StoreTest, NewerSchemaIsRefused) {
   std::filesystem::create_directories(m_dir + "/store");
   {
