@@ -12,9 +12,8 @@
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
-#include <cerrno>
-#include <cstdlib>
 #include <filesystem>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <sys/stat.h>
@@ -25,24 +24,18 @@ namespace muster::cli {
 
 namespace {
 
-int64_t duration_flag(const std::string& flag, const std::string& value) {
-  auto ms = util::parse_duration_ms(value);
-  if (!ms) {
-    throw Failure{ExitCode::usage, flag + ": " + ms.error().message};
-  }
-  return *ms;
-}
-
+/// Unwraps a flag's parsed value, or throws Failure(usage) naming the flag.
 template <typename T> T flag_value(const std::string& flag, util::Result<T> r) {
   if (!r) {
     throw Failure{ExitCode::usage, flag + ": " + r.error().message};
   }
-  return std::move(*r);
-}
-inline void flag_value(const std::string& flag, util::Result<void> r) {
-  if (!r) {
-    throw Failure{ExitCode::usage, flag + ": " + r.error().message};
+  if constexpr (!std::is_void_v<T>) {
+    return std::move(*r);
   }
+}
+
+int64_t duration_flag(const std::string& flag, const std::string& value) {
+  return flag_value(flag, util::parse_duration_ms(value));
 }
 
 core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> command) {
@@ -223,8 +216,9 @@ ExecOptions exec_options(const RunOptions& o) {
   return e;
 }
 
-int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::SqliteStore& store,
-                 const store::RunRecord& run, const std::vector<std::string>& command) {
+int resume_named(const GlobalOptions& g, const RunOptions& o, const ExecOptions& exec,
+                 store::sqlite::SqliteStore& store, const store::RunRecord& run,
+                 const std::vector<std::string>& command) {
   if (run.state == core::RunState::cancelled) {
     throw Failure{ExitCode::usage, "a run named '" + o.name + "' was cancelled; use another "
                                    "--name"};
@@ -244,7 +238,7 @@ int resume_named(const GlobalOptions& g, const RunOptions& o, store::sqlite::Sql
     std::printf("%s\n", run.id.c_str());
     return to_int(ExitCode::ok);
   }
-  return execute(store, run, g, exec_options(o));
+  return execute(store, run, g, exec);
 }
 
 } // namespace
@@ -271,6 +265,8 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
   check(apply_config(o));
   core::RunSettings settings = settings_from(o, command);
+  // Every flag is checked before anything is created.
+  const ExecOptions exec = exec_options(o);
   settings.ports = o.ports;
   settings.slot = o.slot;
   check_hook_templates(settings);
@@ -292,7 +288,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     auto store = open_store(g, store::sqlite::Create::no);
     auto existing = store->find_run(o.name);
     if (existing && existing->name == o.name) {
-      return resume_named(g, o, *store, *existing, command);
+      return resume_named(g, o, exec, *store, *existing, command);
     }
   }
 
@@ -364,7 +360,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
     return to_int(ExitCode::ok);
   }
-  return execute(*store, run, g, exec_options(o));
+  return execute(*store, run, g, exec);
 }
 
 int cmd_join(const GlobalOptions& g, const JoinOptions& o) {

@@ -153,9 +153,14 @@ test_bad_flags() {
   expect_rejected "" muster run -j 0 -- touch touched ::: a
   expect_rejected "" muster run -- ::: a
   expect_rejected "" muster nosuchcommand
+  expect_rejected "" muster run --heartbeat 50ms -- touch touched ::: a
+  expect_rejected "" muster run --rate 5/fortnight -- touch touched ::: a
+  expect_rejected "" muster run --timezone Mars/Olympus -- touch touched ::: a
+  expect_rejected "" muster run --per-key 1 -- touch touched ::: a
   make_store
   expect_rejected_in_store "" muster run --timeout abc -- touch touched ::: a
   expect_rejected_in_store "" muster run --retries 0 -- touch touched ::: a
+  expect_rejected_in_store "" muster run --heartbeat 50ms -- touch touched ::: a
 }
 
 test_unknown_flag() {
