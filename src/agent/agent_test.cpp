@@ -99,7 +99,7 @@ protected:
     char tmpl[] = "/tmp/muster-agent-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     m_dir = tmpl;
-    auto s = store::sqlite::SqliteStore::open(m_dir, store::sqlite::Create::yes);
+    auto s = store::sqlite::SqliteStore::open(m_dir, store::Create::yes);
     ASSERT_TRUE(s.ok());
     m_store = std::move(*s);
   }

@@ -17,11 +17,14 @@ namespace {
 constexpr const char* k_exit_codes = R"(Exit codes:
   0    every job succeeded (or the command did what it was asked)
   1    the run ended and some jobs failed (or it was cancelled)
-  2    bad flags, input, config or store; nothing was changed
+  2    bad flags, input or config, or no such run; nothing was changed
   3    the run cannot go on now: another live muster holds it, a lock it
        needs is held, or a rule halted it (with --no-wait)
   4    every job left waits, for a limit's next window or for job locks
        other runs hold (with --no-wait)
+  5    the store could not be read or written: a full disk, a read-only or
+       locked store, a damaged file (fix the disk, not the flags)
+  70   an internal error: muster failed in a way no input explains
   130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
 
 A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";

@@ -9,7 +9,7 @@
 namespace muster::cli {
 
 int cmd_add(const GlobalOptions& g, const AddOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   if (run.state == core::RunState::cancelled) {
     throw Failure{ExitCode::usage, "run " + run.id + " was cancelled: start a new run instead"};

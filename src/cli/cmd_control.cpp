@@ -29,7 +29,7 @@ template <typename F> bool wait_for(int64_t ms, F done) {
 } // namespace
 
 int cmd_pause(const GlobalOptions& g, const PauseOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   refuse_ended(run, "pause");
   const std::string request = o.stop_running ? "pause-stop" : "pause";
@@ -59,7 +59,7 @@ int cmd_pause(const GlobalOptions& g, const PauseOptions& o) {
 }
 
 int cmd_cancel(const GlobalOptions& g, const CancelOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   refuse_ended(run, "cancel");
   const auto before = check(store->counts(run.rid));
@@ -109,7 +109,7 @@ int cmd_cancel(const GlobalOptions& g, const CancelOptions& o) {
 }
 
 int cmd_scale(const GlobalOptions& g, const ScaleOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   refuse_ended(run, "scale");
   if (!holder_alive(run.holder)) {
@@ -128,7 +128,7 @@ int cmd_scale(const GlobalOptions& g, const ScaleOptions& o) {
 }
 
 int cmd_events(const GlobalOptions& g, const EventsOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   const auto events = check(store->events(run.rid));
   if (g.json) {

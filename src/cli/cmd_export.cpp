@@ -42,7 +42,7 @@ std::string opt(const std::optional<int64_t>& v) { return v ? std::to_string(*v)
 } // namespace
 
 int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   FILE* out = stdout;
   if (!o.output.empty()) {

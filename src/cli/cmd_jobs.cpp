@@ -10,7 +10,7 @@
 namespace muster::cli {
 
 int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   store::JobFilter filter;
   filter.limit = o.limit;
@@ -51,7 +51,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
 
 
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   if (o.slot >= 0) {
     const std::string log = g.store + "/runs/" + run.id + "/logs/slot-" + std::to_string(o.slot) +

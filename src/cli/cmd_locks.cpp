@@ -8,7 +8,7 @@
 namespace muster::cli {
 
 int cmd_locks(const GlobalOptions& g) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto locks = check(store->locks());
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();

@@ -64,7 +64,7 @@ std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents, 
 } // namespace
 
 int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const int64_t rid = o.run.empty() ? 0 : find_run(*store, o.run).rid;
   const auto agents = check(store->agents(rid));
   const int64_t now = util::now_ms();
@@ -116,7 +116,7 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
 }
 
 int cmd_summary(const GlobalOptions& g) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const int64_t now = util::now_ms();
   const auto agents = check(store->agents(0));
   int64_t idle = 0, busy = 0, offline = 0, starting = 0;
@@ -171,7 +171,7 @@ int cmd_summary(const GlobalOptions& g) {
 }
 
 int cmd_cleanup(const GlobalOptions& g, const CleanupOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const int64_t cutoff = util::now_ms() - static_cast<int64_t>(o.days * 86'400'000.0);
   std::vector<store::RunRecord> old;
   for (auto& run : check(store->list_runs())) {

@@ -5,7 +5,7 @@
 namespace muster::cli {
 
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   store::RetrySelection sel;
   sel.failed = o.failed;

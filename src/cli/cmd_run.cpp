@@ -217,7 +217,7 @@ ExecOptions exec_options(const RunOptions& o) {
 }
 
 int resume_named(const GlobalOptions& g, const RunOptions& o, const ExecOptions& exec,
-                 store::sqlite::SqliteStore& store, const store::RunRecord& run,
+                 store::Store& store, const store::RunRecord& run,
                  const std::vector<std::string>& command) {
   if (run.state == core::RunState::cancelled) {
     throw Failure{ExitCode::usage, "a run named '" + o.name + "' was cancelled; use another "
@@ -285,7 +285,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
 
   if (!o.name.empty() && path_exists(g.store) && o.mode == RunMode::run) {
-    auto store = open_store(g, store::sqlite::Create::no);
+    auto store = open_store(g, store::Create::no);
     auto existing = store->find_run(o.name);
     if (existing && existing->name == o.name) {
       return resume_named(g, o, exec, *store, *existing, command);
@@ -334,7 +334,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
     return to_int(ExitCode::ok);
   }
-  auto store = open_store(g, store::sqlite::Create::yes);
+  auto store = open_store(g, store::Create::yes);
   if (!settings.locks.empty() && !o.seed_only) {
     // Refused before the run exists, so a refusal leaves nothing behind.
     wait_for_locks(*store, 0, settings.locks, o.wait_locks, g.quiet || g.json);
@@ -364,7 +364,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
 }
 
 int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   refuse_ended(run, "join");
   check(store->add_event(run.rid, make_event("join", o.slots > 0 ? "-j " + std::to_string(o.slots)
@@ -379,7 +379,7 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
 }
 
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   const auto control = check(store->control(run.rid));
   std::string detail = o.slots > 0 ? "-j " + std::to_string(o.slots) : "";

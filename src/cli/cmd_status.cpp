@@ -24,7 +24,7 @@ std::string counts_summary(const core::Counts& c) {
 } // namespace
 
 int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   store::RunRecord run;
   if (o.run.empty()) {
     auto latest = check(store->latest_run());
@@ -103,7 +103,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
 }
 
 int cmd_list(const GlobalOptions& g, const ListOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   std::vector<store::RunRecord> runs;
   for (auto& run : check(store->list_runs())) {
     if (o.status.empty() || core::to_string(run.state) == o.status) {

@@ -13,7 +13,7 @@
 namespace muster::cli {
 
 int cmd_stop_all(const GlobalOptions& g) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto runs = check(store->list_runs());
   std::vector<store::RunRecord> live;
   for (const auto& run : runs) {

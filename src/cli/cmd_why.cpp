@@ -16,7 +16,7 @@ std::string count_of(int64_t n, int64_t of) { return std::to_string(n) + "/" + s
 } // namespace
 
 int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
-  auto store = open_store(g, store::sqlite::Create::no);
+  auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   store::JobFilter f;
   f.id = o.job;

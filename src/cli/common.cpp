@@ -14,9 +14,8 @@
 
 namespace muster::cli {
 
-std::unique_ptr<store::sqlite::SqliteStore> open_store(const GlobalOptions& g,
-                                                      store::sqlite::Create create) {
-  return check(store::sqlite::SqliteStore::open(g.store, create));
+std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create) {
+  return check(store::open(g.store, create));
 }
 
 store::RunRecord find_run(store::Store& store, const std::string& ref) {
@@ -137,14 +136,14 @@ void wait_for_locks(store::Store& store, int64_t rid, const std::vector<std::str
   }
 }
 
-int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
+int execute(store::Store& store, const store::RunRecord& run,
             const GlobalOptions& g, const ExecOptions& e) {
   const int64_t slot_count = e.slots > 0 ? e.slots : run.settings.slots;
   check(ports_free(check(core::plan_ports(run.settings.ports, slot_count))));
   auto runner = check(exec::LocalRunner::create());
   if (run.settings.on_interrupt == core::OnInterrupt::hold) {
     // At most once: a claim must survive power loss, not only a crash.
-    check(store.set_durability(store::sqlite::Durability::full));
+    check(store.set_durability(store::Durability::full));
   }
   ui::ProgressOptions popts;
   popts.quiet = g.quiet || g.json;

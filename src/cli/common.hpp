@@ -5,7 +5,7 @@
 #include "cli/exit_code.hpp"
 #include "agent/agent.hpp"
 #include "cli/options.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/open.hpp"
 
 #include <memory>
 #include <string>
@@ -13,20 +13,19 @@
 namespace muster::cli {
 
 /// Opens the store named by the global options; throws Failure(usage).
-std::unique_ptr<store::sqlite::SqliteStore> open_store(const GlobalOptions& g,
-                                                      store::sqlite::Create create);
+std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create);
 /// Finds a run by id, prefix or name; throws Failure(usage).
 store::RunRecord find_run(store::Store& store, const std::string& ref);
-/// Unwraps a result or throws Failure(usage) with its message.
+/// Unwraps a result, or throws the Failure its error's kind maps to.
 template <typename T> T check(util::Result<T> r) {
   if (!r) {
-    throw Failure{ExitCode::usage, r.error().message};
+    throw failure(r.error());
   }
   return std::move(*r);
 }
 inline void check(util::Result<void> r) {
   if (!r) {
-    throw Failure{ExitCode::usage, r.error().message};
+    throw failure(r.error());
   }
 }
 
@@ -37,7 +36,7 @@ bool holder_alive(const store::Holder& h);
 
 /// Runs `run` with an agent in this process until it completes or is
 /// stopped; returns the exit code.
-int execute(store::sqlite::SqliteStore& store, const store::RunRecord& run,
+int execute(store::Store& store, const store::RunRecord& run,
             const GlobalOptions& g, const ExecOptions& e);
 
 /// "lock src/a.py held by run 3f2e1d "Build frontend" since 10:02:11".

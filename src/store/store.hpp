@@ -217,10 +217,19 @@ struct RetrySelection {
   std::optional<std::string> job_id;
 };
 
+/// Whether opening may create the store.
+enum class Create { yes, no };
+/// How hard each commit is pushed to disk.
+enum class Durability { normal, full };
+
 /// Storage of runs and jobs. SQLite now; PostgreSQL later.
 class Store {
 public:
   virtual ~Store() = default;
+
+  /// normal: a commit survives a crash of muster; full: it also survives
+  /// power loss (at-most-once runs ask for it before their first claim).
+  virtual util::Result<void> set_durability(Durability d) = 0;
 
   /// Creates `run` and its jobs in one transaction. `next` yields jobs until it
   /// returns false; an error from it, or a duplicate id, rolls everything back.

@@ -1,5 +1,5 @@
 #pragma once
-// A value or an error message: the error style of the lower layers.
+// A value or an error: the error style of the lower layers.
 
 #include <string>
 #include <utility>
@@ -7,9 +7,27 @@
 
 namespace muster::util {
 
+/// What kind of failure an error is. Callers decide by kind, never by the
+/// message's text; the CLI maps each kind to one exit code (cli/exit_code.hpp).
+enum class ErrorKind {
+  bad_input,         ///< flags, input, config or a template are wrong: fix them and retry
+  not_found,         ///< a run, job or file that was named does not exist
+  busy,              ///< another live holder has what was asked for (a run, a lock)
+  store_unavailable, ///< the store cannot be opened or written: read-only, locked, missing
+  disk_full,         ///< the filesystem under the store is full
+  corrupt,           ///< the store's file is damaged or not a store
+  internal,          ///< a system call or a library failed in a way no user input explains
+};
+
+/// The kind's name, as scripts see it in `--json` errors ("bad_input", ...).
+const char* to_string(ErrorKind kind);
+
 /// An error that says what was being done, on what, and why it failed.
+/// Most errors below the store are about the user's input, so that is the
+/// default kind; the store and the system layers set theirs.
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::bad_input;
 };
 
 /// Holds either a T or an Error. Modelled on std::expected (C++23).

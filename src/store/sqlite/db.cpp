@@ -1,9 +1,45 @@
 #include "store/sqlite/db.hpp"
 
+#include <cerrno>
 #include <sqlite3.h>
 #include <utility>
 
 namespace muster::store::sqlite {
+
+util::Error classify(int code, int sys_errno, const std::string& path, std::string_view what,
+                     std::string_view why) {
+  const std::string detail = std::string(what) + ": " + std::string(why);
+  const int primary = code & 0xff;
+  if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sys_errno == ENOSPC)) {
+    return {"store " + path + ": the disk is full (" + detail +
+                "); free space on its filesystem, then run the command again: nothing was lost",
+            util::ErrorKind::disk_full};
+  }
+  if (primary == SQLITE_READONLY || sys_errno == EROFS ||
+      (primary == SQLITE_CANTOPEN && sys_errno == EACCES) || primary == SQLITE_PERM) {
+    return {"store " + path + " cannot be written (" + detail +
+                "); check that its directory and files are writable by this user and "
+                "that the filesystem is not mounted read-only",
+            util::ErrorKind::store_unavailable};
+  }
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return {"store " + path + " stayed locked by another process past the timeout (" + detail +
+                "); find the process that holds it (`fuser " + path +
+                "`) and let it finish, then run the command again",
+            util::ErrorKind::store_unavailable};
+  }
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
+    return {"store " + path + " is damaged or is not a muster store (" + detail +
+                "); move it aside and start a new store, or restore it from a backup",
+            util::ErrorKind::corrupt};
+  }
+  if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR) {
+    return {"store " + path + " cannot be read or written (" + detail +
+                "); check the disk and the path",
+            util::ErrorKind::store_unavailable};
+  }
+  return {"store " + path + ": " + detail, util::ErrorKind::internal};
+}
 
 Db::Db(Db&& other) noexcept
     : m_db(std::exchange(other.m_db, nullptr)), m_path(std::move(other.m_path)) {
@@ -73,17 +109,22 @@ util::Result<Db> Db::open(const std::string& path) {
 util::Result<void> Db::exec(std::string_view sql) {
   char* msg = nullptr;
   std::string owned(sql);
-  if (sqlite3_exec(m_db, owned.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string why = msg ? msg : "unknown error";
+  if (int rc = sqlite3_exec(m_db, owned.c_str(), nullptr, nullptr, &msg); rc != SQLITE_OK) {
+    std::string why = msg ? msg : sqlite3_errstr(rc);
     sqlite3_free(msg);
-    return util::Error{"store " + m_path + ": " + why};
+    return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path,
+                    owned.substr(0, 60), why);
   }
   return {};
 }
 
 util::Error Db::error(std::string_view what) const {
-  std::string why = m_db ? sqlite3_errmsg(m_db) : "out of memory";
-  return util::Error{"store " + m_path + ": " + std::string(what) + ": " + why};
+  if (!m_db) {
+    return {"store " + m_path + ": " + std::string(what) + ": out of memory",
+            util::ErrorKind::internal};
+  }
+  return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path, what,
+                  sqlite3_errmsg(m_db));
 }
 
 Statement::Statement(Statement&& other) noexcept

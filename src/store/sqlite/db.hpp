@@ -14,6 +14,12 @@ struct sqlite3_stmt;
 
 namespace muster::store::sqlite {
 
+/// The error for SQLite result `code` (extended) with the system's `sys_errno`:
+/// a full disk, a read-only, locked or unreadable store and a damaged file
+/// each get their kind and a message that says what to do.
+util::Error classify(int code, int sys_errno, const std::string& path, std::string_view what,
+                     std::string_view why);
+
 /// One open database connection.
 class Db {
 public:

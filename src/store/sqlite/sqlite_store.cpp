@@ -103,7 +103,11 @@ std::string new_run_id() {
 
 util::Result<void> make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return util::Error{"cannot create store directory " + path + ": " + std::strerror(errno)};
+    const int err = errno;
+    return util::Error{"cannot create store directory " + path + ": " + std::strerror(err),
+                       err == ENOSPC   ? util::ErrorKind::disk_full
+                       : err == ENOENT ? util::ErrorKind::not_found
+                                       : util::ErrorKind::store_unavailable};
   }
   return {};
 }
@@ -115,8 +119,8 @@ util::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     if (create == Create::no) {
-      return util::Error{"no store at " + dir +
-                         ": run `muster run` here first, or pass --store DIR"};
+      return util::Error{"no store at " + dir + ": run `muster run` here first, or pass --store DIR",
+                         util::ErrorKind::not_found};
     }
     if (auto r = make_dir(dir); !r) {
       return r.error();

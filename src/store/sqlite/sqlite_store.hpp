@@ -14,11 +14,6 @@
 
 namespace muster::store::sqlite {
 
-/// Whether opening may create the store.
-enum class Create { yes, no };
-/// How hard each commit is pushed to disk.
-enum class Durability { normal, full };
-
 /// Store backed by SQLite. Not thread-safe: one per thread.
 class SqliteStore final : public Store {
 public:
@@ -28,7 +23,7 @@ public:
 
   /// normal: a commit survives a crash of muster (WAL, synchronous=NORMAL);
   /// full: it also survives power loss (synchronous=FULL).
-  util::Result<void> set_durability(Durability d);
+  util::Result<void> set_durability(Durability d) override;
   const std::string& dir() const { return m_dir; }
   /// The statements an agent runs per job or per turn (claims, results,
   /// limits, locks, control), so that tests can check their query plans:

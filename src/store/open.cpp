@@ -1,0 +1,40 @@
+#include "store/open.hpp"
+
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <string_view>
+
+namespace muster::store {
+
+namespace {
+
+constexpr std::string_view k_sqlite = "sqlite:";
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+} // namespace
+
+std::string files_dir(const std::string& location) {
+  return starts_with(location, k_sqlite) ? location.substr(k_sqlite.size()) : location;
+}
+
+util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create) {
+  if (starts_with(location, "postgres://") || starts_with(location, "postgresql://")) {
+    return util::Error{"--store " + location + ": this build of muster has no PostgreSQL store",
+                       util::ErrorKind::bad_input};
+  }
+  const std::string dir = files_dir(location);
+  if (dir.empty()) {
+    return util::Error{"--store " + location + ": expected a directory, or sqlite:DIR",
+                       util::ErrorKind::bad_input};
+  }
+  auto s = sqlite::SqliteStore::open(dir, create);
+  if (!s) {
+    return s.error();
+  }
+  return std::unique_ptr<Store>(std::move(*s));
+}
+
+} // namespace muster::store

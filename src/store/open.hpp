@@ -1,0 +1,26 @@
+#pragma once
+// The one way to open a store from a location: nothing outside src/store/
+// names a backend.
+
+#include "store/store.hpp"
+#include "util/result.hpp"
+
+#include <memory>
+#include <string>
+
+namespace muster::store {
+
+/// Opens the store at `location`:
+/// - a directory (the default `.muster`): the embedded SQLite store in it;
+/// - `sqlite:DIR`: the same, said explicitly;
+/// - `postgres://…` or `postgresql://…`: the PostgreSQL store (not built yet:
+///   a bad_input error says so).
+/// A location that does not exist is created when `create` says so, and is
+/// a not_found error otherwise.
+util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create);
+
+/// The directory where runs' files (captured output, slot directories) live
+/// for a store at `location`.
+std::string files_dir(const std::string& location);
+
+} // namespace muster::store
