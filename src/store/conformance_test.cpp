@@ -998,6 +998,91 @@ TEST_P(StoreConformance, TakeoverUnderHoldKeepsOrphansInterrupted) {
   EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, 2)), (std::vector<std::string>{"j2"}));
 }
 
+TEST_P(StoreConformance, TakeoverUnderRequeueRunsJobsADrainLeftInterrupted) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  auto c = claim(*store, run.rid, {0}, 1000);
+  ASSERT_EQ(c->claims.size(), 1u);
+  // A drain stopped j1 and recorded it interrupted; the agent then exited.
+  Update u = finished(c->claims[0], JobState::interrupted, 1500);
+  u.outcome = core::Outcome::interrupted_by_stop();
+  u.uncounted = true;
+  ASSERT_TRUE(record(*store, run.rid, {u}, 1500).ok());
+  ASSERT_TRUE(store->release(run.rid, core::RunState::paused).ok());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::interrupted);
+  auto t = take(*store, run.rid, 2);
+  ASSERT_TRUE(t.ok()) << why(t);
+  EXPECT_TRUE(t->orphans.empty());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::pending);
+  auto again = claim(*store, run.rid, {0}, 2000);
+  ASSERT_EQ(ids(*again), (std::vector<std::string>{"j1"}));
+  EXPECT_EQ(again->claims[0].interrupts, 1);
+}
+
+TEST_P(StoreConformance, RecoveryFreesTheGoneAgentsJobLocksAndSlots) {
+  auto store = open();
+  core::RunSettings s;
+  s.job_lock = "{device}";
+  auto a = make_run(*store, s, {{"", "dev1"}});
+  auto b = make_run(*store, s, {{"", "dev1"}});
+  auto ta = take(*store, a.rid, 1);
+  ASSERT_TRUE(ta.ok()) << why(ta);
+  ASSERT_EQ(*store->take_slots(a.rid, ta->aid, "h1", 1), (std::vector<int64_t>{0}));
+  ASSERT_EQ(claim(*store, a.rid, {0}, util::now_ms(), ta->aid)->claims.size(), 1u);
+  ASSERT_TRUE(take(*store, b.rid, 2).ok());
+  EXPECT_TRUE(claim(*store, b.rid, {0}, util::now_ms())->claims.empty());
+  EXPECT_EQ(job(*store, b.rid, "j1").state, JobState::waiting);
+  // Agent 1 dies; agent 3 joins run a and recovers its job.
+  auto tc = join(*store, a.rid, 3, everybody_alive);
+  ASSERT_TRUE(tc.ok()) << why(tc);
+  auto gone = store->recover(
+      a.rid, tc->aid, [](const Holder& h) { return h.pid != 1; }, util::now_ms());
+  ASSERT_TRUE(gone.ok()) << why(gone);
+  EXPECT_EQ(gone->size(), 1u);
+  for (const auto& l : *store->locks()) {
+    EXPECT_NE(l.run_id, a.id) << "lock " << l.name << " still held by the recovered run";
+  }
+  EXPECT_EQ(*store->take_slots(a.rid, tc->aid, "h1", 1), (std::vector<int64_t>{0}))
+      << "the gone agent's slot number was not given back";
+  // The lock is free: run b's waiting job may take it (the sweep runs once a
+  // second, so a second later at the latest).
+  EXPECT_EQ(ids(*claim(*store, b.rid, {0}, util::now_ms() + 2000)),
+            (std::vector<std::string>{"j1"}));
+}
+
+TEST_P(StoreConformance, ReleaseHandsTheRunToAnotherLiveAgent) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(2));
+  auto a = take(*store, run.rid, 1);
+  ASSERT_TRUE(a.ok()) << why(a);
+  auto b = join(*store, run.rid, 2, everybody_alive);
+  ASSERT_TRUE(b.ok()) << why(b);
+  ASSERT_TRUE(store->release(run.rid, core::RunState::completed).ok());
+  auto after = store->find_run(run.id);
+  ASSERT_TRUE(after.ok()) << why(after);
+  EXPECT_EQ(after->holder.pid, 2) << "the live agent did not become the holder";
+  EXPECT_EQ(after->state, core::RunState::running);
+  EXPECT_EQ(agent_state(*store, run.rid, a->aid), "stopped");
+  EXPECT_EQ(agent_state(*store, run.rid, b->aid), "running");
+  // The last agent's release ends the run.
+  ASSERT_TRUE(store->release(run.rid, core::RunState::completed).ok());
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::completed);
+}
+
+TEST_P(StoreConformance, FullDurabilityKeepsEveryOperationWorking) {
+  auto store = open();
+  ASSERT_TRUE(store->set_durability(Durability::full).ok());
+  auto run = held_run(*store, 2);
+  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  ASSERT_EQ(c->claims.size(), 2u);
+  ASSERT_TRUE(
+      record(*store, run.rid, {finished(c->claims[0], JobState::succeeded, 2000)}, 2000)
+          .ok());
+  auto other = open();
+  EXPECT_EQ(job(*other, run.rid, "j1").state, JobState::succeeded);
+  ASSERT_TRUE(store->set_durability(Durability::normal).ok());
+}
+
 // -- Control, events, adding, cancelling, deleting ----------------------------
 
 TEST_P(StoreConformance, ControlRequestIsSetKeptAndCleared) {
