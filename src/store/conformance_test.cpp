@@ -8,7 +8,6 @@
 #include "store/sqlite/schema.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
