@@ -101,7 +101,7 @@ test_store_directory_cannot_be_created() {
 }
 
 test_full_disk() {
-  TEST "a full disk: run exits 5, says the disk is full, and creates no run"
+  TEST "a full disk: run and add exit 5, say the disk is full, and change nothing"
   can_mount || return 0
   # Rows of 2 KB: 3000 of them do not fit in 2 MB.
   python3 -c '
@@ -109,16 +109,20 @@ pad = "x" * 2048
 print("id,payload")
 for i in range(3000):
     print(f"{i},{pad}")' >big.csv
+  printf 'id,payload\ns1,a\ns2,b\n' >small.csv
   mount_tmpfs mnt 2m || return 0
   cd mnt || fail "cd mnt"
-  make_store
+  expect_exit 0 muster run -q --name small -i ../small.csv -- true
   expect_exit 5 muster run -q -i ../big.csv -- touch ../touched
   expect_contains "$STDERR" "disk is full" "message says what happened"
   expect_contains "$STDERR" "free space" "message says what to do"
   expect_no_file ../touched
-  # All or nothing: the store holds only the first run.
+  expect_exit 5 muster add small -i ../big.csv
+  expect_contains "$STDERR" "disk is full" "message of add"
+  # All or nothing: the store holds only the first run, with its two jobs.
   expect_exit 0 muster list --json
   expect_eq "$(json_eval "$T/.last.out" "len(j)")" 1 "runs in the store"
+  expect_eq "$(json_eval "$T/.last.out" "j[0]['total']")" 2 "jobs of the first run"
   cd .. || fail "cd .."
   unmount_tmpfs
 }
