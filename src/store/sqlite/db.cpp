@@ -1,15 +1,43 @@
 #include "store/sqlite/db.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <utility>
 
 namespace muster::store::sqlite {
 
+namespace {
+
+/// EROFS or EACCES when this process cannot write `path` or create files
+/// beside it (the -wal and -shm files), else 0. SQLite reports a read-only
+/// filesystem as "unable to open" with the errno of an earlier open, so
+/// classify() asks the filesystem itself.
+int unwritable(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  for (const std::string& p : {path, dir}) {
+    if (::access(p.c_str(), W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+} // namespace
+
 util::Error classify(int code, int sys_errno, const std::string& path, std::string_view what,
                      std::string_view why) {
-  const std::string detail = std::string(what) + ": " + std::string(why);
+  std::string detail = std::string(what) + ": " + std::string(why);
   const int primary = code & 0xff;
+  if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && sys_errno != EROFS &&
+      sys_errno != EACCES) {
+    if (const int err = unwritable(path); err != 0) {
+      sys_errno = err;
+      detail += err == EROFS ? "; the filesystem is mounted read-only" : "; permission denied";
+    }
+  }
   if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sys_errno == ENOSPC)) {
     return {"store " + path + ": the disk is full (" + detail +
                 "); free space on its filesystem, then run the command again: nothing was lost",
@@ -101,7 +129,17 @@ util::Result<Db> Db::open(const std::string& path) {
   if (rc != SQLITE_OK) {
     return db.error("open");
   }
-  sqlite3_busy_timeout(db.m_db, 10'000);
+  // How long a statement waits for another process's lock before it fails;
+  // MUSTER_STORE_BUSY_TIMEOUT_MS shortens it where waiting 10 s is pointless.
+  int busy_ms = 10'000;
+  if (const char* env = std::getenv("MUSTER_STORE_BUSY_TIMEOUT_MS"); env && *env) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (*end == '\0' && v >= 0 && v <= 3'600'000) {
+      busy_ms = static_cast<int>(v);
+    }
+  }
+  sqlite3_busy_timeout(db.m_db, busy_ms);
   sqlite3_extended_result_codes(db.m_db, 1);
   return db;
 }
