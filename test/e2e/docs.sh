@@ -4,23 +4,33 @@
 # How a page marks its examples (an HTML comment on the line right before a
 # fenced block; GitHub shows none of them):
 #
-#   <!-- test -->            the next fenced block is a bash script. It runs in
-#                            a fresh scratch directory with `bash -e`, and must
-#                            exit 0 within 20 seconds.
-#   <!-- test exit=N -->     the same, but the block must exit N.
+#   <!-- test -->            the next fenced block runs in a fresh scratch
+#                            directory, with bash, within 20 seconds. It is
+#                            either a script, which runs under `set -e` and
+#                            must exit 0, or, when its first line starts with
+#                            `$ `, a transcript: each `$ ` line (with the lines
+#                            that continue it after a trailing `\`) is a
+#                            command, and the lines up to the next `$ ` are
+#                            what it prints, stdout and stderr together. Every
+#                            command of a transcript but the last must exit 0.
+#   <!-- test exit=N -->     the same, but the script, or the transcript's
+#                            last command, must exit N.
+#   <!-- test unordered -->  a transcript compared as a sorted list of lines
+#                            (for jobs that finish in any order); `exit=N`
+#                            may come first.
 #   <!-- file: NAME -->      the next fenced block is not run: its text is
 #                            written to NAME in the scratch directory of the
 #                            next test block of the page (for an input file or
 #                            a muster.toml that the page shows first).
-#   <!-- output -->          the next fenced block is what the test block just
+#   <!-- output -->          the next fenced block is what the script just
 #                            before it prints, stdout and stderr together.
 #   <!-- output unordered --> the same, compared as a sorted list of lines
 #                            (for jobs that finish in any order).
 #
-# A block shown with a `$ ` prompt is a transcript, never run: to test one,
-# write the commands in a test block and the output in an output block.
-# Examples that need a phone, a browser or a long cooldown are not marked;
-# they point to examples/*/run.sh, which examples.sh runs.
+# Unmarked blocks are not run: snippets, and examples that need a phone, a
+# browser, a coding agent or a long cooldown.
+# Those that need a phone or a browser point to examples/*/run.sh, which
+# examples.sh runs.
 #
 # Before the comparison, both the expected and the actual text are
 # normalised: trailing blanks are dropped and runs of blanks become one
@@ -40,9 +50,34 @@ docs_extract() {
 import os, re, sys, glob
 root, out = sys.argv[1], sys.argv[2]
 pages = [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md")))
-marker = re.compile(r"^<!--\s*(test(?:\s+exit=(\d+))?|file:\s*(\S+)|output(\s+unordered)?)\s*-->\s*$")
+marker = re.compile(r"^<!--\s*(test(?:\s+exit=(\d+))?(\s+unordered)?|file:\s*(\S+)|output(\s+unordered)?)\s*-->\s*$")
 n = 0
 errors = []
+
+def quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+def transcript(text):
+    """A `$ ` transcript: the commands become a script that echoes each one
+    before it runs it; every command but the last must exit 0."""
+    cmds, lines = [], text.rstrip("\n").split("\n")
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("$ "):
+            cmd = [lines[i][2:]]
+            while cmd[-1].endswith("\\") and i + 1 < len(lines):
+                i += 1
+                cmd.append(lines[i])
+            cmds.append(cmd)
+        i += 1
+    out = []
+    for k, cmd in enumerate(cmds):
+        shown = "$ " + "\n".join(cmd)
+        out.append("printf '%s\\n' " + quote(shown))
+        out.append("\n".join(cmd))
+        if k + 1 < len(cmds):
+            out.append('rc=$?; if [ $rc -ne 0 ]; then echo "docs.sh: exit $rc from the command above"; exit $rc; fi')
+    return "\n".join(out) + "\n", text
 for page in pages:
     rel = os.path.relpath(page, root)
     lines = open(page, encoding="utf-8").read().split("\n")
@@ -70,7 +105,13 @@ for page in pages:
             n += 1
             d = os.path.join(out, str(n))
             os.makedirs(os.path.join(d, "files"))
-            open(os.path.join(d, "script"), "w").write(text)
+            if text.lstrip().startswith("$ "):
+                script, expect = transcript(text)
+                open(os.path.join(d, "script"), "w").write(script)
+                open(os.path.join(d, "expect"), "w").write(expect)
+                open(os.path.join(d, "mode"), "w").write("unordered" if m.group(3) else "exact")
+            else:
+                open(os.path.join(d, "script"), "w").write("set -e\n" + text)
             open(os.path.join(d, "where"), "w").write(where)
             open(os.path.join(d, "exit"), "w").write(m.group(2) or "0")
             for name, body in files.items():
@@ -80,13 +121,13 @@ for page in pages:
             files = {}
             last = d
         elif m.group(1).startswith("file:"):
-            files[m.group(3)] = text
+            files[m.group(4)] = text
         else:
             if last is None or os.path.exists(os.path.join(last, "expect")):
                 errors.append(f"{where}: an output block must follow a test block")
             else:
                 open(os.path.join(last, "expect"), "w").write(text)
-                open(os.path.join(last, "mode"), "w").write("unordered" if m.group(4) else "exact")
+                open(os.path.join(last, "mode"), "w").write("unordered" if m.group(5) else "exact")
             last = None
         i = j + 1
     if files:
@@ -161,7 +202,7 @@ test_docs_examples() {
       TEST "$where runs as written"
       cp -r "$d/files/." .
       # stdout and stderr into one file, interleaved as on a terminal.
-      PATH="$bin:$PATH" timeout -k 2 20 bash -e "$d/script" >.output 2>&1
+      PATH="$bin:$PATH" timeout -k 2 20 bash "$d/script" >.output 2>&1
       STATUS=$?
       if [[ $STATUS != "$want" ]]; then
         fail "$where: expected exit status $want, got $STATUS; its output:
