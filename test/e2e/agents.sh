@@ -107,16 +107,16 @@ SH
   # machine). Its jobs are the running ones outside the other agent's slots
   # (those workers shows for it, and those where its child runs): slot
   # numbers are unique on the host.
-  local children
+  local a_children
   KILLED_AT=$(now_ms)
   kill -STOP "$B"
   muster_store status --json >killed.json
   muster_store workers --json >workers.json
-  children=$(pgrep -P "$A" | paste -sd,)
+  a_children=$(pgrep -P "$A" | paste -sd,)
   kill -9 "$B"
   local a_slots
   a_slots=$(json_eval workers.json "[w['slot'] for w in j if w['pid'] == $A and w['slot'] is not None]")
-  VICTIM_SLOTS=$(json_eval killed.json "(lambda a: ' '.join('%s:%s' % (r['job'], r['slot']) for r in j['running'] if r['slot'] not in a))(set($a_slots) | {r['slot'] for r in j['running'] if r['pid'] in [$children]})")
+  VICTIM_SLOTS=$(json_eval killed.json "(lambda a: ' '.join('%s:%s' % (r['job'], r['slot']) for r in j['running'] if r['slot'] not in a))(set($a_slots) | {r['slot'] for r in j['running'] if r['pid'] in [$a_children]})")
   VICTIMS=$(printf '%s\n' $VICTIM_SLOTS | sed 's/:.*//' | paste -sd' ')
 }
 
