@@ -17,6 +17,11 @@ ordered_json time_or_null(int64_t ms) {
   return ms > 0 ? ordered_json(util::format_timestamp(ms)) : ordered_json(nullptr);
 }
 
+/// Epoch milliseconds, for scripts that compute with times; null when unset.
+ordered_json ms_or_null(int64_t ms) {
+  return ms > 0 ? ordered_json(ms) : ordered_json(nullptr);
+}
+
 } // namespace
 
 ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
@@ -45,6 +50,9 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
                               : ordered_json(nullptr)},
       {"resume_at", time_or_null(run.resume_at)},
       {"halt_reason", run.halt_reason.empty() ? ordered_json(nullptr) : ordered_json(run.halt_reason)},
+      {"created_at_ms", run.created_at},
+      {"updated_at_ms", run.updated_at},
+      {"resume_at_ms", ms_or_null(run.resume_at)},
   };
   return j;
 }
@@ -69,6 +77,11 @@ ordered_json job_json(const store::JobRecord& job) {
       {"priority", job.priority},
       {"lock", job.lock.empty() ? ordered_json(nullptr) : ordered_json(job.lock)},
       {"reason", job.reason.empty() ? ordered_json(nullptr) : ordered_json(job.reason)},
+      {"interrupts", job.interrupts},
+      {"pgid", optional(job.pgid)},
+      {"started_at_ms", ms_or_null(job.started_at)},
+      {"finished_at_ms", ms_or_null(job.finished_at)},
+      {"retry_at_ms", ms_or_null(job.retry_at)},
   };
 }
 

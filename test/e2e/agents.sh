@@ -4,22 +4,40 @@
 # whose lease was taken over is stopped by its old agent (fencing); and the
 # overview commands (workers, summary, list, cleanup) read all of it.
 
+# The newest run's state.
 run_state() {
-  db "SELECT state FROM runs ORDER BY rid DESC LIMIT 1" 2>/dev/null
+  json run_json 'j["state"]' 2>/dev/null
 }
 
+# Running jobs of the newest run (each test has one run).
 running_count() {
-  db "SELECT count(*) FROM jobs WHERE state = 'running'" 2>/dev/null
+  json run_json 'j["counts"]["running"]' 2>/dev/null
 }
 
-# recovered JOB AGENT_PID: the job no longer runs under that agent.
+# running_pids: the pids in `muster status --json` of the newest run: its
+# running jobs' (and its holder's, which is no job's). These are polled
+# while 1s jobs come and go, so they are picked out with sed, not parsed:
+# a Python start can take seconds on a loaded machine.
+running_pids() {
+  muster_store status --json 2>/dev/null | sed -n 's/^ *"pid": \([0-9]*\),\{0,1\}$/\1/p'
+}
+
+# recovered JOB:SLOT: the job no longer runs in that slot (it was taken from
+# the agent that owns the slot: slot numbers are unique on the host). Picked
+# out of `muster status --json` with grep, for the same reason.
 recovered() {
-  [[ $(db "SELECT state <> 'running' OR coalesce(aid, 0) NOT IN (SELECT aid FROM agents WHERE pid = $2) FROM jobs WHERE id = '$1'") == 1 ]]
+  ! muster_store status --json 2>/dev/null | tr -d ' \n' | grep -q "{\"slot\":${1#*:},\"job\":\"${1%%:*}\""
 }
 
-# agent_runs PID: the agent with that pid runs at least one job.
+# agent_runs PID: the agent with that pid runs at least one job (a running
+# job's process is its child).
 agent_runs() {
-  [[ $(db "SELECT count(*) FROM jobs j JOIN agents a ON a.aid = j.aid WHERE a.pid = $1 AND j.state = 'running'") -ge 1 ]]
+  local pids child
+  pids=$(running_pids)
+  for child in $(pgrep -P "$1"); do
+    grep -qx "$child" <<<"$pids" && return 0
+  done
+  return 1
 }
 
 busy_slots_are() {
@@ -28,10 +46,6 @@ busy_slots_are() {
 
 running_is() {
   [[ $(running_count) == "$1" ]]
-}
-
-agents_running() {
-  [[ $(db "SELECT count(*) FROM agents WHERE state = 'running'" 2>/dev/null) == "$1" ]]
 }
 
 test_two_agents_share_a_run() {
@@ -55,7 +69,7 @@ test_two_agents_share_a_run() {
   expect_eq "$(count_state two succeeded)" "$n" "succeeded"
   expect_eq "$(run_state)" completed "run state"
   # Slot numbers are unique on the host across both agents.
-  expect_sql "SELECT count(DISTINCT slot) FROM jobs" 4 "distinct slot numbers"
+  expect_json jobs_json 'len({x["slot"] for x in j})' 4 "distinct slot numbers"
 }
 
 test_run_refuses_a_second_agent() {
@@ -87,26 +101,40 @@ SH
   start_bg b muster join k -j 2 -q --no-stdout
   B=$BG_PID
   wait_until 10 agent_runs "$B" || fail "joined agent ran nothing"
-  VICTIMS=$(db "SELECT group_concat(j.id, ' ') FROM jobs j JOIN agents a ON a.aid = j.aid WHERE a.pid = $B AND j.state = 'running'")
+  # Stopped, it starts and records nothing more; the store is read then,
+  # before the kill (once it is gone the other agent soon recovers its
+  # jobs), and parsed after (a Python start can take seconds on a loaded
+  # machine). Its jobs are the running ones outside the other agent's slots
+  # (those workers shows for it, and those where its child runs): slot
+  # numbers are unique on the host.
+  local a_children
   KILLED_AT=$(now_ms)
+  kill -STOP "$B"
+  muster_store status --json >killed.json
+  muster_store workers --json >workers.json
+  a_children=$(pgrep -P "$A" | paste -sd,)
   kill -9 "$B"
+  local a_slots
+  a_slots=$(json_eval workers.json "[w['slot'] for w in j if w['pid'] == $A and w['slot'] is not None]")
+  VICTIM_SLOTS=$(json_eval killed.json "(lambda a: ' '.join('%s:%s' % (r['job'], r['slot']) for r in j['running'] if r['slot'] not in a))(set($a_slots) | {r['slot'] for r in j['running'] if r['pid'] in [$a_children]})")
+  VICTIMS=$(printf '%s\n' $VICTIM_SLOTS | sed 's/:.*//' | paste -sd' ')
 }
 
 test_killed_agent_jobs_are_requeued_by_the_other() {
   TEST "kill -9 of one of two agents: the other recovers its running jobs within 3 heartbeats and completes them"
   kill_one_of_two requeue
   local v
-  for v in $VICTIMS; do
+  for v in $VICTIM_SLOTS; do
     # Recovered (requeued) within 3 heartbeat intervals (2s) plus slack.
-    wait_until 8 recovered "$v" "$B" || fail "job $v of the killed agent was not recovered within 8s"
+    wait_until 8 recovered "$v" || fail "job ${v%%:*} of the killed agent was not recovered within 8s"
   done
   (( $(now_ms) - KILLED_AT < 9000 )) || fail "recovery took too long"
   wait_bg "$A" 60
   expect_eq "$BG_STATUS" 0 "surviving agent exit"
   expect_eq "$(count_state k succeeded)" 16 "succeeded"
-  expect_sql "SELECT state FROM agents WHERE pid = $B" offline "killed agent's state"
+  expect_json workers_json "' '.join(sorted({w['state'] for w in j if w['pid'] == $B}))" offline "killed agent's state"
   for v in $VICTIMS; do
-    expect_sql "SELECT interrupts FROM jobs WHERE id = '$v'" 1 "interrupts of job $v"
+    expect_json jobs_json "job('$v')['interrupts']" 1 "interrupts of job $v"
   done
 }
 
@@ -117,7 +145,7 @@ test_killed_agent_jobs_are_held() {
   expect_eq "$BG_STATUS" 1 "surviving agent exit (held jobs left)"
   local v
   for v in $VICTIMS; do
-    expect_sql "SELECT state FROM jobs WHERE id = '$v'" interrupted "job $v"
+    expect_json jobs_json "job('$v')['state']" interrupted "job $v"
     expect_eq "$(grep -c "^$v start" log)" 1 "starts of held job $v"
   done
   expect_eq "$(count_state k succeeded)" $((16 - $(wc -w <<<"$VICTIMS"))) "succeeded"
@@ -131,7 +159,7 @@ test_fencing_stops_a_job_whose_lease_was_taken() {
   wait_until 10 marker_pids "$m" >/dev/null || fail "job did not start"
   # Another agent declares this one gone and takes its job (as a recovery
   # after lost heartbeats would): the job is no longer the agent's.
-  db "UPDATE agents SET state = 'offline'; UPDATE jobs SET state = 'pending', aid = NULL WHERE state = 'running'"
+  sqlite_edit "UPDATE agents SET state = 'offline'; UPDATE jobs SET state = 'pending', aid = NULL WHERE state = 'running'"
   wait_until 5 marker_gone "$m" || fail "the job's process survived its lost lease"
   wait_bg "$BG_PID" 20
   [[ $BG_STATUS != 0 ]] || fail "the fenced agent exited 0"
@@ -169,14 +197,15 @@ test_cleanup() {
   expect_exit 0 muster run -q --name new -- true ::: a
   expect_exit 0 muster run -q --seed-only --name unfinished -- true ::: a
   local old_id
-  old_id=$(db "SELECT id FROM runs WHERE name = 'old'")
-  db "UPDATE runs SET updated_at = updated_at - 10 * 86400000 WHERE name IN ('old', 'unfinished')"
+  old_id=$(json runs_json '[r["id"] for r in j if r["name"] == "old"][0]')
+  sqlite_edit "UPDATE runs SET updated_at = updated_at - 10 * 86400000 WHERE name IN ('old', 'unfinished')"
   [[ -d .muster/runs/$old_id ]] || fail "no files for the old run"
   expect_exit 0 muster cleanup --days 7 --dry-run
   expect_contains "$STDOUT" "would delete $old_id"
-  expect_sql "SELECT count(*) FROM runs" 3 "runs after a dry run"
+  expect_json runs_json 'len(j)' 3 "runs after a dry run"
   expect_exit 0 muster cleanup --days 7
-  expect_sql "SELECT group_concat(name, ' ') FROM (SELECT name FROM runs ORDER BY name)" "new unfinished" "runs left"
-  expect_sql "SELECT count(*) FROM jobs WHERE rid NOT IN (SELECT rid FROM runs)" 0 "orphan jobs"
+  expect_json runs_json '" ".join(sorted(r["name"] for r in j))' "new unfinished" "runs left"
+  expect_exit 2 muster jobs "$old_id" --json
+  expect_contains "$STDERR" "$old_id" "jobs of the deleted run"
   [[ ! -e .muster/runs/$old_id ]] || fail "the old run's files are still there"
 }

@@ -23,7 +23,7 @@ expect_rejected_in_store() {
   expect_exit 0 muster list --json
   cp .last.out before.json
   local jobs_before
-  jobs_before=$(db 'SELECT count(*) FROM jobs')
+  jobs_before=$(json jobs_json 'len(j)')
   expect_exit 2 "$@"
   if [[ -n $where ]]; then
     expect_match "$STDERR" "(^|[^A-Za-z0-9_./])${where//./\\.}([^0-9]|\$)" "stderr names $where"
@@ -33,7 +33,7 @@ expect_rejected_in_store() {
   if ! cmp -s before.json .last.out; then
     fail "muster list --json changed after a rejected run: $(diff before.json .last.out | head -20)"
   fi
-  expect_sql 'SELECT count(*) FROM jobs' "$jobs_before" "jobs in the store"
+  expect_json jobs_json 'len(j)' "$jobs_before" "jobs in the store"
   expect_no_file touched
   STDERR=$err
 }

@@ -13,8 +13,8 @@ test_many_jobs_each_once() {
   expect_eq "$(awk '$1 != $2' ledger | head -3)" "" "lines whose {} and MUSTER_JOB_ID differ"
   expect_eq "$(cut -d' ' -f1 ledger | sort | uniq -d | head -5)" "" "ids run twice"
   expect_eq "$(cut -d' ' -f1 ledger | sort -n | cmp - ids.txt && echo same)" "same" "ids run"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1" "$n"
-  expect_sql "SELECT count(*) FROM jobs" "$n"
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "succeeded" and x["attempts"] == 1)' "$n"
+  expect_json jobs_json 'len(j)' "$n"
   expect_sql "PRAGMA integrity_check" "ok"
 }
 
@@ -25,7 +25,7 @@ test_csv_quoting() {
   printf '%s\r\n' 'name,note,n' 'plain,simple,1' '"with, comma","say ""hi""",2' \
     '"multi' 'line","x,""y""",3' ',"",4' >in.csv
   expect_exit 0 muster run -q -j 2 -i in.csv -- "$w" {name} {note} {n}
-  expect_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM jobs ORDER BY seq)" "1 2 3 4" \
+  expect_json jobs_json 'each("id")' "1 2 3 4" \
     "job ids are the rows' positions"
   argv_of 1
   expect_eq "${#ARGV[@]}" 3 "argc of job 1"
@@ -50,7 +50,7 @@ test_csv_lf_newline_in_field() {
   w=$(make_argv_writer)
   printf 'a,b\n"one\ntwo",three\n' >in.csv
   expect_exit 0 muster run -q -i in.csv -- "$w" {a} {b}
-  expect_sql "SELECT count(*) FROM jobs" 1
+  expect_json jobs_json 'len(j)' 1
   argv_of 1
   expect_eq "${#ARGV[@]}" 2 "argc"
   expect_eq "${ARGV[0]}" $'one\ntwo'
@@ -95,7 +95,7 @@ test_format_flag() {
   w=$(make_argv_writer)
   printf 'x,y\n1,2\n' >rows.txt
   expect_exit 0 muster run -q --format csv -i rows.txt -- "$w" {y} {x}
-  expect_sql "SELECT count(*) FROM jobs" 1 "jobs (the header is no row)"
+  expect_json jobs_json 'len(j)' 1 "jobs (the header is no row)"
   argv_of 1
   expect_eq "${ARGV[*]}" "2 1"
 }
@@ -106,7 +106,7 @@ test_lines() {
   w=$(make_argv_writer)
   printf '%s\n' 'one' 'two words' '  padded  ' 'a,b' >in.txt
   expect_exit 0 muster run -q -i in.txt -- "$w" {}
-  expect_sql "SELECT count(*) FROM jobs" 4
+  expect_json jobs_json 'len(j)' 4
   argv_of 1
   expect_eq "${#ARGV[@]}|${ARGV[0]}" "1|one"
   argv_of 2
@@ -123,8 +123,8 @@ test_several_inputs() {
   printf '%s\n' c >two.txt
   expect_exit 0 muster run -q -i one.txt -i two.txt -- echo {}
   expect_eq "$(sort <<<"$STDOUT" | paste -sd' ')" "a b c" "stdout"
-  expect_sql "SELECT count(*) FROM runs" 1
-  expect_sql "SELECT count(DISTINCT id) FROM jobs" 3 "distinct job ids"
+  expect_json runs_json 'len(j)' 1
+  expect_json jobs_json 'len({x["id"] for x in j})' 3 "distinct job ids"
 }
 
 test_args() {
@@ -132,7 +132,7 @@ test_args() {
   local w
   w=$(make_argv_writer)
   expect_exit 0 muster run -q -j 4 -- "$w" {} ::: a 'b c' ''
-  expect_sql "SELECT count(*) FROM jobs" 3
+  expect_json jobs_json 'len(j)' 3
   argv_of 1
   expect_eq "${#ARGV[@]}|${ARGV[0]}" "1|a"
   argv_of 2
@@ -143,14 +143,14 @@ test_args_cartesian() {
   TEST "two ::: groups give the cartesian product"
   expect_exit 0 muster run -q -j 4 -- sh -c 'echo "$1-$2" >>"$0"' "$T/pairs" {1} {2} ::: a b ::: x y z
   expect_eq "$(sort pairs | paste -sd' ')" "a-x a-y a-z b-x b-y b-z" "pairs"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 6
+  expect_json jobs_json 'count("succeeded")' 6
 }
 
 test_stdin() {
   TEST "seq 100 | muster run -- echo {} reads rows from stdin"
   seq 100 | expect_exit 0 muster run -j 4 -- echo {}
   expect_eq "$(sort -n <<<"$STDOUT" | paste -sd,)" "$(seq 100 | paste -sd,)" "stdout"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 100
+  expect_json jobs_json 'count("succeeded")' 100
 }
 
 test_stdin_dash() {
@@ -192,7 +192,7 @@ EOF
     expect_eq "$ejob" "$id" "MUSTER_JOB_ID of $id"
     expect_match "$slot" '^[01]$' "{slot} of $id (slots are 0..j-1)"
     expect_eq "$eslot" "$slot" "MUSTER_SLOT of $id"
-    expect_sql "SELECT slot FROM jobs WHERE id = '$id'" "$slot" "recorded slot of $id"
+    expect_json jobs_json "job('$id')['slot']" "$slot" "recorded slot of $id"
     expect_eq "$attempt" 1 "{attempt} of $id"
     expect_eq "$eattempt" 1 "MUSTER_ATTEMPT of $id"
     expect_eq "$prun" "$run" "{run} of $id"
@@ -212,7 +212,7 @@ test_id_column() {
   TEST "--id-column gives jobs stable ids"
   printf 'sku,qty\nabc-1,3\nxyz-9,4\n' >in.csv
   expect_exit 0 muster run -q --id-column sku -i in.csv -- sh -c 'echo "$MUSTER_JOB_ID={qty}" >>ids'
-  expect_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM jobs ORDER BY seq)" "abc-1 xyz-9"
+  expect_json jobs_json 'each("id")' "abc-1 xyz-9"
   expect_eq "$(sort ids | paste -sd' ')" "abc-1=3 xyz-9=4" "MUSTER_JOB_ID of the jobs"
   expect_exit 0 muster logs "$(last_run_id)" abc-1
 }
@@ -221,7 +221,7 @@ test_key_recorded() {
   TEST "--key is rendered per job and recorded"
   printf 'account,video\nalice,a.mp4\nbob,b.mp4\n' >in.csv
   expect_exit 0 muster run -q --key 'acct-{account}' -i in.csv -- true
-  expect_sql "SELECT group_concat(key, ' ') FROM (SELECT key FROM jobs ORDER BY seq)" "acct-alice acct-bob"
+  expect_json jobs_json 'each("key")' "acct-alice acct-bob"
   expect_exit 0 muster export "$(last_run_id)" --format csv
   expect_contains "$STDOUT" "acct-alice" "export"
 }
@@ -240,11 +240,10 @@ test_exit_codes() {
   expect_exit 1 muster run -q -- sh -c 'exit "$0"' ::: 0 1 0 5
   local run
   run=$(last_run_id)
-  expect_sql "SELECT group_concat(state || ':' || ifnull(exit_code, '-'), ' ') FROM (SELECT * FROM jobs j JOIN runs r ON r.rid = j.rid WHERE r.id = '$run' ORDER BY seq)" \
-    "succeeded:0 failed:1 succeeded:0 failed:5"
-  expect_sql "SELECT state FROM runs WHERE id = '$run'" completed "run state"
+  expect_json "jobs_json $run" 'each("state", "exit_code")' "succeeded:0 failed:1 succeeded:0 failed:5"
+  expect_json "run_json $run" 'j["state"]' completed "run state"
   expect_exit 1 muster run -q -- /nonexistent/program ::: 1
-  expect_sql "SELECT state FROM jobs ORDER BY jid DESC LIMIT 1" failed "a command that cannot start"
+  expect_json jobs_json 'j[-1]["state"]' failed "a command that cannot start"
 }
 
 test_failed_output_tail_shown() {
@@ -394,14 +393,14 @@ test_seed_only_then_resume() {
   expect_exit 0 muster run --seed-only -- touch {} ::: a b c
   local run=$STDOUT
   expect_match "$run" '^[0-9a-z]+$' "printed run id"
-  expect_sql "SELECT count(*) FROM jobs j JOIN runs r ON r.rid = j.rid WHERE r.id = '$run' AND j.state = 'pending'" 3
+  expect_json "jobs_json $run" 'count("pending")' 3
   expect_no_file a
   expect_exit 0 muster resume "$run" -q
   expect_file_exists a
   expect_file_exists c
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 3
+  expect_json jobs_json 'count("succeeded")' 3
   expect_exit 0 muster resume "$run" -q
-  expect_sql "SELECT sum(attempts) FROM jobs" 3 "a completed run's jobs do not run again"
+  expect_json jobs_json 'sum(x["attempts"] for x in j)' 3 "a completed run's jobs do not run again"
 }
 
 test_name_reruns_resume() {
@@ -411,7 +410,7 @@ test_name_reruns_resume() {
   expect_exit 0 muster run -q --name nightly -- touch {} ::: a b
   expect_file_exists a
   expect_file_exists b
-  expect_sql "SELECT count(*) FROM runs" 1
+  expect_json runs_json 'len(j)' 1
   expect_exit 2 muster run -q --name nightly -- rm {} ::: a b
   expect_file_exists a
 }

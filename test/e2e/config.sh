@@ -26,11 +26,11 @@ test_config_is_picked_up_and_flags_win() {
   TEST "./muster.toml is read, and flags override it"
   write_config
   expect_exit 0 muster run -q ::: a b c d e f
-  expect_sql "SELECT max_attempts FROM jobs LIMIT 1" 2 "retries from the config"
+  expect_json jobs_json 'j[0]["max_attempts"]' 2 "retries from the config"
   muster status --json >st.json
   expect_eq "$(json_eval st.json 'j["slots"]')" 3 "jobs from the config"
   expect_exit 0 muster run -q -j 2 --retries 4 ::: g
-  expect_sql "SELECT max_attempts FROM jobs WHERE id = '1' ORDER BY jid DESC LIMIT 1" 4 \
+  expect_json jobs_json 'job("1")["max_attempts"]' 4 \
     "--retries beats the config"
   muster status --json >st.json
   expect_eq "$(json_eval st.json 'j["slots"]')" 2 "-j beats the config"

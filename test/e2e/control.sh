@@ -14,16 +14,18 @@ SH
   chmod +x job.sh
 }
 
+# The newest run's state.
 run_state() {
-  db "SELECT state FROM runs ORDER BY rid DESC LIMIT 1" 2>/dev/null
+  json run_json 'j["state"]' 2>/dev/null
 }
 
 state_is() {
   [[ $(run_state) == "$1" ]]
 }
 
+# Running jobs of the newest run (each test has one run).
 running_count() {
-  db "SELECT count(*) FROM jobs WHERE state = 'running'" 2>/dev/null
+  json run_json 'j["counts"]["running"]' 2>/dev/null
 }
 
 running_is() {
@@ -76,7 +78,7 @@ test_pause_stop_running() {
   expect_exit 0 muster pause ps --stop-running
   wait_until 3 running_is 0 || fail "running jobs not stopped"
   (( $(now_ms) - t0 < 3000 )) || fail "stopping took too long"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts - interrupts = 0" 4 \
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "pending" and x["attempts"] - x["interrupts"] == 0)' 4 \
     "jobs pending with no attempt spent"
   expect_eq "$(lines ends.log)" 0 "jobs that ran to their end"
   expect_exit 0 muster cancel ps --force
@@ -159,10 +161,10 @@ test_add_to_live_run() {
   expect_contains "$STDERR" "differ from the run's"
   wait_bg "$BG_PID" 60
   expect_eq "$BG_STATUS" 0 "agent exit"
-  expect_sql "SELECT count(*) FROM jobs" 12 "jobs in the run"
+  expect_json jobs_json 'len(j)' 12 "jobs in the run"
   expect_eq "$(count_state ad succeeded)" 12 "succeeded"
-  expect_sql "SELECT count(*) FROM jobs WHERE id = 'b3'" 0 "jobs from the rejected input"
-  expect_sql "SELECT total FROM runs" 12 "run total"
+  expect_json jobs_json 'sum(1 for x in j if x["id"] == "b3")' 0 "jobs from the rejected input"
+  expect_json runs_json 'each("total")' 12 "run total"
 }
 
 test_add_to_finished_run() {
@@ -174,7 +176,7 @@ test_add_to_finished_run() {
   expect_eq "$(run_state)" paused "state after add"
   expect_exit 0 muster resume fin -q
   expect_eq "$(count_state fin succeeded)" 5 "succeeded"
-  expect_sql "SELECT group_concat(id, ' ') FROM (SELECT id FROM jobs ORDER BY seq)" "1 2 3 4 5" "ids"
+  expect_json jobs_json 'each("id")' "1 2 3 4 5" "ids"
 }
 
 test_resume_now_ends_a_live_halt() {
@@ -210,5 +212,5 @@ test_two_runs_create_a_store_at_once() {
   expect_eq "$BG_STATUS" 0 "second run"
   wait_bg "$a" 30
   expect_eq "$BG_STATUS" 0 "first run"
-  expect_sql "SELECT count(*) FROM runs WHERE state = 'completed'" 2 "completed runs"
+  expect_json runs_json 'count("completed")' 2 "completed runs"
 }

@@ -14,8 +14,10 @@ sleep_ms() {
   sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
 
+# The store has run "t" (`muster status` exits 0 only for a run it knows;
+# run ids are hex, so "t" is only ever the name).
 run_exists() {
-  [[ -f .muster/muster.db ]] && [[ $(db "SELECT count(*) FROM runs WHERE name = 't'" 2>/dev/null) == 1 ]]
+  muster_store status t --json >/dev/null 2>&1
 }
 
 # start_round MODE ROUND: start muster on run "t" in the background: create
@@ -55,10 +57,11 @@ crash_rounds() {
 }
 
 # check_ledger MODE N: compare the ledger with the store; prints problems.
+# Leaves the run's jobs (muster jobs t --json) in final.json.
 check_ledger() {
-  db "SELECT j.id, j.state, j.attempts FROM jobs j JOIN runs r ON r.rid = j.rid WHERE r.name = 't'" >final.txt
-  python3 - "$1" "$2" ledger final.txt <<'EOF'
-import collections, sys
+  jobs_json t >final.json 2>/dev/null || echo '[]' >final.json
+  "$E2E_PYTHON" - "$1" "$2" ledger final.json <<'EOF'
+import collections, json, sys
 mode, n, ledger, final = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 runs = collections.defaultdict(list)
 try:
@@ -67,10 +70,7 @@ try:
         runs[job].append(int(attempt))
 except FileNotFoundError:
     pass
-rows = {}
-for line in open(final):
-    job, state, attempts = line.rstrip("\n").split("|")
-    rows[job] = (state, int(attempts))
+rows = {x["id"]: (x["state"], x["attempts"]) for x in json.load(open(final))}
 problems = []
 if len(rows) != n:
     problems.append(f"the run has {len(rows)} jobs, expected {n}")
@@ -125,8 +125,8 @@ test_kill9_requeue() {
     problems=$(check_ledger requeue "$CRASH_JOBS")
     [[ -z $problems ]] || fail "trial $trial ($(paste -sd';' trial.log)): $problems"
     expect_sql "PRAGMA integrity_check" ok "trial $trial: integrity"
-    expect_sql "SELECT state FROM runs WHERE name = 't'" completed "trial $trial: run state"
-    rerun_total=$((rerun_total + $(db "SELECT count(*) FROM jobs WHERE attempts > 1")))
+    expect_json "run_json t" 'j["state"]' completed "trial $trial: run state"
+    rerun_total=$((rerun_total + $(json_eval final.json 'sum(1 for x in j if x["attempts"] > 1)')))
     cd "$T" || fail "cd"
     rm -rf "$T/trial$trial"
   done
@@ -144,7 +144,7 @@ test_kill9_hold() {
     problems=$(check_ledger hold "$CRASH_HOLD_JOBS")
     [[ -z $problems ]] || fail "trial $trial ($(paste -sd';' trial.log)): $problems"
     expect_sql "PRAGMA integrity_check" ok "trial $trial: integrity"
-    interrupted=$(db "SELECT id FROM jobs WHERE state = 'interrupted' ORDER BY seq")
+    interrupted=$(json_eval final.json '"\n".join(x["id"] for x in j if x["state"] == "interrupted")')
     if [[ -n $interrupted ]]; then
       held_total=$((held_total + $(wc -l <<<"$interrupted")))
       # (That it exits exactly 1 is checked by the hold test below.)
@@ -154,20 +154,20 @@ test_kill9_hold() {
       cp ledger ledger.before
       run_cmd muster resume t -q --no-stdout
       cmp -s ledger ledger.before || fail "trial $trial: a plain resume ran held jobs: $(diff ledger.before ledger | head)"
-      expect_sql "SELECT count(*) FROM jobs WHERE state = 'interrupted'" "$(wc -l <<<"$interrupted")" \
+      expect_json jobs_json 'count("interrupted")' "$(wc -l <<<"$interrupted")" \
         "trial $trial: held jobs after a second resume"
       expect_exit 0 muster retry t --interrupted
-      expect_sql "SELECT count(*) FROM jobs WHERE state = 'interrupted'" 0 "trial $trial: interrupted after retry"
+      expect_json jobs_json 'count("interrupted")' 0 "trial $trial: interrupted after retry"
       cp ledger ledger.before
       expect_exit 0 muster resume t -q --no-stdout
-      expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" "$CRASH_HOLD_JOBS" "trial $trial: succeeded after retry"
+      expect_json jobs_json 'count("succeeded")' "$CRASH_HOLD_JOBS" "trial $trial: succeeded after retry"
       local rerun
       rerun=$(diff ledger.before ledger | sed -n 's/^> \([^ ]*\) .*/\1/p' | sort -n)
       expect_eq "$(paste -sd' ' <<<"$rerun")" "$(paste -sd' ' <<<"$interrupted")" \
         "trial $trial: jobs run by retry --interrupted (exactly the held ones, once)"
     else
       [[ $final_status == 0 ]] || fail "trial $trial: the final resume exited $final_status with no job held"
-      expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" "$CRASH_HOLD_JOBS" "trial $trial: succeeded"
+      expect_json jobs_json 'count("succeeded")' "$CRASH_HOLD_JOBS" "trial $trial: succeeded"
     fi
     cd "$T" || fail "cd"
     rm -rf "$T/trial$trial"
@@ -176,7 +176,7 @@ test_kill9_hold() {
 }
 
 job_running_with_pid() {
-  [[ $(db "SELECT count(*) FROM jobs WHERE state = 'running' AND pid IS NOT NULL" 2>/dev/null) -ge $1 ]]
+  [[ $(json run_json 'sum(1 for r in j["running"] if r["pid"] is not None)' 2>/dev/null) -ge $1 ]]
 }
 
 marker_count_is() {
@@ -193,7 +193,7 @@ test_jobs_die_with_muster() {
   kill -9 "$pid"
   wait_bg "$pid" 10
   expect_no_process "$m" 5
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'running'" 4 "jobs left running in the store (for resume)"
+  expect_json jobs_json 'count("running")' 4 "jobs left running in the store (for resume)"
 }
 
 test_grandchildren_die_with_muster() {
@@ -215,7 +215,7 @@ test_grandchildren_die_with_muster() {
 # can clean up after muster.
 kill_agent_leaving_orphans() {
   local pid=$1 job_pid helpers h
-  job_pid=$(db "SELECT pid FROM jobs WHERE state = 'running'")
+  job_pid=$(json jobs_json '" ".join(str(x["pid"]) for x in j if x["state"] == "running")')
   helpers=$(pgrep -P "$pid" | grep -vx "${job_pid:-none}")
   for h in $helpers; do
     kill -9 "$h"
@@ -234,7 +234,7 @@ test_resume_kills_surviving_grandchild() {
   wait_until 30 marker_count_is "$m" 1 || fail "the grandchild did not start"
   wait_until 30 job_running_with_pid 1 || fail "the job was not recorded running with its pid"
   local pgid
-  pgid=$(db "SELECT pgid FROM jobs")
+  pgid=$(json jobs_json 'each("pgid")')
   kill_agent_leaving_orphans "$pid"
   marker_count_is "$m" 1 || fail "the grandchild did not survive muster's death, so this test checks nothing"
   local gpid
@@ -243,7 +243,7 @@ test_resume_kills_surviving_grandchild() {
   touch "$T/again"
   expect_exit 0 muster resume g -q
   expect_no_process "$m" 5
-  expect_sql "SELECT state || ':' || attempts FROM jobs" "succeeded:2"
+  expect_json jobs_json 'each("state", "attempts")' "succeeded:2"
 }
 
 test_resume_kills_grandchild_hold() {
@@ -259,7 +259,7 @@ test_resume_kills_grandchild_hold() {
   run_cmd muster resume g -q
   local resume_status=$STATUS resume_err=$STDERR
   expect_no_process "$m" 5
-  expect_sql "SELECT state || ':' || attempts FROM jobs" "interrupted:1"
+  expect_json jobs_json 'each("state", "attempts")' "interrupted:1"
   expect_exit 0 muster jobs g --state interrupted --json
   expect_eq "$(json_eval .last.out 'len(j)')" 1 "jobs --state interrupted"
   # The run ended without every job succeeded, and no signal stopped this

@@ -14,23 +14,22 @@ echo "$MUSTER_ATTEMPT $1" >>"attempts.$MUSTER_JOB_ID"
 EOF
   chmod +x flaky.sh
   expect_exit 0 muster run -q -j 2 --retries 3 --backoff 100ms -- ./flaky.sh {attempt} ::: a b
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || attempts || ':' || max_attempts, ' ') FROM jobs" \
-    "1:succeeded:3:3 2:succeeded:3:3"
+  expect_json jobs_json 'each("id", "state", "attempts", "max_attempts")' "1:succeeded:3:3 2:succeeded:3:3"
   expect_eq "$(paste -sd' ' attempts.1)" "1 1 2 2 3 3" "MUSTER_ATTEMPT and {attempt} per run"
-  expect_sql "SELECT exit_code FROM jobs WHERE id = '1'" 0 "exit code of the last attempt"
+  expect_json jobs_json 'job("1")["exit_code"]' 0 "exit code of the last attempt"
 }
 
 test_always_fails() {
   TEST "--retries 3: a job that always fails ends failed with attempts = 3"
   expect_exit 1 muster run -q --retries 3 --backoff 100ms -- sh -c 'echo x >>"runs.$MUSTER_JOB_ID"; exit 7' ::: a
-  expect_sql "SELECT state || ':' || attempts || ':' || max_attempts || ':' || exit_code FROM jobs" "failed:3:3:7"
+  expect_json jobs_json 'each("state", "attempts", "max_attempts", "exit_code")' "failed:3:3:7"
   expect_eq "$(wc -l <runs.1)" 3 "times run"
   expect_exit 0 muster jobs "$(last_run_id)" --state failed --json
   expect_eq "$(json_eval .last.out '[x["id"] for x in j]')" '["1"]' "jobs --state failed"
 }
 
 retrying_with_retry_at() {
-  db "SELECT count(*) FROM jobs WHERE state = 'retrying' AND retry_at > 0" 2>/dev/null | grep -qx 1
+  json jobs_json 'sum(1 for x in j if x["state"] == "retrying" and ms(x["retry_at_ms"]) > 0)' 2>/dev/null | grep -qx 1
 }
 
 test_retrying_state() {
@@ -39,7 +38,7 @@ test_retrying_state() {
   local pid=$BG_PID
   wait_until 30 retrying_with_retry_at || fail "the job never showed state retrying with retry_at"
   local row
-  row=$(db "SELECT finished_at, retry_at, attempts FROM jobs")
+  row=$(json jobs_json '"|".join(str(ms(j[0][k])) for k in ("finished_at_ms", "retry_at_ms", "attempts"))')
   local finished retry_at attempts
   IFS='|' read -r finished retry_at attempts <<<"$row"
   expect_eq "$attempts" 1 "attempts while retrying"
@@ -52,7 +51,7 @@ test_retrying_state() {
   expect_eq "$(json_eval .last.out '[j[0]["state"], j[0]["retry_at"] is not None]')" '["retrying", true]' "jobs --json"
   wait_bg "$pid" 60
   expect_eq "$BG_STATUS" 1 "muster's exit status"
-  expect_sql "SELECT state || ':' || attempts FROM jobs" "failed:2"
+  expect_json jobs_json 'each("state", "attempts")' "failed:2"
   local t1 t2
   { read -r t1; read -r t2; } <starts
   expect_ge "$((t2 - t1))" 1600 "time between the two attempts (ms)"
@@ -66,8 +65,8 @@ test_backoff_doubles_and_caps() {
   (cd capped && start_bg b muster run -q --retries 4 --backoff 500ms --backoff-max 600ms -- sh -c 'date +%s%3N >>starts.b; exit 1' ::: x)
   wait_bg "$pa" 60
   expect_eq "$BG_STATUS" 1 "exit status"
-  wait_until 60 test -f capped/.muster/muster.db || fail "second run never started"
-  DB=capped/.muster/muster.db wait_until 60 eval '[[ $(db "SELECT state FROM jobs") == failed ]]' ||
+  DB=capped/.muster/muster.db wait_until 60 eval '[[ -n $(last_run_id 2>/dev/null) ]]' || fail "second run never started"
+  DB=capped/.muster/muster.db wait_until 60 eval '[[ $(json jobs_json "each(\"state\")" 2>/dev/null) == failed ]]' ||
     fail "capped run did not finish"
   mapfile -t a <starts.a
   mapfile -t b <capped/starts.b
@@ -95,7 +94,7 @@ test_timeout_kills_process_group() {
   expect_exit 1 muster run -q --timeout 1s --kill-grace 2s -- sh -c "sleep $m & sleep $m" ::: a
   local took=$(($(now_ms) - t0))
   expect_no_process "$m" 3
-  expect_sql "SELECT state || ':' || error_type || ':' || attempts FROM jobs" "failed:timeout:1"
+  expect_json jobs_json 'each("state", "error_type", "attempts")' "failed:timeout:1"
   expect_ge "$took" 900 "run time (ms)"
   expect_le "$took" 20000 "run time (ms)"
 }
@@ -109,7 +108,7 @@ test_timeout_ignoring_term() {
   expect_exit 1 muster run -q --timeout 1s --kill-grace 1s -- sh -c "trap '' TERM; sleep $m & sleep $m; sleep $m" ::: a
   local took=$(($(now_ms) - t0))
   expect_no_process "$m" 3
-  expect_sql "SELECT state || ':' || error_type FROM jobs" "failed:timeout"
+  expect_json jobs_json 'each("state", "error_type")' "failed:timeout"
   expect_ge "$took" 1900 "run time (ms): timeout + kill grace"
   expect_le "$took" 20000 "run time (ms)"
 }
@@ -121,10 +120,10 @@ test_timeout_is_retryable() {
   expect_exit 0 muster run -q --timeout 1s --kill-grace 1s --retries 3 --backoff 100ms -- \
     sh -c "if [ \"\$MUSTER_ATTEMPT\" -lt 2 ]; then exec sleep $m; fi" ::: a
   expect_no_process "$m" 3
-  expect_sql "SELECT state || ':' || attempts FROM jobs" "succeeded:2"
+  expect_json jobs_json 'each("state", "attempts")' "succeeded:2"
   expect_exit 1 muster run -q --timeout 1s --kill-grace 1s --retries 2 --backoff 100ms -- sh -c "exec sleep $m" ::: b
   expect_no_process "$m" 3
-  expect_sql "SELECT state || ':' || attempts || ':' || error_type FROM jobs ORDER BY jid DESC LIMIT 1" "failed:2:timeout"
+  expect_json jobs_json 'cat(j[-1], "state", "attempts", "error_type")' "failed:2:timeout"
 }
 
 test_exit_codes_and_signals() {
@@ -142,7 +141,7 @@ esac
 EOF
   chmod +x job.sh
   expect_exit 1 muster run -q -j 4 -- ./job.sh ::: ok three big kill9 term segv
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || ifnull(exit_code, '-') || ':' || ifnull(signal, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'each("id", "state", "exit_code", "signal")' \
     "1:succeeded:0:- 2:failed:3:- 3:failed:255:- 4:failed:-:9 5:failed:-:15 6:failed:-:11"
   expect_exit 0 muster jobs "$(last_run_id)" --json
   expect_eq "$(json_eval .last.out '[[x["exit_code"], x["signal"]] for x in j]')" \

@@ -8,7 +8,7 @@
 
 # run_state: the state of the newest run ('' before there is one).
 run_state() {
-  db "SELECT state FROM runs ORDER BY rid DESC LIMIT 1" 2>/dev/null
+  json run_json 'j["state"]' 2>/dev/null
 }
 
 run_is_halted() {
@@ -17,7 +17,7 @@ run_is_halted() {
 
 # job_state RUN JOB
 job_state() {
-  db "SELECT j.state FROM jobs j JOIN runs r ON r.rid = j.rid WHERE r.id = '$1' AND j.id = '$2'" 2>/dev/null
+  json "jobs_json $1" "job('$2')['state']" 2>/dev/null
 }
 
 job_is() {
@@ -127,8 +127,10 @@ test_halt_holds_claims_for_cooldown() {
   # The halting attempt's end is the halt's commit; the job's row is
   # overwritten by its next attempt, so read it now.
   local row fin resume_at state interrupts reason
-  row=$(db "SELECT j.finished_at, r.resume_at, j.state, j.interrupts, r.halt_reason FROM jobs j JOIN runs r ON r.rid = j.rid WHERE j.id = '10'")
-  IFS='|' read -r fin resume_at state interrupts reason <<<"$row"
+  row=$(json jobs_json '"|".join("" if job("10")[k] is None else str(job("10")[k]) for k in ("finished_at_ms", "state", "interrupts"))')
+  IFS='|' read -r fin state interrupts <<<"$row"
+  row+=$(json run_json '"|" + "|".join("" if j[k] is None else str(j[k]) for k in ("resume_at_ms", "halt_reason"))')
+  IFS='|' read -r _ _ _ resume_at reason <<<"$row"
   expect_eq "$state" pending "state of the halting job during the halt"
   expect_eq "$interrupts" 1 "interrupts of the halting job during the halt"
   expect_contains "$reason" "rate limit" "runs.halt_reason"
@@ -137,26 +139,29 @@ test_halt_holds_claims_for_cooldown() {
   expect_le "$((resume_at - fin))" 2500 "runs.resume_at - finished_at of the halting attempt (ms)"
   wait_bg "$pid" 60
   expect_eq "$BG_STATUS" 0 "muster's exit status (it waits out the cooldown by itself)"
-  expect_sql "SELECT state FROM runs" completed "the run's state"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 40 "succeeded jobs"
+  expect_json runs_json 'each("state")' completed "the run's state"
+  expect_json jobs_json 'count("succeeded")' 40 "succeeded jobs"
   # Nothing was claimed between the halt and the end of its cooldown.
-  expect_sql "SELECT group_concat(id || '@+' || (started_at - $fin) || 'ms', ' ') FROM jobs WHERE started_at > $fin AND started_at < $fin + 2000 - 50" \
+  expect_json jobs_json "' '.join(x['id'] + '@+' + str(x['started_at_ms'] - $fin) + 'ms' for x in j if $fin < ms(x['started_at_ms']) < $fin + 2000 - 50)" \
     "" "jobs started during the cooldown (after the halt at $fin)"
   local after
-  after=$(db "SELECT count(*) FROM jobs WHERE started_at >= $fin + 2000 - 50")
+  after=$(json jobs_json "sum(1 for x in j if ms(x['started_at_ms']) >= $fin + 2000 - 50)")
   expect_ge "$after" 10 "jobs started after the cooldown (the halt came early, most jobs were left)"
   # Every job ran once; the halting one twice, its first attempt not spent.
   expect_eq "$(sort -n ran | uniq -c | awk '$1 != 1 { print $2 "x" $1 }' | paste -sd' ')" "10x2" \
     "jobs that ran other than once"
   expect_eq "$(wc -l <ran)" 41 "lines in the run log"
-  expect_sql "SELECT state || ':' || attempts || ':' || interrupts || ':' || (attempts - interrupts) || '/' || max_attempts FROM jobs WHERE id = '10'" \
+  expect_json jobs_json 'cat(job("10"), "state", "attempts", "interrupts") + ":%d/%d" % (job("10")["attempts"] - job("10")["interrupts"], job("10")["max_attempts"])' \
     "succeeded:2:1:1/1" "halting job state:attempts:interrupts:spent/max"
-  expect_sql "SELECT count(*) FROM jobs WHERE interrupts <> 0" 1 "jobs with interrupts"
+  expect_json jobs_json 'sum(1 for x in j if x["interrupts"] != 0)' 1 "jobs with interrupts"
 }
 
 test_halt_no_wait_then_resume() {
   TEST "halt with --no-wait exits 3 with the run halted; after the cooldown resume -j 2 completes it"
-  halt_config 2s >muster.toml
+  # A cooldown long enough that `muster status` still shows the halt on a
+  # loaded machine.
+  local cooldown_ms=8000
+  halt_config 8s >muster.toml
   make_halting_job 3
   expect_exit 3 muster run -j 2 --no-wait -- ./job.sh ::: $(seq 10)
   expect_contains "$STDERR" "halted until" "muster's message"
@@ -170,19 +175,19 @@ test_halt_no_wait_then_resume() {
   expect_contains "$STDOUT" "halted:" "status"
   expect_contains "$STDOUT" "rate limit" "status"
   local resume_at
-  resume_at=$(db "SELECT resume_at FROM runs")
-  expect_sql "SELECT state FROM runs" halted "runs.state"
-  expect_sql "SELECT state || ':' || interrupts FROM jobs WHERE id = '3'" "pending:1" "the halting job"
+  resume_at=$(json runs_json 'each("resume_at_ms")')
+  expect_json runs_json 'each("state")' halted "runs.state"
+  expect_json jobs_json 'cat(job("3"), "state", "interrupts")' "pending:1" "the halting job"
   expect_ge "$(count_state "$run" pending)" 5 "jobs left pending"
-  wait_until 10 eval '(( $(now_ms) >= '"$resume_at"' ))' || fail "the cooldown never ended"
+  wait_until 20 eval '(( $(now_ms) >= '"$resume_at"' ))' || fail "the cooldown never ended"
   expect_exit 0 muster resume "$run" -j 2 -q
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 10 "succeeded jobs"
-  expect_sql "SELECT count(*) FROM jobs WHERE started_at > $resume_at - 2000 AND started_at < $resume_at - 50" 0 \
+  expect_json jobs_json 'count("succeeded")' 10 "succeeded jobs"
+  expect_json jobs_json "sum(1 for x in j if $resume_at - $cooldown_ms < ms(x['started_at_ms']) < $resume_at - 50)" 0 \
     "jobs started during the cooldown"
-  expect_sql "SELECT state FROM runs" completed "runs.state after resume"
+  expect_json runs_json 'each("state")' completed "runs.state after resume"
   expect_eq "$(sort -n ran | uniq -c | awk '$1 != 1 { print $2 "x" $1 }' | paste -sd' ')" "3x2" \
     "jobs that ran other than once"
-  expect_sql "SELECT attempts - interrupts FROM jobs WHERE id = '3'" 1 "attempts spent by the halting job"
+  expect_json jobs_json 'job("3")["attempts"] - job("3")["interrupts"]' 1 "attempts spent by the halting job"
 }
 
 # `muster resume RUN --no-wait` on a halted run ends at once, like `run`: its
@@ -194,13 +199,13 @@ test_resume_no_wait_while_halted() {
   expect_exit 3 muster run -q -j 1 --no-wait -- ./job.sh ::: 1 2 3 4
   local run t0 took
   run=$(last_run_id)
-  expect_sql "SELECT state FROM runs" halted "runs.state"
+  expect_json runs_json 'each("state")' halted "runs.state"
   t0=$(now_ms)
   expect_exit 3 timeout 20 "$MUSTER_BIN" resume "$run" --no-wait -q
   took=$(($(now_ms) - t0))
   expect_le "$took" 3000 "time resume --no-wait took (ms)"
   expect_eq "$(count_state "$run" pending)" 3 "jobs still pending"
-  expect_sql "SELECT state FROM runs" halted "runs.state after resume --no-wait"
+  expect_json runs_json 'each("state")' halted "runs.state after resume --no-wait"
 }
 
 test_halt_mode_stop() {
@@ -227,8 +232,8 @@ EOF
   chmod +x job.sh
   expect_exit 0 muster run -q -j 4 -- ./job.sh ::: $(seq 8)
   expect_no_process "$m"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 8 "succeeded jobs"
-  expect_sql "SELECT group_concat(id || ':' || interrupts || ':' || (attempts - interrupts), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'count("succeeded")' 8 "succeeded jobs"
+  expect_json jobs_json '" ".join("%s:%d:%d" % (x["id"], x["interrupts"], x["attempts"] - x["interrupts"]) for x in j)' \
     "1:1:1 2:1:1 3:1:1 4:1:1 5:0:1 6:0:1 7:0:1 8:0:1" "id:interrupts:spent attempts"
   local j
   for j in 1 2 4; do
@@ -253,14 +258,14 @@ test_daily_cap() {
     sh -c 'echo "{acct} $(date +%s%N)" >>starts; sleep 0.05'
   local run
   run=$(last_run_id)
-  expect_sql "SELECT group_concat(key || ':' || state || ':' || n, ' ') FROM (SELECT key, state, count(*) AS n FROM jobs GROUP BY key, state ORDER BY key, state)" \
+  expect_json jobs_json 'groups("key", "state")' \
     "k0:succeeded:3 k0:waiting:7 k1:succeeded:3 k1:waiting:7 k2:succeeded:3 k2:waiting:7" "key:state:count"
   expect_eq "$(awk '{ print $1 }' starts | sort | uniq -c | awk '{ print $2 ":" $1 }' | paste -sd' ')" \
     "k0:3 k1:3 k2:3" "starts recorded per key"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting' AND reason LIKE 'key k_ at daily cap 3/3 until %'" 21 \
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "waiting" and re.match(r"key k. at daily cap 3/3 until ", x["reason"] or ""))' 21 \
     "waiting jobs whose reason names the daily cap"
-  expect_sql "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k1' LIMIT 1" \
-    "$(db "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k1' ORDER BY jid DESC LIMIT 1")" "the same reason for every waiting job of k1"
+  expect_json jobs_json '[x["reason"] for x in j if x["state"] == "waiting" and x["key"] == "k1"][0]' \
+    "$(json jobs_json '[x["reason"] for x in j if x["state"] == "waiting" and x["key"] == "k1"][-1]')" "the same reason for every waiting job of k1"
   expect_exit 0 muster jobs "$run"
   expect_contains "$STDOUT" "daily cap 3/3" "muster jobs"
   expect_exit 0 muster status "$run"
@@ -286,7 +291,7 @@ test_daily_cap_two_agents() {
   expect_eq "$(awk '{ print $1 }' starts | sort | uniq -c | awk '{ print $2 ":" $1 }' | paste -sd' ')" \
     "k0:5 k1:5 k2:5 k3:5" "starts per key, both agents together"
   expect_eq "$(awk '{ print $2 }' starts | sort -u | wc -l)" 2 "agents that started jobs"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting'" 40 "jobs waiting for the next window"
+  expect_json jobs_json 'count("waiting")' 40 "jobs waiting for the next window"
 }
 
 # next_window HH:MM ZONE: the next start of the daily window, as muster's
@@ -324,17 +329,17 @@ TOML
   # Odd rows fail: failures do not count, so each key gets 2 successes.
   expect_exit 4 muster run -q -j 8 -i in.csv --no-wait -- sh -c 'echo "{acct} {n}" >>starts; exit $(( {n} % 2 ))'
   after=$(next_window 06:30 Europe/Berlin)
-  expect_sql "SELECT group_concat(key || ':' || n, ' ') FROM (SELECT key, count(*) AS n FROM jobs WHERE state = 'succeeded' GROUP BY key ORDER BY key)" \
+  expect_json jobs_json 'groups("key", of=[x for x in j if x["state"] == "succeeded"])' \
     "k0:2 k1:2 k2:2" "successes per key"
-  expect_sql "SELECT count(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'waiting')" 0 "jobs in other states"
+  expect_json jobs_json 'sum(1 for x in j if x["state"] not in ("succeeded", "failed", "waiting"))' 0 "jobs in other states"
   local reason
-  reason=$(db "SELECT reason FROM jobs WHERE state = 'waiting' AND key = 'k0' LIMIT 1")
+  reason=$(json jobs_json '[x["reason"] for x in j if x["state"] == "waiting" and x["key"] == "k0"][0]')
   expect_contains "$reason" "key k0 at daily cap 2/2 until" "reason of a waiting job"
   expect_contains "$reason" "Europe/Berlin" "reason of a waiting job"
   if [[ $reason != *"$before Europe/Berlin"* && $reason != *"$after Europe/Berlin"* ]]; then
     fail "reason should name the next window start '$before Europe/Berlin', got: $reason"
   fi
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'waiting' AND (reason IS NULL OR reason NOT LIKE '%daily cap 2/2%Europe/Berlin%')" 0 \
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "waiting" and not re.search("daily cap 2/2.*Europe/Berlin", x["reason"] or "", re.S))' 0 \
     "waiting jobs without the daily cap reason"
 }
 
@@ -355,8 +360,8 @@ test_retry_held_by_daily_cap() {
   TEST "a retry held back by the daily cap waits idle; --no-wait exits 4"
   run_cmd timeout 6 "$MUSTER_BIN" --store nowait run -q --key k --per-key-daily 1 --retries 2 --backoff 100ms --no-wait -- false ::: a
   expect_eq "$STATUS" 4 "exit status of run --no-wait (124: killed by timeout 6)"
-  DB=nowait/muster.db expect_sql "SELECT state || ':' || attempts FROM jobs" "waiting:1" "the job after its first attempt"
-  DB=nowait/muster.db expect_sql "SELECT count(*) FROM jobs WHERE reason LIKE 'key k at daily cap 1/1 until %'" 1 "its reason"
+  DB=nowait/muster.db expect_json jobs_json 'each("state", "attempts")' "waiting:1" "the job after its first attempt"
+  DB=nowait/muster.db expect_json jobs_json 'sum(1 for x in j if (x["reason"] or "").startswith("key k at daily cap 1/1 until "))' 1 "its reason"
   # Without --no-wait muster waits for the window: idle, not busy.
   start_bg m muster run -q --key k --per-key-daily 1 --retries 2 --backoff 100ms -- false ::: a
   local pid=$BG_PID run t0 t1 hz
@@ -384,7 +389,7 @@ test_per_key_concurrency() {
   expect_no_overlap intervals 4 "per-key 1"
   expect_le "$MAXCONC" 4 "most jobs running at once (4 keys)"
   expect_ge "$MAXGROUPS" 2 "most keys running at once"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 24 "succeeded jobs"
+  expect_json jobs_json 'count("succeeded")' 24 "succeeded jobs"
 }
 
 test_block_key() {
@@ -402,16 +407,16 @@ TOML
     echo "{acct} {n}" >>ran
     case {n} in 3) echo "please solve the captcha" ;; 6) echo "account banned" >&2 ;; esac
     exit 0'
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'each("id", "state", "error_type")' \
     "1:succeeded:- 2:succeeded:- 3:failed:captcha 4:succeeded:- 5:skipped:blocked 6:failed:banned 7:skipped:blocked 8:succeeded:- 9:skipped:blocked" \
     "id:state:error_type"
   expect_eq "$(paste -sd' ' ran)" "A 1 B 2 A 3 B 4 C 6 B 8" "jobs that ran, in order"
-  expect_sql "SELECT attempts FROM jobs WHERE id = '3'" 1 "attempts of the captcha job"
+  expect_json jobs_json 'job("3")["attempts"]' 1 "attempts of the captcha job"
   local r5 r9
-  r5=$(db "SELECT reason FROM jobs WHERE id = '5'")
+  r5=$(json jobs_json 'job("5")["reason"]')
   expect_contains "$r5" "key A" "reason of skipped job 5"
   expect_contains "$r5" "captcha" "reason of skipped job 5"
-  r9=$(db "SELECT reason FROM jobs WHERE id = '9'")
+  r9=$(json jobs_json 'job("9")["reason"]')
   expect_contains "$r9" "key C" "reason of skipped job 9"
 }
 
@@ -451,13 +456,13 @@ esac
 EOF
   chmod +x rf.sh
   expect_exit 1 muster run -q -j 2 -- ./rf.sh ::: quota ok bad later
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || attempts || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'each("id", "state", "attempts", "error_type")' \
     "1:failed:1:quota 2:succeeded:1:- 3:failed:3:result_file 4:succeeded:2:-" "id:state:attempts:error_type"
   expect_eq "$(wc -l <runs.quota)" 1 "runs of the quota job (the result file beats the retry rule)"
   expect_eq "$(wc -l <runs.bad)" 3 "runs of the job with a malformed result file"
-  expect_sql "SELECT error FROM jobs WHERE id = '1'" "daily quota used up" "message of the quota job"
-  expect_contains "$(db "SELECT error FROM jobs WHERE id = '3'")" "result file" "error of the malformed result"
-  expect_sql "SELECT exit_code FROM jobs WHERE id = '2'" 1 "exit code kept for the succeeded job"
+  expect_json jobs_json 'job("1")["error"]' "daily quota used up" "message of the quota job"
+  expect_contains "$(json jobs_json 'job("3")["error"]')" "result file" "error of the malformed result"
+  expect_json jobs_json 'job("2")["exit_code"]' 1 "exit code kept for the succeeded job"
 }
 
 test_exit_code_rules() {
@@ -480,7 +485,7 @@ action = "succeed"
 TOML
   expect_exit 1 muster run -q -j 3 --retries 3 --backoff 5s -- \
     sh -c 'date +%s%3N >>"t.$1"; case "$1" in oops) echo oops; exit 3 ;; esac; exit "$1"' sh ::: 75 3 oops
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || attempts || ':' || exit_code || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'each("id", "state", "attempts", "exit_code", "error_type")' \
     "1:failed:3:75:tempfail 2:succeeded:1:3:- 3:failed:1:3:oops-first" "id:state:attempts:exit:error_type"
   mapfile -t t <t.75
   expect_eq "${#t[@]}" 3 "attempts of the exit-75 job"
@@ -533,7 +538,7 @@ test_pathological_pattern() {
     'import sys; sys.stdout.write("a" * 1000000 + ("b\n" if sys.argv[1] == "x" else ""))' ::: x y
   took=$(($(now_ms) - t0))
   expect_le "$took" "$(scaled 8000 15000)" "run time (ms)"
-  expect_sql "SELECT group_concat(id || ':' || state || ':' || ifnull(error_type, '-'), ' ') FROM (SELECT * FROM jobs ORDER BY seq)" \
+  expect_json jobs_json 'each("id", "state", "error_type")' \
     "1:succeeded:- 2:failed:redos" "id:state:error_type"
 }
 
@@ -549,7 +554,7 @@ test_run_locks() {
   expect_exit 3 muster run -q --lock src/utils.py -- sh -c 'touch b.ran' ::: y
   expect_contains "$STDERR" "lock src/utils.py held by run" "refusal"
   expect_contains "$STDERR" '"Build frontend"' "refusal"
-  expect_contains "$STDERR" "$(db "SELECT id FROM runs WHERE name = 'Build frontend'")" "refusal names the holder's id"
+  expect_contains "$STDERR" "$(json runs_json '[r["id"] for r in j if r["name"] == "Build frontend"][0]')" "refusal names the holder's id"
   expect_no_file b.ran
   expect_exit 0 muster list --json
   expect_eq "$(json_eval .last.out '[r["name"] for r in j]')" '["Build frontend"]' "runs in the store"
@@ -574,11 +579,11 @@ test_run_locks() {
   expect_eq "$(json_eval .last.out 'j')" '[]' "locks --json after both ended"
   expect_exit 0 muster locks
   expect_not_contains "$STDOUT" "src/utils.py" "muster locks after both ended"
-  expect_sql "SELECT count(*) FROM runs WHERE state = 'completed'" 2 "completed runs"
+  expect_json runs_json 'count("completed")' 2 "completed runs"
 }
 
 both_runs_running() {
-  [[ $(db "SELECT count(*) FROM runs WHERE state = 'running'" 2>/dev/null) == 2 ]]
+  [[ $(json runs_json 'count("running")' 2>/dev/null) == 2 ]]
 }
 
 test_job_locks_across_runs() {
@@ -600,8 +605,8 @@ test_job_locks_across_runs() {
   expect_eq "$BG_STATUS" 0 "run B's exit status"
   expect_eq "$(wc -l <intervals)" 24 "jobs recorded"
   expect_no_overlap intervals 2 "job locks"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded'" 24 "succeeded jobs"
-  expect_sql "SELECT group_concat(DISTINCT lock) FROM (SELECT lock FROM jobs ORDER BY lock)" "d0,d1" "jobs.lock"
+  expect_json jobs_json 'count("succeeded")' 24 "succeeded jobs"
+  expect_json jobs_json '",".join(sorted({x["lock"] for x in j if x["lock"] is not None}))' "d0,d1" "jobs.lock"
   expect_exit 0 muster locks --json
   expect_eq "$(json_eval .last.out 'j')" '[]' "locks left held"
 }
@@ -615,11 +620,10 @@ test_why() {
   start_bg m muster run -q -j 2 -i in.csv --key '{acct}' --per-key 1 -- \
     sh -c 'n=0; while [ ! -e release ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; echo {n}'
   local pid=$BG_PID run
-  wait_until 30 test -f .muster/muster.db || fail "no store"
   wait_until 30 eval '[[ -n $(last_run_id 2>/dev/null) ]]' || fail "no run"
   run=$(last_run_id)
   wait_until 30 job_is "$run" 2 waiting || fail "job 2 never waited (state $(job_state "$run" 2))"
-  expect_sql "SELECT reason FROM jobs WHERE id = '2'" "key acct1 busy: 1/1 running" "jobs.reason"
+  expect_json jobs_json 'job("2")["reason"]' "key acct1 busy: 1/1 running" "jobs.reason"
   expect_exit 0 muster why "$run" 2
   expect_contains "$STDOUT" "waiting" "why"
   expect_contains "$STDOUT" "key acct1 busy: 1/1 running" "why"
@@ -634,7 +638,7 @@ test_why() {
   touch release
   wait_bg "$pid" 30
   expect_eq "$BG_STATUS" 0 "exit status"
-  expect_sql "SELECT group_concat(state, ' ') FROM jobs" "succeeded succeeded" "states"
+  expect_json jobs_json 'each("state")' "succeeded succeeded" "states"
 
   # A second run, halted for 10 minutes: its pending jobs wait for the halt.
   halt_config 10m >halt.toml
@@ -657,7 +661,7 @@ test_priority_order() {
   printf 'name,prio\na,1\nb,5\nc,-2\nd,10\ne,5\nf,0\ng,7\n' >in.csv
   expect_exit 0 muster run -q -j 1 -i in.csv --priority '{prio}' -- sh -c 'echo {name} >>order'
   expect_eq "$(paste -sd' ' order)" "d g b e a f c" "order the jobs ran in"
-  expect_sql "SELECT group_concat(priority, ' ') FROM (SELECT priority FROM jobs ORDER BY seq)" "1 5 -2 10 5 0 7" "jobs.priority"
+  expect_json jobs_json 'each("priority")' "1 5 -2 10 5 0 7" "jobs.priority"
   # The same from the config.
   printf 'priority = "{prio}"\njobs = 1\n' >prio.toml
   expect_exit 0 muster run -q --config prio.toml -i in.csv -- sh -c 'echo {name} >>order2'
@@ -668,11 +672,11 @@ test_rate_limit() {
   TEST "start rate (--rate 10/s): 11 starts take at least a second"
   expect_exit 0 muster run -q -j 4 --rate 10/s -- true ::: $(seq 11)
   local span
-  span=$(db "SELECT max(started_at) - min(started_at) FROM jobs")
+  span=$(json jobs_json 'max(x["started_at_ms"] for x in j) - min(x["started_at_ms"] for x in j)')
   expect_ge "$span" 900 "time from the first start to the last (ms)"
   # Any 6 consecutive starts span at least 5 intervals.
   local starts i
-  starts=$(db "SELECT group_concat(started_at, ' ') FROM (SELECT started_at FROM jobs ORDER BY started_at)")
+  starts=$(json jobs_json '" ".join(str(t) for t in sorted(x["started_at_ms"] for x in j))')
   read -r -a s <<<"$starts"
   expect_eq "${#s[@]}" 11 "jobs started"
   for ((i = 0; i + 5 < ${#s[@]}; i++)); do

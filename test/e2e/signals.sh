@@ -2,7 +2,7 @@
 # the lock that keeps a second muster off a held run.
 
 running_with_pids() {
-  [[ $(db "SELECT count(*) FROM jobs WHERE state = 'running' AND pid IS NOT NULL" 2>/dev/null) -ge $1 ]]
+  [[ $(json run_json 'sum(1 for r in j["running"] if r["pid"] is not None)' 2>/dev/null) -ge $1 ]]
 }
 
 marker_count_is() {
@@ -11,7 +11,7 @@ marker_count_is() {
 
 # jobs_summary: "state:count ..." of all jobs, by state name.
 jobs_summary() {
-  db "SELECT group_concat(s, ' ') FROM (SELECT state || ':' || count(*) AS s FROM jobs GROUP BY state ORDER BY state)"
+  json jobs_json 'groups("state")'
 }
 
 # drain_test SIGNAL [group]: two 1-2 s jobs run, then SIGNAL. They finish
@@ -41,13 +41,13 @@ drain_test() {
   expect_eq "$BG_STATUS" 130 "muster's exit status after SIG$sig"
   expect_no_process "$m" 3
   expect_eq "$(jobs_summary)" "pending:4 succeeded:2" "job states after the drain"
-  expect_sql "SELECT sum(attempts) FROM jobs" 2 "attempts started (no claim after the signal)"
+  expect_json jobs_json 'sum(x["attempts"] for x in j)' 2 "attempts started (no claim after the signal)"
   expect_eq "$(wc -l <"$T/ledger")" 2 "jobs run"
   expect_le "$took" 15000 "time from SIG$sig to exit (ms)"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND exit_code = 0 AND attempts = 1" 2
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "succeeded" and x["exit_code"] == 0 and x["attempts"] == 1)' 2
   expect_exit 0 muster resume s -q
   expect_eq "$(jobs_summary)" "succeeded:6" "job states after resume"
-  expect_sql "SELECT sum(attempts) FROM jobs" 6 "attempts in all"
+  expect_json jobs_json 'sum(x["attempts"] for x in j)' 6 "attempts in all"
   expect_eq "$(sort -n "$T/ledger" | paste -sd' ')" "1 2 3 4 5 6" "jobs run in all"
   expect_no_process "$m" 3
 }
@@ -92,11 +92,11 @@ test_grace_expires() {
   expect_ge "$took" 900 "time from SIGINT to exit (ms): the grace period"
   expect_le "$took" 15000 "time from SIGINT to exit (ms)"
   expect_eq "$(jobs_summary)" "interrupted:2 pending:1" "job states after the grace period"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'interrupted' AND error_type = 'interrupted'" 2 "error_type"
+  expect_json jobs_json 'sum(1 for x in j if x["state"] == "interrupted" and x["error_type"] == "interrupted")' 2 "error_type"
   touch "$T/again"
   expect_exit 0 muster resume g -q
   expect_eq "$(jobs_summary)" "succeeded:3" "job states after resume"
-  expect_sql "SELECT group_concat(attempts, ' ') FROM (SELECT attempts FROM jobs ORDER BY seq)" "2 2 1" "attempts"
+  expect_json jobs_json 'each("attempts")' "2 2 1" "attempts"
 }
 
 test_grace_expires_hold() {
@@ -168,7 +168,7 @@ test_signal_during_retry_wait() {
   TEST "SIGINT while a job waits to retry: exit 130 at once, the job resumes later"
   start_bg m muster run -q --name r --retries 2 --backoff 1m -- sh -c '[ -e again ] || exit 1' ::: 1
   local pid=$BG_PID
-  wait_until 30 eval '[[ $(db "SELECT state FROM jobs" 2>/dev/null) == retrying ]]' || fail "the job never waited to retry"
+  wait_until 30 eval '[[ $(json jobs_json "each(\"state\")" 2>/dev/null) == retrying ]]' || fail "the job never waited to retry"
   local t0
   t0=$(now_ms)
   kill -INT "$pid"
@@ -203,7 +203,7 @@ test_second_agent_refused() {
   expect_exit 0 muster run -q -j 1 --name N -- "${cmd[@]}" ::: 1 2
   expect_eq "$(jobs_summary)" "succeeded:2" "job states after the takeover"
   expect_eq "$(sort "$T/ledger" | paste -sd' ')" "1 1 2" "jobs run (job 1 again: it was cut short)"
-  expect_sql "SELECT count(*) FROM runs" 1 "runs"
+  expect_json runs_json 'len(j)' 1 "runs"
 }
 
 test_second_agent_refused_after_drain_started() {

@@ -111,7 +111,7 @@ test_teardown_once_after_timeout() {
   TEST "teardown runs once per slot after a job times out"
   write_config 2 sh -c "sleep 30"
   expect_exit 1 muster run -q --timeout 500ms --kill-grace 1s ::: a b
-  expect_sql "SELECT count(*) FROM jobs WHERE error_type = 'timeout'" 2 "timed-out jobs"
+  expect_json jobs_json 'sum(1 for x in j if x["error_type"] == "timeout")' 2 "timed-out jobs"
   expect_torn_down_once 2
 }
 
@@ -144,9 +144,9 @@ TOML
   expect_contains "$STDERR" "no slot could be set up" "error"
   expect_contains "$STDERR" "setup exited 3" "cause"
   expect_no_file ran-a
-  expect_sql "SELECT sum(attempts) FROM jobs" 0 "attempts spent"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'pending'" 2 "jobs left pending"
-  expect_sql "SELECT state FROM runs" failed "the run's state"
+  expect_json jobs_json 'sum(x["attempts"] for x in j)' 0 "attempts spent"
+  expect_json jobs_json 'count("pending")' 2 "jobs left pending"
+  expect_json runs_json 'each("state")' failed "the run's state"
   expect_torn_down_once 2
 }
 
@@ -241,7 +241,7 @@ TOML
   expect_contains "$STDERR" "no slot could be set up" "error"
   expect_contains "$STDERR" "not ready within 1.0s" "cause"
   expect_contains "$STDERR" "still not listening" "the sidecar's log tail"
-  expect_sql "SELECT sum(attempts) FROM jobs" 0 "attempts spent"
+  expect_json jobs_json 'sum(x["attempts"] for x in j)' 0 "attempts spent"
   expect_torn_down_once 2
   expect_no_process "still not listening"
 }
@@ -269,10 +269,10 @@ TOML
   expect_exit 0 muster run -q ::: 1 2 3 4
   local run
   run=$(last_run_id)
-  expect_sql "SELECT attempts FROM jobs WHERE id = '2' AND rid = (SELECT max(rid) FROM jobs)" 2 \
+  expect_json "jobs_json $run" 'job("2")["attempts"]' 2 \
     "the job that saw its sidecar die was retried"
   expect_contains "$(cat .muster/runs/$run/logs/slot-0.log)" "sidecar restarts in" "restart logged"
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND rid = (SELECT max(rid) FROM jobs)" 4 "jobs done"
+  expect_json "jobs_json $run" 'count("succeeded")' 4 "jobs done"
 }
 
 test_stop_all_live_agent() {
@@ -303,7 +303,7 @@ test_stop_all_dead_agent() {
   expect_eq "$(grep -c '^teardown' marks)" 0 "teardowns before stop-all"
   expect_exit 0 muster stop-all
   expect_torn_down_once 2
-  expect_sql "SELECT count(*) FROM jobs WHERE state = 'running'" 0 "jobs left running"
+  expect_json jobs_json 'count("running")' 0 "jobs left running"
 }
 
 test_before_and_after_job() {
@@ -319,11 +319,11 @@ TOML
   expect_eq "$(grep -c '^after' marks)" 4 "after_job runs"
   expect_contains "$(cat marks)" "after" "marks"
   expect_match "$(cat marks)" "after [01] 2 3" "after_job sees the job's exit status"
-  expect_sql "SELECT exit_code FROM jobs WHERE id = '2'" 3 "the job's own exit code is the attempt's"
+  expect_json jobs_json 'job("2")["exit_code"]' 3 "the job's own exit code is the attempt's"
   printf 'jobs = 1\n[slots]\nbefore_job = "exit 4"\n' >muster.toml
   rm -f marks
   expect_exit 1 muster run -q -- touch ran ::: a
   expect_no_file ran
-  expect_sql "SELECT exit_code FROM jobs WHERE id = '1' AND rid = (SELECT max(rid) FROM jobs)" 4 \
+  expect_json "jobs_json $(last_run_id)" 'job("1")["exit_code"]' 4 \
     "a failing before_job fails the attempt"
 }
