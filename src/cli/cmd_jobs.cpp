@@ -54,8 +54,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   if (o.slot >= 0) {
-    const std::string log = g.store + "/runs/" + run.id + "/logs/slot-" + std::to_string(o.slot) +
-                            ".log";
+    const std::string log = run_files(g, run).slot_log(o.slot);
     if (!util::copy_file_to(log, stdout)) {
       throw Failure{ExitCode::usage, "no log for slot " + std::to_string(o.slot) + " of run " +
                                          run.id + " (" + log + ")"};
@@ -71,14 +70,15 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (jobs.empty()) {
     throw Failure{ExitCode::usage, "no job '" + o.job + "' in run " + run.id};
   }
-  const std::string base = output_dir(g, run) + "/" + std::to_string(jobs.front().seq);
+  const core::RunFiles files = run_files(g, run);
+  const int64_t seq = jobs.front().seq;
   std::fflush(stdout);
   if (!o.stderr_only) {
-    util::copy_file_to(base + ".out", stdout);
+    util::copy_file_to(files.job_stdout(seq), stdout);
     std::fflush(stdout);
   }
   if (!o.stdout_only) {
-    util::copy_file_to(base + ".err", o.stderr_only ? stdout : stderr);
+    util::copy_file_to(files.job_stderr(seq), o.stderr_only ? stdout : stderr);
   }
   return 0;
 }

@@ -26,7 +26,7 @@ struct SlotView {
 /// before someone recovers its jobs.
 bool agent_offline(const store::AgentRecord& a, int64_t now) {
   return a.state == "offline" ||
-         (a.state == "running" && (!holder_alive(a.who) ||
+         (a.state == "running" && (!app::holder_alive(a.who) ||
                                    now - a.who.heartbeat_at > 3 * a.who.heartbeat_ms));
 }
 
@@ -135,7 +135,7 @@ int cmd_summary(const GlobalOptions& g) {
   int64_t active = 0;
   core::Counts all;
   for (const auto& run : runs) {
-    if (holder_alive(run.holder)) {
+    if (app::holder_alive(run.holder)) {
       ++active;
     }
     const auto c = check(store->counts(run.rid));
@@ -179,14 +179,14 @@ int cmd_cleanup(const GlobalOptions& g, const CleanupOptions& o) {
                           run.state == core::RunState::cancelled ||
                           run.state == core::RunState::failed;
     // A run an agent still holds is never touched, whatever its state says.
-    if (finished && run.updated_at < cutoff && !holder_alive(run.holder)) {
+    if (finished && run.updated_at < cutoff && !app::holder_alive(run.holder)) {
       old.push_back(std::move(run));
     }
   }
   if (!o.dry_run) {
     for (const auto& run : old) {
       check(store->delete_run(run.rid));
-      check(util::remove_tree(g.store + "/runs/" + run.id));
+      check(util::remove_tree(run_files(g, run).dir()));
     }
   }
   if (g.json) {

@@ -36,7 +36,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
     run = find_run(*store, o.run);
   }
   const auto counts = check(store->counts(run.rid));
-  const bool alive = holder_alive(run.holder);
+  const bool alive = app::holder_alive(run.holder);
   store::JobFilter running;
   running.state = core::JobState::running;
   const auto active = check(store->jobs(run.rid, running));
@@ -116,7 +116,7 @@ int cmd_list(const GlobalOptions& g, const ListOptions& o) {
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& run : runs) {
-      arr.push_back(ui::run_json(run, check(store->counts(run.rid)), holder_alive(run.holder)));
+      arr.push_back(ui::run_json(run, check(store->counts(run.rid)), app::holder_alive(run.holder)));
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
