@@ -1,5 +1,6 @@
 // `muster jobs` and `muster logs`: a run's jobs and one job's output.
 
+#include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
@@ -64,21 +65,14 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (o.job.empty()) {
     throw Failure{ExitCode::usage, "logs: give a JOB, or --slot N"};
   }
-  store::JobFilter filter;
-  filter.id = o.job;
-  const auto jobs = check(store->jobs(run.rid, filter));
-  if (jobs.empty()) {
-    throw Failure{ExitCode::usage, "no job '" + o.job + "' in run " + run.id};
-  }
-  const core::RunFiles files = run_files(g, run);
-  const int64_t seq = jobs.front().seq;
+  const auto output = check(app::job_output(*store, g.store, run.id, o.job));
   std::fflush(stdout);
   if (!o.stderr_only) {
-    util::copy_file_to(files.job_stdout(seq), stdout);
+    util::copy_file_to(output.stdout_path, stdout);
     std::fflush(stdout);
   }
   if (!o.stdout_only) {
-    util::copy_file_to(files.job_stderr(seq), o.stderr_only ? stdout : stderr);
+    util::copy_file_to(output.stderr_path, o.stderr_only ? stdout : stderr);
   }
   return 0;
 }
