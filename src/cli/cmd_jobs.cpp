@@ -23,7 +23,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                                      "skipped, cancelled"};
     }
   }
-  const auto jobs = check(store->jobs(run.rid, filter));
+  const auto jobs = check(app::jobs(*store, run.id, filter));
   const int64_t now = util::now_ms();
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
