@@ -1,6 +1,7 @@
 #include "agent/agent.hpp"
 
 #include "core/backoff.hpp"
+#include "core/run_files.hpp"
 #include "core/template.hpp"
 #include "store/codec.hpp"
 #include "util/files.hpp"
@@ -45,7 +46,7 @@ Agent::Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
       m_rng(std::random_device{}()) {}
 
 std::string Agent::out_path(int64_t seq, const char* ext) const {
-  return m_opts.store_dir + "/runs/" + m_run.id + "/out/" + std::to_string(seq) + ext;
+  return core::RunFiles(m_opts.store_dir, m_run.id).job_file(seq, ext);
 }
 
 util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
@@ -83,9 +84,9 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     return **busy;
   }
   AgentResult result;
-  const std::string run_dir = m_opts.store_dir + "/runs/" + m_run.id;
-  ::mkdir(run_dir.c_str(), 0755);
-  ::mkdir((run_dir + "/out").c_str(), 0755);
+  const core::RunFiles files(m_opts.store_dir, m_run.id);
+  ::mkdir(files.dir().c_str(), 0755);
+  ::mkdir(files.out_dir().c_str(), 0755);
   if (auto r = recount(rid); !r) {
     return r.error();
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "core/backoff.hpp"
+#include "core/run_files.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -54,8 +55,7 @@ util::Result<AgentResult> Agent::teardown(int64_t rid, bool cancel) {
 }
 
 std::string Agent::slot_log(size_t slot) const {
-  return m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(number(slot)) +
-         ".log";
+  return core::RunFiles(m_opts.store_dir, m_run.id).slot_log(number(slot));
 }
 
 void Agent::move_output_to_log(size_t slot, const std::string& base) const {
@@ -92,7 +92,7 @@ util::Result<std::vector<core::SlotPorts>> Agent::lease_slots(int64_t n) {
 }
 
 void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
-  ::mkdir((m_opts.store_dir + "/runs/" + m_run.id + "/logs").c_str(), 0755);
+  ::mkdir(core::RunFiles(m_opts.store_dir, m_run.id).logs_dir().c_str(), 0755);
   const int64_t now = util::monotonic_ms();
   m_slots.clear();
   m_slot_index.clear();
@@ -106,7 +106,7 @@ void Agent::prepare_slots(const std::vector<core::SlotPorts>& ports) {
 
 void Agent::add_slot(const core::SlotPorts& ports, int64_t start_at) {
   const auto& cfg = m_run.settings.slot;
-  std::string base = m_opts.store_dir + "/runs/" + m_run.id;
+  std::string base = m_opts.store_dir;
   if (!base.empty() && base[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) {
@@ -117,7 +117,7 @@ void Agent::add_slot(const core::SlotPorts& ports, int64_t start_at) {
   auto values = core::slot_values(ports);
   auto env = core::slot_env(ports);
   if (cfg.dir) {
-    slot.dir = base + "/slots/" + std::to_string(ports.slot);
+    slot.dir = core::RunFiles(base, m_run.id).slot_dir(ports.slot);
     values["slot_dir"] = slot.dir;
     env.push_back("MUSTER_SLOT_DIR=" + slot.dir);
   }
@@ -238,8 +238,8 @@ bool Agent::start_sidecar(size_t s) {
   }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(number(s))};
   req.env.insert(req.env.end(), m_slot_env[s].begin(), m_slot_env[s].end());
-  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(number(s)) + ".sidecar";
+  const std::string base =
+      core::RunFiles(m_opts.store_dir, m_run.id).slot_stem(number(s), "sidecar");
   req.stdout_path = base + ".out";
   req.stderr_path = base + ".err";
   req.max_output = m_run.settings.max_output;
@@ -327,8 +327,8 @@ void Agent::stop_sidecar(size_t s) {
 void Agent::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   Slot& slot = m_slots[s];
   slot.sidecar = 0;
-  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(number(s)) + ".sidecar";
+  const std::string base =
+      core::RunFiles(m_opts.store_dir, m_run.id).slot_stem(number(s), "sidecar");
   move_output_to_log(s, base);
   log_slot(s, std::string("sidecar exited (") +
                   (WIFEXITED(exited.status) ? "code " + std::to_string(WEXITSTATUS(exited.status))
@@ -392,8 +392,8 @@ util::Result<int> Agent::run_hook(size_t slot, const std::string& what,
   req.argv = {"/bin/sh", "-c", core::render_without_row(script, core::Shell::yes, ctx)};
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(number(slot))};
   req.env.insert(req.env.end(), m_slot_env[slot].begin(), m_slot_env[slot].end());
-  const std::string base = m_opts.store_dir + "/runs/" + m_run.id + "/logs/slot-" +
-                           std::to_string(number(slot)) + "." + what;
+  const std::string base =
+      core::RunFiles(m_opts.store_dir, m_run.id).slot_stem(number(slot), what);
   req.stdout_path = base + ".out";
   req.stderr_path = base + ".err";
   req.max_output = m_run.settings.max_output;

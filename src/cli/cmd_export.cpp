@@ -69,7 +69,7 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
   } else if (o.format == "joblog") {
     std::fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n", out);
   }
-  const std::string out_dir = output_dir(g, run);
+  const core::RunFiles files = run_files(g, run);
   check(store->each_job(run.rid, [&](const store::JobRecord& j) {
     check(store::decode_fields(j.fields, names, values));
     line.clear();
@@ -117,7 +117,7 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
       const std::string command =
           tmpl.render_word(row, core::JobContext{j.id, run.id, j.slot.value_or(0), j.attempts});
       struct stat st {};
-      const std::string out_file = out_dir + "/" + std::to_string(j.seq) + ".out";
+      const std::string out_file = files.job_stdout(j.seq);
       const long long received = ::stat(out_file.c_str(), &st) == 0 ? st.st_size : 0;
       char buf[256];
       std::snprintf(buf, sizeof buf, "%lld\t:\t%.3f\t%.3f\t0\t%lld\t%lld\t%lld\t",

@@ -1,5 +1,6 @@
 // `muster jobs` and `muster logs`: a run's jobs and one job's output.
 
+#include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
@@ -22,7 +23,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                                      "skipped, cancelled"};
     }
   }
-  const auto jobs = check(store->jobs(run.rid, filter));
+  const auto jobs = check(app::jobs(*store, run.id, filter));
   const int64_t now = util::now_ms();
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
@@ -54,8 +55,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
   if (o.slot >= 0) {
-    const std::string log = g.store + "/runs/" + run.id + "/logs/slot-" + std::to_string(o.slot) +
-                            ".log";
+    const std::string log = run_files(g, run).slot_log(o.slot);
     if (!util::copy_file_to(log, stdout)) {
       throw Failure{ExitCode::usage, "no log for slot " + std::to_string(o.slot) + " of run " +
                                          run.id + " (" + log + ")"};
@@ -65,20 +65,14 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (o.job.empty()) {
     throw Failure{ExitCode::usage, "logs: give a JOB, or --slot N"};
   }
-  store::JobFilter filter;
-  filter.id = o.job;
-  const auto jobs = check(store->jobs(run.rid, filter));
-  if (jobs.empty()) {
-    throw Failure{ExitCode::usage, "no job '" + o.job + "' in run " + run.id};
-  }
-  const std::string base = output_dir(g, run) + "/" + std::to_string(jobs.front().seq);
+  const auto output = check(app::job_output(*store, g.store, run.id, o.job));
   std::fflush(stdout);
   if (!o.stderr_only) {
-    util::copy_file_to(base + ".out", stdout);
+    util::copy_file_to(output.stdout_path, stdout);
     std::fflush(stdout);
   }
   if (!o.stdout_only) {
-    util::copy_file_to(base + ".err", o.stderr_only ? stdout : stderr);
+    util::copy_file_to(output.stderr_path, o.stderr_only ? stdout : stderr);
   }
   return 0;
 }

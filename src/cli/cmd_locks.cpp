@@ -9,7 +9,7 @@ namespace muster::cli {
 
 int cmd_locks(const GlobalOptions& g) {
   auto store = open_store(g, store::Create::no);
-  const auto locks = check(store->locks());
+  const auto locks = check(app::locks(*store));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& l : locks) {
@@ -22,7 +22,7 @@ int cmd_locks(const GlobalOptions& g) {
                      {"since", util::format_timestamp(l.since)},
                      {"pid", l.holder.pid},
                      {"host", l.holder.host},
-                     {"alive", holder_alive(l.holder)}});
+                     {"alive", app::holder_alive(l.holder)}});
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return to_int(ExitCode::ok);
@@ -35,7 +35,7 @@ int cmd_locks(const GlobalOptions& g) {
   }
   ui::Table t({"LOCK", "RUN", "NAME", "JOB", "SINCE", "AGENT"});
   for (const auto& l : locks) {
-    const bool alive = holder_alive(l.holder);
+    const bool alive = app::holder_alive(l.holder);
     t.add({l.name, l.run_id, l.run_name.empty() ? "-" : l.run_name,
            l.job_id.empty() ? "-" : l.job_id, util::format_clock(l.since),
            l.holder.empty() ? "-"

@@ -1,5 +1,6 @@
 // `muster workers`, `summary` and `cleanup`: the store as a whole.
 
+#include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
@@ -26,7 +27,7 @@ struct SlotView {
 /// before someone recovers its jobs.
 bool agent_offline(const store::AgentRecord& a, int64_t now) {
   return a.state == "offline" ||
-         (a.state == "running" && (!holder_alive(a.who) ||
+         (a.state == "running" && (!app::holder_alive(a.who) ||
                                    now - a.who.heartbeat_at > 3 * a.who.heartbeat_ms));
 }
 
@@ -135,7 +136,7 @@ int cmd_summary(const GlobalOptions& g) {
   int64_t active = 0;
   core::Counts all;
   for (const auto& run : runs) {
-    if (holder_alive(run.holder)) {
+    if (app::holder_alive(run.holder)) {
       ++active;
     }
     const auto c = check(store->counts(run.rid));
@@ -172,23 +173,7 @@ int cmd_summary(const GlobalOptions& g) {
 
 int cmd_cleanup(const GlobalOptions& g, const CleanupOptions& o) {
   auto store = open_store(g, store::Create::no);
-  const int64_t cutoff = util::now_ms() - static_cast<int64_t>(o.days * 86'400'000.0);
-  std::vector<store::RunRecord> old;
-  for (auto& run : check(store->list_runs())) {
-    const bool finished = run.state == core::RunState::completed ||
-                          run.state == core::RunState::cancelled ||
-                          run.state == core::RunState::failed;
-    // A run an agent still holds is never touched, whatever its state says.
-    if (finished && run.updated_at < cutoff && !holder_alive(run.holder)) {
-      old.push_back(std::move(run));
-    }
-  }
-  if (!o.dry_run) {
-    for (const auto& run : old) {
-      check(store->delete_run(run.rid));
-      check(util::remove_tree(g.store + "/runs/" + run.id));
-    }
-  }
+  const auto old = check(app::cleanup(*store, g.store, o.days, o.dry_run));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& run : old) {

@@ -1,23 +1,19 @@
 // `muster run`: check everything, create the run and its jobs in one
 // transaction, then run them. `muster resume`: run an existing run again.
 
+#include "app/control.hpp"
+#include "app/create.hpp"
 #include "cli/common.hpp"
-#include "core/template.hpp"
-#include "input/reader.hpp"
+#include "cli/config.hpp"
 #include "store/codec.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
-#include "cli/config.hpp"
-#include "cli/rows.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
-#include <filesystem>
-#include <type_traits>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
-#include <sys/stat.h>
 #include <thread>
+#include <type_traits>
 #include <unistd.h>
 
 namespace muster::cli {
@@ -42,7 +38,8 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   core::RunSettings s;
   s.command = std::move(command);
   s.shell = o.shell ? core::Shell::yes : core::Shell::no;
-  s.slots = o.slots > 0 ? o.slots : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  s.slots =
+      o.slots > 0 ? o.slots : std::max<int64_t>(1, std::thread::hardware_concurrency());
   s.max_attempts = o.retries;
   s.backoff.initial_ms = duration_flag("--backoff", o.backoff);
   s.backoff.max_ms = duration_flag("--backoff-max", o.backoff_max);
@@ -74,9 +71,10 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
     l.rate = o.rate;
   }
   if ((l.per_key > 0 || l.per_key_daily > 0) && o.key.empty()) {
-    throw Failure{ExitCode::usage, std::string(l.per_key > 0 ? "--per-key" : "--per-key-daily") +
-                                       ": a per-key limit needs --key (the key it applies to, "
-                                       "such as {account})"};
+    throw Failure{ExitCode::usage,
+                  std::string(l.per_key > 0 ? "--per-key" : "--per-key-daily") +
+                      ": a per-key limit needs --key (the key it applies to, "
+                      "such as {account})"};
   }
   s.priority = o.priority;
   s.locks = o.locks;
@@ -89,34 +87,6 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   return s;
 }
 
-bool path_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// The command and the hooks may use only what the slots own.
-void check_slot_template(const core::RunSettings& s, const core::Template& t,
-                         const std::string& what) {
-  check(t.check_ports(s.ports, what));
-  if (t.uses_slot_dir() && !s.slot.dir) {
-    throw Failure{ExitCode::usage, what + " uses {slot_dir}, but slots have no directory: "
-                                          "set dir in [slots]"};
-  }
-}
-
-void check_hook_templates(const core::RunSettings& s) {
-  const std::pair<const std::string*, const char*> hooks[] = {
-      {&s.slot.setup, "slots.setup"},
-      {&s.slot.teardown, "slots.teardown"},
-      {&s.slot.before_job, "slots.before_job"},
-      {&s.slot.after_job, "slots.after_job"}};
-  for (const auto& [script, what] : hooks) {
-    if (!script->empty()) {
-      check_slot_template(s, check(core::Template::parse_word(*script, core::Shell::yes)), what);
-    }
-  }
-}
-
 int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSettings& s,
                 const std::vector<core::SlotPorts>& ports) {
   // What each slot owns, as the agent will lay it out (RUN is the run's id).
@@ -124,15 +94,16 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
     std::string ports, dir, sidecar, log;
   };
   std::vector<Row> rows;
-  const std::string run_dir = g.store + "/runs/RUN";
+  const core::RunFiles files = app::run_files(g.store, "RUN");
   for (const auto& slot : ports) {
     Row row;
     auto values = core::slot_values(slot);
     for (const auto& [name, range] : slot.ports) {
-      row.ports += (row.ports.empty() ? "" : " ") + name + "=" + std::to_string(range.first) +
-                   (range.first == range.second ? "" : "-" + std::to_string(range.second));
+      row.ports +=
+          (row.ports.empty() ? "" : " ") + name + "=" + std::to_string(range.first) +
+          (range.first == range.second ? "" : "-" + std::to_string(range.second));
     }
-    row.dir = s.slot.dir ? run_dir + "/slots/" + std::to_string(slot.slot) : "-";
+    row.dir = s.slot.dir ? files.slot_dir(slot.slot) : "-";
     values["slot_dir"] = row.dir;
     core::JobContext ctx{"", "RUN", slot.slot, 0, &values};
     for (const auto& word : s.slot.sidecar) {
@@ -145,30 +116,33 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
     if (row.ports.empty()) {
       row.ports = "-";
     }
-    row.log = run_dir + "/logs/slot-" + std::to_string(slot.slot) + ".log";
+    row.log = files.slot_log(slot.slot);
     rows.push_back(std::move(row));
   }
   nlohmann::ordered_json slots = nlohmann::ordered_json::array();
   for (const auto& slot : ports) {
     nlohmann::ordered_json p = nlohmann::ordered_json::object();
     for (const auto& [name, range] : slot.ports) {
-      p[name] = range.first == range.second
-                    ? nlohmann::ordered_json(range.first)
-                    : nlohmann::ordered_json{{"first", range.first}, {"last", range.second}};
+      p[name] =
+          range.first == range.second
+              ? nlohmann::ordered_json(range.first)
+              : nlohmann::ordered_json{{"first", range.first}, {"last", range.second}};
     }
     const Row& row = rows[static_cast<size_t>(slot.slot)];
-    slots.push_back({{"slot", slot.slot},
-                     {"ports", p},
-                     {"dir", row.dir == "-" ? nlohmann::ordered_json(nullptr)
-                                            : nlohmann::ordered_json(row.dir)},
-                     {"sidecar", row.sidecar == "-" ? nlohmann::ordered_json(nullptr)
-                                                    : nlohmann::ordered_json(row.sidecar)},
-                     {"log", row.log}});
+    slots.push_back(
+        {{"slot", slot.slot},
+         {"ports", p},
+         {"dir", row.dir == "-" ? nlohmann::ordered_json(nullptr)
+                                : nlohmann::ordered_json(row.dir)},
+         {"sidecar", row.sidecar == "-" ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(row.sidecar)},
+         {"log", row.log}});
   }
   auto settings = nlohmann::ordered_json::parse(store::encode_settings(s));
   settings.erase("inputs");
-  nlohmann::ordered_json j = {{"config", o.config_used.empty() ? nlohmann::ordered_json(nullptr)
-                                                               : nlohmann::ordered_json(o.config_used)},
+  nlohmann::ordered_json j = {{"config", o.config_used.empty()
+                                             ? nlohmann::ordered_json(nullptr)
+                                             : nlohmann::ordered_json(o.config_used)},
                               {"inputs", o.inputs},
                               {"settings", settings},
                               {"slots", slots}};
@@ -176,13 +150,15 @@ int show_config(const GlobalOptions& g, const RunOptions& o, const core::RunSett
     std::printf("%s\n", ui::dump(j, 2).c_str());
     return to_int(ExitCode::ok);
   }
-  std::printf("config:    %s\n", o.config_used.empty() ? "(none)" : o.config_used.c_str());
+  std::printf("config:    %s\n",
+              o.config_used.empty() ? "(none)" : o.config_used.c_str());
   std::printf("command:   %s%s\n", util::join(s.command, " ").c_str(),
               s.shell == core::Shell::yes ? "  (through sh -c)" : "");
   std::printf("inputs:    %s\n", o.inputs.empty() ? "stdin or ::: arguments"
-                                                     : util::join(o.inputs, ", ").c_str());
+                                                  : util::join(o.inputs, ", ").c_str());
   std::printf("slots:     %lld\n", static_cast<long long>(s.slots));
-  std::printf("attempts:  %lld, backoff %s up to %s\n", static_cast<long long>(s.max_attempts),
+  std::printf("attempts:  %lld, backoff %s up to %s\n",
+              static_cast<long long>(s.max_attempts),
               util::format_duration(s.backoff.initial_ms).c_str(),
               util::format_duration(s.backoff.max_ms).c_str());
   std::printf("timeout:   %s, kill grace %s, stop grace %s\n",
@@ -206,8 +182,8 @@ int64_t heartbeat_flag(const std::string& value) {
   return ms;
 }
 
-ExecOptions exec_options(const RunOptions& o) {
-  ExecOptions e;
+app::ExecOptions exec_options(const RunOptions& o) {
+  app::ExecOptions e;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;
@@ -216,29 +192,50 @@ ExecOptions exec_options(const RunOptions& o) {
   return e;
 }
 
-int resume_named(const GlobalOptions& g, const RunOptions& o, const ExecOptions& exec,
-                 store::Store& store, const store::RunRecord& run,
+int resume_named(const GlobalOptions& g, const RunOptions& o,
+                 const app::ExecOptions& exec, const store::RunRecord& run,
                  const std::vector<std::string>& command) {
-  if (run.state == core::RunState::cancelled) {
-    throw Failure{ExitCode::usage, "a run named '" + o.name + "' was cancelled; use another "
-                                   "--name"};
-  }
-  if (run.settings.command != command) {
-    throw Failure{ExitCode::usage, "a run named '" + o.name + "' exists with another command (" +
-                                       util::join(run.settings.command, " ") +
-                                       "); use `muster resume " + o.name +
-                                       "` or another --name"};
-  }
+  check(app::check_resumable(run, o.name, command));
   if (!g.quiet && !g.json) {
-    std::fprintf(stderr, "muster: run '%s' exists (%s): continuing it; its rows were fixed when "
-                         "it was created, so the input is not read again\n",
+    std::fprintf(stderr,
+                 "muster: run '%s' exists (%s): continuing it; its rows were fixed when "
+                 "it was created, so the input is not read again\n",
                  o.name.c_str(), run.id.c_str());
   }
   if (o.seed_only) {
     std::printf("%s\n", run.id.c_str());
     return to_int(ExitCode::ok);
   }
-  return execute(store, run, g, exec);
+  auto store = open_store(g, store::Create::no);
+  return execute(*store, run, g, exec);
+}
+
+/// Prints what `validate` found: every row was read and is fine.
+int report_valid(const GlobalOptions& g, const RunOptions& o, int64_t count) {
+  if (g.json) {
+    std::printf("{\"ok\":true,\"jobs\":%lld}\n", static_cast<long long>(count));
+  } else if (!g.quiet) {
+    std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(count),
+                o.config_used.empty() ? "" : ", config ", o.config_used.c_str());
+  }
+  return to_int(ExitCode::ok);
+}
+
+/// Prints the id of a run created with --seed-only.
+int report_seeded(const GlobalOptions& g, const store::RunRecord& run) {
+  if (g.json) {
+    auto store = open_store(g, store::Create::no);
+    auto counts = check(store->counts(run.rid));
+    std::printf("%s\n", ui::dump(ui::run_json(run, counts, false), 2).c_str());
+  } else {
+    std::printf("%s\n", run.id.c_str());
+    if (!g.quiet && isatty(2)) {
+      std::fprintf(stderr,
+                   "muster: created run %s with %lld jobs; `muster resume %s` runs it\n",
+                   run.id.c_str(), static_cast<long long>(run.total), run.id.c_str());
+    }
+  }
+  return to_int(ExitCode::ok);
 }
 
 } // namespace
@@ -258,118 +255,53 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   std::vector<std::string>& command = o.command_words;
   if (!command.empty() && command.front() == "--") {
     command.erase(command.begin());
-  } else if (!command.empty() && command.front().size() > 1 && command.front()[0] == '-') {
+  } else if (!command.empty() && command.front().size() > 1 &&
+             command.front()[0] == '-') {
     // Options end where the command begins; a command never starts with '-'.
-    throw Failure{ExitCode::usage, "unknown option '" + command.front() +
-                                       "' (see muster run --help; the command goes after --)"};
+    throw Failure{ExitCode::usage,
+                  "unknown option '" + command.front() +
+                      "' (see muster run --help; the command goes after --)"};
   }
   check(apply_config(o));
   core::RunSettings settings = settings_from(o, command);
   // Every flag is checked before anything is created.
-  const ExecOptions exec = exec_options(o);
+  const app::ExecOptions exec = exec_options(o);
   settings.ports = o.ports;
   settings.slot = o.slot;
-  check_hook_templates(settings);
-  const auto ports = check(core::plan_ports(settings.ports, settings.slots));
+  const auto ports = check(app::plan_slots(settings));
   if (o.mode == RunMode::show_config && command.empty()) {
     return show_config(g, o, settings, ports);
   }
-  auto tmpl = core::Template::parse_command(command, settings.shell);
-  if (!tmpl) {
-    throw Failure{ExitCode::usage, tmpl.error().message};
-  }
-  check_slot_template(settings, *tmpl, "the command");
-  const JobTemplates templates = JobTemplates::parse(settings);
+  const app::JobTemplates templates = check(app::check_templates(settings));
   if (o.mode == RunMode::show_config) {
     return show_config(g, o, settings, ports);
   }
-
-  if (!o.name.empty() && path_exists(g.store) && o.mode == RunMode::run) {
-    auto store = open_store(g, store::Create::no);
-    auto existing = store->find_run(o.name);
-    if (existing && existing->name == o.name) {
-      return resume_named(g, o, exec, *store, *existing, command);
-    }
-  }
-
-  JobSource source(templates, open_rows(o.inputs, o.format, std::move(groups)), 0);
-  for (const auto& label : source.labels()) {
-    settings.inputs.push_back(label);
-  }
-  source.check_fields();
-
   if (o.mode == RunMode::run) {
-    check(ports_free(ports));
+    if (auto existing = check(app::find_named(g.store, o.name))) {
+      return resume_named(g, o, exec, *existing, command);
+    }
   }
-  const bool fresh_store = !path_exists(g.store);
-  store::RunRecord run;
-  run.name = o.name;
-  run.settings = settings;
-  run.columns = source.columns();
-  auto next = [&source](store::NewJob& job) { return source.next(job); };
+  const app::RunInputs inputs{o.inputs, o.format, std::move(groups)};
   if (o.mode == RunMode::validate) {
-    // Every row, as `run` would read it, with ids checked in memory: no store.
-    std::unordered_map<std::string, std::string> seen;
-    store::NewJob job;
-    for (;;) {
-      auto more = next(job);
-      if (!more) {
-        throw Failure{ExitCode::usage, more.error().message};
-      }
-      if (!*more) {
-        break;
-      }
-      if (auto [it, added] = seen.emplace(job.id, job.where); !added) {
-        throw Failure{ExitCode::usage, job.where + ": duplicate job id '" + job.id +
-                                           "' (first at " + it->second + ")"};
-      }
-    }
-    check(ports_free(ports));
-    if (g.json) {
-      std::printf("{\"ok\":true,\"jobs\":%lld}\n", static_cast<long long>(source.count()));
-    } else if (!g.quiet) {
-      std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(source.count()),
-                  o.config_used.empty() ? "" : ", config ",
-                  o.config_used.c_str());
-    }
-    return to_int(ExitCode::ok);
+    return report_valid(g, o, check(app::validate_rows(settings, templates, inputs)));
   }
-  auto store = open_store(g, store::Create::yes);
-  if (!settings.locks.empty() && !o.seed_only) {
-    // Refused before the run exists, so a refusal leaves nothing behind.
-    wait_for_locks(*store, 0, settings.locks, o.wait_locks, g.quiet || g.json);
-  }
-  if (auto r = store->create_run(run, next); !r) {
-    store.reset();
-    if (fresh_store) {
-      std::error_code ec;
-      std::filesystem::remove_all(g.store, ec);
-    }
-    throw Failure{ExitCode::usage, r.error().message};
-  }
+  app::CreateOptions copts;
+  copts.check_locks = !o.seed_only;
+  copts.wait_locks = o.wait_locks;
+  copts.waiting = lock_waiting(g.quiet || g.json);
+  const auto run =
+      check(app::create_run(g.store, o.name, settings, templates, inputs, copts));
   if (o.seed_only) {
-    if (g.json) {
-      auto counts = check(store->counts(run.rid));
-      std::printf("%s\n", ui::dump(ui::run_json(run, counts, false), 2).c_str());
-    } else {
-      std::printf("%s\n", run.id.c_str());
-      if (!g.quiet && isatty(2)) {
-        std::fprintf(stderr, "muster: created run %s with %lld jobs; `muster resume %s` runs it\n",
-                     run.id.c_str(), static_cast<long long>(run.total), run.id.c_str());
-      }
-    }
-    return to_int(ExitCode::ok);
+    return report_seeded(g, run);
   }
+  auto store = open_store(g, store::Create::no);
   return execute(*store, run, g, exec);
 }
 
 int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
   auto store = open_store(g, store::Create::no);
-  auto run = find_run(*store, o.run);
-  refuse_ended(run, "join");
-  check(store->add_event(run.rid, make_event("join", o.slots > 0 ? "-j " + std::to_string(o.slots)
-                                                                 : "")));
-  ExecOptions e;
+  const auto run = check(app::join(*store, o.run, o.slots));
+  app::ExecOptions e;
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
@@ -380,33 +312,18 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
 
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   auto store = open_store(g, store::Create::no);
-  auto run = find_run(*store, o.run);
-  const auto control = check(store->control(run.rid));
-  std::string detail = o.slots > 0 ? "-j " + std::to_string(o.slots) : "";
-  if (o.now) {
-    detail += std::string(detail.empty() ? "" : " ") + "--now";
-  }
-  if (holder_alive(run.holder)) {
-    // A live agent continues: it reads the cleared pause within a moment.
-    check(store->set_control(run.rid, std::string(),
-                             o.slots > 0 ? std::optional<int64_t>(o.slots) : std::nullopt, o.now,
-                             make_event("resume", detail)));
+  const auto resumed = check(app::resume(*store, o.run, o.slots, o.now));
+  const auto& run = resumed.run;
+  if (resumed.agent_alive) {
     if (!g.quiet) {
-      std::fprintf(stderr, "muster: run %s: its agent (pid %lld) continues%s\n", run.id.c_str(),
-                   static_cast<long long>(run.holder.pid),
-                   o.slots > 0 ? (" with " + std::to_string(o.slots) + " slot(s)").c_str() : "");
+      std::fprintf(stderr, "muster: run %s: its agent (pid %lld) continues%s\n",
+                   run.id.c_str(), static_cast<long long>(run.holder.pid),
+                   o.slots > 0 ? (" with " + std::to_string(o.slots) + " slot(s)").c_str()
+                               : "");
     }
     return to_int(ExitCode::ok);
   }
-  if (control.request == "cancel" && run.state == core::RunState::cancelled) {
-    throw Failure{ExitCode::usage, "run " + run.id + " was cancelled"};
-  }
-  if (!control.request.empty() || o.now) {
-    check(store->set_control(run.rid, std::string(), std::nullopt, o.now,
-                             make_event("resume", detail)));
-    run = find_run(*store, run.id);
-  }
-  ExecOptions e;
+  app::ExecOptions e;
   e.slots = o.slots;
   e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;

@@ -1,5 +1,6 @@
 // `muster status` and `muster list`: read-only views of runs.
 
+#include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
@@ -25,21 +26,11 @@ std::string counts_summary(const core::Counts& c) {
 
 int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   auto store = open_store(g, store::Create::no);
-  store::RunRecord run;
-  if (o.run.empty()) {
-    auto latest = check(store->latest_run());
-    if (!latest) {
-      throw Failure{ExitCode::usage, "no runs in " + g.store};
-    }
-    run = std::move(*latest);
-  } else {
-    run = find_run(*store, o.run);
-  }
-  const auto counts = check(store->counts(run.rid));
-  const bool alive = holder_alive(run.holder);
-  store::JobFilter running;
-  running.state = core::JobState::running;
-  const auto active = check(store->jobs(run.rid, running));
+  const auto view = check(app::status(*store, g.store, o.run));
+  const auto& run = view.run;
+  const auto& counts = view.counts;
+  const bool alive = view.agent_alive;
+  const auto& active = view.running;
   const int64_t now = util::now_ms();
   if (g.json) {
     auto j = ui::run_json(run, counts, alive);
@@ -66,10 +57,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
                 util::format_duration(run.resume_at - now).c_str(), run.halt_reason.c_str());
   }
   if (counts[core::JobState::waiting] > 0) {
-    store::JobFilter f;
-    f.state = core::JobState::waiting;
-    f.limit = 3;
-    for (const auto& job : check(store->jobs(run.rid, f))) {
+    for (const auto& job : view.waiting) {
       std::printf("  waiting: job %s: %s\n", job.id.c_str(), job.reason.c_str());
     }
     if (counts[core::JobState::waiting] > 3) {
@@ -104,26 +92,17 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
 
 int cmd_list(const GlobalOptions& g, const ListOptions& o) {
   auto store = open_store(g, store::Create::no);
-  std::vector<store::RunRecord> runs;
-  for (auto& run : check(store->list_runs())) {
-    if (o.status.empty() || core::to_string(run.state) == o.status) {
-      runs.push_back(std::move(run));
-    }
-  }
-  if (o.limit >= 0 && static_cast<int64_t>(runs.size()) > o.limit) {
-    runs.erase(runs.begin(), runs.end() - o.limit); // the newest N, oldest first
-  }
+  const auto runs = check(app::list_runs(*store, o.status, o.limit));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
-    for (const auto& run : runs) {
-      arr.push_back(ui::run_json(run, check(store->counts(run.rid)), holder_alive(run.holder)));
+    for (const auto& r : runs) {
+      arr.push_back(ui::run_json(r.run, r.counts, r.agent_alive));
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
   }
   ui::Table t({"ID", "NAME", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "COMMAND"});
-  for (const auto& run : runs) {
-    const auto c = check(store->counts(run.rid));
+  for (const auto& [run, c, alive] : runs) {
     t.add({run.id, run.name.empty() ? "-" : run.name, std::string(core::to_string(run.state)),
            std::to_string(c[core::JobState::succeeded]),
            std::to_string(c[core::JobState::failed]), std::to_string(run.total),

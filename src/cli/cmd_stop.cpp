@@ -3,7 +3,6 @@
 // here.
 
 #include "cli/common.hpp"
-#include "exec/local_runner.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -20,8 +19,8 @@ int cmd_stop_all(const GlobalOptions& g) {
     if (run.holder.empty()) {
       continue;
     }
-    if (holder_alive(run.holder)) {
-      if (run.holder.host != this_holder().host) {
+    if (app::holder_alive(run.holder)) {
+      if (run.holder.host != app::this_holder().host) {
         std::fprintf(stderr, "muster: run %s is held by pid %lld on %s; stop it there\n",
                      run.id.c_str(), static_cast<long long>(run.holder.pid),
                      run.holder.host.c_str());
@@ -36,10 +35,7 @@ int cmd_stop_all(const GlobalOptions& g) {
       live.push_back(run);
     } else if (run.settings.slot.any()) {
       // Its agent died: nothing else will run its teardown hooks.
-      auto runner = check(exec::LocalRunner::create());
-      agent::Reporter quiet;
-      agent::Agent agent(*store, *runner, quiet, agent_options(g, run, 0));
-      check(agent.teardown(run.rid));
+      check(app::teardown(*store, g.store, run, false));
       if (!g.quiet) {
         std::fprintf(stderr, "muster: run %s: its agent was gone; tore its slots down\n",
                      run.id.c_str());
@@ -48,7 +44,7 @@ int cmd_stop_all(const GlobalOptions& g) {
   }
   // Agents that joined a run drain too.
   for (const auto& a : check(store->agents(0))) {
-    if (a.state != "running" || a.who.host != this_holder().host || !holder_alive(a.who)) {
+    if (a.state != "running" || a.who.host != app::this_holder().host || !app::holder_alive(a.who)) {
       continue;
     }
     const bool holder = std::any_of(live.begin(), live.end(), [&](const store::RunRecord& r) {
@@ -72,10 +68,10 @@ int cmd_stop_all(const GlobalOptions& g) {
   for (const auto& run : live) {
     const int64_t until = util::monotonic_ms() + run.settings.grace_ms +
                           2 * run.settings.kill_grace_ms + 30'000;
-    while (holder_alive(run.holder) && util::monotonic_ms() < until) {
+    while (app::holder_alive(run.holder) && util::monotonic_ms() < until) {
       usleep(100'000);
     }
-    if (holder_alive(run.holder)) {
+    if (app::holder_alive(run.holder)) {
       throw Failure{ExitCode::usage, "run " + run.id + ": pid " +
                                          std::to_string(run.holder.pid) + " did not stop"};
     }

@@ -68,7 +68,7 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
       reasons.push_back("the run is halted until " + util::format_clock(run.resume_at) + " (" +
                         util::format_duration(run.resume_at - now) + " left): " + run.halt_reason);
     }
-    if (!holder_alive(run.holder)) {
+    if (!app::holder_alive(run.holder)) {
       reasons.push_back("no muster runs this run now: " + resume + " runs it");
     }
   }
@@ -104,7 +104,7 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
     }
     notes.push_back("lock " + job.lock + ": " + (held ? "held" : "free"));
     if (unfinished && held && job.state != core::JobState::waiting) {
-      reasons.push_back(describe_lock(*held));
+      reasons.push_back(app::describe_lock(*held));
     }
   }
   if (!s.limits.rate.empty()) {

@@ -123,16 +123,6 @@ struct EventsOptions {
   std::string run;
 };
 
-/// How `execute` runs an agent in this process.
-struct ExecOptions {
-  int64_t slots = 0; ///< 0: the run's own
-  int64_t heartbeat_ms = 2000;
-  bool join = false; ///< take a share of a run another agent holds
-  bool pass_stdout = true;
-  bool no_wait = false;
-  bool wait_locks = false;
-};
-
 struct WhyOptions {
   std::string run;
   std::string job;

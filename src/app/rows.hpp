@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace muster::cli {
+namespace muster::app {
 
 /// The rows of one or more inputs: open readers and what they name.
 struct Rows {
@@ -24,9 +24,10 @@ struct Rows {
   bool per_row_names = false; ///< JSON Lines: names come with each row
 };
 
-/// Opens `inputs` (stdin when none), or the `:::` groups; throws Failure.
-Rows open_rows(const std::vector<std::string>& inputs, const std::string& format,
-               std::vector<std::vector<std::string>> groups);
+/// Opens `inputs` (stdin when none), or the `:::` groups.
+util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
+                             const std::string& format,
+                             std::vector<std::vector<std::string>> groups);
 
 /// The templates that make a job of a row.
 struct JobTemplates {
@@ -35,8 +36,8 @@ struct JobTemplates {
   std::optional<core::Template> priority;
   std::optional<core::Template> job_lock;
   std::string id_column;
-  /// Parses the run's templates; throws Failure(usage).
-  static JobTemplates parse(const core::RunSettings& s);
+  /// Parses the run's templates.
+  static util::Result<JobTemplates> parse(const core::RunSettings& s);
 };
 
 /// Yields jobs from rows, numbering them after `first_seq`.
@@ -44,8 +45,8 @@ class JobSource {
 public:
   JobSource(const JobTemplates& templates, Rows rows, int64_t first_seq);
   /// Checks every template, and the id column, against the inputs' fields,
-  /// where the inputs name them up front; throws Failure(usage).
-  void check_fields() const;
+  /// where the inputs name them up front.
+  util::Result<void> check_fields() const;
   /// The next job; false at the end. An error names the file and line.
   util::Result<bool> next(store::NewJob& job);
   const std::vector<std::string>& columns() const { return m_rows.columns; }
@@ -63,4 +64,4 @@ private:
   input::Record m_rec;
 };
 
-} // namespace muster::cli
+} // namespace muster::app

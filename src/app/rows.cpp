@@ -1,6 +1,5 @@
-#include "cli/rows.hpp"
+#include "app/rows.hpp"
 
-#include "cli/common.hpp"
 #include "store/codec.hpp"
 #include "util/strings.hpp"
 
@@ -8,21 +7,23 @@
 #include <cerrno>
 #include <cstdlib>
 
-namespace muster::cli {
+namespace muster::app {
 
-Rows open_rows(const std::vector<std::string>& inputs, const std::string& format,
-               std::vector<std::vector<std::string>> groups) {
+util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
+                             const std::string& format,
+                             std::vector<std::vector<std::string>> groups) {
   Rows rows;
   if (!groups.empty()) {
     if (!inputs.empty()) {
-      throw Failure{ExitCode::usage, "give rows with --input or after :::, not both"};
+      return util::Error{"give rows with --input or after :::, not both"};
     }
     rows.field_count = groups.size();
     rows.readers.push_back(input::make_args_reader(std::move(groups)));
     rows.labels.emplace_back(":::");
     return rows;
   }
-  std::vector<std::string> paths = inputs.empty() ? std::vector<std::string>{"-"} : inputs;
+  std::vector<std::string> paths =
+      inputs.empty() ? std::vector<std::string>{"-"} : inputs;
   std::optional<input::Format> forced;
   if (!format.empty()) {
     forced = input::parse_format(format);
@@ -30,18 +31,22 @@ Rows open_rows(const std::vector<std::string>& inputs, const std::string& format
   for (size_t i = 0; i < paths.size(); ++i) {
     const auto format = forced ? *forced : input::format_for_path(paths[i]);
     if (i > 0 && format != rows.format) {
-      throw Failure{ExitCode::usage, "--input " + paths[i] + ": its format (" +
-                                         std::string(input::format_name(format)) +
-                                         ") differs from the first input's (" +
-                                         std::string(input::format_name(rows.format)) + ")"};
+      return util::Error{"--input " + paths[i] + ": its format (" +
+                         std::string(input::format_name(format)) +
+                         ") differs from the first input's (" +
+                         std::string(input::format_name(rows.format)) + ")"};
     }
     rows.format = format;
-    auto reader = check(input::open_reader(paths[i], format));
+    auto opened = input::open_reader(paths[i], format);
+    if (!opened) {
+      return opened.error();
+    }
+    auto reader = std::move(*opened);
     if (i == 0) {
       rows.columns = reader->columns();
     } else if (reader->columns() != rows.columns) {
-      throw Failure{ExitCode::usage, "--input " + paths[i] +
-                                         ": its header differs from the first input's"};
+      return util::Error{"--input " + paths[i] +
+                         ": its header differs from the first input's"};
     }
     rows.readers.push_back(std::move(reader));
     rows.labels.push_back(paths[i] == "-" ? "<stdin>" : paths[i]);
@@ -51,18 +56,22 @@ Rows open_rows(const std::vector<std::string>& inputs, const std::string& format
   return rows;
 }
 
-
-JobTemplates JobTemplates::parse(const core::RunSettings& s) {
+util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
   auto command = core::Template::parse_command(s.command, s.shell);
   if (!command) {
-    throw Failure{ExitCode::usage, command.error().message};
+    return util::Error{command.error().message};
   }
-  JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt, s.id_column};
+  JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt,
+                 s.id_column};
   const std::pair<std::optional<core::Template>*, const std::string*> words[] = {
       {&t.key, &s.key}, {&t.priority, &s.priority}, {&t.job_lock, &s.job_lock}};
   for (const auto& [target, text] : words) {
     if (!text->empty()) {
-      *target = check(core::Template::parse_word(*text));
+      auto word = core::Template::parse_word(*text);
+      if (!word) {
+        return word.error();
+      }
+      *target = std::move(*word);
     }
   }
   return t;
@@ -71,8 +80,8 @@ JobTemplates JobTemplates::parse(const core::RunSettings& s) {
 JobSource::JobSource(const JobTemplates& templates, Rows rows, int64_t first_seq)
     : m_t(templates), m_rows(std::move(rows)), m_first_seq(first_seq), m_seq(first_seq) {}
 
-util::Result<void> JobSource::check_row(const std::vector<std::string>& names, size_t count,
-                                        const std::string& where) const {
+util::Result<void> JobSource::check_row(const std::vector<std::string>& names,
+                                        size_t count, const std::string& where) const {
   const std::pair<const core::Template*, const char*> checks[] = {
       {&m_t.command, "the command"},
       {m_t.key ? &*m_t.key : nullptr, "--key"},
@@ -88,23 +97,28 @@ util::Result<void> JobSource::check_row(const std::vector<std::string>& names, s
   return {};
 }
 
-void JobSource::check_fields() const {
+util::Result<void> JobSource::check_fields() const {
   if (m_rows.per_row_names) {
-    return; // each JSON Lines row is checked as it is read
+    return {}; // each JSON Lines row is checked as it is read
   }
-  check(check_row(m_rows.columns, m_rows.field_count, ""));
+  if (auto r = check_row(m_rows.columns, m_rows.field_count, ""); !r) {
+    return r;
+  }
   const std::string& id = m_t.id_column;
   if (id.empty()) {
-    return;
+    return {};
   }
   if (m_rows.columns.empty()) {
-    throw Failure{ExitCode::usage, "--id-column " + id + ": the input has no named fields (use "
-                                   "CSV, TSV or JSON Lines)"};
+    return util::Error{"--id-column " + id +
+                       ": the input has no named fields (use "
+                       "CSV, TSV or JSON Lines)"};
   }
-  if (std::find(m_rows.columns.begin(), m_rows.columns.end(), id) == m_rows.columns.end()) {
-    throw Failure{ExitCode::usage, "--id-column " + id + ": no such column; the columns are " +
-                                       util::join(m_rows.columns, ", ")};
+  if (std::find(m_rows.columns.begin(), m_rows.columns.end(), id) ==
+      m_rows.columns.end()) {
+    return util::Error{"--id-column " + id + ": no such column; the columns are " +
+                       util::join(m_rows.columns, ", ")};
   }
+  return {};
 }
 
 util::Result<bool> JobSource::next(store::NewJob& job) {
@@ -152,15 +166,17 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
     errno = 0;
     const long long v = std::strtoll(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || errno != 0) {
-      return util::Error{where + ": --priority: expected a whole number, got '" + text + "'"};
+      return util::Error{where + ": --priority: expected a whole number, got '" + text +
+                         "'"};
     }
     job.priority = v;
   }
-  job.fields = store::encode_fields(m_rows.per_row_names ? &m_rec.names : nullptr, m_rec.values);
+  job.fields =
+      store::encode_fields(m_rows.per_row_names ? &m_rec.names : nullptr, m_rec.values);
   const bool raw_is_value = m_rec.values.size() == 1 && m_rec.raw == m_rec.values[0];
   job.raw = raw_is_value ? std::string() : m_rec.raw;
   job.where = where;
   return true;
 }
 
-} // namespace muster::cli
+} // namespace muster::app

@@ -1,0 +1,253 @@
+#include "app/control.hpp"
+
+#include "app/store.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+#include <unistd.h>
+
+namespace muster::app {
+
+namespace {
+
+/// Waits until `done()` or `ms` pass; true when done.
+template <typename F> bool wait_for(int64_t ms, F done) {
+  const int64_t until = util::monotonic_ms() + ms;
+  while (!done()) {
+    if (util::monotonic_ms() >= until) {
+      return false;
+    }
+    ::usleep(50'000);
+  }
+  return true;
+}
+
+/// The run named by `ref`, refused when it has ended.
+util::Result<store::RunRecord> live_run(store::Store& store, const std::string& ref,
+                                        const std::string& what) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run;
+  }
+  if (auto r = refuse_ended(*run, what); !r) {
+    return r.error();
+  }
+  return run;
+}
+
+} // namespace
+
+util::Result<Controlled> pause(store::Store& store, const std::string& ref,
+                               bool stop_running) {
+  auto run = live_run(store, ref, "pause");
+  if (!run) {
+    return run.error();
+  }
+  const std::string request = stop_running ? "pause-stop" : "pause";
+  if (auto r =
+          store.set_control(run->rid, request, std::nullopt, false,
+                            make_event("pause", stop_running ? "stop running jobs" : ""));
+      !r) {
+    return r.error();
+  }
+  const bool alive = holder_alive(run->holder);
+  if (!alive) {
+    if (auto r = store.set_run_state(run->rid, core::RunState::paused); !r) {
+      return r.error();
+    }
+  } else {
+    // The agent acknowledges by setting the run's state.
+    wait_for(2000, [&] {
+      auto now = store.find_run(run->id);
+      return now && now->state == core::RunState::paused;
+    });
+  }
+  return Controlled{*run, alive};
+}
+
+util::Result<Controlled> resume(store::Store& store, const std::string& ref,
+                                int64_t slots, bool now) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run.error();
+  }
+  const auto control = store.control(run->rid);
+  if (!control) {
+    return control.error();
+  }
+  std::string detail = slots > 0 ? "-j " + std::to_string(slots) : "";
+  if (now) {
+    detail += std::string(detail.empty() ? "" : " ") + "--now";
+  }
+  if (holder_alive(run->holder)) {
+    // A live agent continues: it reads the cleared pause within a moment.
+    if (auto r =
+            store.set_control(run->rid, std::string(),
+                              slots > 0 ? std::optional<int64_t>(slots) : std::nullopt,
+                              now, make_event("resume", detail));
+        !r) {
+      return r.error();
+    }
+    return Controlled{*run, true};
+  }
+  if (control->request == "cancel" && run->state == core::RunState::cancelled) {
+    return util::Error{"run " + run->id + " was cancelled"};
+  }
+  if (!control->request.empty() || now) {
+    if (auto r = store.set_control(run->rid, std::string(), std::nullopt, now,
+                                   make_event("resume", detail));
+        !r) {
+      return r.error();
+    }
+    run = store.find_run(run->id);
+    if (!run) {
+      return run.error();
+    }
+  }
+  return Controlled{*run, false};
+}
+
+util::Result<store::RunRecord> join(store::Store& store, const std::string& ref,
+                                    int64_t slots) {
+  auto run = live_run(store, ref, "join");
+  if (!run) {
+    return run;
+  }
+  if (auto r = store.add_event(
+          run->rid, make_event("join", slots > 0 ? "-j " + std::to_string(slots) : ""));
+      !r) {
+    return r.error();
+  }
+  return run;
+}
+
+util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
+                               const std::string& ref, const ConfirmCancel& confirm) {
+  auto run = live_run(store, ref, "cancel");
+  if (!run) {
+    return run.error();
+  }
+  Cancelled out{*run, false, {}};
+  auto before = store.counts(run->rid);
+  if (!before) {
+    return before.error();
+  }
+  if (confirm) {
+    auto yes = confirm(*run, *before);
+    if (!yes) {
+      return yes.error();
+    }
+    if (!*yes) {
+      return out;
+    }
+  }
+  if (auto r = store.set_control(run->rid, std::string("cancel"), std::nullopt, false,
+                                 make_event("cancel", ""));
+      !r) {
+    return r.error();
+  }
+  if (holder_alive(run->holder)) {
+    // Its agent stops the jobs' process groups, tears down, and cancels the rest.
+    const int64_t limit = run->settings.kill_grace_ms + 30'000;
+    if (!wait_for(limit, [&] { return !holder_alive(run->holder); })) {
+      return util::Error{"run " + run->id + ": its agent (pid " +
+                         std::to_string(run->holder.pid) + ") did not stop in time"};
+    }
+  } else {
+    // No agent: cancel it here (leftover processes are killed on takeover).
+    auto result = teardown(store, location, *run, true);
+    if (!result) {
+      return result.error();
+    }
+    if (result->ending == agent::Ending::busy) {
+      return util::Error{"run " + run->id + " was taken by another muster meanwhile",
+                         util::ErrorKind::busy};
+    }
+  }
+  auto after = store.counts(run->rid);
+  if (!after) {
+    return after.error();
+  }
+  out.cancelled = true;
+  out.after = *after;
+  return out;
+}
+
+util::Result<Controlled> scale(store::Store& store, const std::string& ref,
+                               int64_t slots) {
+  auto run = live_run(store, ref, "scale");
+  if (!run) {
+    return run.error();
+  }
+  if (!holder_alive(run->holder)) {
+    return util::Error{"run " + run->id + " has no live agent; `muster resume " +
+                       run->id + " -j " + std::to_string(slots) +
+                       "` runs it with that many slots"};
+  }
+  if (auto r = store.set_control(run->rid, std::nullopt, slots, false,
+                                 make_event("scale", "-j " + std::to_string(slots)));
+      !r) {
+    return r.error();
+  }
+  return Controlled{*run, true};
+}
+
+util::Result<Added> add_jobs(store::Store& store, const std::string& ref,
+                             const RunInputs& inputs) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run.error();
+  }
+  if (run->state == core::RunState::cancelled) {
+    return util::Error{"run " + run->id + " was cancelled: start a new run instead"};
+  }
+  auto templates = JobTemplates::parse(run->settings);
+  if (!templates) {
+    return templates.error();
+  }
+  auto rows = open_rows(inputs.files, inputs.format, {});
+  if (!rows) {
+    return rows.error();
+  }
+  JobSource source(*templates, std::move(*rows), run->total);
+  if (source.columns() != run->columns) {
+    return util::Error{
+        "--input " + util::join(source.labels(), ", ") + ": its fields (" +
+        (source.columns().empty() ? "none named" : util::join(source.columns(), ", ")) +
+        ") differ from the run's (" +
+        (run->columns.empty() ? "none named" : util::join(run->columns, ", ")) + ")"};
+  }
+  if (auto r = source.check_fields(); !r) {
+    return r.error();
+  }
+  auto added =
+      store.add_jobs(run->rid, [&](store::NewJob& job) { return source.next(job); });
+  if (!added) {
+    return util::Error{added.error().message + " (nothing was added)"};
+  }
+  if (auto r = store.add_event(
+          run->rid, make_event("add", std::to_string(*added) + " job(s) from " +
+                                          util::join(source.labels(), ", ")));
+      !r) {
+    return r.error();
+  }
+  return Added{Controlled{*run, holder_alive(run->holder)}, *added};
+}
+
+util::Result<Retried> retry(store::Store& store, const std::string& ref,
+                            store::RetrySelection sel) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run.error();
+  }
+  if (!sel.job_id && !sel.failed && !sel.interrupted) {
+    sel.failed = sel.interrupted = true;
+  }
+  auto moved = store.retry(run->rid, sel);
+  if (!moved) {
+    return moved.error();
+  }
+  return Retried{Controlled{*run, holder_alive(run->holder)}, *moved};
+}
+
+} // namespace muster::app

@@ -1,0 +1,192 @@
+#include "app/create.hpp"
+
+#include "app/execute.hpp"
+#include "app/store.hpp"
+#include "store/open.hpp"
+#include "util/strings.hpp"
+
+#include <filesystem>
+#include <sys/stat.h>
+#include <unordered_map>
+
+namespace muster::app {
+
+namespace {
+
+bool path_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// The command and the hooks may use only what the slots own.
+util::Result<void> check_slot_template(const core::RunSettings& s,
+                                       const core::Template& t, const std::string& what) {
+  if (auto r = t.check_ports(s.ports, what); !r) {
+    return r;
+  }
+  if (t.uses_slot_dir() && !s.slot.dir) {
+    return util::Error{what + " uses {slot_dir}, but slots have no directory: "
+                              "set dir in [slots]"};
+  }
+  return {};
+}
+
+util::Result<JobSource> open_source(core::RunSettings& s, const JobTemplates& templates,
+                                    const RunInputs& inputs, int64_t first_seq) {
+  auto rows = open_rows(inputs.files, inputs.format, inputs.groups);
+  if (!rows) {
+    return rows.error();
+  }
+  JobSource source(templates, std::move(*rows), first_seq);
+  for (const auto& label : source.labels()) {
+    s.inputs.push_back(label);
+  }
+  if (auto r = source.check_fields(); !r) {
+    return r.error();
+  }
+  return source;
+}
+
+} // namespace
+
+util::Result<std::vector<core::SlotPorts>> plan_slots(const core::RunSettings& s) {
+  const std::pair<const std::string*, const char*> hooks[] = {
+      {&s.slot.setup, "slots.setup"},
+      {&s.slot.teardown, "slots.teardown"},
+      {&s.slot.before_job, "slots.before_job"},
+      {&s.slot.after_job, "slots.after_job"}};
+  for (const auto& [script, what] : hooks) {
+    if (!script->empty()) {
+      auto t = core::Template::parse_word(*script, core::Shell::yes);
+      if (!t) {
+        return t.error();
+      }
+      if (auto r = check_slot_template(s, *t, what); !r) {
+        return r.error();
+      }
+    }
+  }
+  return core::plan_ports(s.ports, s.slots);
+}
+
+util::Result<JobTemplates> check_templates(const core::RunSettings& s) {
+  auto tmpl = core::Template::parse_command(s.command, s.shell);
+  if (!tmpl) {
+    return tmpl.error();
+  }
+  if (auto r = check_slot_template(s, *tmpl, "the command"); !r) {
+    return r.error();
+  }
+  return JobTemplates::parse(s);
+}
+
+util::Result<int64_t> validate_rows(const core::RunSettings& settings,
+                                    const JobTemplates& templates,
+                                    const RunInputs& inputs) {
+  core::RunSettings s = settings;
+  auto source = open_source(s, templates, inputs, 0);
+  if (!source) {
+    return source.error();
+  }
+  std::unordered_map<std::string, std::string> seen;
+  store::NewJob job;
+  for (;;) {
+    auto more = source->next(job);
+    if (!more) {
+      return more.error();
+    }
+    if (!*more) {
+      break;
+    }
+    if (auto [it, added] = seen.emplace(job.id, job.where); !added) {
+      return util::Error{job.where + ": duplicate job id '" + job.id + "' (first at " +
+                         it->second + ")"};
+    }
+  }
+  auto ports = core::plan_ports(s.ports, s.slots);
+  if (!ports) {
+    return ports.error();
+  }
+  if (auto r = ports_free(*ports); !r) {
+    return r.error();
+  }
+  return source->count();
+}
+
+util::Result<store::RunRecord>
+create_run(const std::string& location, const std::string& name,
+           core::RunSettings settings, const JobTemplates& templates,
+           const RunInputs& inputs, const CreateOptions& opts) {
+  auto source = open_source(settings, templates, inputs, 0);
+  if (!source) {
+    return source.error();
+  }
+  if (opts.check_ports) {
+    auto ports = core::plan_ports(settings.ports, settings.slots);
+    if (!ports) {
+      return ports.error();
+    }
+    if (auto r = ports_free(*ports); !r) {
+      return r.error();
+    }
+  }
+  const std::string dir = store::files_dir(location);
+  const bool fresh_store = !path_exists(dir);
+  store::RunRecord run;
+  run.name = name;
+  run.settings = std::move(settings);
+  run.columns = source->columns();
+  auto store = open_store(location, store::Create::yes);
+  if (!store) {
+    return store.error();
+  }
+  if (!run.settings.locks.empty() && opts.check_locks) {
+    // Refused before the run exists, so a refusal leaves nothing behind.
+    if (auto r =
+            wait_for_locks(**store, 0, run.settings.locks, opts.wait_locks, opts.waiting);
+        !r) {
+      return r.error();
+    }
+  }
+  auto next = [&source](store::NewJob& job) { return source->next(job); };
+  if (auto r = (*store)->create_run(run, next); !r) {
+    store->reset();
+    if (fresh_store) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+    return util::Error{r.error().message};
+  }
+  return run;
+}
+
+util::Result<std::optional<store::RunRecord>> find_named(const std::string& location,
+                                                         const std::string& name) {
+  if (name.empty() || !path_exists(store::files_dir(location))) {
+    return std::optional<store::RunRecord>();
+  }
+  auto store = open_store(location, store::Create::no);
+  if (!store) {
+    return store.error();
+  }
+  auto existing = (*store)->find_run(name);
+  if (existing && existing->name == name) {
+    return std::optional<store::RunRecord>(std::move(*existing));
+  }
+  return std::optional<store::RunRecord>();
+}
+
+util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
+                                   const std::vector<std::string>& command) {
+  if (run.state == core::RunState::cancelled) {
+    return util::Error{"a run named '" + name + "' was cancelled; use another --name"};
+  }
+  if (run.settings.command != command) {
+    return util::Error{"a run named '" + name + "' exists with another command (" +
+                       util::join(run.settings.command, " ") + "); use `muster resume " +
+                       name + "` or another --name"};
+  }
+  return {};
+}
+
+} // namespace muster::app

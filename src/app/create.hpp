@@ -1,0 +1,62 @@
+#pragma once
+// Creating a run: everything is checked first (settings, templates, every
+// input row), then the run and all its jobs are one transaction.
+
+#include "app/locks.hpp"
+#include "app/rows.hpp"
+#include "core/run.hpp"
+#include "core/slots.hpp"
+#include "store/store.hpp"
+#include "util/result.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace muster::app {
+
+/// Where a new run's rows come from.
+struct RunInputs {
+  std::vector<std::string> files;               ///< none: stdin (unless `groups`)
+  std::string format;                           ///< "" to go by each file's name
+  std::vector<std::vector<std::string>> groups; ///< the `:::` argument groups
+};
+
+/// Checks the slots' hooks against what the slots own, and lays out each
+/// slot's ports.
+util::Result<std::vector<core::SlotPorts>> plan_slots(const core::RunSettings& s);
+
+/// Parses and checks the command and the other job templates.
+util::Result<JobTemplates> check_templates(const core::RunSettings& s);
+
+/// Reads every row as a run would, with ids checked in memory, and checks
+/// that the slots' ports are free; touches no store. Returns the job count.
+util::Result<int64_t> validate_rows(const core::RunSettings& s,
+                                    const JobTemplates& templates,
+                                    const RunInputs& inputs);
+
+/// How `create_run` treats the run's locks.
+struct CreateOptions {
+  bool check_ports = true; ///< refuse when a slot's port is taken
+  bool check_locks = true; ///< refuse (or wait) when a run lock is held
+  bool wait_locks = false;
+  LockWaiting waiting;
+};
+
+/// Creates run `name` ("" for none) with jobs made from `inputs`, in the
+/// store at `location` (made when missing). On any error nothing is left
+/// behind, not even a store that this call made.
+util::Result<store::RunRecord>
+create_run(const std::string& location, const std::string& name,
+           core::RunSettings settings, const JobTemplates& templates,
+           const RunInputs& inputs, const CreateOptions& opts);
+
+/// The run named `name` when one exists in the store at `location`.
+util::Result<std::optional<store::RunRecord>> find_named(const std::string& location,
+                                                         const std::string& name);
+
+/// Whether the existing run named `name` may go on with `command`.
+util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
+                                   const std::vector<std::string>& command);
+
+} // namespace muster::app

@@ -1,0 +1,142 @@
+#include "app/execute.hpp"
+
+#include "app/store.hpp"
+#include "exec/local_runner.hpp"
+#include "exec/ports.hpp"
+#include "exec/proc.hpp"
+
+namespace muster::app {
+
+util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
+  for (const auto& slot : ports) {
+    for (const auto& [name, range] : slot.ports) {
+      for (int64_t port = range.first; port <= range.second; ++port) {
+        if (auto r = exec::check_port_free(port); !r) {
+          return util::Error{"slot " + std::to_string(slot.slot) + ", port " + name +
+                             ": " + r.error().message};
+        }
+      }
+    }
+  }
+  return {};
+}
+
+agent::AgentOptions agent_options(const std::string& location,
+                                  const store::RunRecord& run, int64_t slots) {
+  agent::AgentOptions opts;
+  opts.slots = slots > 0 ? slots : run.settings.slots;
+  opts.store_dir = store::files_dir(location);
+  opts.me = this_holder();
+  opts.me.heartbeat_ms = opts.heartbeat_ms;
+  opts.me.user = make_event("", "").user;
+  opts.is_alive = holder_alive;
+  opts.reap_orphans = [](const std::string& run_id,
+                         const std::vector<store::Orphan>& orphans) {
+    std::vector<exec::Leftover> left;
+    for (const auto& o : orphans) {
+      left.push_back(exec::Leftover{o.id, o.pgid.value_or(0), o.started_at});
+    }
+    exec::kill_leftovers(run_id, left);
+  };
+  return opts;
+}
+
+namespace {
+
+util::Error busy_error(const store::RunRecord& run, const agent::AgentResult& result) {
+  if (result.ending == agent::Ending::busy) {
+    return util::Error{"run " + run.id + " is held by a live muster (pid " +
+                           std::to_string(result.holder->pid) + " on " +
+                           result.holder->host + "); `muster join " + run.id +
+                           "` adds this terminal as another agent, "
+                           "or stop it with `kill " +
+                           std::to_string(result.holder->pid) + "`",
+                       util::ErrorKind::busy};
+  }
+  return util::Error{"run " + run.id + " cannot start: " + describe_lock(*result.lock) +
+                         " (--wait-locks waits for it)",
+                     util::ErrorKind::busy};
+}
+
+std::string waiting_reason(store::Store& store, int64_t rid) {
+  store::JobFilter f;
+  f.state = core::JobState::waiting;
+  f.limit = 1;
+  if (auto waiting = store.jobs(rid, f); waiting && !waiting->empty()) {
+    return waiting->front().reason;
+  }
+  return "";
+}
+
+} // namespace
+
+util::Result<RunOutcome> run_agent(store::Store& store, const std::string& location,
+                                   const store::RunRecord& run, const ExecOptions& e,
+                                   agent::Reporter& reporter,
+                                   const LockWaiting& waiting) {
+  const int64_t slot_count = e.slots > 0 ? e.slots : run.settings.slots;
+  auto ports = core::plan_ports(run.settings.ports, slot_count);
+  if (!ports) {
+    return ports.error();
+  }
+  if (auto r = ports_free(*ports); !r) {
+    return r.error();
+  }
+  auto runner = exec::LocalRunner::create();
+  if (!runner) {
+    return runner.error();
+  }
+  if (run.settings.on_interrupt == core::OnInterrupt::hold) {
+    // At most once: a claim must survive power loss, not only a crash.
+    if (auto r = store.set_durability(store::Durability::full); !r) {
+      return r.error();
+    }
+  }
+  auto options = agent_options(location, run, e.slots);
+  options.heartbeat_ms = e.heartbeat_ms;
+  options.me.heartbeat_ms = e.heartbeat_ms;
+  options.no_wait = e.no_wait;
+  options.join = e.join;
+  RunOutcome out;
+  for (;;) {
+    if (e.wait_locks && !run.settings.locks.empty()) {
+      if (auto r = wait_for_locks(store, run.rid, run.settings.locks, true, waiting);
+          !r) {
+        return r.error();
+      }
+    }
+    agent::Agent agent(store, **runner, reporter, options);
+    auto result = agent.run(run.rid);
+    if (!result) {
+      return result.error();
+    }
+    out.result = std::move(*result);
+    // Taking the run checks its locks again, atomically: another run may
+    // have taken one since.
+    if (out.result.ending != agent::Ending::locked || !e.wait_locks) {
+      break;
+    }
+  }
+  if (out.result.ending == agent::Ending::busy ||
+      out.result.ending == agent::Ending::locked) {
+    return busy_error(run, out.result);
+  }
+  if (out.result.ending == agent::Ending::waiting) {
+    out.waiting_reason = waiting_reason(store, run.rid);
+  }
+  return out;
+}
+
+util::Result<agent::AgentResult> teardown(store::Store& store,
+                                          const std::string& location,
+                                          const store::RunRecord& run, bool cancel) {
+  auto runner = exec::LocalRunner::create();
+  if (!runner) {
+    return runner.error();
+  }
+  agent::Reporter quiet;
+  agent::Agent agent(store, **runner, quiet, agent_options(location, run, 0));
+  return agent.teardown(run.rid, cancel);
+}
+
+} // namespace muster::app

@@ -1,0 +1,30 @@
+#pragma once
+// Run locks seen from outside a run: who holds one, and waiting until none
+// of a run's locks is held.
+
+#include "store/store.hpp"
+#include "util/result.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace muster::app {
+
+/// Told once, when a lock is first waited for (the CLI prints "waiting").
+using LockWaiting = std::function<void(const store::LockRecord& held)>;
+
+/// "lock src/a.py held by run 3f2e1d "Build frontend" since 10:02:11".
+std::string describe_lock(const store::LockRecord& lock);
+
+/// Returns when none of `names` is held by a live holder other than run
+/// `rid` (0 for a run not created yet). Without `wait`, a held one is a busy
+/// error that names its holder.
+util::Result<void> wait_for_locks(store::Store& store, int64_t rid,
+                                  const std::vector<std::string>& names, bool wait,
+                                  const LockWaiting& waiting);
+
+/// Every lock held in the store (`holder_alive` says whether its holder runs).
+util::Result<std::vector<store::LockRecord>> locks(store::Store& store);
+
+} // namespace muster::app

@@ -1,0 +1,72 @@
+#include "app/store.hpp"
+
+#include "exec/proc.hpp"
+#include "util/time.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+namespace muster::app {
+
+util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
+                                                       store::Create create) {
+  return store::open(location, create);
+}
+
+util::Result<store::RunRecord> find_run(store::Store& store, const std::string& ref) {
+  return store.find_run(ref);
+}
+
+core::RunFiles run_files(const std::string& location, const std::string& run_id) {
+  return core::RunFiles(store::files_dir(location), run_id);
+}
+
+store::Holder this_holder() {
+  store::Holder h;
+  h.pid = getpid();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  h.host = host;
+  h.start_time = exec::process_start_ticks(getpid());
+  return h;
+}
+
+bool holder_alive(const store::Holder& h) {
+  if (h.empty()) {
+    return false;
+  }
+  static const std::string k_host = this_holder().host;
+  if (h.host == k_host) {
+    return exec::process_alive(static_cast<pid_t>(h.pid), h.start_time);
+  }
+  // Another host shares this store: alive while its heartbeats come (three
+  // intervals), or for a minute when its interval is not known.
+  return util::now_ms() - h.heartbeat_at <
+         (h.heartbeat_ms > 0 ? 3 * h.heartbeat_ms : 60'000);
+}
+
+store::Event make_event(const std::string& action, const std::string& detail) {
+  store::Event e;
+  e.at = util::now_ms();
+  e.host = this_holder().host;
+  e.pid = getpid();
+  if (const struct passwd* pw = getpwuid(geteuid())) {
+    e.user = pw->pw_name;
+  } else {
+    e.user = std::to_string(geteuid());
+  }
+  e.action = action;
+  e.detail = detail;
+  return e;
+}
+
+util::Result<void> refuse_ended(const store::RunRecord& run, const std::string& what) {
+  if (run.state == core::RunState::completed || run.state == core::RunState::cancelled) {
+    return util::Error{"run " + run.id + " has ended (" +
+                       std::string(core::to_string(run.state)) +
+                       "): there is nothing to " + what};
+  }
+  return {};
+}
+
+} // namespace muster::app

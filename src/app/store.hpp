@@ -1,0 +1,34 @@
+#pragma once
+// Opening a store and finding its runs: what every call of the app layer
+// starts with.
+
+#include "core/run_files.hpp"
+#include "store/open.hpp"
+#include "store/store.hpp"
+#include "util/result.hpp"
+
+#include <memory>
+#include <string>
+
+namespace muster::app {
+
+/// Opens the store at `location` (a directory, `sqlite:DIR`, ...).
+util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
+                                                       store::Create create);
+/// Finds a run by id, prefix or name; a not_found error names what was asked.
+util::Result<store::RunRecord> find_run(store::Store& store, const std::string& ref);
+/// The files of `run_id` for a store at `location`.
+core::RunFiles run_files(const std::string& location, const std::string& run_id);
+
+/// This process, as a run's holder or an agent.
+store::Holder this_holder();
+/// Whether a recorded holder still runs.
+bool holder_alive(const store::Holder& h);
+/// A control action by this process, now, for the run's event log.
+store::Event make_event(const std::string& action, const std::string& detail);
+
+/// Fails with a bad_input error when the run has completed or was
+/// cancelled: there is nothing to `what` (pause, join, ...).
+util::Result<void> refuse_ended(const store::RunRecord& run, const std::string& what);
+
+} // namespace muster::app
