@@ -112,8 +112,9 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   // A halt, a pause or a cancel: no new claims, and no new slots.
   const bool claims_stopped =
       m_halted_until > now_ms || m_control.paused() || m_control.cancelling();
-  const int64_t due_retries =
-      m_next_retry_at > 0 && m_next_retry_at <= now_ms ? m_counts[core::JobState::retrying] : 0;
+  const int64_t due_retries = m_next_retry_at > 0 && m_next_retry_at <= now_ms
+                                  ? m_counts[core::JobState::retrying]
+                                  : 0;
   if (!m_draining && left_to_do() > 0 && !claims_stopped) {
     m_pool.activate_due();
     if (!m_pool.any_usable()) {
@@ -124,8 +125,8 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   // Jobs waiting on a limit become claimable by time, or when others
   // finish: look again when that time comes, and now and then.
   const bool look_at_waiting =
-      m_counts[core::JobState::waiting] > 0 &&
-      ((m_wake_at > 0 && m_wake_at <= now_ms) || mono_now - m_last_poll >= m_opts.poll_ms);
+      m_counts[core::JobState::waiting] > 0 && ((m_wake_at > 0 && m_wake_at <= now_ms) ||
+                                                mono_now - m_last_poll >= m_opts.poll_ms);
   const bool may_claim =
       !m_draining && !claims_stopped &&
       (m_counts[core::JobState::pending] + due_retries > 0 || look_at_waiting);
@@ -146,11 +147,11 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   }
   const size_t claimed = committed->claims.size();
   const bool nothing_moved =
-      std::all_of(std::begin(committed->moved.by_state), std::end(committed->moved.by_state),
-                  [](int64_t n) { return n == 0; });
+      std::all_of(std::begin(committed->moved.by_state),
+                  std::end(committed->moved.by_state), [](int64_t n) { return n == 0; });
   apply_commit(*committed);
-  if (!free_slots.empty() && claimed == 0 && nothing_moved && committed->halted_until == 0 &&
-      m_counts[core::JobState::pending] > 0) {
+  if (!free_slots.empty() && claimed == 0 && nothing_moved &&
+      committed->halted_until == 0 && m_counts[core::JobState::pending] > 0) {
     // Another agent took what this one counted as pending: count again.
     if (auto r = recount(rid); !r) {
       return r.error();
@@ -185,7 +186,8 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
     return Step::go_on;
   }
   if (m_control.paused()) {
-    return Step::go_on; // paused by another terminal: wait for `muster resume` or `cancel`
+    return Step::go_on; // paused by another terminal: wait for `muster resume` or
+                        // `cancel`
   }
   if (halted_now) {
     if (!m_opts.no_wait) {

@@ -36,7 +36,7 @@ enum class Ending {
 struct AgentResult {
   Ending ending = Ending::completed;
   core::Counts counts;
-  std::optional<store::Holder> holder; ///< when busy: who holds the run
+  std::optional<store::Holder> holder;   ///< when busy: who holds the run
   std::optional<store::LockRecord> lock; ///< when locked: the lock in the way
   int64_t resume_at = 0; ///< when halted or waiting: when claims may go on (0: unknown)
   std::string reason;    ///< when halted: why
@@ -45,11 +45,12 @@ struct AgentResult {
 /// Per-agent settings that may differ from the run's (resume with other -j).
 struct AgentOptions {
   int64_t slots = 1;
-  std::string store_dir;       ///< for the jobs' output files
-  store::Holder me;            ///< this process, as the run's holder
+  std::string store_dir; ///< for the jobs' output files
+  store::Holder me;      ///< this process, as the run's holder
   std::function<bool(const store::Holder&)> is_alive;
   /// Kills what dead agents left running, before their jobs run again.
-  std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)> reap_orphans;
+  std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)>
+      reap_orphans;
   int64_t heartbeat_ms = 2000;
   int64_t tick_ms = 100;
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
@@ -69,7 +70,8 @@ struct AgentOptions {
 /// meter; the agent holds the run's counts, drain and halt, and the loop.
 class Agent final : private PoolLoop {
 public:
-  Agent(store::Store& store, exec::Runner& runner, Reporter& reporter, AgentOptions options);
+  Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
+        AgentOptions options);
   util::Result<AgentResult> run(int64_t rid);
   /// For a run whose agent died: takes it over (its running jobs are handled
   /// per on_interrupt, and its leftover processes killed), runs every slot's
@@ -143,7 +145,7 @@ private:
   RateMeter m_rate;
   core::Counts m_counts;
   int64_t m_started_mono = 0;
-  int64_t m_next_retry_at = 0; ///< epoch ms; 0 none known
+  int64_t m_next_retry_at = 0;  ///< epoch ms; 0 none known
   bool m_could_not_run = false; ///< no slot could be set up
   bool m_draining = false;
   int64_t m_drain_deadline = -1;

@@ -4,7 +4,6 @@
 // is made, and each says why its handling is right.
 
 #include "agent/agent.hpp"
-
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -48,15 +47,19 @@ core::RunState Agent::conclude(AgentResult& result) const {
   const bool complete = unclaimed + m_counts[core::JobState::running] +
                             m_counts[core::JobState::interrupted] ==
                         0;
-  const bool only_held = !m_draining && unclaimed + m_counts[core::JobState::running] == 0;
+  const bool only_held =
+      !m_draining && unclaimed + m_counts[core::JobState::running] == 0;
   if (result.ending == Ending::halted && !complete) {
     result.resume_at = m_halted_until;
     result.reason = m_halt_reason;
     return core::RunState::halted;
   }
   if (result.ending != Ending::waiting || complete) {
-    result.ending = complete ? Ending::completed : only_held ? Ending::held : Ending::interrupted;
-    if (!complete && !m_draining && m_counts[core::JobState::running] > 0 && unclaimed == 0) {
+    result.ending = complete    ? Ending::completed
+                    : only_held ? Ending::held
+                                : Ending::interrupted;
+    if (!complete && !m_draining && m_counts[core::JobState::running] > 0 &&
+        unclaimed == 0) {
       // Nothing is left to claim; other agents are running the last jobs.
       result.ending = Ending::completed;
     }
@@ -110,9 +113,10 @@ void Agent::leave(int64_t rid, core::RunState state) {
   // Reported, not retried: an agent recorded as running stops sending
   // heartbeats, so recovery takes it for gone and frees its slot numbers.
   if (auto r = m_store.stop_agent(m_aid, util::now_ms()); !r) {
-    m_reporter.warning("cannot record this agent as stopped (it is taken for gone once its "
-                       "heartbeats stop): " +
-                       r.error().message);
+    m_reporter.warning(
+        "cannot record this agent as stopped (it is taken for gone once its "
+        "heartbeats stop): " +
+        r.error().message);
   }
   auto run = m_store.find_run(m_run.id);
   const auto& me = m_opts.me;
@@ -129,9 +133,9 @@ void Agent::leave(int64_t rid, core::RunState state) {
     released = m_store.release(rid, state);
   }
   if (!released) {
-    m_reporter.warning("cannot give the run up as " + std::string(core::to_string(state)) +
-                       " (the next `muster resume` takes it over): " +
-                       released.error().message);
+    m_reporter.warning(
+        "cannot give the run up as " + std::string(core::to_string(state)) +
+        " (the next `muster resume` takes it over): " + released.error().message);
   }
 }
 
@@ -160,7 +164,8 @@ util::Result<AgentResult> Agent::teardown(int64_t rid, bool cancel) {
   }
   leave(rid, cancel ? core::RunState::cancelled : core::RunState::paused);
   result.ending = cancel ? Ending::cancelled : Ending::interrupted;
-  return adopted ? util::Result<AgentResult>(result) : util::Result<AgentResult>(adopted.error());
+  return adopted ? util::Result<AgentResult>(result)
+                 : util::Result<AgentResult>(adopted.error());
 }
 
 } // namespace muster::agent

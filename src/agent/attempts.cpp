@@ -39,8 +39,8 @@ std::string display_command(const std::vector<std::string>& argv) {
 
 Attempts::Attempts(exec::Runner& runner, Reporter& reporter, SlotPool& pool,
                    const store::RunRecord& run, const std::string& store_dir)
-    : m_runner(runner), m_reporter(reporter), m_pool(pool), m_run(run), m_store_dir(store_dir),
-      m_rng(std::random_device{}()) {}
+    : m_runner(runner), m_reporter(reporter), m_pool(pool), m_run(run),
+      m_store_dir(store_dir), m_rng(std::random_device{}()) {}
 
 std::string Attempts::out_path(int64_t seq, const char* ext) const {
   return m_store_dir + "/runs/" + m_run.id + "/out/" + std::to_string(seq) + ext;
@@ -136,7 +136,8 @@ void Attempts::wrap_with_job_hooks(std::vector<std::string>& argv,
   }
   script += "\"$@\"\nrc=$?\n";
   if (!cfg.after_job.empty()) {
-    script += "{ " + core::render_without_row(cfg.after_job, core::Shell::yes, ctx) + "\n}\n";
+    script +=
+        "{ " + core::render_without_row(cfg.after_job, core::Shell::yes, ctx) + "\n}\n";
   }
   script += "exit $rc\n";
   std::vector<std::string> wrapped{"/bin/sh", "-c", script, "muster-job"};
@@ -153,7 +154,8 @@ std::optional<Ended> Attempts::on_exit(const exec::Exited& exited) {
   m_active.erase(it);
   core::Outcome outcome = outcome_from_status(exited.status);
   if (a.stop_reason == core::ErrorType::timeout && !outcome.succeeded()) {
-    outcome = core::Outcome::timed_out(WIFSIGNALED(exited.status) ? WTERMSIG(exited.status) : 0);
+    outcome = core::Outcome::timed_out(
+        WIFSIGNALED(exited.status) ? WTERMSIG(exited.status) : 0);
     outcome.error = "timed out after " + util::format_duration(m_run.settings.timeout_ms);
   } else if (a.stop_reason == core::ErrorType::interrupted && !outcome.succeeded()) {
     outcome = core::Outcome::interrupted_by_stop();
@@ -178,7 +180,8 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
     // Its lease was taken: the store has moved on, and nothing is recorded.
     e.recorded = false;
     if (m_pool.logs_jobs()) {
-      m_pool.log(e.slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
+      m_pool.log(e.slot, "job " + a.claim.id + " attempt " +
+                             std::to_string(a.claim.attempt) +
                              " stopped: its lease was taken over");
     }
     return e;
@@ -224,8 +227,9 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
   }
   m_updates.push_back(std::move(u));
   if (m_pool.logs_jobs()) {
-    m_pool.log(e.slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
-                           " " + std::string(core::to_string(state)) +
+    m_pool.log(e.slot, "job " + a.claim.id + " attempt " +
+                           std::to_string(a.claim.attempt) + " " +
+                           std::string(core::to_string(state)) +
                            (outcome.error.empty() ? "" : ": " + outcome.error));
   }
   fill_finished(e, a, outcome, exited, state, delay);
@@ -315,8 +319,8 @@ core::Decision Attempts::classify(const Attempt& a, core::Outcome& outcome,
 void Attempts::stop_all(int sig, core::ErrorType reason) {
   const int64_t now = util::monotonic_ms();
   for (auto& [pid, a] : m_active) {
-    if (a.stop_reason == core::ErrorType::none || reason == core::ErrorType::interrupted ||
-        reason == core::ErrorType::cancelled) {
+    if (a.stop_reason == core::ErrorType::none ||
+        reason == core::ErrorType::interrupted || reason == core::ErrorType::cancelled) {
       a.stop_reason = reason;
     }
     m_runner.signal_group(pid, sig);
@@ -357,7 +361,8 @@ void Attempts::fence(const std::vector<int64_t>& held) {
     if (!a.fenced && own.count(a.claim.jid) == 0) {
       a.fenced = true;
       m_runner.signal_group(pid, SIGKILL);
-      m_reporter.warning("job " + a.claim.id + ": its lease was taken over; stopped it (pid " +
+      m_reporter.warning("job " + a.claim.id +
+                         ": its lease was taken over; stopped it (pid " +
                          std::to_string(pid) + ") so that it never runs twice");
     }
   }
@@ -391,7 +396,8 @@ std::vector<BusySlot> Attempts::busy_slots() const {
   std::vector<BusySlot> out;
   out.reserve(m_active.size());
   for (const auto& [pid, a] : m_active) {
-    out.push_back(BusySlot{static_cast<size_t>(a.claim.slot), &a.claim.id, a.started_mono});
+    out.push_back(
+        BusySlot{static_cast<size_t>(a.claim.slot), &a.claim.id, a.started_mono});
   }
   return out;
 }

@@ -79,14 +79,17 @@ private:
     bool fenced = false;       ///< its lease was taken: stopped, and not recorded
   };
   /// Runs the job under `sh -c` between before_job and after_job, if set.
-  void wrap_with_job_hooks(std::vector<std::string>& argv, const core::JobContext& ctx) const;
+  void wrap_with_job_hooks(std::vector<std::string>& argv,
+                           const core::JobContext& ctx) const;
   /// What the rules or the result file make of an attempt.
   core::Decision classify(const Attempt& a, core::Outcome& outcome,
                           const exec::Exited& exited) const;
   /// Turns an attempt's end into its update, queued for the next commit.
-  Ended record(const Attempt& a, const core::Outcome& outcome, const exec::Exited& exited);
+  Ended record(const Attempt& a, const core::Outcome& outcome,
+               const exec::Exited& exited);
   void fill_finished(Ended& e, const Attempt& a, const core::Outcome& outcome,
-                     const exec::Exited& exited, core::JobState state, int64_t delay) const;
+                     const exec::Exited& exited, core::JobState state,
+                     int64_t delay) const;
 
   exec::Runner& m_runner;
   Reporter& m_reporter;

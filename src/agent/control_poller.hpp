@@ -16,14 +16,14 @@ namespace muster::agent {
 
 /// What one read of the control requests asks the agent to do.
 struct ControlActions {
-  bool jobs_added = false;    ///< the run's generation moved: count again
-  int64_t scale_to = 0;       ///< grow or shrink to this many slots; 0: no change
-  int64_t resume_at = 0;      ///< a halt's end as the store has it (`resume --now` lowers it)
-  bool cancel = false;        ///< `muster cancel`, seen for the first time
-  bool pause = false;         ///< `muster pause`, seen for the first time
-  bool stop_running = false;  ///< `muster pause --stop`: running jobs stop too
-  bool resume = false;        ///< the pause was lifted
-  bool was_paused = false;    ///< paused before this read
+  bool jobs_added = false; ///< the run's generation moved: count again
+  int64_t scale_to = 0;    ///< grow or shrink to this many slots; 0: no change
+  int64_t resume_at = 0; ///< a halt's end as the store has it (`resume --now` lowers it)
+  bool cancel = false;   ///< `muster cancel`, seen for the first time
+  bool pause = false;    ///< `muster pause`, seen for the first time
+  bool stop_running = false; ///< `muster pause --stop`: running jobs stop too
+  bool resume = false;       ///< the pause was lifted
+  bool was_paused = false;   ///< paused before this read
 };
 
 /// Reads control requests when due, and remembers what is in force.

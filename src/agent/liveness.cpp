@@ -9,8 +9,8 @@ namespace muster::agent {
 Liveness::Liveness(store::Store& store, Reporter& reporter, Attempts& attempts,
                    int64_t heartbeat_ms, const IsAlive& is_alive,
                    const ReapOrphans& reap_orphans)
-    : m_store(store), m_reporter(reporter), m_attempts(attempts), m_heartbeat_ms(heartbeat_ms),
-      m_is_alive(is_alive), m_reap_orphans(reap_orphans) {}
+    : m_store(store), m_reporter(reporter), m_attempts(attempts),
+      m_heartbeat_ms(heartbeat_ms), m_is_alive(is_alive), m_reap_orphans(reap_orphans) {}
 
 void Liveness::start(int64_t mono_ms) {
   m_last_beat = mono_ms;
@@ -31,15 +31,17 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
     // Fencing: once the leases have run out, another agent may take these
     // jobs, so they must not run on here.
     m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
-    return util::Error{"the store has not taken a heartbeat for " +
-                       util::format_duration(mono_ms - m_last_beat_ok) +
-                       "; every job was stopped, as its lease ran out: " + beat.error().message};
+    return util::Error{
+        "the store has not taken a heartbeat for " +
+        util::format_duration(mono_ms - m_last_beat_ok) +
+        "; every job was stopped, as its lease ran out: " + beat.error().message};
   }
   m_last_beat_ok = mono_ms;
   if (beat->offline) {
     m_attempts.fence_all();
-    return util::Error{"another agent found this one gone and took over its jobs; they were "
-                       "stopped here so that none runs twice"};
+    return util::Error{
+        "another agent found this one gone and took over its jobs; they were "
+        "stopped here so that none runs twice"};
   }
   m_attempts.fence(beat->held);
   auto orphans = m_store.recover(rid, aid, m_is_alive, now);
@@ -54,7 +56,8 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   return orphans->size();
 }
 
-void Liveness::reap(const std::string& run_id, const std::vector<store::Orphan>& orphans) const {
+void Liveness::reap(const std::string& run_id,
+                    const std::vector<store::Orphan>& orphans) const {
   if (!orphans.empty() && m_reap_orphans) {
     m_reap_orphans(run_id, orphans);
   }

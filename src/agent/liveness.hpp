@@ -25,8 +25,9 @@ using IsAlive = std::function<bool(const store::Holder&)>;
 /// This agent's heartbeat, and what follows from the store's answer.
 class Liveness {
 public:
-  Liveness(store::Store& store, Reporter& reporter, Attempts& attempts, int64_t heartbeat_ms,
-           const IsAlive& is_alive, const ReapOrphans& reap_orphans);
+  Liveness(store::Store& store, Reporter& reporter, Attempts& attempts,
+           int64_t heartbeat_ms, const IsAlive& is_alive,
+           const ReapOrphans& reap_orphans);
   /// Starts the clocks: the first beat is one interval after `mono_ms`.
   void start(int64_t mono_ms);
   bool due(int64_t mono_ms) const { return mono_ms - m_last_beat >= m_heartbeat_ms; }
@@ -35,8 +36,8 @@ public:
   /// Beats for agent `aid` of run `rid`, fences what is no longer this
   /// agent's, and recovers the jobs of gone agents. Returns how many were
   /// recovered (the run's counts changed), or why this agent must stop.
-  util::Result<size_t> beat(int64_t rid, int64_t aid, const std::string& run_id, double rate,
-                            const std::string& slot_states, int64_t mono_ms);
+  util::Result<size_t> beat(int64_t rid, int64_t aid, const std::string& run_id,
+                            double rate, const std::string& slot_states, int64_t mono_ms);
   /// Kills what `orphans` left running (jobs of a dead agent).
   void reap(const std::string& run_id, const std::vector<store::Orphan>& orphans) const;
 

@@ -7,7 +7,8 @@ namespace muster::agent {
 void RateMeter::note(int64_t mono_ms) {
   const int64_t second = mono_ms / 1000;
   if (second != m_bucket_second) {
-    for (int64_t s = m_bucket_second + 1; s <= second && s <= m_bucket_second + k_buckets; ++s) {
+    for (int64_t s = m_bucket_second + 1; s <= second && s <= m_bucket_second + k_buckets;
+         ++s) {
       m_buckets[s % k_buckets] = 0;
     }
     m_bucket_second = second;

@@ -15,8 +15,8 @@
 namespace muster::agent {
 
 SlotPool::SlotPool(store::Store& store, exec::Runner& runner, Reporter& reporter,
-                   PoolLoop& loop, const store::RunRecord& run, const std::string& store_dir,
-                   const std::string& host)
+                   PoolLoop& loop, const store::RunRecord& run,
+                   const std::string& store_dir, const std::string& host)
     : m_store(store), m_runner(runner), m_reporter(reporter), m_loop(loop), m_run(run),
       m_store_dir(store_dir), m_host(host) {}
 
@@ -167,14 +167,16 @@ void SlotPool::set_up(size_t s) {
   Slot& slot = m_slots[s];
   slot.set_up = true;
   if (cfg.dir) {
-    auto made = cfg.dir_from.empty() ? util::make_dirs(slot.dir)
-                                     : util::copy_tree(cfg.dir_from, slot.dir, cfg.dir_exclude);
+    auto made = cfg.dir_from.empty()
+                    ? util::make_dirs(slot.dir)
+                    : util::copy_tree(cfg.dir_from, slot.dir, cfg.dir_exclude);
     if (!made) {
       log(s, "directory: " + made.error().message);
       fail(s, made.error().message, false);
       return;
     }
-    log(s, "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
+    log(s,
+        "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
   }
   if (!cfg.setup.empty()) {
     auto rc = run_hook(s, "setup", cfg.setup);
@@ -210,7 +212,8 @@ bool SlotPool::any_usable() const {
 
 bool SlotPool::any_starting() const {
   return std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
-    return !s.retiring && (s.state == SlotState::waiting || s.state == SlotState::restarting);
+    return !s.retiring &&
+           (s.state == SlotState::waiting || s.state == SlotState::restarting);
   });
 }
 
@@ -225,7 +228,8 @@ const std::vector<int64_t>& SlotPool::free_numbers() {
 }
 
 std::string SlotPool::failure() const {
-  return "no slot could be set up; slot 0: " + m_slots[0].error + " (see " + log_path(0) + ")";
+  return "no slot could be set up; slot 0: " + m_slots[0].error + " (see " + log_path(0) +
+         ")";
 }
 
 int64_t SlotPool::next_deadline(int64_t next) const {
@@ -251,11 +255,21 @@ std::string SlotPool::states_json(const std::vector<BusySlot>& busy) const {
     const Slot& slot = m_slots[s];
     std::string state;
     switch (slot.state) {
-    case SlotState::waiting: state = "starting"; break;
-    case SlotState::ready: state = "idle"; break;
-    case SlotState::restarting: state = "restarting"; break;
-    case SlotState::failed: state = "failed"; break;
-    case SlotState::retired: state = "retired"; break;
+    case SlotState::waiting:
+      state = "starting";
+      break;
+    case SlotState::ready:
+      state = "idle";
+      break;
+    case SlotState::restarting:
+      state = "restarting";
+      break;
+    case SlotState::failed:
+      state = "failed";
+      break;
+    case SlotState::retired:
+      state = "retired";
+      break;
     }
     auto it = std::find_if(busy.begin(), busy.end(),
                            [&](const BusySlot& b) { return b.slot == s; });
@@ -286,17 +300,18 @@ std::string SlotPool::states_json(const std::vector<BusySlot>& busy) const {
 }
 
 std::string SlotPool::log_path(size_t slot) const {
-  return m_store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(number(slot)) +
-         ".log";
+  return m_store_dir + "/runs/" + m_run.id + "/logs/slot-" +
+         std::to_string(number(slot)) + ".log";
 }
 
 std::string SlotPool::base(size_t slot, const std::string& what) const {
-  return m_store_dir + "/runs/" + m_run.id + "/logs/slot-" + std::to_string(number(slot)) +
-         "." + what;
+  return m_store_dir + "/runs/" + m_run.id + "/logs/slot-" +
+         std::to_string(number(slot)) + "." + what;
 }
 
 void SlotPool::log(size_t slot, const std::string& line) const {
-  util::append_file(log_path(slot), util::format_timestamp(util::now_ms()) + " " + line + "\n");
+  util::append_file(log_path(slot),
+                    util::format_timestamp(util::now_ms()) + " " + line + "\n");
 }
 
 void SlotPool::move_output_to_log(size_t slot, const std::string& base) const {
@@ -380,12 +395,12 @@ bool SlotPool::start_sidecar(size_t s) {
     if (m_loop.draining() || util::monotonic_ms() >= deadline) {
       slot.error = m_loop.draining() ? "stopped while its sidecar was starting"
                                      : "sidecar not ready within " +
-                                           util::format_duration(cfg.ready_timeout_ms) + " (" +
-                                           ready + ")";
+                                           util::format_duration(cfg.ready_timeout_ms) +
+                                           " (" + ready + ")";
       stop_sidecar(s);
       const std::string tail = util::read_file(log_path(s));
-      slot.error +=
-          "; the end of its log:\n" + tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0);
+      slot.error += "; the end of its log:\n" +
+                    tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0);
       return false;
     }
     // A failed wait is tried again at the next probe, until the ready deadline.
@@ -411,7 +426,8 @@ void SlotPool::stop_sidecar(size_t s) {
       killed = true;
     }
     if (auto served = serve(100, 0); !served) {
-      break; // the runner cannot wait any more; the keeper kills the group when muster exits
+      break; // the runner cannot wait any more; the keeper kills the group when muster
+             // exits
     }
   }
 }
@@ -432,8 +448,9 @@ void SlotPool::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   slot.sidecar = 0;
   move_output_to_log(s, base(s, "sidecar"));
   log(s, std::string("sidecar exited (") +
-             (WIFEXITED(exited.status) ? "code " + std::to_string(WEXITSTATUS(exited.status))
-                                       : "signal " + std::to_string(WTERMSIG(exited.status))) +
+             (WIFEXITED(exited.status)
+                  ? "code " + std::to_string(WEXITSTATUS(exited.status))
+                  : "signal " + std::to_string(WTERMSIG(exited.status))) +
              ")");
   if (slot.stopping || slot.state != SlotState::ready) {
     return;
@@ -441,14 +458,16 @@ void SlotPool::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   // It died while the run went on: the slot's job cannot trust it either.
   m_loop.on_sidecar_died(s);
   if (slot.restarts >= m_run.settings.slot.max_restarts) {
-    fail(s, "sidecar died and was restarted " + std::to_string(slot.restarts) + " times", false);
+    fail(s, "sidecar died and was restarted " + std::to_string(slot.restarts) + " times",
+         false);
     return;
   }
   ++slot.restarts;
   slot.state = SlotState::restarting;
   slot.restart_at = util::monotonic_ms() +
                     core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
-  log(s, "sidecar restarts in " + util::format_duration(slot.restart_at - util::monotonic_ms()));
+  log(s, "sidecar restarts in " +
+             util::format_duration(slot.restart_at - util::monotonic_ms()));
 }
 
 void SlotPool::teardown_all() {
@@ -476,8 +495,8 @@ void SlotPool::teardown(size_t s) {
     // Reported, not retried: teardown goes on for the other slots, and what
     // is left costs only disk; the next setup of this slot makes it afresh.
     if (auto removed = util::remove_tree(slot.dir); !removed) {
-      m_reporter.warning("slot " + std::to_string(number(s)) + ": cannot remove " + slot.dir +
-                         ": " + removed.error().message);
+      m_reporter.warning("slot " + std::to_string(number(s)) + ": cannot remove " +
+                         slot.dir + ": " + removed.error().message);
     }
   }
 }

@@ -49,7 +49,8 @@ struct BusySlot {
 class SlotPool {
 public:
   SlotPool(store::Store& store, exec::Runner& runner, Reporter& reporter, PoolLoop& loop,
-           const store::RunRecord& run, const std::string& store_dir, const std::string& host);
+           const store::RunRecord& run, const std::string& store_dir,
+           const std::string& host);
 
   /// Leases `n` slot numbers for agent `aid` and plans the slots.
   util::Result<void> open(int64_t n, int64_t aid);
@@ -123,7 +124,8 @@ private:
   void on_sidecar_exit(size_t slot, const exec::Exited& exited);
   void teardown(size_t slot);
   /// Runs a hook script for `slot` to its end; returns its exit status.
-  util::Result<int> run_hook(size_t slot, const std::string& what, const std::string& script);
+  util::Result<int> run_hook(size_t slot, const std::string& what,
+                             const std::string& script);
   /// Waits up to `wait_ms` and serves what happened meanwhile; returns the
   /// wait status of `own` when it ended then, -1 otherwise.
   util::Result<int> serve(int64_t wait_ms, pid_t own);
