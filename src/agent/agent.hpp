@@ -47,10 +47,9 @@ struct AgentOptions {
   int64_t slots = 1;
   std::string store_dir; ///< for the jobs' output files
   store::Holder me;      ///< this process, as the run's holder
-  std::function<bool(const store::Holder&)> is_alive;
+  IsAlive is_alive;
   /// Kills what dead agents left running, before their jobs run again.
-  std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)>
-      reap_orphans;
+  ReapOrphans reap_orphans;
   int64_t heartbeat_ms = 2000;
   int64_t tick_ms = 100;
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
@@ -72,6 +71,9 @@ class Agent final : private PoolLoop {
 public:
   Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
         AgentOptions options);
+  // The parts hold references into the agent: it is neither copied nor moved.
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
   util::Result<AgentResult> run(int64_t rid);
   /// For a run whose agent died: takes it over (its running jobs are handled
   /// per on_interrupt, and its leftover processes killed), runs every slot's
