@@ -2,7 +2,7 @@
 
 #include "agent/agent.hpp"
 #include "store/codec.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/open.hpp"
 #include "util/time.hpp"
 
 #include <csignal>
@@ -99,7 +99,7 @@ protected:
     char tmpl[] = "/tmp/muster-agent-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     m_dir = tmpl;
-    auto s = store::sqlite::SqliteStore::open(m_dir, store::Create::yes);
+    auto s = store::open(m_dir, store::Create::yes);
     ASSERT_TRUE(s.ok());
     m_store = std::move(*s);
   }
@@ -143,7 +143,7 @@ protected:
   }
 
   std::string m_dir;
-  std::unique_ptr<store::sqlite::SqliteStore> m_store;
+  std::unique_ptr<store::Store> m_store;
   FakeRunner m_runner;
 };
 

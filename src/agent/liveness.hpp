@@ -1,0 +1,55 @@
+#pragma once
+// Liveness: the heartbeat every interval, which renews this agent's row and
+// its jobs' leases; fencing, which stops attempts whose lease another agent
+// took (or all of them, when this agent was found gone or the store has been
+// out of reach for longer than a lease); and the recovery of agents that are
+// gone. The lease arithmetic lives here and nowhere else in the agent.
+
+#include "agent/attempts.hpp"
+#include "agent/reporter.hpp"
+#include "store/store.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace muster::agent {
+
+/// Kills what dead agents left running, before their jobs run again.
+using ReapOrphans =
+    std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)>;
+/// Whether a recorded agent process still runs.
+using IsAlive = std::function<bool(const store::Holder&)>;
+
+/// This agent's heartbeat, and what follows from the store's answer.
+class Liveness {
+public:
+  Liveness(store::Store& store, Reporter& reporter, Attempts& attempts,
+           int64_t heartbeat_ms, const IsAlive& is_alive,
+           const ReapOrphans& reap_orphans);
+  /// Starts the clocks: the first beat is one interval after `mono_ms`.
+  void start(int64_t mono_ms);
+  bool due(int64_t mono_ms) const { return mono_ms - m_last_beat >= m_heartbeat_ms; }
+  /// How long a claim or a beat holds a job: three heartbeat intervals.
+  int64_t lease_ms() const { return 3 * m_heartbeat_ms; }
+  /// Beats for agent `aid` of run `rid`, fences what is no longer this
+  /// agent's, and recovers the jobs of gone agents. Returns how many were
+  /// recovered (the run's counts changed), or why this agent must stop.
+  util::Result<size_t> beat(int64_t rid, int64_t aid, const std::string& run_id,
+                            double rate, const std::string& slot_states, int64_t mono_ms);
+  /// Kills what `orphans` left running (jobs of a dead agent).
+  void reap(const std::string& run_id, const std::vector<store::Orphan>& orphans) const;
+
+private:
+  store::Store& m_store;
+  Reporter& m_reporter;
+  Attempts& m_attempts;
+  int64_t m_heartbeat_ms;
+  const IsAlive& m_is_alive;
+  const ReapOrphans& m_reap_orphans;
+  int64_t m_last_beat = 0;    ///< monotonic ms of the last beat tried
+  int64_t m_last_beat_ok = 0; ///< monotonic ms of the last beat the store took
+};
+
+} // namespace muster::agent

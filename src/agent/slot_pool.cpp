@@ -1,0 +1,326 @@
+#include "agent/slot_pool.hpp"
+
+#include "core/backoff.hpp"
+#include "core/run_files.hpp"
+#include "core/template.hpp"
+#include "util/files.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace muster::agent {
+
+SlotPool::SlotPool(store::Store& store, exec::Runner& runner, Reporter& reporter,
+                   PoolLoop& loop, const store::RunRecord& run,
+                   const std::string& store_dir, const std::string& host)
+    : m_store(store), m_runner(runner), m_reporter(reporter), m_loop(loop), m_run(run),
+      m_store_dir(store_dir), m_host(host) {}
+
+util::Result<void> SlotPool::open(int64_t n, int64_t aid) {
+  auto ports = lease(n, aid);
+  if (!ports) {
+    return ports.error();
+  }
+  prepare(*ports);
+  m_logs_jobs = m_run.settings.slot.any() || !m_run.settings.ports.empty();
+  return {};
+}
+
+util::Result<void> SlotPool::adopt(int64_t n) {
+  auto ports = core::plan_ports(m_run.settings.ports, n);
+  if (!ports) {
+    return ports.error();
+  }
+  if (m_run.settings.slot.any()) {
+    prepare(*ports);
+    // Teardown hooks must tolerate a slot that never started.
+    for (auto& slot : m_slots) {
+      slot.set_up = true;
+    }
+  }
+  return {};
+}
+
+util::Result<std::vector<core::SlotPorts>> SlotPool::lease(int64_t n, int64_t aid) {
+  // Numbers unique on this host for the run, so joined agents' ports differ.
+  auto taken = m_store.take_slots(m_run.rid, aid, m_host, n);
+  if (!taken) {
+    return taken.error();
+  }
+  const std::vector<int64_t>& numbers = *taken;
+  const int64_t highest =
+      numbers.empty() ? 0 : *std::max_element(numbers.begin(), numbers.end());
+  auto plan = core::plan_ports(m_run.settings.ports, highest + 1);
+  if (!plan) {
+    return plan.error();
+  }
+  std::vector<core::SlotPorts> out;
+  for (int64_t number : numbers) {
+    out.push_back((*plan)[static_cast<size_t>(number)]);
+  }
+  return out;
+}
+
+void SlotPool::prepare(const std::vector<core::SlotPorts>& ports) {
+  ::mkdir(core::RunFiles(m_store_dir, m_run.id).logs_dir().c_str(), 0755);
+  const int64_t now = util::monotonic_ms();
+  m_slots.clear();
+  m_index.clear();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    add(ports[i], now + static_cast<int64_t>(i) * m_run.settings.slot.stagger_ms);
+  }
+}
+
+void SlotPool::add(const core::SlotPorts& ports, int64_t start_at) {
+  std::string base = m_store_dir;
+  if (!base.empty() && base[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+      base = std::string(cwd) + "/" + base;
+    }
+  }
+  Slot slot;
+  slot.values = core::slot_values(ports);
+  slot.env = core::slot_env(ports);
+  if (m_run.settings.slot.dir) {
+    slot.dir = core::RunFiles(base, m_run.id).slot_dir(ports.slot);
+    slot.values["slot_dir"] = slot.dir;
+    slot.env.push_back("MUSTER_SLOT_DIR=" + slot.dir);
+  }
+  slot.start_at = start_at;
+  slot.number = ports.slot;
+  m_index[ports.slot] = m_slots.size();
+  m_slots.push_back(std::move(slot));
+}
+
+void SlotPool::scale_to(int64_t n, int64_t aid) {
+  const auto want = static_cast<size_t>(std::max<int64_t>(1, n));
+  const int64_t now = util::monotonic_ms();
+  for (size_t s = 0; s < std::min(want, m_slots.size()); ++s) {
+    m_slots[s].retiring = false;
+    if (m_slots[s].state == SlotState::retired) {
+      m_slots[s].state = SlotState::waiting; // set up again
+      m_slots[s].start_at = now;
+    }
+  }
+  if (want > m_slots.size()) {
+    auto ports = lease(static_cast<int64_t>(want - m_slots.size()), aid);
+    if (!ports) {
+      m_reporter.warning("cannot scale to " + std::to_string(want) +
+                         " slots: " + ports.error().message);
+      return;
+    }
+    for (size_t i = 0; i < ports->size(); ++i) {
+      add((*ports)[i], now + static_cast<int64_t>(i) * m_run.settings.slot.stagger_ms);
+    }
+  }
+  for (size_t s = want; s < m_slots.size(); ++s) {
+    if (m_slots[s].state != SlotState::retired) {
+      m_slots[s].retiring = true;
+    }
+  }
+  m_reporter.notice("scaled to " + std::to_string(want) + " slot(s)");
+}
+
+void SlotPool::retire_idle() {
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    Slot& slot = m_slots[s];
+    if (slot.retiring && !slot.busy) {
+      teardown(s);
+      slot.retiring = false;
+      slot.state = SlotState::retired;
+      log(s, "retired: the run was scaled down");
+    }
+  }
+}
+
+void SlotPool::activate_due() {
+  const int64_t now = util::monotonic_ms();
+  for (size_t s = 0; s < m_slots.size() && !m_loop.draining(); ++s) {
+    const Slot& slot = m_slots[s];
+    if (slot.state == SlotState::waiting && slot.start_at <= now && !slot.retiring) {
+      set_up(s);
+    }
+  }
+  // Sidecars that died between jobs come back, with backoff.
+  for (size_t s = 0; s < m_slots.size() && !m_loop.draining(); ++s) {
+    const Slot& slot = m_slots[s];
+    if (slot.state == SlotState::restarting && slot.restart_at <= util::monotonic_ms()) {
+      restart_sidecar(s);
+    }
+  }
+}
+
+void SlotPool::fail(size_t s, const std::string& error, bool see_log) {
+  m_slots[s].state = SlotState::failed;
+  m_slots[s].error = error;
+  m_reporter.warning("slot " + std::to_string(number(s)) + ": " + error +
+                     (see_log ? " (see " + log_path(s) + ")" : ""));
+}
+
+void SlotPool::set_up(size_t s) {
+  const auto& cfg = m_run.settings.slot;
+  Slot& slot = m_slots[s];
+  slot.set_up = true;
+  if (cfg.dir) {
+    auto made = cfg.dir_from.empty()
+                    ? util::make_dirs(slot.dir)
+                    : util::copy_tree(cfg.dir_from, slot.dir, cfg.dir_exclude);
+    if (!made) {
+      log(s, "directory: " + made.error().message);
+      fail(s, made.error().message, false);
+      return;
+    }
+    log(s,
+        "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
+  }
+  if (!cfg.setup.empty()) {
+    auto rc = run_hook(s, "setup", cfg.setup);
+    if (!rc || *rc != 0) {
+      fail(s, rc ? "setup exited " + std::to_string(*rc) : rc.error().message, true);
+      return;
+    }
+  }
+  if (!cfg.sidecar.empty() && !start_sidecar(s)) {
+    fail(s, slot.error, false);
+    return;
+  }
+  slot.state = SlotState::ready;
+}
+
+void SlotPool::restart_sidecar(size_t s) {
+  Slot& slot = m_slots[s];
+  if (start_sidecar(s)) {
+    slot.state = SlotState::ready;
+  } else if (++slot.restarts > m_run.settings.slot.max_restarts) {
+    fail(s, slot.error, false);
+  } else {
+    slot.restart_at = util::monotonic_ms() +
+                      core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
+  }
+}
+
+bool SlotPool::any_usable() const {
+  return std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
+    return s.state != SlotState::failed && s.state != SlotState::retired && !s.retiring;
+  });
+}
+
+bool SlotPool::any_starting() const {
+  return std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
+    return !s.retiring &&
+           (s.state == SlotState::waiting || s.state == SlotState::restarting);
+  });
+}
+
+const std::vector<int64_t>& SlotPool::free_numbers() {
+  m_free.clear();
+  for (const Slot& slot : m_slots) {
+    if (!slot.busy && slot.state == SlotState::ready && !slot.retiring) {
+      m_free.push_back(slot.number);
+    }
+  }
+  return m_free;
+}
+
+std::string SlotPool::failure() const {
+  return "no slot could be set up; slot 0: " + m_slots[0].error + " (see " + log_path(0) +
+         ")";
+}
+
+int64_t SlotPool::next_deadline(int64_t next) const {
+  if (m_loop.draining()) {
+    return next;
+  }
+  for (const auto& slot : m_slots) {
+    const int64_t t = slot.state == SlotState::waiting      ? slot.start_at
+                      : slot.state == SlotState::restarting ? slot.restart_at
+                                                            : -1;
+    if (t >= 0 && t < next) {
+      next = t;
+    }
+  }
+  return next;
+}
+
+std::string SlotPool::states_json(const std::vector<BusySlot>& busy) const {
+  const int64_t now = util::now_ms();
+  const int64_t mono = util::monotonic_ms();
+  std::string out = "[";
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    const Slot& slot = m_slots[s];
+    std::string state;
+    switch (slot.state) {
+    case SlotState::waiting:
+      state = "starting";
+      break;
+    case SlotState::ready:
+      state = "idle";
+      break;
+    case SlotState::restarting:
+      state = "restarting";
+      break;
+    case SlotState::failed:
+      state = "failed";
+      break;
+    case SlotState::retired:
+      state = "retired";
+      break;
+    }
+    auto it = std::find_if(busy.begin(), busy.end(),
+                           [&](const BusySlot& b) { return b.slot == s; });
+    if (it != busy.end()) {
+      state = "busy";
+    }
+    out += (s == 0 ? "" : ",");
+    out += "{\"slot\":" + std::to_string(slot.number) + ",\"state\":";
+    util::append_json_string(out, state);
+    if (it != busy.end()) {
+      out += ",\"job\":";
+      util::append_json_string(out, *it->job_id);
+      out += ",\"since\":" + std::to_string(now - (mono - it->started_mono));
+    }
+    std::string sidecar = "none";
+    if (!m_run.settings.slot.sidecar.empty()) {
+      sidecar = slot.state == SlotState::ready        ? "ready"
+                : slot.state == SlotState::restarting ? "restarting"
+                : slot.state == SlotState::failed     ? "failed"
+                : slot.sidecar != 0                   ? "starting"
+                                                      : "stopped";
+    }
+    out += ",\"sidecar\":";
+    util::append_json_string(out, sidecar);
+    out += "}";
+  }
+  return out + "]";
+}
+
+std::string SlotPool::log_path(size_t slot) const {
+  return core::RunFiles(m_store_dir, m_run.id).slot_log(number(slot));
+}
+
+std::string SlotPool::base(size_t slot, const std::string& what) const {
+  return core::RunFiles(m_store_dir, m_run.id).slot_stem(number(slot), what);
+}
+
+void SlotPool::log(size_t slot, const std::string& line) const {
+  util::append_file(log_path(slot),
+                    util::format_timestamp(util::now_ms()) + " " + line + "\n");
+}
+
+void SlotPool::move_output_to_log(size_t slot, const std::string& base) const {
+  for (const char* ext : {".out", ".err"}) {
+    const std::string out = util::read_file(base + ext);
+    if (!out.empty()) {
+      util::append_file(log_path(slot), out + (out.back() == '\n' ? "" : "\n"));
+    }
+    ::unlink((base + ext).c_str());
+  }
+}
+
+} // namespace muster::agent
