@@ -792,7 +792,7 @@ util::Result<void> Agent::poll_control(int64_t rid) {
     m_target_slots = c->target_slots;
     scale_to(c->target_slots);
   }
-  if (c->request == "cancel") {
+  if (c->request == store::ControlRequest::cancel) {
     if (!m_cancelling) {
       m_cancelling = true;
       m_reporter.paused("cancelled by `muster cancel`: stopping " +
@@ -800,17 +800,18 @@ util::Result<void> Agent::poll_control(int64_t rid) {
                         0);
       stop_all(SIGTERM, core::ErrorType::cancelled);
     }
-  } else if (c->request == "pause" || c->request == "pause-stop") {
+  } else if (c->request == store::ControlRequest::pause ||
+             c->request == store::ControlRequest::pause_stop) {
     if (!m_user_paused) {
       m_user_paused = true;
       (void)m_store.set_run_state(rid, core::RunState::paused);
       m_reporter.paused(std::string("paused by `muster pause`") +
-                            (c->request == "pause-stop" ? "; stopping running jobs" : "") +
+                            (c->request == store::ControlRequest::pause_stop ? "; stopping running jobs" : "") +
                             "; `muster resume` continues",
                         0);
       m_paused_shown = true;
     }
-    if (c->request == "pause-stop") {
+    if (c->request == store::ControlRequest::pause_stop) {
       std::vector<pid_t> running;
       for (const auto& [pid, a] : m_active) {
         if (a.stop_reason == core::ErrorType::none) {
@@ -863,7 +864,7 @@ void Agent::leave(int64_t rid, core::RunState state) {
 util::Result<void> Agent::heartbeat(int64_t rid) {
   const int64_t mono = util::monotonic_ms();
   const int64_t now = util::now_ms();
-  const int64_t lease = 3 * m_opts.heartbeat_ms;
+  const int64_t lease = core::lease_ms(m_opts.heartbeat_ms);
   auto beat = m_store.beat(rid, m_aid, progress().rate, slot_states(), now, lease);
   if (!beat) {
     if (mono - m_last_beat_ok <= lease) {

@@ -5,6 +5,7 @@
 // the store's cost per job stays flat and small.
 
 #include "agent/reporter.hpp"
+#include "core/liveness.hpp"
 #include "core/rules.hpp"
 #include "core/template.hpp"
 #include "exec/runner.hpp"
@@ -50,7 +51,7 @@ struct AgentOptions {
   std::function<bool(const store::Holder&)> is_alive;
   /// Kills what dead agents left running, before their jobs run again.
   std::function<void(const std::string& run_id, const std::vector<store::Orphan>&)> reap_orphans;
-  int64_t heartbeat_ms = 2000;
+  int64_t heartbeat_ms = core::k_default_heartbeat_ms;
   int64_t tick_ms = 100;
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
   /// cooldown or a limit's window.

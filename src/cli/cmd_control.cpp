@@ -32,7 +32,8 @@ int cmd_pause(const GlobalOptions& g, const PauseOptions& o) {
   auto store = open_store(g, store::Create::no);
   const auto run = find_run(*store, o.run);
   refuse_ended(run, "pause");
-  const std::string request = o.stop_running ? "pause-stop" : "pause";
+  const auto request =
+      o.stop_running ? store::ControlRequest::pause_stop : store::ControlRequest::pause;
   check(store->set_control(run.rid, request, std::nullopt, false,
                            make_event("pause", o.stop_running ? "stop running jobs" : "")));
   const bool alive = holder_alive(run.holder);
@@ -79,7 +80,7 @@ int cmd_cancel(const GlobalOptions& g, const CancelOptions& o) {
       return to_int(ExitCode::jobs_failed);
     }
   }
-  check(store->set_control(run.rid, std::string("cancel"), std::nullopt, false,
+  check(store->set_control(run.rid, store::ControlRequest::cancel, std::nullopt, false,
                            make_event("cancel", "")));
   if (holder_alive(run.holder)) {
     // Its agent stops the jobs' process groups, tears down, and cancels the rest.

@@ -25,15 +25,15 @@ struct SlotView {
 /// An agent in state running whose heartbeats stopped is offline, even
 /// before someone recovers its jobs.
 bool agent_offline(const store::AgentRecord& a, int64_t now) {
-  return a.state == "offline" ||
-         (a.state == "running" && (!holder_alive(a.who) ||
-                                   now - a.who.heartbeat_at > 3 * a.who.heartbeat_ms));
+  return a.state == store::AgentState::offline ||
+         (a.state == store::AgentState::running && (!holder_alive(a.who) ||
+                                   core::is_offline(now, a.who.heartbeat_at, a.who.heartbeat_ms)));
 }
 
 std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents, int64_t now) {
   std::vector<SlotView> out;
   for (const auto& a : agents) {
-    if (a.state == "stopped") {
+    if (a.state == store::AgentState::stopped) {
       continue;
     }
     const bool offline = agent_offline(a, now);

@@ -388,7 +388,7 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   }
   if (holder_alive(run.holder)) {
     // A live agent continues: it reads the cleared pause within a moment.
-    check(store->set_control(run.rid, std::string(),
+    check(store->set_control(run.rid, store::ControlRequest::none,
                              o.slots > 0 ? std::optional<int64_t>(o.slots) : std::nullopt, o.now,
                              make_event("resume", detail)));
     if (!g.quiet) {
@@ -398,11 +398,11 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
     }
     return to_int(ExitCode::ok);
   }
-  if (control.request == "cancel" && run.state == core::RunState::cancelled) {
+  if (control.request == store::ControlRequest::cancel && run.state == core::RunState::cancelled) {
     throw Failure{ExitCode::usage, "run " + run.id + " was cancelled"};
   }
-  if (!control.request.empty() || o.now) {
-    check(store->set_control(run.rid, std::string(), std::nullopt, o.now,
+  if (control.request != store::ControlRequest::none || o.now) {
+    check(store->set_control(run.rid, store::ControlRequest::none, std::nullopt, o.now,
                              make_event("resume", detail)));
     run = find_run(*store, run.id);
   }

@@ -48,7 +48,7 @@ int cmd_stop_all(const GlobalOptions& g) {
   }
   // Agents that joined a run drain too.
   for (const auto& a : check(store->agents(0))) {
-    if (a.state != "running" || a.who.host != this_holder().host || !holder_alive(a.who)) {
+    if (a.state != store::AgentState::running || a.who.host != this_holder().host || !holder_alive(a.who)) {
       continue;
     }
     const bool holder = std::any_of(live.begin(), live.end(), [&](const store::RunRecord& r) {

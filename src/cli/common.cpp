@@ -42,7 +42,7 @@ bool holder_alive(const store::Holder& h) {
   }
   // Another host shares this store: alive while its heartbeats come (three
   // intervals), or for a minute when its interval is not known.
-  return util::now_ms() - h.heartbeat_at < (h.heartbeat_ms > 0 ? 3 * h.heartbeat_ms : 60'000);
+  return !core::is_offline(util::now_ms(), h.heartbeat_at, h.heartbeat_ms);
 }
 
 util::Result<void> ports_free(const std::vector<core::SlotPorts>& ports) {
@@ -106,14 +106,7 @@ agent::AgentOptions agent_options(const GlobalOptions& g, const store::RunRecord
 }
 
 std::string describe_lock(const store::LockRecord& lock) {
-  std::string out = "lock " + lock.name + " held by run " + lock.run_id;
-  if (!lock.run_name.empty()) {
-    out += " \"" + lock.run_name + "\"";
-  }
-  if (!lock.job_id.empty()) {
-    out += " job " + lock.job_id;
-  }
-  return out + " since " + util::format_clock(lock.since);
+  return core::describe_lock({lock.name, lock.run_id, lock.run_name, lock.job_id, lock.since});
 }
 
 void wait_for_locks(store::Store& store, int64_t rid, const std::vector<std::string>& names,

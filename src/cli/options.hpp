@@ -2,6 +2,7 @@
 // The parsed options of each subcommand. app.cpp fills them from the command
 // line; one file per subcommand acts on them.
 
+#include "core/liveness.hpp"
 #include "core/run.hpp"
 #include "core/slots.hpp"
 
@@ -126,7 +127,7 @@ struct EventsOptions {
 /// How `execute` runs an agent in this process.
 struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
-  int64_t heartbeat_ms = 2000;
+  int64_t heartbeat_ms = core::k_default_heartbeat_ms;
   bool join = false; ///< take a share of a run another agent holds
   bool pass_stdout = true;
   bool no_wait = false;

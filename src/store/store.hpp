@@ -3,6 +3,9 @@
 // Every method is one transaction.
 
 #include "core/job.hpp"
+#include "core/limits.hpp"
+#include "core/liveness.hpp"
+#include "core/locks.hpp"
 #include "core/run.hpp"
 #include "util/result.hpp"
 
@@ -10,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muster::store {
@@ -25,6 +29,27 @@ struct Holder {
   bool empty() const { return pid == 0; }
 };
 
+/// An agent's recorded state.
+enum class AgentState {
+  running, ///< it runs jobs and beats
+  stopped, ///< it stopped and gave its slots back
+  offline, ///< another agent found it gone and took its jobs
+};
+/// "running", "stopped", "offline": the words stored.
+std::string_view to_string(AgentState state);
+std::optional<AgentState> parse_agent_state(std::string_view text);
+
+/// What other terminals ask of a run's live agent.
+enum class ControlRequest {
+  none,       ///< carry on
+  pause,      ///< claim nothing more; running jobs finish
+  pause_stop, ///< claim nothing more, and stop running jobs
+  cancel,     ///< stop everything; jobs not started are cancelled
+};
+/// "", "pause", "pause-stop", "cancel": the words stored ("" is stored as NULL).
+std::string_view to_string(ControlRequest request);
+std::optional<ControlRequest> parse_control_request(std::string_view text);
+
 /// One agent of a run, as recorded.
 struct AgentRecord {
   int64_t aid = 0;
@@ -34,7 +59,7 @@ struct AgentRecord {
   std::string user;
   int64_t slots = 0;
   int64_t started_at = 0;
-  std::string state;   ///< "running", "stopped" or "offline"
+  AgentState state = AgentState::running;
   int64_t stopped_at = 0;
   std::string slot_states; ///< JSON: what each slot does, as of the last heartbeat
 };
@@ -162,15 +187,12 @@ struct LockRecord {
   Holder holder; ///< the run's agent
 };
 
-/// What a key has used.
-struct KeyUsage {
-  int64_t running = 0;
-  int64_t counted = 0; ///< in the day window asked for
-};
+/// What a key has used: running jobs, and those counted in a day window.
+using KeyUsage = core::KeyUsage;
 
 /// What other terminals asked of a run's live agent.
 struct Control {
-  std::string request;      ///< "", "pause", "pause-stop" or "cancel"
+  ControlRequest request = ControlRequest::none;
   int64_t target_slots = 0; ///< scale to this many slots; 0 for no request
   int64_t generation = 0;   ///< grows when jobs are added to the run
   int64_t resume_at = 0;    ///< a halt's end (epoch ms); 0 when not halted
@@ -254,10 +276,19 @@ public:
   /// requeue, interrupted jobs go back to pending too.
   virtual util::Result<Takeover>
   acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
-  /// Applies `updates`, then claims up to `free_slots.size()` due jobs for
-  /// those slots (slot numbers), for agent `aid`, all in one transaction. Claims respect the run's halt, its
-  /// limits and job locks; a job held back is moved to `waiting` with the
-  /// reason. Returns the claims in slot order.
+  /// Records `updates` (a started job's pid, a finished attempt's result) for
+  /// agent `aid`, in one transaction. Returns what else moved (promotions,
+  /// block_key); `claims` stays empty.
+  virtual util::Result<CommitResult> record(int64_t rid, const std::vector<Update>& updates,
+                                            int64_t now_ms, int64_t aid = 0) = 0;
+  /// Claims up to `free_slots.size()` due jobs for those slots (slot
+  /// numbers), for agent `aid`, in one transaction. Claims respect the run's
+  /// halt, its limits and job locks; a job held back is moved to `waiting`
+  /// with the reason. Returns the claims in slot order.
+  virtual util::Result<CommitResult> claim(int64_t rid, const std::vector<int64_t>& free_slots,
+                                           int64_t now_ms, int64_t aid = 0) = 0;
+  /// `record`, then `claim`, in one transaction: the agent's one round trip
+  /// per turn.
   virtual util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
                                             const std::vector<int64_t>& free_slots,
                                             int64_t now_ms, int64_t aid = 0) = 0;
@@ -301,10 +332,10 @@ public:
 
   /// The run's control request, slot target and generation.
   virtual util::Result<Control> control(int64_t rid) = 0;
-  /// Sets the control request ("" clears it; nullopt keeps it) and, when
+  /// Sets the control request (none clears it; nullopt keeps it) and, when
   /// given, the slot target, and records `event`, in one transaction.
   /// `lift_halt` also ends a halt's cooldown.
-  virtual util::Result<void> set_control(int64_t rid, const std::optional<std::string>& request,
+  virtual util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
                                          std::optional<int64_t> target_slots, bool lift_halt,
                                          const Event& event) = 0;
   virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;

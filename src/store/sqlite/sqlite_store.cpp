@@ -482,14 +482,14 @@ util::Result<int64_t> SqliteStore::insert_agent(int64_t rid, const Holder& me, i
   if (!st) {
     return st.error();
   }
-  const int64_t hb = me.heartbeat_ms > 0 ? me.heartbeat_ms : 2000;
+  const int64_t hb = me.heartbeat_ms > 0 ? me.heartbeat_ms : core::k_default_heartbeat_ms;
   if (auto r = st->bind(1, rid).bind(2, me.host).bind(3, me.pid).bind(4, me.start_time)
                    .bind(5, me.user).bind(6, now_ms).bind(7, hb).run();
       !r) {
     return r.error();
   }
   const int64_t aid = sqlite3_last_insert_rowid(m_db.handle());
-  m_lease_ms[aid] = 3 * hb;
+  m_lease_ms[aid] = core::lease_ms(hb);
   return aid;
 }
 
@@ -506,7 +506,7 @@ util::Result<int64_t> SqliteStore::lease_ms_of(int64_t aid) {
   if (!hb) {
     return hb.error();
   }
-  return m_lease_ms[aid] = 3 * std::max<int64_t>(*hb, 100);
+  return m_lease_ms[aid] = core::lease_ms(std::max<int64_t>(*hb, 100));
 }
 
 util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings,
@@ -528,8 +528,8 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
     h.start_time = row.int64(3);
     h.heartbeat_at = row.int64(4);
     h.heartbeat_ms = row.int64(5);
-    // No heartbeat for three intervals, or (on this host) a dead process.
-    if (now_ms - h.heartbeat_at > 3 * h.heartbeat_ms || !is_alive(h)) {
+    // Silent for longer than a lease, or (on this host) a dead process.
+    if (core::is_offline(now_ms, h.heartbeat_at, h.heartbeat_ms) || !is_alive(h)) {
       gone.push_back(row.int64(0));
     }
   });
@@ -537,7 +537,7 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
     return listed;
   }
   for (int64_t aid : gone) {
-    if (auto r = end_agent(aid, "offline", now_ms); !r) {
+    if (auto r = end_agent(aid, AgentState::offline, now_ms); !r) {
       return r;
     }
   }
@@ -566,14 +566,12 @@ util::Result<void> SqliteStore::recover_in_tx(int64_t rid, const core::RunSettin
     return {};
   }
   // Pending again, or held as interrupted.
-  const bool requeue = settings.on_interrupt == core::OnInterrupt::requeue;
   const std::string move =
-      std::string("UPDATE jobs SET state = '") + (requeue ? "pending" : "interrupted") +
-      "', interrupts = interrupts + 1, error = ?2, error_type = 'interrupted', "
-      "finished_at = ?3, aid = NULL, lease_until = NULL WHERE rid = ?1 AND state = "
-      "'running' AND " + owner;
-  if (auto r =
-          run_sql(m_db, move, rid, "interrupted: its agent stopped while it ran", now_ms);
+      "UPDATE jobs SET state = ?4, interrupts = interrupts + 1, error = ?2, error_type = "
+      "'interrupted', finished_at = ?3, aid = NULL, lease_until = NULL WHERE rid = ?1 AND "
+      "state = 'running' AND " + owner;
+  if (auto r = run_sql(m_db, move, rid, "interrupted: its agent stopped while it ran", now_ms,
+                       core::to_string(core::state_on_interrupt(settings.on_interrupt)));
       !r) {
     return r;
   }
@@ -674,13 +672,20 @@ util::Result<Takeover> SqliteStore::take_run(int64_t rid, const Holder& me,
       return r.error();
     }
   }
-  if (auto r =
-          run_sql(m_db,
-                  "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
-                  "heartbeat_at = ?5, updated_at = ?5, target_slots = NULL, "
-                  "state = CASE WHEN control IN ('pause', 'pause-stop') THEN 'paused' "
-                  "WHEN resume_at > ?5 THEN 'halted' ELSE 'running' END WHERE rid = ?1",
-                  rid, me.pid, me.host, me.start_time, now);
+  auto asked = control(rid);
+  if (!asked) {
+    return asked.error();
+  }
+  const auto pause = asked->request == ControlRequest::pause ||
+                             asked->request == ControlRequest::pause_stop
+                         ? core::PauseAsked::yes
+                         : core::PauseAsked::no;
+  const auto state = core::state_on_takeover(pause, asked->resume_at, now);
+  if (auto r = run_sql(m_db,
+                       "UPDATE runs SET holder_pid = ?2, holder_host = ?3, holder_start = ?4, "
+                       "heartbeat_at = ?5, updated_at = ?5, target_slots = NULL, state = ?6 "
+                       "WHERE rid = ?1",
+                       rid, me.pid, me.host, me.start_time, now, core::to_string(state));
       !r) {
     return r.error();
   }
@@ -781,7 +786,7 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
       !r) {
     return r.error();
   }
-  if (current != "running") {
+  if (parse_agent_state(current) != AgentState::running) {
     out.offline = true; // someone found this agent gone: its jobs are no longer its own
     return out;
   }
@@ -853,11 +858,11 @@ SqliteStore::recover(int64_t rid, int64_t me, const std::function<bool(const Hol
   return orphans;
 }
 
-util::Result<void> SqliteStore::end_agent(int64_t aid, std::string_view state, int64_t now_ms) {
+util::Result<void> SqliteStore::end_agent(int64_t aid, AgentState state, int64_t now_ms) {
   if (auto r = run_sql(m_db,
                        "UPDATE agents SET state = ?3, stopped_at = ?2 "
                        "WHERE aid = ?1 AND state = 'running'",
-                       aid, now_ms, state);
+                       aid, now_ms, to_string(state));
       !r) {
     return r;
   }
@@ -869,7 +874,7 @@ util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
   if (!tx) {
     return tx.error();
   }
-  if (auto r = end_agent(aid, "stopped", now_ms); !r) {
+  if (auto r = end_agent(aid, AgentState::stopped, now_ms); !r) {
     return r;
   }
   return tx->commit();
@@ -899,7 +904,7 @@ util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
     a.who.user = a.user;
     a.slots = row.int64(9);
     a.started_at = row.int64(10);
-    a.state = row.text(11);
+    a.state = parse_agent_state(row.text(11)).value_or(AgentState::offline);
     a.stopped_at = row.optional_int64(12).value_or(0);
     a.slot_states = row.text(13);
     out.push_back(std::move(a));
@@ -927,8 +932,6 @@ Claim read_claim(const Statement& row) {
   c.lock = row.text(10);
   return c;
 }
-
-std::string clock_time(int64_t ms) { return util::format_clock(ms); }
 
 } // namespace
 
@@ -982,9 +985,10 @@ util::Result<void> SqliteStore::promote_key(int64_t rid, const std::string& key,
 }
 
 util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u, const RunLimits& rl,
-                                             int64_t now_ms, CommitResult& out) {
+                                             const Owner& owner, int64_t now_ms,
+                                             CommitResult& out) {
   if (u.kind == Update::Kind::started) {
-    return m_set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, m_owner).run();
+    return m_set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, owner.aid).run();
   }
   const auto& o = u.outcome;
   m_finish.bind(1, core::to_string(u.state));
@@ -1005,7 +1009,7 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u, const
   m_finish.bind(6, u.finished_at).bind(7, u.retry_at);
   m_finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
   m_finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
-  if (auto r = m_finish.bind(9, u.jid).bind(11, m_owner).run(); !r) {
+  if (auto r = m_finish.bind(9, u.jid).bind(11, owner.aid).run(); !r) {
     return r;
   }
   if (u.halt_until > 0) {
@@ -1078,66 +1082,59 @@ util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why
   return {};
 }
 
-util::Result<std::optional<std::pair<std::string, int64_t>>>
-SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
-                     const core::DayWindow& window) {
-  using Blocked = std::optional<std::pair<std::string, int64_t>>;
+util::Result<std::optional<core::Hold>> SqliteStore::blocked(int64_t rid, const Claim& c,
+                                                            const RunLimits& rl,
+                                                            const core::DayWindow& window) {
+  using Blocked = std::optional<core::Hold>;
   const auto& l = rl.limits;
   if (!c.key.empty() && (l.per_key > 0 || l.per_key_daily > 0)) {
+    core::KeyUsage use;
     m_key_running.bind(1, rid).bind(2, c.key);
     auto running = scalar(m_key_running);
     if (!running) {
       return running.error();
     }
-    if (l.per_key > 0 && *running >= l.per_key) {
-      return Blocked(std::pair{"key " + c.key + " busy: " + std::to_string(*running) + "/" +
-                                   std::to_string(l.per_key) + " running",
-                               int64_t{0}});
-    }
-    if (l.per_key_daily > 0) {
+    use.running = *running;
+    // A key at its concurrency limit is held whatever its count says.
+    if (l.per_key_daily > 0 && !(l.per_key > 0 && use.running >= l.per_key)) {
       m_key_count.bind(1, rid).bind(2, c.key).bind(3, window.start_ms);
       auto counted = scalar(m_key_count);
       if (!counted) {
         return counted.error();
       }
-      const int64_t used =
-          *counted + (l.count == core::CapCount::successes ? *running : int64_t{0});
-      if (used >= l.per_key_daily) {
-        return Blocked(std::pair{"key " + c.key + " at daily cap " + std::to_string(used) + "/" +
-                                     std::to_string(l.per_key_daily) + " until " +
-                                     core::format_in_zone(window.end_ms, l.timezone),
-                                 window.end_ms});
-      }
+      use.counted = *counted;
+    }
+    if (auto holds = core::key_holds(l, c.key, use, window); !holds.empty()) {
+      return Blocked(std::move(holds.front()));
     }
   }
   if (!c.lock.empty()) {
     m_lock_holder.bind(1, c.lock);
-    std::optional<std::string> held;
+    Blocked held;
     auto r = m_lock_holder.each([&](Statement& row) {
       if (row.int64(4) == rid && row.is_null(5)) {
         return; // the run itself holds this name: its jobs may use it
       }
-      held = "lock " + c.lock + " held by run " + row.text(0) +
-             (row.is_null(1) ? "" : " \"" + row.text(1) + "\"") +
-             (row.is_null(2) ? "" : " job " + row.text(2)) + " since " +
-             clock_time(row.int64(3));
+      held = core::Hold{
+          core::describe_lock({c.lock, row.text(0), row.text(1), row.text(2), row.int64(3)}), 0};
     });
     if (!r) {
       return r.error();
     }
     if (held) {
-      return Blocked(std::pair{*held, int64_t{0}});
+      return held;
     }
   }
   return Blocked();
 }
 
 util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
-                                     const core::DayWindow& window, int64_t now_ms) {
+                                     const Owner& owner, const core::DayWindow& window,
+                                     int64_t now_ms) {
   c.slot = slot;
   c.claimed_at = now_ms;
-  if (auto r = m_claim.bind(1, slot).bind(2, now_ms).bind(3, c.jid).bind(4, m_owner)
-                   .bind(5, m_lease_until).run();
+  if (auto r = m_claim.bind(1, slot).bind(2, now_ms).bind(3, c.jid).bind(4, owner.aid)
+                   .bind(5, owner.lease_until).run();
       !r) {
     return r;
   }
@@ -1156,8 +1153,8 @@ util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot, const 
 }
 
 util::Result<void> SqliteStore::claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
-                                              const RunLimits& rl, int64_t now_ms,
-                                              CommitResult& out) {
+                                              const RunLimits& rl, const Owner& owner,
+                                              int64_t now_ms, CommitResult& out) {
   const auto& l = rl.limits;
   core::DayWindow window;
   if (l.per_key_daily > 0) {
@@ -1201,12 +1198,12 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid, const std::vector<int
           return why.error();
         }
         if (*why) {
-          if (auto r = hold_back(c, (*why)->first, (*why)->second, out); !r) {
+          if (auto r = hold_back(c, (*why)->reason, (*why)->until, out); !r) {
             return r;
           }
           continue;
         }
-        if (auto r = take(rid, c, free_slots[out.claims.size()], rl, window, now_ms); !r) {
+        if (auto r = take(rid, c, free_slots[out.claims.size()], rl, owner, window, now_ms); !r) {
           return r;
         }
         if (l.rate_interval_us > 0) {
@@ -1226,107 +1223,133 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid, const std::vector<int
   return {};
 }
 
-util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Update>& updates,
-                                               const std::vector<int64_t>& free_slots,
-                                               int64_t now_ms, int64_t aid) {
-  auto tx = Transaction::begin(m_db);
-  if (!tx) {
-    return tx.error();
-  }
-  auto rl_or = run_limits(rid);
-  if (!rl_or) {
-    return rl_or.error();
-  }
-  const RunLimits& rl = **rl_or;
+util::Result<SqliteStore::Owner> SqliteStore::owner_of(int64_t aid, int64_t now_ms) {
   // Claims are the agent's, under a lease its heartbeats renew; results
   // apply only to jobs it still owns.
-  m_owner = aid > 0 ? std::optional<int64_t>(aid) : std::nullopt;
-  m_lease_until = std::nullopt;
+  Owner owner;
   if (aid > 0) {
     auto lease = lease_ms_of(aid);
     if (!lease) {
       return lease.error();
     }
-    m_lease_until = now_ms + *lease;
+    owner.aid = aid;
+    owner.lease_until = now_ms + *lease;
   }
-  CommitResult out;
+  return owner;
+}
+
+util::Result<void> SqliteStore::record_in_tx(int64_t rid, const std::vector<Update>& updates,
+                                             const RunLimits& rl, const Owner& owner,
+                                             int64_t now_ms, CommitResult& out) {
   for (const auto& u : updates) {
-    if (auto r = apply_update(rid, u, rl, now_ms, out); !r) {
-      return r.error();
+    if (auto r = apply_update(rid, u, rl, owner, now_ms, out); !r) {
+      return r;
     }
   }
-  if (!free_slots.empty()) {
-    // A halted run claims nothing until its cooldown ends; then it runs again.
-    m_halt_state.bind(1, rid);
-    int64_t resume_at = 0;
-    auto read = m_halt_state.each([&](Statement& row) {
-      resume_at = row.optional_int64(0).value_or(0);
-      out.halt_reason = row.text(1);
-    });
-    if (!read) {
-      return read.error();
-    }
-    if (resume_at > now_ms) {
-      out.halted_until = resume_at;
-    } else {
-      out.halt_reason.clear();
-      if (resume_at > 0) {
-        if (auto r = m_unhalt.bind(1, rid).bind(2, now_ms).run(); !r) {
-          return r.error();
-        }
+  return {};
+}
+
+util::Result<void> SqliteStore::claim_in_tx(int64_t rid, const std::vector<int64_t>& free_slots,
+                                            const RunLimits& rl, const Owner& owner,
+                                            int64_t now_ms, CommitResult& out) {
+  if (free_slots.empty()) {
+    return {};
+  }
+  // A halted run claims nothing until its cooldown ends; then it runs again.
+  m_halt_state.bind(1, rid);
+  int64_t resume_at = 0;
+  auto read = m_halt_state.each([&](Statement& row) {
+    resume_at = row.optional_int64(0).value_or(0);
+    out.halt_reason = row.text(1);
+  });
+  if (!read) {
+    return read;
+  }
+  if (resume_at > now_ms) {
+    out.halted_until = resume_at;
+  } else {
+    out.halt_reason.clear();
+    if (resume_at > 0) {
+      if (auto r = m_unhalt.bind(1, rid).bind(2, now_ms).run(); !r) {
+        return r;
       }
-      const bool limited = rl.limits.any() || rl.job_locks;
-      if (limited) {
-        if (rl.job_locks && now_ms - m_lock_sweep[rid] >= 1000) {
-          // Once a second, jobs waiting on a lock that is free again wake up,
-          // whoever freed it (a run that ended, an agent that was recovered).
-          m_lock_sweep[rid] = now_ms;
-          if (auto r = m_wake_free_locks.bind(1, rid).run(); !r) {
-            return r.error();
-          }
-          const int64_t woke = sqlite3_changes(m_db.handle());
-          out.moved[core::JobState::waiting] -= woke;
-          out.moved[core::JobState::pending] += woke;
-        }
-        // Jobs whose day window has opened may be claimed again.
-        m_wake_due.bind(1, rid).bind(2, now_ms);
-        if (auto r = m_wake_due.run(); !r) {
-          return r.error();
+    }
+    const bool limited = rl.limits.any() || rl.job_locks;
+    if (limited) {
+      if (rl.job_locks && now_ms - m_lock_sweep[rid] >= 1000) {
+        // Once a second, jobs waiting on a lock that is free again wake up,
+        // whoever freed it (a run that ended, an agent that was recovered).
+        m_lock_sweep[rid] = now_ms;
+        if (auto r = m_wake_free_locks.bind(1, rid).run(); !r) {
+          return r;
         }
         const int64_t woke = sqlite3_changes(m_db.handle());
         out.moved[core::JobState::waiting] -= woke;
         out.moved[core::JobState::pending] += woke;
-        if (auto r = claim_limited(rid, free_slots, rl, now_ms, out); !r) {
-          return r.error();
+      }
+      // Jobs whose day window has opened may be claimed again.
+      m_wake_due.bind(1, rid).bind(2, now_ms);
+      if (auto r = m_wake_due.run(); !r) {
+        return r;
+      }
+      const int64_t woke = sqlite3_changes(m_db.handle());
+      out.moved[core::JobState::waiting] -= woke;
+      out.moved[core::JobState::pending] += woke;
+      if (auto r = claim_limited(rid, free_slots, rl, owner, now_ms, out); !r) {
+        return r;
+      }
+      if (out.claims.size() < free_slots.size()) {
+        m_next_wake.bind(1, rid);
+        auto next = scalar(m_next_wake);
+        if (!next) {
+          return next.error();
         }
-        if (out.claims.size() < free_slots.size()) {
-          m_next_wake.bind(1, rid);
-          auto next = scalar(m_next_wake);
-          if (!next) {
-            return next.error();
-          }
-          if (*next > 0 && (out.wake_at == 0 || *next < out.wake_at)) {
-            out.wake_at = *next;
-          }
+        if (*next > 0 && (out.wake_at == 0 || *next < out.wake_at)) {
+          out.wake_at = *next;
         }
-      } else {
-        size_t next_slot = 0;
-        const auto want = static_cast<int64_t>(free_slots.size());
-        if (auto r = claim_into(rid, m_select_due_retries, want, free_slots, next_slot, now_ms,
+      }
+    } else {
+      size_t next_slot = 0;
+      const auto want = static_cast<int64_t>(free_slots.size());
+      if (auto r = claim_into(rid, m_select_due_retries, want, free_slots, owner, next_slot, now_ms,
+                              out.claims);
+          !r) {
+        return r;
+      }
+      const auto left = want - static_cast<int64_t>(out.claims.size());
+      if (left > 0) {
+        if (auto r = claim_into(rid, m_select_pending, left, free_slots, owner, next_slot, now_ms,
                                 out.claims);
             !r) {
-          return r.error();
-        }
-        const auto left = want - static_cast<int64_t>(out.claims.size());
-        if (left > 0) {
-          if (auto r = claim_into(rid, m_select_pending, left, free_slots, next_slot, now_ms,
-                                  out.claims);
-              !r) {
-            return r.error();
-          }
+          return r;
         }
       }
     }
+  }
+  return {};
+}
+
+util::Result<CommitResult> SqliteStore::in_tx(int64_t rid, const std::vector<Update>& updates,
+                                              const std::vector<int64_t>& free_slots,
+                                              int64_t now_ms, int64_t aid) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto rl = run_limits(rid);
+  if (!rl) {
+    return rl.error();
+  }
+  auto owner = owner_of(aid, now_ms);
+  if (!owner) {
+    return owner.error();
+  }
+  CommitResult out;
+  if (auto r = record_in_tx(rid, updates, **rl, *owner, now_ms, out); !r) {
+    return r.error();
+  }
+  if (auto r = claim_in_tx(rid, free_slots, **rl, *owner, now_ms, out); !r) {
+    return r.error();
   }
   if (auto r = tx->commit(); !r) {
     return r.error();
@@ -1334,9 +1357,25 @@ util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Up
   return out;
 }
 
+util::Result<CommitResult> SqliteStore::record(int64_t rid, const std::vector<Update>& updates,
+                                               int64_t now_ms, int64_t aid) {
+  return in_tx(rid, updates, {}, now_ms, aid);
+}
+
+util::Result<CommitResult> SqliteStore::claim(int64_t rid, const std::vector<int64_t>& free_slots,
+                                              int64_t now_ms, int64_t aid) {
+  return in_tx(rid, {}, free_slots, now_ms, aid);
+}
+
+util::Result<CommitResult> SqliteStore::commit(int64_t rid, const std::vector<Update>& updates,
+                                               const std::vector<int64_t>& free_slots,
+                                               int64_t now_ms, int64_t aid) {
+  return in_tx(rid, updates, free_slots, now_ms, aid);
+}
+
 util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64_t limit,
                                            const std::vector<int64_t>& free_slots,
-                                           size_t& next_slot, int64_t now_ms,
+                                           const Owner& owner, size_t& next_slot, int64_t now_ms,
                                            std::vector<Claim>& out) {
   select.bind(1, rid).bind(2, now_ms).bind(3, limit);
   const size_t first = out.size();
@@ -1348,7 +1387,7 @@ util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64
     out[i].slot = free_slots[next_slot++];
     out[i].claimed_at = now_ms;
     if (auto r = m_claim.bind(1, out[i].slot).bind(2, now_ms).bind(3, out[i].jid)
-                     .bind(4, m_owner).bind(5, m_lease_until).run();
+                     .bind(4, owner.aid).bind(5, owner.lease_until).run();
         !r) {
       return r.error();
     }
@@ -1412,7 +1451,7 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
     return r;
   }
   for (int64_t aid : stopped) {
-    if (auto r = end_agent(aid, "stopped", now); !r) {
+    if (auto r = end_agent(aid, AgentState::stopped, now); !r) {
       return r;
     }
   }
@@ -1422,11 +1461,11 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
           "UPDATE runs SET (holder_pid, holder_host, holder_start, heartbeat_at) = "
           "(SELECT "
           "pid, host, start_time, heartbeat_at FROM agents WHERE rid = ?1 AND state = "
-          "'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms ORDER BY aid LIMIT 1), "
+          "'running' AND heartbeat_at > ?2 - ?3 * heartbeat_ms ORDER BY aid LIMIT 1), "
           "updated_at = ?2 WHERE rid = ?1 AND EXISTS (SELECT 1 FROM agents WHERE rid = "
           "?1 AND "
-          "state = 'running' AND heartbeat_at > ?2 - 3 * heartbeat_ms)",
-          rid, now);
+          "state = 'running' AND heartbeat_at > ?2 - ?3 * heartbeat_ms)",
+          rid, now, core::k_missed_beats);
       !r) {
     return r;
   }
@@ -1626,7 +1665,7 @@ util::Result<Control> SqliteStore::control(int64_t rid) {
   m_read_control.bind(1, rid);
   Control c;
   auto r = m_read_control.each([&](Statement& row) {
-    c.request = row.text(0);
+    c.request = parse_control_request(row.text(0)).value_or(ControlRequest::none);
     c.target_slots = row.optional_int64(1).value_or(0);
     c.generation = row.int64(2);
     c.resume_at = row.int64(3);
@@ -1637,7 +1676,7 @@ util::Result<Control> SqliteStore::control(int64_t rid) {
   return c;
 }
 
-util::Result<void> SqliteStore::set_control(int64_t rid, const std::optional<std::string>& request,
+util::Result<void> SqliteStore::set_control(int64_t rid, std::optional<ControlRequest> request,
                                             std::optional<int64_t> target_slots, bool lift_halt,
                                             const Event& event) {
   auto tx = Transaction::begin(m_db);
@@ -1650,7 +1689,7 @@ util::Result<void> SqliteStore::set_control(int64_t rid, const std::optional<std
           "UPDATE runs SET control = CASE WHEN ?5 THEN nullif(?2, '') ELSE control "
           "END, target_slots = coalesce(?3, target_slots), updated_at = ?4 "
           "WHERE rid = ?1",
-          rid, request.value_or(""), target_slots, event.at,
+          rid, to_string(request.value_or(ControlRequest::none)), target_slots, event.at,
           static_cast<int64_t>(request.has_value()));
       !r) {
     return r;
@@ -1698,7 +1737,8 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
     return tx.error();
   }
   auto last = Statement::prepare(m_db, "SELECT coalesce(max(seq), 0), "
-                                       "json_extract(r.settings, '$.max_attempts') FROM runs r "
+                                       "json_extract(r.settings, '$.max_attempts'), r.state "
+                                       "FROM runs r "
                                        "LEFT JOIN jobs j ON j.rid = r.rid WHERE r.rid = ?1");
   if (!last) {
     return last.error();
@@ -1710,6 +1750,8 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
   }
   const int64_t first_seq = last->int64(0);
   const int64_t max_attempts = std::max<int64_t>(1, last->int64(1));
+  const auto state = core::state_after_add(
+      core::parse_run_state(last->text(2)).value_or(core::RunState::paused));
   last->reset();
   auto added = insert_jobs(rid, first_seq, max_attempts, next);
   if (!added) {
@@ -1718,11 +1760,9 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
   // The run is unfinished again; a live agent sees the new generation.
   if (auto r = run_sql(
           m_db,
-          "UPDATE runs SET total = total + ?2, generation = generation + 1, updated_at = "
-          "?3, "
-          "state = CASE WHEN state IN ('completed', 'cancelled', 'failed') THEN 'paused' "
-          "ELSE state END WHERE rid = ?1",
-          rid, *added, util::now_ms());
+          "UPDATE runs SET total = total + ?2, generation = generation + 1, updated_at = ?3, "
+          "state = ?4 WHERE rid = ?1",
+          rid, *added, util::now_ms(), core::to_string(state));
       !r) {
     return r.error();
   }
