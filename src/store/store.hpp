@@ -1,6 +1,35 @@
 #pragma once
 // The store: where all state lives. The agent keeps nothing a crash could lose.
-// Every method is one transaction.
+//
+// The contract every backend meets (SQLite now, PostgreSQL later); many
+// agents, on one host or many, call these methods on one store at once:
+//
+// - Every method that changes something is one transaction: all of it
+//   happens, or none of it (an error leaves the store as it was).
+// - Claims are exclusive: two agents claiming at once never get the same job
+//   (or the same attempt of it). A claim is committed before the caller
+//   starts the job (invariant 1), and records running, the agent, the slot,
+//   the attempt and a lease (core::lease_ms of the agent's heartbeat).
+// - Limits (per-key concurrency, daily caps, the start rate), the run's halt
+//   and job locks are checked in the same transaction as the claim, so that
+//   no interleaving of agents exceeds them. The verdicts and their words
+//   come from core (core::key_holds, core::describe_lock).
+// - A result (record) applies only to a job that is still running and owned
+//   by the agent that sends it; a result from an agent that lost its lease
+//   (another agent recovered the job) changes nothing.
+// - create_run and add_jobs are all or nothing: a bad row or a duplicate id
+//   leaves no run and no job behind.
+// - An agent is gone when core::is_offline says so (or its process is dead on
+//   this host); recovery marks it offline and moves its running jobs by
+//   on_interrupt (core::state_on_interrupt), once: a second recovery of the
+//   same jobs finds nothing.
+// - No per-turn method reads or writes a number of rows that grows with the
+//   run (invariant 7): claims, results, heartbeats, limits, locks and control
+//   go through indexes.
+// - Reads (find_run, jobs, counts, locks, agents, events, control) see a
+//   committed state, never part of a transaction.
+// Errors carry a kind: not_found for a missing run or job, busy for a store
+// locked past its timeout, store_unavailable, disk_full, corrupt, bad_input.
 
 #include "core/job.hpp"
 #include "core/limits.hpp"
@@ -273,7 +302,9 @@ public:
   /// Makes `me` the run's holder, unless a live agent holds it (`is_alive`
   /// decides). Jobs a dead holder left running are returned as orphans and
   /// moved per on_interrupt: requeue → pending, hold → interrupted. With
-  /// requeue, interrupted jobs go back to pending too.
+  /// requeue, interrupted jobs go back to pending too. Atomic: of agents
+  /// acquiring at once, one becomes the holder and the others see held_by;
+  /// a run lock held by a live holder changes nothing (lock_conflict).
   virtual util::Result<Takeover>
   acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Records `updates` (a started job's pid, a finished attempt's result) for
@@ -298,18 +329,22 @@ public:
   virtual util::Result<Takeover>
   join(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Leases the `n` lowest slot numbers free on `host` for this run to agent
-  /// `aid`, so agents on one host never share a slot (or its ports).
+  /// `aid`, so agents on one host never share a slot (or its ports), even
+  /// when they take slots at once.
   virtual util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid,
                                                         const std::string& host, int64_t n) = 0;
   /// Renews the agent's heartbeat and its jobs' leases (until now + lease_ms),
   /// records its slots' states, and says which running jobs are still its own.
+  /// An agent that was found gone (offline) renews nothing: its jobs are
+  /// another's now, and it must stop them unrecorded (fencing).
   virtual util::Result<Beat> beat(int64_t rid, int64_t aid, double rate,
                                   const std::string& slot_states, int64_t now_ms,
                                   int64_t lease_ms) = 0;
   /// Finds the run's agents that are gone (no heartbeat for 3 intervals, or a
   /// dead process on this host) other than `me`, marks them offline, and
   /// recovers their running jobs per on_interrupt, their locks and slots.
-  /// Returns the recovered jobs, for killing what is left of them.
+  /// Returns the recovered jobs, for killing what is left of them. Of
+  /// agents recovering at once, each job is recovered by one.
   virtual util::Result<std::vector<Orphan>>
   recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
           int64_t now_ms) = 0;
@@ -334,7 +369,8 @@ public:
   virtual util::Result<Control> control(int64_t rid) = 0;
   /// Sets the control request (none clears it; nullopt keeps it) and, when
   /// given, the slot target, and records `event`, in one transaction.
-  /// `lift_halt` also ends a halt's cooldown.
+  /// `lift_halt` also ends a halt's cooldown. Live agents see it at their
+  /// next control() read; a claim committed after it sees it too.
   virtual util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
                                          std::optional<int64_t> target_slots, bool lift_halt,
                                          const Event& event) = 0;

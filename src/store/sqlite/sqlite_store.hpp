@@ -2,7 +2,12 @@
 // The embedded store: one SQLite database in WAL mode under the store
 // directory, next to the jobs' captured output.
 
+#include "store/sqlite/claims.hpp"
+#include "store/sqlite/control.hpp"
 #include "store/sqlite/db.hpp"
+#include "store/sqlite/limits.hpp"
+#include "store/sqlite/locks.hpp"
+#include "store/sqlite/results.hpp"
 #include "store/store.hpp"
 
 #include "core/limits.hpp"
@@ -152,31 +157,12 @@ private:
 
   Db m_db;
   std::string m_dir;
-  // Statements on the hot path, prepared once.
-  Statement m_set_pid;
-  Statement m_finish;
-  Statement m_select_due_retries;
-  Statement m_select_pending;
-  Statement m_claim;
-  Statement m_halt;
-  Statement m_halt_state;
-  Statement m_unhalt;
-  Statement m_count_key;
-  Statement m_key_count;
-  Statement m_key_running;
-  Statement m_block_key;
-  Statement m_promote_key;
-  Statement m_unlock;
-  Statement m_promote_lock;
-  Statement m_lock_holder;
-  Statement m_lock_job;
-  Statement m_hold;
-  Statement m_wake_due;
-  Statement m_next_wake;
-  Statement m_next_start;
-  Statement m_set_next_start;
-  Statement m_read_control;
-  Statement m_wake_free_locks;
+  // Statements on the hot path, prepared once, by the part that runs them.
+  ClaimStatements m_claims;
+  ResultStatements m_results;
+  LimitStatements m_limits;
+  LockStatements m_locks;
+  ControlStatements m_control;
   std::unordered_map<int64_t, int64_t> m_lock_sweep; ///< run → last wake of free-lock waiters
   std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
   std::unordered_map<int64_t, RunLimits> m_run_limits;
