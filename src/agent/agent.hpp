@@ -9,6 +9,7 @@
 #include "agent/liveness.hpp"
 #include "agent/rate_meter.hpp"
 #include "agent/reporter.hpp"
+#include "core/liveness.hpp"
 #include "agent/slot_pool.hpp"
 #include "exec/runner.hpp"
 #include "store/store.hpp"
@@ -50,7 +51,7 @@ struct AgentOptions {
   IsAlive is_alive;
   /// Kills what dead agents left running, before their jobs run again.
   ReapOrphans reap_orphans;
-  int64_t heartbeat_ms = 2000;
+  int64_t heartbeat_ms = core::k_default_heartbeat_ms;
   int64_t tick_ms = 100;
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
   /// cooldown or a limit's window.

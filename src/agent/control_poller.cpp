@@ -28,9 +28,9 @@ util::Result<ControlActions> ControlPoller::poll(int64_t rid, int64_t halted_unt
     m_target_slots = c->target_slots;
     act.scale_to = c->target_slots;
   }
-  const bool cancel = c->request == "cancel";
-  const bool stop = c->request == "pause-stop";
-  const bool pause = stop || c->request == "pause";
+  const bool cancel = c->request == store::ControlRequest::cancel;
+  const bool stop = c->request == store::ControlRequest::pause_stop;
+  const bool pause = stop || c->request == store::ControlRequest::pause;
   if (cancel) {
     act.cancel = !m_cancelling;
     m_cancelling = true;

@@ -7,6 +7,7 @@
 
 #include "agent/attempts.hpp"
 #include "agent/reporter.hpp"
+#include "core/liveness.hpp"
 #include "store/store.hpp"
 
 #include <cstdint>
@@ -32,7 +33,7 @@ public:
   void start(int64_t mono_ms);
   bool due(int64_t mono_ms) const { return mono_ms - m_last_beat >= m_heartbeat_ms; }
   /// How long a claim or a beat holds a job: three heartbeat intervals.
-  int64_t lease_ms() const { return 3 * m_heartbeat_ms; }
+  int64_t lease_ms() const { return core::lease_ms(m_heartbeat_ms); }
   /// Beats for agent `aid` of run `rid`, fences what is no longer this
   /// agent's, and recovers the jobs of gone agents. Returns how many were
   /// recovered (the run's counts changed), or why this agent must stop.

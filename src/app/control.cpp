@@ -43,7 +43,8 @@ util::Result<Controlled> pause(store::Store& store, const std::string& ref,
   if (!run) {
     return run.error();
   }
-  const std::string request = stop_running ? "pause-stop" : "pause";
+  const auto request =
+      stop_running ? store::ControlRequest::pause_stop : store::ControlRequest::pause;
   if (auto r =
           store.set_control(run->rid, request, std::nullopt, false,
                             make_event("pause", stop_running ? "stop running jobs" : ""));
@@ -82,7 +83,7 @@ util::Result<Controlled> resume(store::Store& store, const std::string& ref,
   if (holder_alive(run->holder)) {
     // A live agent continues: it reads the cleared pause within a moment.
     if (auto r =
-            store.set_control(run->rid, std::string(),
+            store.set_control(run->rid, store::ControlRequest::none,
                               slots > 0 ? std::optional<int64_t>(slots) : std::nullopt,
                               now, make_event("resume", detail));
         !r) {
@@ -90,11 +91,11 @@ util::Result<Controlled> resume(store::Store& store, const std::string& ref,
     }
     return Controlled{*run, true};
   }
-  if (control->request == "cancel" && run->state == core::RunState::cancelled) {
+  if (control->request == store::ControlRequest::cancel && run->state == core::RunState::cancelled) {
     return util::Error{"run " + run->id + " was cancelled"};
   }
-  if (!control->request.empty() || now) {
-    if (auto r = store.set_control(run->rid, std::string(), std::nullopt, now,
+  if (control->request != store::ControlRequest::none || now) {
+    if (auto r = store.set_control(run->rid, store::ControlRequest::none, std::nullopt, now,
                                    make_event("resume", detail));
         !r) {
       return r.error();
@@ -141,7 +142,7 @@ util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
       return out;
     }
   }
-  if (auto r = store.set_control(run->rid, std::string("cancel"), std::nullopt, false,
+  if (auto r = store.set_control(run->rid, store::ControlRequest::cancel, std::nullopt, false,
                                  make_event("cancel", ""));
       !r) {
     return r.error();

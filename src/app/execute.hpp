@@ -16,7 +16,7 @@ namespace muster::app {
 /// How `run_agent` runs an agent in this process.
 struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
-  int64_t heartbeat_ms = 2000;
+  int64_t heartbeat_ms = core::k_default_heartbeat_ms;
   bool join = false; ///< take a share of a run another agent holds
   bool pass_stdout = true;
   bool no_wait = false;

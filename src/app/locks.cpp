@@ -1,6 +1,7 @@
 #include "app/locks.hpp"
 
 #include "app/store.hpp"
+#include "core/locks.hpp"
 #include "util/time.hpp"
 
 #include <unistd.h>
@@ -8,14 +9,7 @@
 namespace muster::app {
 
 std::string describe_lock(const store::LockRecord& lock) {
-  std::string out = "lock " + lock.name + " held by run " + lock.run_id;
-  if (!lock.run_name.empty()) {
-    out += " \"" + lock.run_name + "\"";
-  }
-  if (!lock.job_id.empty()) {
-    out += " job " + lock.job_id;
-  }
-  return out + " since " + util::format_clock(lock.since);
+  return core::describe_lock({lock.name, lock.run_id, lock.run_name, lock.job_id, lock.since});
 }
 
 util::Result<void> wait_for_locks(store::Store& store, int64_t rid,

@@ -1,5 +1,6 @@
 #include "app/store.hpp"
 
+#include "core/liveness.hpp"
 #include "exec/proc.hpp"
 #include "util/time.hpp"
 
@@ -41,8 +42,7 @@ bool holder_alive(const store::Holder& h) {
   }
   // Another host shares this store: alive while its heartbeats come (three
   // intervals), or for a minute when its interval is not known.
-  return util::now_ms() - h.heartbeat_at <
-         (h.heartbeat_ms > 0 ? 3 * h.heartbeat_ms : 60'000);
+  return !core::is_offline(util::now_ms(), h.heartbeat_at, h.heartbeat_ms);
 }
 
 store::Event make_event(const std::string& action, const std::string& detail) {

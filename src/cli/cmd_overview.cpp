@@ -2,6 +2,7 @@
 
 #include "app/queries.hpp"
 #include "cli/common.hpp"
+#include "core/liveness.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
 #include "util/files.hpp"
@@ -26,15 +27,16 @@ struct SlotView {
 /// An agent in state running whose heartbeats stopped is offline, even
 /// before someone recovers its jobs.
 bool agent_offline(const store::AgentRecord& a, int64_t now) {
-  return a.state == "offline" ||
-         (a.state == "running" && (!app::holder_alive(a.who) ||
-                                   now - a.who.heartbeat_at > 3 * a.who.heartbeat_ms));
+  return a.state == store::AgentState::offline ||
+         (a.state == store::AgentState::running &&
+          (!app::holder_alive(a.who) ||
+           core::is_offline(now, a.who.heartbeat_at, a.who.heartbeat_ms)));
 }
 
 std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents, int64_t now) {
   std::vector<SlotView> out;
   for (const auto& a : agents) {
-    if (a.state == "stopped") {
+    if (a.state == store::AgentState::stopped) {
       continue;
     }
     const bool offline = agent_offline(a, now);

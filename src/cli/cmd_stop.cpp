@@ -44,7 +44,7 @@ int cmd_stop_all(const GlobalOptions& g) {
   }
   // Agents that joined a run drain too.
   for (const auto& a : check(store->agents(0))) {
-    if (a.state != "running" || a.who.host != app::this_holder().host || !app::holder_alive(a.who)) {
+    if (a.state != store::AgentState::running || a.who.host != app::this_holder().host || !app::holder_alive(a.who)) {
       continue;
     }
     const bool holder = std::any_of(live.begin(), live.end(), [&](const store::RunRecord& r) {

@@ -78,20 +78,16 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
     if (s.limits.per_key > 0) {
       notes.push_back("key " + job.key + ": " + count_of(use.running, s.limits.per_key) +
                       " running");
-      if (unfinished && use.running >= s.limits.per_key && job.state != core::JobState::waiting) {
-        reasons.push_back("key " + job.key + " busy: " + count_of(use.running, s.limits.per_key) +
-                          " running");
-      }
     }
     if (s.limits.per_key_daily > 0) {
-      const int64_t used = use.counted + (s.limits.count == core::CapCount::successes ? use.running : 0);
+      const int64_t used = core::daily_used(s.limits, use);
       notes.push_back("key " + job.key + ": " + count_of(used, s.limits.per_key_daily) + " " +
                       std::string(core::to_string(s.limits.count)) + " in the window until " +
                       core::format_in_zone(window.end_ms, s.limits.timezone));
-      if (unfinished && used >= s.limits.per_key_daily && job.state != core::JobState::waiting) {
-        reasons.push_back("key " + job.key + " at daily cap " +
-                          count_of(used, s.limits.per_key_daily) + " until " +
-                          core::format_in_zone(window.end_ms, s.limits.timezone));
+    }
+    for (const auto& hold : core::key_holds(s.limits, job.key, use, window)) {
+      if (unfinished && job.state != core::JobState::waiting) {
+        reasons.push_back(hold.reason);
       }
     }
   }

@@ -214,4 +214,36 @@ std::optional<RunState> parse_run_state(std::string_view text) {
   return std::nullopt;
 }
 
+JobState state_on_interrupt(OnInterrupt mode) {
+  switch (mode) {
+  case OnInterrupt::requeue:
+    return JobState::pending;
+  case OnInterrupt::hold:
+    return JobState::interrupted;
+  }
+  return JobState::interrupted;
+}
+
+RunState state_on_takeover(PauseAsked pause, int64_t resume_at, int64_t now_ms) {
+  if (pause == PauseAsked::yes) {
+    return RunState::paused;
+  }
+  return resume_at > now_ms ? RunState::halted : RunState::running;
+}
+
+RunState state_after_add(RunState state) {
+  switch (state) {
+  case RunState::completed:
+  case RunState::cancelled:
+  case RunState::failed:
+    return RunState::paused;
+  case RunState::created:
+  case RunState::running:
+  case RunState::paused:
+  case RunState::halted:
+    return state;
+  }
+  return state;
+}
+
 } // namespace muster::core

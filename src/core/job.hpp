@@ -75,4 +75,16 @@ enum class RunState { created, running, paused, halted, completed, cancelled, fa
 std::string_view to_string(RunState state);
 std::optional<RunState> parse_run_state(std::string_view text);
 
+/// The state of a job whose agent stopped or died while it ran: pending
+/// again (requeue), or interrupted until someone retries it (hold).
+JobState state_on_interrupt(OnInterrupt mode);
+/// Whether a pause was asked for when an agent takes a run over.
+enum class PauseAsked { yes, no };
+/// The run's state when an agent takes it over: paused when a pause is
+/// asked for, halted while a halt's cooldown lasts, else running.
+RunState state_on_takeover(PauseAsked pause, int64_t resume_at, int64_t now_ms);
+/// The run's state when jobs are added: an ended run is open again, paused
+/// until an agent runs it; any other state stays.
+RunState state_after_add(RunState state);
+
 } // namespace muster::core

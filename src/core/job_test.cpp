@@ -118,5 +118,25 @@ TEST(Counts, TotalsAndFinished) {
   EXPECT_EQ(c.finished(), 8);
 }
 
+TEST(JobState, AfterInterrupt) {
+  EXPECT_EQ(state_on_interrupt(OnInterrupt::requeue), JobState::pending);
+  EXPECT_EQ(state_on_interrupt(OnInterrupt::hold), JobState::interrupted);
+}
+
+TEST(RunState, OnTakeover) {
+  EXPECT_EQ(state_on_takeover(PauseAsked::yes, 5000, 1000), RunState::paused);
+  EXPECT_EQ(state_on_takeover(PauseAsked::no, 5000, 1000), RunState::halted);
+  EXPECT_EQ(state_on_takeover(PauseAsked::no, 500, 1000), RunState::running);
+  EXPECT_EQ(state_on_takeover(PauseAsked::no, 0, 1000), RunState::running);
+}
+
+TEST(RunState, AddingJobsOpensAnEndedRun) {
+  EXPECT_EQ(state_after_add(RunState::completed), RunState::paused);
+  EXPECT_EQ(state_after_add(RunState::cancelled), RunState::paused);
+  EXPECT_EQ(state_after_add(RunState::failed), RunState::paused);
+  EXPECT_EQ(state_after_add(RunState::running), RunState::running);
+  EXPECT_EQ(state_after_add(RunState::created), RunState::created);
+}
+
 } // namespace
 } // namespace muster::core

@@ -72,6 +72,29 @@ DayWindow day_window(int64_t now_ms, int64_t day_start_min, const std::string& t
   return DayWindow{start, end};
 }
 
+int64_t daily_used(const Limits& limits, const KeyUsage& usage) {
+  return usage.counted + (limits.count == CapCount::successes ? usage.running : int64_t{0});
+}
+
+std::vector<Hold> key_holds(const Limits& limits, const std::string& key, const KeyUsage& usage,
+                            const DayWindow& window) {
+  std::vector<Hold> out;
+  if (key.empty()) {
+    return out;
+  }
+  auto of = [](int64_t n, int64_t limit) { return std::to_string(n) + "/" + std::to_string(limit); };
+  if (limits.per_key > 0 && usage.running >= limits.per_key) {
+    out.push_back(Hold{"key " + key + " busy: " + of(usage.running, limits.per_key) + " running", 0});
+  }
+  if (const int64_t used = daily_used(limits, usage);
+      limits.per_key_daily > 0 && used >= limits.per_key_daily) {
+    out.push_back(Hold{"key " + key + " at daily cap " + of(used, limits.per_key_daily) +
+                           " until " + format_in_zone(window.end_ms, limits.timezone),
+                       window.end_ms});
+  }
+  return out;
+}
+
 std::string format_in_zone(int64_t ms, const std::string& timezone) {
   ZoneScope zone(timezone);
   const std::time_t s = static_cast<std::time_t>(ms / 1000);

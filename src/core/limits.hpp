@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace muster::core {
 
@@ -37,6 +38,29 @@ struct DayWindow {
 /// midnight, local time in `timezone`, so a window is 23 or 25 hours long
 /// across a daylight-saving change.
 DayWindow day_window(int64_t now_ms, int64_t day_start_min, const std::string& timezone);
+
+/// What a key has used, as a backend counts it.
+struct KeyUsage {
+  int64_t running = 0; ///< its jobs running now
+  int64_t counted = 0; ///< attempts (or successes) counted in the day window
+};
+
+/// One limit that holds a job of the key back.
+struct Hold {
+  std::string reason; ///< "key acct1 busy: 2/2 running", for the job's reason
+  int64_t until = 0;  ///< when it may lift (epoch ms); 0 when only an event lifts it
+};
+
+/// What the daily cap sees as used: the counted ones, and with a cap on
+/// successes the running ones too (each may yet succeed).
+int64_t daily_used(const Limits& limits, const KeyUsage& usage);
+
+/// Every per-key limit that holds a job of `key` back now, in the order
+/// they are checked (concurrency, then the daily cap); empty when the job
+/// may start. `window` is the day window that holds now. Backends claim
+/// only when this is empty, and record the first hold's reason and time.
+std::vector<Hold> key_holds(const Limits& limits, const std::string& key, const KeyUsage& usage,
+                            const DayWindow& window);
 
 /// "2026-11-24 00:00 Europe/Berlin" (or "… local time").
 std::string format_in_zone(int64_t ms, const std::string& timezone);

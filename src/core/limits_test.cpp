@@ -60,5 +60,28 @@ TEST(Limits, RatesAndTimesOfDayParse) {
   }
 }
 
+TEST(Limits, KeyHoldsNameEachLimitInOrder) {
+  Limits l;
+  l.per_key = 2;
+  l.per_key_daily = 5;
+  l.timezone = "Europe/Berlin";
+  const auto w = day_window(k_berlin_2359, 0, "Europe/Berlin");
+  EXPECT_TRUE(key_holds(l, "a", KeyUsage{1, 4}, w).empty());
+  EXPECT_TRUE(key_holds(l, "", KeyUsage{9, 9}, w).empty()); // no key, no limit
+  const auto busy = key_holds(l, "a", KeyUsage{2, 1}, w);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].reason, "key a busy: 2/2 running");
+  EXPECT_EQ(busy[0].until, 0);
+  const auto both = key_holds(l, "a", KeyUsage{2, 5}, w);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[1].reason, "key a at daily cap 5/5 until 2026-11-24 00:00 Europe/Berlin");
+  EXPECT_EQ(both[1].until, w.end_ms);
+  // A cap on successes counts the running ones too: each may yet succeed.
+  l.count = CapCount::successes;
+  EXPECT_EQ(daily_used(l, KeyUsage{1, 4}), 5);
+  l.count = CapCount::attempts;
+  EXPECT_EQ(daily_used(l, KeyUsage{1, 4}), 4);
+}
+
 } // namespace
 } // namespace muster::core

@@ -1,5 +1,6 @@
 #include "store/codec.hpp"
 
+#include "store/store.hpp"
 #include "util/strings.hpp"
 
 #include <nlohmann/json.hpp>
@@ -266,6 +267,39 @@ util::Result<void> decode_fields(const std::string& text, std::vector<std::strin
     }
     return bad();
   }
+}
+
+namespace {
+
+constexpr std::string_view k_agent_states[] = {"running", "stopped", "offline"};
+constexpr std::string_view k_control_requests[] = {"", "pause", "pause-stop", "cancel"};
+
+template <typename E, size_t N>
+std::optional<E> parse_word(const std::string_view (&words)[N], std::string_view text) {
+  for (size_t i = 0; i < N; ++i) {
+    if (words[i] == text) {
+      return static_cast<E>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::string_view to_string(AgentState state) {
+  return k_agent_states[static_cast<size_t>(state)];
+}
+
+std::optional<AgentState> parse_agent_state(std::string_view text) {
+  return parse_word<AgentState>(k_agent_states, text);
+}
+
+std::string_view to_string(ControlRequest request) {
+  return k_control_requests[static_cast<size_t>(request)];
+}
+
+std::optional<ControlRequest> parse_control_request(std::string_view text) {
+  return parse_word<ControlRequest>(k_control_requests, text);
 }
 
 } // namespace muster::store

@@ -212,7 +212,7 @@ inline std::optional<AgentRecord> agent(Store& store, int64_t rid, int64_t aid) 
 /// The agent's state word: "running", "stopped" or "offline".
 inline std::string agent_state(Store& store, int64_t rid, int64_t aid) {
   auto a = agent(store, rid, aid);
-  return a ? std::string(a->state) : std::string("<no agent>");
+  return a ? std::string(to_string(a->state)) : std::string("<no agent>");
 }
 
 /// A control request from another terminal, recorded with its event.
@@ -227,14 +227,20 @@ inline util::Result<void> request(Store& store, int64_t rid,
   e.pid = 77;
   e.action = action;
   e.detail = what.value_or("");
-  return store.set_control(rid, what, target_slots, lift_halt, e);
+  std::optional<ControlRequest> req;
+  if (what) {
+    auto parsed = parse_control_request(*what);
+    EXPECT_TRUE(parsed.has_value()) << "no control request '" << *what << "'";
+    req = parsed.value_or(ControlRequest::none);
+  }
+  return store.set_control(rid, req, target_slots, lift_halt, e);
 }
 
 /// The run's pending control request word ("" for none).
 inline std::string control_request(Store& store, int64_t rid) {
   auto c = store.control(rid);
   EXPECT_TRUE(c.ok()) << why(c);
-  return c ? std::string(c->request) : std::string("<error>");
+  return c ? std::string(to_string(c->request)) : std::string("<error>");
 }
 
 /// Appends jobs with `new_ids` to the run.

@@ -1,8 +1,40 @@
 #pragma once
 // The store: where all state lives. The agent keeps nothing a crash could lose.
-// Every method is one transaction.
+//
+// The contract every backend meets (SQLite now, PostgreSQL later); many
+// agents, on one host or many, call these methods on one store at once:
+//
+// - Every method that changes something is one transaction: all of it
+//   happens, or none of it (an error leaves the store as it was).
+// - Claims are exclusive: two agents claiming at once never get the same job
+//   (or the same attempt of it). A claim is committed before the caller
+//   starts the job (invariant 1), and records running, the agent, the slot,
+//   the attempt and a lease (core::lease_ms of the agent's heartbeat).
+// - Limits (per-key concurrency, daily caps, the start rate), the run's halt
+//   and job locks are checked in the same transaction as the claim, so that
+//   no interleaving of agents exceeds them. The verdicts and their words
+//   come from core (core::key_holds, core::describe_lock).
+// - A result (record) applies only to a job that is still running and owned
+//   by the agent that sends it; a result from an agent that lost its lease
+//   (another agent recovered the job) changes nothing.
+// - create_run and add_jobs are all or nothing: a bad row or a duplicate id
+//   leaves no run and no job behind.
+// - An agent is gone when core::is_offline says so (or its process is dead on
+//   this host); recovery marks it offline and moves its running jobs by
+//   on_interrupt (core::state_on_interrupt), once: a second recovery of the
+//   same jobs finds nothing.
+// - No per-turn method reads or writes a number of rows that grows with the
+//   run (invariant 7): claims, results, heartbeats, limits, locks and control
+//   go through indexes.
+// - Reads (find_run, jobs, counts, locks, agents, events, control) see a
+//   committed state, never part of a transaction.
+// Errors carry a kind: not_found for a missing run or job, busy for a store
+// locked past its timeout, store_unavailable, disk_full, corrupt, bad_input.
 
 #include "core/job.hpp"
+#include "core/limits.hpp"
+#include "core/liveness.hpp"
+#include "core/locks.hpp"
 #include "core/run.hpp"
 #include "util/result.hpp"
 
@@ -10,6 +42,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muster::store {
@@ -25,6 +58,27 @@ struct Holder {
   bool empty() const { return pid == 0; }
 };
 
+/// An agent's recorded state.
+enum class AgentState {
+  running, ///< it runs jobs and beats
+  stopped, ///< it stopped and gave its slots back
+  offline, ///< another agent found it gone and took its jobs
+};
+/// "running", "stopped", "offline": the words stored.
+std::string_view to_string(AgentState state);
+std::optional<AgentState> parse_agent_state(std::string_view text);
+
+/// What other terminals ask of a run's live agent.
+enum class ControlRequest {
+  none,       ///< carry on
+  pause,      ///< claim nothing more; running jobs finish
+  pause_stop, ///< claim nothing more, and stop running jobs
+  cancel,     ///< stop everything; jobs not started are cancelled
+};
+/// "", "pause", "pause-stop", "cancel": the words stored ("" is stored as NULL).
+std::string_view to_string(ControlRequest request);
+std::optional<ControlRequest> parse_control_request(std::string_view text);
+
 /// One agent of a run, as recorded.
 struct AgentRecord {
   int64_t aid = 0;
@@ -34,7 +88,7 @@ struct AgentRecord {
   std::string user;
   int64_t slots = 0;
   int64_t started_at = 0;
-  std::string state;   ///< "running", "stopped" or "offline"
+  AgentState state = AgentState::running;
   int64_t stopped_at = 0;
   std::string slot_states; ///< JSON: what each slot does, as of the last heartbeat
 };
@@ -162,15 +216,12 @@ struct LockRecord {
   Holder holder; ///< the run's agent
 };
 
-/// What a key has used.
-struct KeyUsage {
-  int64_t running = 0;
-  int64_t counted = 0; ///< in the day window asked for
-};
+/// What a key has used: running jobs, and those counted in a day window.
+using KeyUsage = core::KeyUsage;
 
 /// What other terminals asked of a run's live agent.
 struct Control {
-  std::string request;      ///< "", "pause", "pause-stop" or "cancel"
+  ControlRequest request = ControlRequest::none;
   int64_t target_slots = 0; ///< scale to this many slots; 0 for no request
   int64_t generation = 0;   ///< grows when jobs are added to the run
   int64_t resume_at = 0;    ///< a halt's end (epoch ms); 0 when not halted
@@ -251,13 +302,24 @@ public:
   /// Makes `me` the run's holder, unless a live agent holds it (`is_alive`
   /// decides). Jobs a dead holder left running are returned as orphans and
   /// moved per on_interrupt: requeue → pending, hold → interrupted. With
-  /// requeue, interrupted jobs go back to pending too.
+  /// requeue, interrupted jobs go back to pending too. Atomic: of agents
+  /// acquiring at once, one becomes the holder and the others see held_by;
+  /// a run lock held by a live holder changes nothing (lock_conflict).
   virtual util::Result<Takeover>
   acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
-  /// Applies `updates`, then claims up to `free_slots.size()` due jobs for
-  /// those slots (slot numbers), for agent `aid`, all in one transaction. Claims respect the run's halt, its
-  /// limits and job locks; a job held back is moved to `waiting` with the
-  /// reason. Returns the claims in slot order.
+  /// Records `updates` (a started job's pid, a finished attempt's result) for
+  /// agent `aid`, in one transaction. Returns what else moved (promotions,
+  /// block_key); `claims` stays empty.
+  virtual util::Result<CommitResult> record(int64_t rid, const std::vector<Update>& updates,
+                                            int64_t now_ms, int64_t aid = 0) = 0;
+  /// Claims up to `free_slots.size()` due jobs for those slots (slot
+  /// numbers), for agent `aid`, in one transaction. Claims respect the run's
+  /// halt, its limits and job locks; a job held back is moved to `waiting`
+  /// with the reason. Returns the claims in slot order.
+  virtual util::Result<CommitResult> claim(int64_t rid, const std::vector<int64_t>& free_slots,
+                                           int64_t now_ms, int64_t aid = 0) = 0;
+  /// `record`, then `claim`, in one transaction: the agent's one round trip
+  /// per turn.
   virtual util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
                                             const std::vector<int64_t>& free_slots,
                                             int64_t now_ms, int64_t aid = 0) = 0;
@@ -267,18 +329,22 @@ public:
   virtual util::Result<Takeover>
   join(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Leases the `n` lowest slot numbers free on `host` for this run to agent
-  /// `aid`, so agents on one host never share a slot (or its ports).
+  /// `aid`, so agents on one host never share a slot (or its ports), even
+  /// when they take slots at once.
   virtual util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid,
                                                         const std::string& host, int64_t n) = 0;
   /// Renews the agent's heartbeat and its jobs' leases (until now + lease_ms),
   /// records its slots' states, and says which running jobs are still its own.
+  /// An agent that was found gone (offline) renews nothing: its jobs are
+  /// another's now, and it must stop them unrecorded (fencing).
   virtual util::Result<Beat> beat(int64_t rid, int64_t aid, double rate,
                                   const std::string& slot_states, int64_t now_ms,
                                   int64_t lease_ms) = 0;
   /// Finds the run's agents that are gone (no heartbeat for 3 intervals, or a
   /// dead process on this host) other than `me`, marks them offline, and
   /// recovers their running jobs per on_interrupt, their locks and slots.
-  /// Returns the recovered jobs, for killing what is left of them.
+  /// Returns the recovered jobs, for killing what is left of them. Of
+  /// agents recovering at once, each job is recovered by one.
   virtual util::Result<std::vector<Orphan>>
   recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
           int64_t now_ms) = 0;
@@ -301,10 +367,11 @@ public:
 
   /// The run's control request, slot target and generation.
   virtual util::Result<Control> control(int64_t rid) = 0;
-  /// Sets the control request ("" clears it; nullopt keeps it) and, when
+  /// Sets the control request (none clears it; nullopt keeps it) and, when
   /// given, the slot target, and records `event`, in one transaction.
-  /// `lift_halt` also ends a halt's cooldown.
-  virtual util::Result<void> set_control(int64_t rid, const std::optional<std::string>& request,
+  /// `lift_halt` also ends a halt's cooldown. Live agents see it at their
+  /// next control() read; a claim committed after it sees it too.
+  virtual util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
                                          std::optional<int64_t> target_slots, bool lift_halt,
                                          const Event& event) = 0;
   virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;

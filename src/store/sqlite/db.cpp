@@ -277,6 +277,10 @@ Transaction::Transaction(Transaction&& other) noexcept
 
 Transaction::~Transaction() {
   if (!m_done && m_db) {
+    // The one discarded result in the store: a destructor cannot report, and
+    // a failed ROLLBACK leaves nothing to do (SQLite rolls the transaction
+    // back itself when it cannot go on, and the caller already has the error
+    // that ended it).
     (void)m_db->run_cached(Db::rollback);
   }
 }

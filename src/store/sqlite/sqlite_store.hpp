@@ -2,7 +2,12 @@
 // The embedded store: one SQLite database in WAL mode under the store
 // directory, next to the jobs' captured output.
 
+#include "store/sqlite/claims.hpp"
+#include "store/sqlite/control.hpp"
 #include "store/sqlite/db.hpp"
+#include "store/sqlite/limits.hpp"
+#include "store/sqlite/locks.hpp"
+#include "store/sqlite/results.hpp"
 #include "store/store.hpp"
 
 #include "core/limits.hpp"
@@ -43,6 +48,10 @@ public:
   util::Result<Takeover>
   acquire(int64_t rid, const Holder& me,
           const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<CommitResult> record(int64_t rid, const std::vector<Update>& updates,
+                                    int64_t now_ms, int64_t aid = 0) override;
+  util::Result<CommitResult> claim(int64_t rid, const std::vector<int64_t>& free_slots,
+                                   int64_t now_ms, int64_t aid = 0) override;
   util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
                                     const std::vector<int64_t>& free_slots,
                                     int64_t now_ms, int64_t aid = 0) override;
@@ -64,7 +73,7 @@ public:
   util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
   util::Result<Control> control(int64_t rid) override;
-  util::Result<void> set_control(int64_t rid, const std::optional<std::string>& request,
+  util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
                                  std::optional<int64_t> target_slots, bool lift_halt,
                                  const Event& event) override;
   util::Result<void> add_event(int64_t rid, const Event& event) override;
@@ -86,20 +95,36 @@ private:
     bool job_locks = false;
   };
   util::Result<const RunLimits*> run_limits(int64_t rid);
+  /// Who a commit's claims and results belong to.
+  struct Owner {
+    std::optional<int64_t> aid;         ///< the committing agent (NULL for none)
+    std::optional<int64_t> lease_until; ///< its claims' lease
+  };
+  util::Result<Owner> owner_of(int64_t aid, int64_t now_ms);
+  /// record, claim and commit: updates, then claims, in one transaction.
+  util::Result<CommitResult> in_tx(int64_t rid, const std::vector<Update>& updates,
+                                   const std::vector<int64_t>& free_slots, int64_t now_ms,
+                                   int64_t aid);
+  util::Result<void> record_in_tx(int64_t rid, const std::vector<Update>& updates,
+                                  const RunLimits& rl, const Owner& owner, int64_t now_ms,
+                                  CommitResult& out);
+  util::Result<void> claim_in_tx(int64_t rid, const std::vector<int64_t>& free_slots,
+                                 const RunLimits& rl, const Owner& owner, int64_t now_ms,
+                                 CommitResult& out);
   /// Steps a one-value query: its first column, or 0 when no row.
   util::Result<int64_t> scalar(Statement& st);
   util::Result<void> apply_update(int64_t rid, const Update& u, const RunLimits& rl,
-                                  int64_t now_ms, CommitResult& out);
+                                  const Owner& owner, int64_t now_ms, CommitResult& out);
   /// Moves up to `n` jobs waiting on `key` back to pending.
   util::Result<void> promote_key(int64_t rid, const std::string& key, int64_t n,
                                  bool include_timed, CommitResult& out);
   /// Why `c` cannot be claimed now, and until when (0: until an event).
-  util::Result<std::optional<std::pair<std::string, int64_t>>>
-  blocked(int64_t rid, const Claim& c, const RunLimits& rl, const core::DayWindow& window);
+  util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c, const RunLimits& rl,
+                                                 const core::DayWindow& window);
   util::Result<void> hold_back(const Claim& c, const std::string& why, int64_t until,
                                CommitResult& out);
   util::Result<void> take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
-                          const core::DayWindow& window, int64_t now_ms);
+                          const Owner& owner, const core::DayWindow& window, int64_t now_ms);
   /// Inserts jobs after seq `first_seq`; returns how many.
   util::Result<int64_t> insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
                                     const std::function<util::Result<bool>(NewJob&)>& next);
@@ -108,7 +133,8 @@ private:
   util::Result<void> release_locks(int64_t rid, bool keep_running);
   util::Result<std::vector<LockRecord>> query_locks(std::string_view where, const std::string& name);
   util::Result<void> claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
-                                   const RunLimits& rl, int64_t now_ms, CommitResult& out);
+                                   const RunLimits& rl, const Owner& owner, int64_t now_ms,
+                                   CommitResult& out);
   SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
   util::Result<void> prepare_statements();
   /// acquire and join: `join` adds an agent beside a live holder.
@@ -120,46 +146,25 @@ private:
                                    const std::function<bool(const Holder&)>& is_alive,
                                    int64_t now_ms, bool unowned, std::vector<Orphan>& orphans);
   /// Marks a running agent `state` (stopped, offline) and frees its slot numbers.
-  util::Result<void> end_agent(int64_t aid, std::string_view state, int64_t now_ms);
+  util::Result<void> end_agent(int64_t aid, AgentState state, int64_t now_ms);
   util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
   util::Result<int64_t> lease_ms_of(int64_t aid);
   util::Result<RunRecord> run_by_rid(int64_t rid);
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
   util::Result<void> claim_into(int64_t rid, Statement& select, int64_t limit,
-                                const std::vector<int64_t>& free_slots, size_t& next_slot,
-                                int64_t now_ms, std::vector<Claim>& out);
+                                const std::vector<int64_t>& free_slots, const Owner& owner,
+                                size_t& next_slot, int64_t now_ms, std::vector<Claim>& out);
 
   Db m_db;
   std::string m_dir;
-  // Statements on the hot path, prepared once.
-  Statement m_set_pid;
-  Statement m_finish;
-  Statement m_select_due_retries;
-  Statement m_select_pending;
-  Statement m_claim;
-  Statement m_halt;
-  Statement m_halt_state;
-  Statement m_unhalt;
-  Statement m_count_key;
-  Statement m_key_count;
-  Statement m_key_running;
-  Statement m_block_key;
-  Statement m_promote_key;
-  Statement m_unlock;
-  Statement m_promote_lock;
-  Statement m_lock_holder;
-  Statement m_lock_job;
-  Statement m_hold;
-  Statement m_wake_due;
-  Statement m_next_wake;
-  Statement m_next_start;
-  Statement m_set_next_start;
-  Statement m_read_control;
-  Statement m_wake_free_locks;
+  // Statements on the hot path, prepared once, by the part that runs them.
+  ClaimStatements m_claims;
+  ResultStatements m_results;
+  LimitStatements m_limits;
+  LockStatements m_locks;
+  ControlStatements m_control;
   std::unordered_map<int64_t, int64_t> m_lock_sweep; ///< run → last wake of free-lock waiters
   std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
-  std::optional<int64_t> m_owner;       ///< the committing agent (NULL for none)
-  std::optional<int64_t> m_lease_until; ///< its claims' lease
   std::unordered_map<int64_t, RunLimits> m_run_limits;
   std::vector<std::string> m_per_turn_sql;
 };

@@ -212,6 +212,55 @@ TEST_F(StoreTest, ClaimsInInputOrderAndRecordsResults) {
   EXPECT_EQ(j3->front().pgid, 4242);
 }
 
+TEST_F(StoreTest, ClaimAndRecordAreMethodsOfTheirOwn) {
+  auto store = open();
+  auto run = make_run(*store, 3, 1);
+  auto t = store->acquire(run.rid, holder(1), [](const Holder&) { return false; });
+  ASSERT_TRUE(t.ok());
+  auto first = store->claim(run.rid, {0, 1}, 1000, t->aid);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(ids(*first), (std::vector<std::string>{"j1", "j2"}));
+  // A result from another agent (one that lost the job's lease) is ignored.
+  ASSERT_TRUE(store->record(run.rid, {finished(first->claims[0], JobState::succeeded, 1500)},
+                            1500, t->aid + 1)
+                  .ok());
+  EXPECT_EQ((*store->counts(run.rid))[JobState::running], 2);
+  auto rec = store->record(run.rid, {finished(first->claims[0], JobState::succeeded, 2000)},
+                           2000, t->aid);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->claims.empty()); // recording claims nothing
+  EXPECT_EQ((*store->counts(run.rid))[JobState::succeeded], 1);
+  EXPECT_EQ(ids(*store->claim(run.rid, {0}, 2000, t->aid)), (std::vector<std::string>{"j3"}));
+}
+
+TEST_F(StoreTest, ControlRequestsAndAgentStatesKeepTheirStoredWords) {
+  auto store = open();
+  auto run = make_run(*store, 1, 1);
+  auto t = store->acquire(run.rid, holder(1), [](const Holder&) { return false; });
+  ASSERT_TRUE(t.ok());
+  for (auto req : {ControlRequest::pause, ControlRequest::pause_stop, ControlRequest::cancel,
+                   ControlRequest::none}) {
+    ASSERT_TRUE(store->set_control(run.rid, req, std::nullopt, false, Event{1, "h", "u", 1, "x", ""})
+                    .ok());
+    EXPECT_EQ(store->control(run.rid)->request, req);
+    EXPECT_EQ(parse_control_request(to_string(req)), req);
+  }
+  EXPECT_EQ(to_string(ControlRequest::pause_stop), "pause-stop");
+  auto control = Statement::prepare(store->db(), "SELECT control FROM runs WHERE rid = ?1");
+  ASSERT_TRUE(control.ok());
+  ASSERT_TRUE(store->set_control(run.rid, ControlRequest::pause_stop, std::nullopt, false,
+                                 Event{1, "h", "u", 1, "pause", ""})
+                  .ok());
+  control->bind(1, run.rid);
+  ASSERT_TRUE(*control->step());
+  EXPECT_EQ(control->text(0), "pause-stop");
+  control->reset();
+  EXPECT_EQ(store->agents(run.rid)->front().state, AgentState::running);
+  ASSERT_TRUE(store->stop_agent(t->aid, 5).ok());
+  EXPECT_EQ(store->agents(run.rid)->front().state, AgentState::stopped);
+  EXPECT_EQ(to_string(AgentState::offline), "offline");
+}
+
 TEST_F(StoreTest, LiveHolderIsRefusedDeadHolderTakenOver) {
   auto store = open();
   auto run = make_run(*store, 3);

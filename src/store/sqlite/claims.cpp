@@ -1,0 +1,326 @@
+// Claims: the due jobs a turn takes for its free slots, within halts, limits and locks.
+
+#include "store/codec.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/time.hpp"
+
+#include <sqlite3.h>
+
+namespace muster::store::sqlite {
+
+util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sql) {
+  const std::string cols =
+      "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock";
+  return prepare_all(
+      db, sql,
+      {
+          {&select_due_retries,
+           "SELECT " + cols +
+               " FROM jobs WHERE rid = ?1 AND state = "
+               "'retrying' AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3"},
+          {&select_pending,
+           "SELECT " + cols +
+               " FROM jobs WHERE rid = ?1 AND state = 'pending' "
+               "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3"},
+          {&claim,
+           "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
+           "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
+           "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
+           "retry_at = 0, reason = NULL, aid = ?4, lease_until = ?5 WHERE jid = ?3"},
+          {&halt_state, "SELECT resume_at, halt_reason FROM runs WHERE rid = ?1"},
+          {&unhalt,
+           "UPDATE runs SET state = CASE WHEN state = 'halted' THEN 'running' ELSE state "
+           "END, resume_at = NULL, halt_reason = NULL, updated_at = ?2 WHERE rid = ?1"},
+          {&wake_due, "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 "
+                      "WHERE rid = ?1 "
+                      "AND state = 'waiting' AND retry_at > 0 AND retry_at <= ?2"},
+          {&next_wake,
+           "SELECT min(retry_at) FROM jobs WHERE rid = ?1 AND state = 'waiting' AND "
+           "retry_at > 0"},
+          {&next_start, "SELECT next_start_us FROM runs WHERE rid = ?1"},
+          {&set_next_start, "UPDATE runs SET next_start_us = ?2 WHERE rid = ?1"},
+      });
+}
+
+util::Result<SqliteStore::Owner> SqliteStore::owner_of(int64_t aid, int64_t now_ms) {
+  // Claims are the agent's, under a lease its heartbeats renew; results
+  // apply only to jobs it still owns.
+  Owner owner;
+  if (aid > 0) {
+    auto lease = lease_ms_of(aid);
+    if (!lease) {
+      return lease.error();
+    }
+    owner.aid = aid;
+    owner.lease_until = now_ms + *lease;
+  }
+  return owner;
+}
+
+util::Result<CommitResult> SqliteStore::in_tx(int64_t rid,
+                                              const std::vector<Update>& updates,
+                                              const std::vector<int64_t>& free_slots,
+                                              int64_t now_ms, int64_t aid) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto rl = run_limits(rid);
+  if (!rl) {
+    return rl.error();
+  }
+  auto owner = owner_of(aid, now_ms);
+  if (!owner) {
+    return owner.error();
+  }
+  CommitResult out;
+  if (auto r = record_in_tx(rid, updates, **rl, *owner, now_ms, out); !r) {
+    return r.error();
+  }
+  if (auto r = claim_in_tx(rid, free_slots, **rl, *owner, now_ms, out); !r) {
+    return r.error();
+  }
+  if (auto r = tx->commit(); !r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<CommitResult> SqliteStore::record(int64_t rid,
+                                               const std::vector<Update>& updates,
+                                               int64_t now_ms, int64_t aid) {
+  return in_tx(rid, updates, {}, now_ms, aid);
+}
+
+util::Result<CommitResult> SqliteStore::claim(int64_t rid,
+                                              const std::vector<int64_t>& free_slots,
+                                              int64_t now_ms, int64_t aid) {
+  return in_tx(rid, {}, free_slots, now_ms, aid);
+}
+
+util::Result<CommitResult> SqliteStore::commit(int64_t rid,
+                                               const std::vector<Update>& updates,
+                                               const std::vector<int64_t>& free_slots,
+                                               int64_t now_ms, int64_t aid) {
+  return in_tx(rid, updates, free_slots, now_ms, aid);
+}
+
+util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
+                                            const std::vector<int64_t>& free_slots,
+                                            const RunLimits& rl, const Owner& owner,
+                                            int64_t now_ms, CommitResult& out) {
+  if (free_slots.empty()) {
+    return {};
+  }
+  // A halted run claims nothing until its cooldown ends; then it runs again.
+  m_claims.halt_state.bind(1, rid);
+  int64_t resume_at = 0;
+  auto read = m_claims.halt_state.each([&](Statement& row) {
+    resume_at = row.optional_int64(0).value_or(0);
+    out.halt_reason = row.text(1);
+  });
+  if (!read) {
+    return read;
+  }
+  if (resume_at > now_ms) {
+    out.halted_until = resume_at;
+  } else {
+    out.halt_reason.clear();
+    if (resume_at > 0) {
+      if (auto r = m_claims.unhalt.bind(1, rid).bind(2, now_ms).run(); !r) {
+        return r;
+      }
+    }
+    const bool limited = rl.limits.any() || rl.job_locks;
+    if (limited) {
+      if (rl.job_locks && now_ms - m_lock_sweep[rid] >= 1000) {
+        // Once a second, jobs waiting on a lock that is free again wake up,
+        // whoever freed it (a run that ended, an agent that was recovered).
+        m_lock_sweep[rid] = now_ms;
+        if (auto r = m_locks.wake_free_locks.bind(1, rid).run(); !r) {
+          return r;
+        }
+        const int64_t woke = sqlite3_changes(m_db.handle());
+        out.moved[core::JobState::waiting] -= woke;
+        out.moved[core::JobState::pending] += woke;
+      }
+      // Jobs whose day window has opened may be claimed again.
+      m_claims.wake_due.bind(1, rid).bind(2, now_ms);
+      if (auto r = m_claims.wake_due.run(); !r) {
+        return r;
+      }
+      const int64_t woke = sqlite3_changes(m_db.handle());
+      out.moved[core::JobState::waiting] -= woke;
+      out.moved[core::JobState::pending] += woke;
+      if (auto r = claim_limited(rid, free_slots, rl, owner, now_ms, out); !r) {
+        return r;
+      }
+      if (out.claims.size() < free_slots.size()) {
+        m_claims.next_wake.bind(1, rid);
+        auto next = scalar(m_claims.next_wake);
+        if (!next) {
+          return next.error();
+        }
+        if (*next > 0 && (out.wake_at == 0 || *next < out.wake_at)) {
+          out.wake_at = *next;
+        }
+      }
+    } else {
+      size_t next_slot = 0;
+      const auto want = static_cast<int64_t>(free_slots.size());
+      if (auto r = claim_into(rid, m_claims.select_due_retries, want, free_slots, owner,
+                              next_slot, now_ms, out.claims);
+          !r) {
+        return r;
+      }
+      const auto left = want - static_cast<int64_t>(out.claims.size());
+      if (left > 0) {
+        if (auto r = claim_into(rid, m_claims.select_pending, left, free_slots, owner,
+                                next_slot, now_ms, out.claims);
+            !r) {
+          return r;
+        }
+      }
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::claim_limited(int64_t rid,
+                                              const std::vector<int64_t>& free_slots,
+                                              const RunLimits& rl, const Owner& owner,
+                                              int64_t now_ms, CommitResult& out) {
+  const auto& l = rl.limits;
+  core::DayWindow window;
+  if (l.per_key_daily > 0) {
+    window = core::day_window(now_ms, l.day_start_min, l.timezone);
+  }
+  int64_t next_start_us = 0;
+  if (l.rate_interval_us > 0) {
+    m_claims.next_start.bind(1, rid);
+    auto v = scalar(m_claims.next_start);
+    if (!v) {
+      return v.error();
+    }
+    next_start_us = *v;
+  }
+  const int64_t now_us = now_ms * 1000;
+  const size_t want = free_slots.size();
+  // Candidates in batches: each is claimed or moved to waiting, so the next
+  // batch starts after it, and a held-back job is read once.
+  const int64_t batch = static_cast<int64_t>(std::max<size_t>(want * 2, 16));
+  for (Statement* select : {&m_claims.select_due_retries, &m_claims.select_pending}) {
+    for (;;) {
+      if (out.claims.size() >= want) {
+        return {};
+      }
+      std::vector<Claim> candidates;
+      select->bind(1, rid).bind(2, now_ms).bind(3, batch);
+      auto read =
+          select->each([&](Statement& row) { candidates.push_back(read_claim(row)); });
+      if (!read) {
+        return read;
+      }
+      for (auto& c : candidates) {
+        if (out.claims.size() >= want) {
+          return {};
+        }
+        if (l.rate_interval_us > 0 && next_start_us > now_us) {
+          out.wake_at = (next_start_us + 999) / 1000;
+          return {}; // the run's start rate: nothing more starts before then
+        }
+        auto why = blocked(rid, c, rl, window);
+        if (!why) {
+          return why.error();
+        }
+        if (*why) {
+          if (auto r = hold_back(c, (*why)->reason, (*why)->until, out); !r) {
+            return r;
+          }
+          continue;
+        }
+        if (auto r =
+                take(rid, c, free_slots[out.claims.size()], rl, owner, window, now_ms);
+            !r) {
+          return r;
+        }
+        if (l.rate_interval_us > 0) {
+          next_start_us = std::max(next_start_us, now_us) + l.rate_interval_us;
+          m_claims.set_next_start.bind(1, rid).bind(2, next_start_us);
+          if (auto r = m_claims.set_next_start.run(); !r) {
+            return r;
+          }
+        }
+        out.claims.push_back(std::move(c));
+      }
+      if (static_cast<int64_t>(candidates.size()) < batch) {
+        break;
+      }
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64_t limit,
+                                           const std::vector<int64_t>& free_slots,
+                                           const Owner& owner, size_t& next_slot,
+                                           int64_t now_ms, std::vector<Claim>& out) {
+  select.bind(1, rid).bind(2, now_ms).bind(3, limit);
+  const size_t first = out.size();
+  auto read = select.each([&](Statement& row) { out.push_back(read_claim(row)); });
+  if (!read) {
+    return read.error();
+  }
+  for (size_t i = first; i < out.size(); ++i) {
+    out[i].slot = free_slots[next_slot++];
+    out[i].claimed_at = now_ms;
+    if (auto r = m_claims.claim.bind(1, out[i].slot)
+                     .bind(2, now_ms)
+                     .bind(3, out[i].jid)
+                     .bind(4, owner.aid)
+                     .bind(5, owner.lease_until)
+                     .run();
+        !r) {
+      return r.error();
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot,
+                                     const RunLimits& rl, const Owner& owner,
+                                     const core::DayWindow& window, int64_t now_ms) {
+  c.slot = slot;
+  c.claimed_at = now_ms;
+  if (auto r = m_claims.claim.bind(1, slot)
+                   .bind(2, now_ms)
+                   .bind(3, c.jid)
+                   .bind(4, owner.aid)
+                   .bind(5, owner.lease_until)
+                   .run();
+      !r) {
+    return r;
+  }
+  if (!c.lock.empty()) {
+    if (auto r = m_locks.lock_job.bind(1, c.lock)
+                     .bind(2, rid)
+                     .bind(3, c.jid)
+                     .bind(4, now_ms)
+                     .run();
+        !r) {
+      return r;
+    }
+  }
+  if (!c.key.empty() && rl.limits.per_key_daily > 0 &&
+      rl.limits.count == core::CapCount::attempts) {
+    if (auto r =
+            m_limits.count_key.bind(1, rid).bind(2, c.key).bind(3, window.start_ms).run();
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+} // namespace muster::store::sqlite

@@ -1,0 +1,26 @@
+#pragma once
+// Claims: selecting due jobs and taking them for free slots; halts and the start rate.
+
+#include "store/sqlite/db.hpp"
+
+#include <string>
+#include <vector>
+
+namespace muster::store::sqlite {
+
+/// The statements of claims, prepared once per connection.
+struct ClaimStatements {
+  Statement select_due_retries;
+  Statement select_pending;
+  Statement claim;
+  Statement halt_state;
+  Statement unhalt;
+  Statement wake_due;
+  Statement next_wake;
+  Statement next_start;
+  Statement set_next_start;
+  /// Prepares them; adds their SQL to `sql`.
+  util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
+};
+
+} // namespace muster::store::sqlite

@@ -1,0 +1,92 @@
+// Control requests and the events that record them.
+
+#include "store/codec.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/time.hpp"
+
+#include <sqlite3.h>
+
+namespace muster::store::sqlite {
+
+util::Result<void> ControlStatements::prepare(Db& db, std::vector<std::string>& sql) {
+  return prepare_all(
+      db, sql,
+      {
+          {&read, "SELECT control, target_slots, generation, coalesce(resume_at, 0) "
+                  "FROM runs WHERE rid = ?1"},
+      });
+}
+
+util::Result<Control> SqliteStore::control(int64_t rid) {
+  m_control.read.bind(1, rid);
+  Control c;
+  auto r = m_control.read.each([&](Statement& row) {
+    c.request = parse_control_request(row.text(0)).value_or(ControlRequest::none);
+    c.target_slots = row.optional_int64(1).value_or(0);
+    c.generation = row.int64(2);
+    c.resume_at = row.int64(3);
+  });
+  if (!r) {
+    return r.error();
+  }
+  return c;
+}
+
+util::Result<void> SqliteStore::set_control(int64_t rid,
+                                            std::optional<ControlRequest> request,
+                                            std::optional<int64_t> target_slots,
+                                            bool lift_halt, const Event& event) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  // An empty request is stored as NULL; no request keeps the stored one.
+  if (auto r = run_sql(
+          m_db,
+          "UPDATE runs SET control = CASE WHEN ?5 THEN nullif(?2, '') ELSE control "
+          "END, target_slots = coalesce(?3, target_slots), updated_at = ?4 "
+          "WHERE rid = ?1",
+          rid, to_string(request.value_or(ControlRequest::none)), target_slots, event.at,
+          static_cast<int64_t>(request.has_value()));
+      !r) {
+    return r;
+  }
+  if (lift_halt) {
+    if (auto r = m_claims.unhalt.bind(1, rid).bind(2, event.at).run(); !r) {
+      return r;
+    }
+  }
+  if (auto r = add_event(rid, event); !r) {
+    return r;
+  }
+  return tx->commit();
+}
+
+util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
+  return run_sql(
+      m_db,
+      "INSERT INTO events (rid, at, host, user, pid, action, detail) VALUES (?1, ?2, "
+      "?3, ?4, ?5, ?6, ?7)",
+      rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
+}
+
+util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
+  auto st =
+      Statement::prepare(m_db, "SELECT at, host, user, pid, action, detail FROM events "
+                               "WHERE rid = ?1 ORDER BY eid");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<Event> out;
+  auto r = st->bind(1, rid).each([&](Statement& row) {
+    out.push_back(Event{row.int64(0), row.text(1), row.text(2), row.int64(3), row.text(4),
+                        row.text(5)});
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
+} // namespace muster::store::sqlite

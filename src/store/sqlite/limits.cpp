@@ -1,0 +1,103 @@
+// Limits: counting a key's use; core decides what holds a job back.
+
+#include "store/codec.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/time.hpp"
+
+#include <sqlite3.h>
+
+namespace muster::store::sqlite {
+
+util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sql) {
+  return prepare_all(
+      db, sql,
+      {
+          {&count_key,
+           "INSERT INTO key_counts (rid, key, window_start, n) VALUES (?1, ?2, ?3, 1) "
+           "ON CONFLICT (rid, key, window_start) DO UPDATE SET n = n + 1"},
+          {&key_count,
+           "SELECT n FROM key_counts WHERE rid = ?1 AND key = ?2 AND window_start = ?3"},
+          {&key_running,
+           "SELECT count(*) FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'running'"},
+          {&hold, "UPDATE jobs SET state = 'waiting', reason = ?1, retry_at = ?2 WHERE "
+                  "jid = ?3"},
+      });
+}
+
+util::Result<std::optional<core::Hold>>
+SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
+                     const core::DayWindow& window) {
+  using Blocked = std::optional<core::Hold>;
+  const auto& l = rl.limits;
+  if (!c.key.empty() && (l.per_key > 0 || l.per_key_daily > 0)) {
+    core::KeyUsage use;
+    m_limits.key_running.bind(1, rid).bind(2, c.key);
+    auto running = scalar(m_limits.key_running);
+    if (!running) {
+      return running.error();
+    }
+    use.running = *running;
+    // A key at its concurrency limit is held whatever its count says.
+    if (l.per_key_daily > 0 && !(l.per_key > 0 && use.running >= l.per_key)) {
+      m_limits.key_count.bind(1, rid).bind(2, c.key).bind(3, window.start_ms);
+      auto counted = scalar(m_limits.key_count);
+      if (!counted) {
+        return counted.error();
+      }
+      use.counted = *counted;
+    }
+    if (auto holds = core::key_holds(l, c.key, use, window); !holds.empty()) {
+      return Blocked(std::move(holds.front()));
+    }
+  }
+  if (!c.lock.empty()) {
+    m_locks.lock_holder.bind(1, c.lock);
+    Blocked held;
+    auto r = m_locks.lock_holder.each([&](Statement& row) {
+      if (row.int64(4) == rid && row.is_null(5)) {
+        return; // the run itself holds this name: its jobs may use it
+      }
+      held = core::Hold{core::describe_lock({c.lock, row.text(0), row.text(1),
+                                             row.text(2), row.int64(3)}),
+                        0};
+    });
+    if (!r) {
+      return r.error();
+    }
+    if (held) {
+      return held;
+    }
+  }
+  return Blocked();
+}
+
+util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why,
+                                          int64_t until, CommitResult& out) {
+  if (auto r = m_limits.hold.bind(1, why).bind(2, until).bind(3, c.jid).run(); !r) {
+    return r;
+  }
+  out.moved[c.from] -= 1;
+  out.moved[core::JobState::waiting] += 1;
+  return {};
+}
+
+util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& key,
+                                              int64_t window_start) {
+  KeyUsage u;
+  m_limits.key_running.bind(1, rid).bind(2, key);
+  auto running = scalar(m_limits.key_running);
+  if (!running) {
+    return running.error();
+  }
+  u.running = *running;
+  m_limits.key_count.bind(1, rid).bind(2, key).bind(3, window_start);
+  auto counted = scalar(m_limits.key_count);
+  if (!counted) {
+    return counted.error();
+  }
+  u.counted = *counted;
+  return u;
+}
+
+} // namespace muster::store::sqlite

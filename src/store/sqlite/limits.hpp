@@ -1,0 +1,21 @@
+#pragma once
+// Limits: a key's running jobs and day-window counts, and holding jobs back.
+
+#include "store/sqlite/db.hpp"
+
+#include <string>
+#include <vector>
+
+namespace muster::store::sqlite {
+
+/// The statements of limits, prepared once per connection.
+struct LimitStatements {
+  Statement count_key;
+  Statement key_count;
+  Statement key_running;
+  Statement hold;
+  /// Prepares them; adds their SQL to `sql`.
+  util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
+};
+
+} // namespace muster::store::sqlite

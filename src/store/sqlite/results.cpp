@@ -1,0 +1,165 @@
+// Results: what a finished attempt changes (its job, halts, daily counts, block_key,
+// waiters).
+
+#include "store/codec.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/time.hpp"
+
+#include <sqlite3.h>
+
+namespace muster::store::sqlite {
+
+util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& sql) {
+  return prepare_all(
+      db, sql,
+      {
+          {&set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2 AND aid IS ?3"},
+          {&finish,
+           "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
+           "error_type = ?5, finished_at = ?6, retry_at = ?7, "
+           "interrupts = interrupts + ?8, pid = coalesce(?10, pid), "
+           "pgid = coalesce(?10, pgid), reason = NULL, aid = NULL, lease_until = NULL "
+           "WHERE jid = ?9 AND state = 'running' AND aid IS ?11"},
+          {&halt, "UPDATE runs SET state = 'halted', resume_at = max(coalesce(resume_at, "
+                  "0), ?2), "
+                  "halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
+          {&block_key, "UPDATE jobs SET state = 'skipped', reason = ?4, error = ?4, "
+                       "error_type = 'blocked', finished_at = ?5 "
+                       // key <> '' lets the partial index jobs_key serve it
+                       "WHERE rid = ?1 AND key = ?2 AND key <> '' AND state = ?3"},
+          {&promote_key,
+           "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid IN "
+           "(SELECT jid FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'waiting' "
+           "AND (retry_at = 0 OR ?4) ORDER BY priority DESC, jid LIMIT ?3)"},
+      });
+}
+
+util::Result<void> SqliteStore::record_in_tx(int64_t rid,
+                                             const std::vector<Update>& updates,
+                                             const RunLimits& rl, const Owner& owner,
+                                             int64_t now_ms, CommitResult& out) {
+  for (const auto& u : updates) {
+    if (auto r = apply_update(rid, u, rl, owner, now_ms, out); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+util::Result<void> SqliteStore::promote_key(int64_t rid, const std::string& key,
+                                            int64_t n, bool include_timed,
+                                            CommitResult& out) {
+  m_results.promote_key.bind(1, rid).bind(2, key).bind(3, n).bind(
+      4, include_timed ? int64_t{1} : 0);
+  if (auto r = m_results.promote_key.run(); !r) {
+    return r.error();
+  }
+  const int64_t moved = sqlite3_changes(m_db.handle());
+  out.moved[core::JobState::waiting] -= moved;
+  out.moved[core::JobState::pending] += moved;
+  return {};
+}
+
+util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
+                                             const RunLimits& rl, const Owner& owner,
+                                             int64_t now_ms, CommitResult& out) {
+  if (u.kind == Update::Kind::started) {
+    return m_results.set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, owner.aid).run();
+  }
+  const auto& o = u.outcome;
+  m_results.finish.bind(1, core::to_string(u.state));
+  m_results.finish.bind(2, o.exit_code >= 0 ? std::optional<int64_t>(o.exit_code)
+                                            : std::nullopt);
+  m_results.finish.bind(3,
+                        o.signal > 0 ? std::optional<int64_t>(o.signal) : std::nullopt);
+  if (o.error.empty()) {
+    m_results.finish.bind_null(4);
+  } else {
+    m_results.finish.bind(4, o.error);
+  }
+  if (!u.error_type.empty()) {
+    m_results.finish.bind(5, u.error_type);
+  } else if (!o.error.empty()) {
+    m_results.finish.bind(5, core::to_string(o.type));
+  } else {
+    m_results.finish.bind_null(5);
+  }
+  m_results.finish.bind(6, u.finished_at).bind(7, u.retry_at);
+  m_results.finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
+  m_results.finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
+  if (auto r = m_results.finish.bind(9, u.jid).bind(11, owner.aid).run(); !r) {
+    return r;
+  }
+  if (u.halt_until > 0) {
+    // Every agent's next commit sees this and claims nothing until then.
+    m_results.halt.bind(1, rid)
+        .bind(2, u.halt_until)
+        .bind(3, u.halt_reason)
+        .bind(4, now_ms);
+    if (auto r = m_results.halt.run(); !r) {
+      return r;
+    }
+  }
+  if (!u.key.empty() && rl.limits.per_key_daily > 0 &&
+      rl.limits.count == core::CapCount::successes &&
+      u.state == core::JobState::succeeded) {
+    const auto w = core::day_window(u.claimed_at > 0 ? u.claimed_at : now_ms,
+                                    rl.limits.day_start_min, rl.limits.timezone);
+    if (auto r = m_limits.count_key.bind(1, rid).bind(2, u.key).bind(3, w.start_ms).run();
+        !r) {
+      return r;
+    }
+  }
+  if (u.block_key && !u.key.empty()) {
+    // The key is unusable: its other unfinished jobs are skipped, with why.
+    const std::string why =
+        "key " + u.key + " blocked: job failed with " +
+        (u.error_type.empty() ? std::string(core::to_string(o.type)) : u.error_type);
+    for (auto state : {core::JobState::pending, core::JobState::waiting,
+                       core::JobState::retrying, core::JobState::interrupted}) {
+      m_results.block_key.bind(1, rid)
+          .bind(2, u.key)
+          .bind(3, core::to_string(state))
+          .bind(4, why)
+          .bind(5, now_ms);
+      if (auto r = m_results.block_key.run(); !r) {
+        return r;
+      }
+      const int64_t n = sqlite3_changes(m_db.handle());
+      out.moved[state] -= n;
+      out.moved[core::JobState::skipped] += n;
+    }
+  }
+  if (!u.key.empty() && (rl.limits.per_key > 0 || rl.limits.per_key_daily > 0)) {
+    // A place for the key may have opened: the jobs waiting on it get it.
+    const bool by_successes = rl.limits.count == core::CapCount::successes &&
+                              rl.limits.per_key_daily > 0 &&
+                              u.state != core::JobState::succeeded;
+    if (auto r = promote_key(rid, u.key, std::max<int64_t>(1, rl.limits.per_key),
+                             by_successes, out);
+        !r) {
+      return r;
+    }
+  }
+  if (!u.lock.empty()) {
+    if (auto r = m_locks.unlock.bind(1, u.lock).bind(2, u.jid).run(); !r) {
+      return r;
+    }
+    // The first job waiting on the lock, in any run, may now take it.
+    m_locks.promote_lock.bind(1, u.lock);
+    std::optional<int64_t> woke_rid;
+    auto woke =
+        m_locks.promote_lock.each([&](Statement& row) { woke_rid = row.int64(0); });
+    if (!woke) {
+      return woke;
+    }
+    if (woke_rid && *woke_rid == rid) {
+      out.moved[core::JobState::waiting] -= 1;
+      out.moved[core::JobState::pending] += 1;
+    }
+  }
+  return {};
+}
+
+} // namespace muster::store::sqlite

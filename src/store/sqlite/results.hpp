@@ -1,0 +1,22 @@
+#pragma once
+// Results: recording an attempt's pid and end, halts and block_key.
+
+#include "store/sqlite/db.hpp"
+
+#include <string>
+#include <vector>
+
+namespace muster::store::sqlite {
+
+/// The statements of results, prepared once per connection.
+struct ResultStatements {
+  Statement set_pid;
+  Statement finish;
+  Statement halt;
+  Statement block_key;
+  Statement promote_key;
+  /// Prepares them; adds their SQL to `sql`.
+  util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
+};
+
+} // namespace muster::store::sqlite

@@ -1,0 +1,195 @@
+// Runs: create, find, list, change state, delete.
+
+#include "store/codec.hpp"
+#include "store/sqlite/rows.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "util/time.hpp"
+
+#include <random>
+#include <sqlite3.h>
+
+namespace muster::store::sqlite {
+
+namespace {
+
+std::string new_run_id() {
+  static std::random_device rd;
+  static std::mt19937_64 gen(rd());
+  static const char* k_hex = "0123456789abcdef";
+  std::string id;
+  uint64_t v = gen();
+  for (int i = 0; i < 6; ++i) {
+    id += k_hex[v & 15];
+    v >>= 4;
+  }
+  return id;
+}
+
+} // namespace
+
+util::Result<void>
+SqliteStore::create_run(RunRecord& run,
+                        const std::function<util::Result<bool>(NewJob&)>& next) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  const int64_t now = util::now_ms();
+  auto insert_run = Statement::prepare(
+      m_db,
+      "INSERT INTO runs (id, name, state, settings, columns, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
+  if (!insert_run) {
+    return insert_run.error();
+  }
+  for (int tries = 0;; ++tries) {
+    run.id = new_run_id();
+    insert_run->bind(1, run.id);
+    if (run.name.empty()) {
+      insert_run->bind_null(2);
+    } else {
+      insert_run->bind(2, run.name);
+    }
+    insert_run->bind(3, core::to_string(run.state))
+        .bind(4, encode_settings(run.settings))
+        .bind(5, encode_strings(run.columns))
+        .bind(6, now);
+    auto r = insert_run->run();
+    if (r) {
+      break;
+    }
+    if (!run.name.empty() &&
+        sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE &&
+        std::string(sqlite3_errmsg(m_db.handle())).find("runs.name") !=
+            std::string::npos) {
+      return util::Error{"a run named '" + run.name + "' already exists"};
+    }
+    if (tries > 20) {
+      return r.error();
+    }
+  }
+  run.rid = sqlite3_last_insert_rowid(m_db.handle());
+  run.created_at = run.updated_at = now;
+
+  auto added = insert_jobs(run.rid, 0, run.settings.max_attempts, next);
+  if (!added) {
+    return added.error();
+  }
+  run.total = *added;
+  if (auto r =
+          run_sql(m_db, "UPDATE runs SET total = ?1 WHERE rid = ?2", run.total, run.rid);
+      !r) {
+    return r.error();
+  }
+  return tx->commit();
+}
+
+util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view where,
+                                                             const std::string& arg) {
+  auto st = Statement::prepare(m_db, "SELECT " + std::string(k_run_columns) +
+                                         " FROM runs " + std::string(where));
+  if (!st) {
+    return st.error();
+  }
+  if (!arg.empty()) {
+    st->bind(1, arg);
+  }
+  std::vector<RunRecord> out;
+  std::optional<util::Error> bad;
+  auto r = st->each([&](Statement& row) {
+    auto run = read_run(row);
+    if (run) {
+      out.push_back(std::move(*run));
+    } else if (!bad) {
+      bad = run.error();
+    }
+  });
+  if (!r) {
+    return r.error();
+  }
+  if (bad) {
+    return *bad;
+  }
+  return out;
+}
+
+util::Result<RunRecord> SqliteStore::find_run(const std::string& ref) {
+  for (std::string_view where : {"WHERE id = ?1", "WHERE name = ?1"}) {
+    auto runs = query_runs(where, ref);
+    if (!runs) {
+      return runs.error();
+    }
+    if (!runs->empty()) {
+      return std::move(runs->front());
+    }
+  }
+  auto runs = query_runs("WHERE substr(id, 1, length(?1)) = ?1 ORDER BY rid", ref);
+  if (!runs) {
+    return runs.error();
+  }
+  if (runs->size() == 1) {
+    return std::move(runs->front());
+  }
+  if (runs->empty() || ref.empty()) {
+    return util::Error{"no run matches '" + ref +
+                           "': give a run id, a prefix of one, or a "
+                           "name (see `muster list`)",
+                       util::ErrorKind::not_found};
+  }
+  std::string ids;
+  for (const auto& r : *runs) {
+    ids += (ids.empty() ? "" : ", ") + r.id;
+  }
+  return util::Error{"'" + ref + "' matches several runs (" + ids +
+                     "): give more of the id"};
+}
+
+util::Result<std::optional<RunRecord>> SqliteStore::latest_run() {
+  auto runs = query_runs("ORDER BY rid DESC LIMIT 1", "");
+  if (!runs) {
+    return runs.error();
+  }
+  if (runs->empty()) {
+    return std::optional<RunRecord>();
+  }
+  return std::optional<RunRecord>(std::move(runs->front()));
+}
+
+util::Result<std::vector<RunRecord>> SqliteStore::list_runs() {
+  return query_runs("ORDER BY rid", "");
+}
+
+util::Result<RunRecord> SqliteStore::run_by_rid(int64_t rid) {
+  auto runs = query_runs("WHERE rid = ?1", std::to_string(rid));
+  if (!runs) {
+    return runs.error();
+  }
+  if (runs->empty()) {
+    return util::Error{"run vanished from the store", util::ErrorKind::not_found};
+  }
+  return std::move(runs->front());
+}
+
+util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state) {
+  return run_sql(m_db, "UPDATE runs SET state = ?2, updated_at = ?3 WHERE rid = ?1", rid,
+                 core::to_string(state), util::now_ms());
+}
+
+util::Result<void> SqliteStore::delete_run(int64_t rid) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  for (const char* table :
+       {"jobs", "events", "agents", "key_counts", "locks", "slot_leases", "runs"}) {
+    if (auto r =
+            run_sql(m_db, std::string("DELETE FROM ") + table + " WHERE rid = ?1", rid);
+        !r) {
+      return r;
+    }
+  }
+  m_run_limits.erase(rid);
+  return tx->commit();
+}
+
+} // namespace muster::store::sqlite
