@@ -224,7 +224,7 @@ util::Result<Added> add_jobs(store::Store& store, const std::string& ref,
   auto added =
       store.add_jobs(run->rid, [&](store::NewJob& job) { return source.next(job); });
   if (!added) {
-    return util::Error{added.error().message + " (nothing was added)"};
+    return util::Error{added.error().message + " (nothing was added)", added.error().kind};
   }
   if (auto r = store.add_event(
           run->rid, make_event("add", std::to_string(*added) + " job(s) from " +

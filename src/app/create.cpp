@@ -155,7 +155,7 @@ create_run(const std::string& location, const std::string& name,
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
-    return util::Error{r.error().message};
+    return r.error();
   }
   return run;
 }

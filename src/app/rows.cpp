@@ -59,7 +59,7 @@ util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
 util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
   auto command = core::Template::parse_command(s.command, s.shell);
   if (!command) {
-    return util::Error{command.error().message};
+    return command.error();
   }
   JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt,
                  s.id_column};
@@ -90,7 +90,7 @@ util::Result<void> JobSource::check_row(const std::vector<std::string>& names,
   for (const auto& [t, what] : checks) {
     if (t) {
       if (auto r = t->check_fields(names, count, what); !r) {
-        return util::Error{where + r.error().message};
+        return util::Error{where + r.error().message, r.error().kind};
       }
     }
   }
