@@ -6,6 +6,7 @@
 #include "store/codec.hpp"
 #include "store/sqlite/schema.hpp"
 
+#include <sqlite3.h>
 #include <cerrno>
 #include <cstring>
 #include <sys/stat.h>
@@ -18,8 +19,8 @@ namespace {
 util::Result<void> make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
     const int err = errno;
-    return util::Error{"cannot create store directory " + path + ": " +
-                           std::strerror(err),
+    return util::Error{"cannot create store directory " + path + ": " + std::strerror(err) +
+                           "; pass --store DIR on a filesystem this user can write",
                        err == ENOSPC   ? util::ErrorKind::disk_full
                        : err == ENOENT ? util::ErrorKind::not_found
                                        : util::ErrorKind::store_unavailable};
@@ -53,13 +54,15 @@ util::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   }
   // WAL lets readers in other terminals see the run while it commits. Two
   // processes opening a new store at once race to switch it, and the loser
-  // is told "locked" without waiting: try again for a while.
+  // is told "locked" without waiting: try again for a while. Any other
+  // error (a damaged or read-only file) is final at once.
   for (int tries = 0;; ++tries) {
     auto r = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (r) {
       break;
     }
-    if (tries >= 100) {
+    const int code = sqlite3_extended_errcode(db->handle()) & 0xff;
+    if (tries >= 100 || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) {
       return r.error();
     }
     ::usleep(50'000);
