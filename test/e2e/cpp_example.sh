@@ -35,3 +35,18 @@ test_example_in_a_sqlite_location() {
   expect_exit 0 muster --store sqlite:other status
   expect_contains "$STDOUT" "completed"
 }
+
+test_docs_quote_the_example() {
+  TEST "README.md and docs/library.md quote examples/cpp/hello.cpp verbatim"
+  local root=$E2E_DIR/../.. doc
+  for doc in README.md docs/library.md; do
+    quoted=$(python3 - "$root/$doc" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.findall(r"```cpp\n(.*?)```", text, re.S)
+print(blocks[0] if blocks else "", end="")
+PY
+)
+    expect_eq "$quoted" "$(cat "$root/examples/cpp/hello.cpp")" "the C++ block of $doc"
+  done
+}
