@@ -15,6 +15,8 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 namespace muster::store::conformance {
@@ -304,5 +306,61 @@ protected:
 
   std::string m_dir;
 };
+
+inline constexpr int64_t k_t0 = 1'795'474'680'000; // 2026-11-23 22:58 UTC
+
+/// Runs `body(store, out)` in `n` forked children, each with a store
+/// connection of its own and a pipe to write lines to; returns every line
+/// and fails the test if a child did not exit 0.
+inline std::vector<std::string> in_processes(const Backend& backend, const std::string& dir,
+                                      int n,
+                                      const std::function<int(Store&, int, int)>& body) {
+  std::vector<std::pair<pid_t, int>> children;
+  for (int i = 0; i < n; ++i) {
+    int fds[2];
+    if (pipe(fds) != 0) {
+      ADD_FAILURE() << "pipe failed";
+      break;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed";
+      break;
+    }
+    if (pid == 0) {
+      close(fds[0]);
+      auto store = backend.open(dir);
+      _exit(store ? body(**store, i, fds[1]) : 2);
+    }
+    close(fds[1]);
+    children.emplace_back(pid, fds[0]);
+  }
+  std::vector<std::string> lines;
+  for (auto [pid, fd] : children) {
+    std::string text;
+    char buf[4096];
+    ssize_t got = 0;
+    while ((got = read(fd, buf, sizeof buf)) > 0) {
+      text.append(buf, static_cast<size_t>(got));
+    }
+    close(fd);
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child " << pid << " ended with status " << status
+        << " (2: no store, 3: a commit failed, 4: a limit was broken, 5: never finished)";
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      lines.push_back(text.substr(start, nl - start));
+    }
+  }
+  return lines;
+}
+
+inline void write_line(int fd, const std::string& line) {
+  const std::string text = line + "\n";
+  // Under PIPE_BUF, so whole; a short write would show as a missing claim.
+  (void)!write(fd, text.data(), text.size());
+}
 
 } // namespace muster::store::conformance

@@ -1,0 +1,259 @@
+// StoreConformance: control, events, adding, cancelling, deleting,
+// migrations, and the backends the suite is instantiated for.
+
+#include "store/conformance_support.hpp"
+#include "store/open.hpp"
+#include "store/sqlite/db.hpp"
+#include "store/sqlite/schema.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace muster::store::conformance {
+namespace {
+
+// -- Control, events, adding, cancelling, deleting ----------------------------
+
+TEST_P(StoreConformance, ControlRequestIsSetKeptAndCleared) {
+  auto store = open();
+  auto other = open();
+  auto run = held_run(*store, 1);
+  EXPECT_EQ(control_request(*store, run.rid), "");
+  ASSERT_TRUE(request(*other, run.rid, "pause", std::nullopt, false, "pause", 1000).ok());
+  EXPECT_EQ(control_request(*store, run.rid), "pause");
+  ASSERT_TRUE(request(*other, run.rid, std::nullopt, 4, false, "scale", 1001).ok());
+  EXPECT_EQ(control_request(*store, run.rid), "pause")
+      << "a scale request dropped the pause";
+  EXPECT_EQ(store->control(run.rid)->target_slots, 4);
+  ASSERT_TRUE(request(*other, run.rid, "", std::nullopt, false, "resume", 1002).ok());
+  EXPECT_EQ(control_request(*store, run.rid), "");
+  EXPECT_EQ(store->control(run.rid)->target_slots, 4);
+}
+
+TEST_P(StoreConformance, ControlActionsAreRecordedAsEvents) {
+  auto store = open();
+  auto run = held_run(*store, 1);
+  ASSERT_TRUE(
+      request(*store, run.rid, "cancel", std::nullopt, false, "cancel", 1000).ok());
+  Event e{2000, "h2", "bob", 99, "add", "3 jobs"};
+  ASSERT_TRUE(store->add_event(run.rid, e).ok());
+  auto events = store->events(run.rid);
+  ASSERT_TRUE(events.ok()) << why(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].action, "cancel");
+  EXPECT_EQ((*events)[0].at, 1000);
+  EXPECT_EQ((*events)[0].user, "tester");
+  EXPECT_EQ((*events)[1].action, "add");
+  EXPECT_EQ((*events)[1].host, "h2");
+  EXPECT_EQ((*events)[1].pid, 99);
+  EXPECT_EQ((*events)[1].detail, "3 jobs");
+}
+
+TEST_P(StoreConformance, LiftingAHaltLetsClaimsResumeAtOnce) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  auto c = claim(*store, run.rid, {0}, 1000);
+  Update u = finished(c->claims[0], JobState::pending, 1500);
+  u.uncounted = true;
+  u.halt_until = 1'000'000;
+  u.halt_reason = "rate limit";
+  ASSERT_TRUE(record(*store, run.rid, {u}, 1500).ok());
+  EXPECT_EQ(store->control(run.rid)->resume_at, 1'000'000);
+  EXPECT_TRUE(claim(*store, run.rid, {0}, 2000)->claims.empty());
+  ASSERT_TRUE(
+      request(*store, run.rid, std::nullopt, std::nullopt, true, "resume", 2000).ok());
+  EXPECT_EQ(store->control(run.rid)->resume_at, 0);
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, 2001)),
+            (std::vector<std::string>{"j1", "j2"}));
+}
+
+TEST_P(StoreConformance, AddJobsAppendsAfterTheLastAndRaisesTheGeneration) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  const int64_t before = store->control(run.rid)->generation;
+  auto added = add_jobs(*store, run.rid, {"x", "y"});
+  ASSERT_TRUE(added.ok()) << why(added);
+  EXPECT_EQ(*added, 2);
+  EXPECT_EQ(job(*store, run.rid, "x").seq, 3);
+  EXPECT_EQ(job(*store, run.rid, "y").seq, 4);
+  EXPECT_EQ(store->find_run(run.id)->total, 4);
+  EXPECT_GT(store->control(run.rid)->generation, before);
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1, 2, 3}, 1)),
+            (std::vector<std::string>{"j1", "j2", "x", "y"}));
+}
+
+TEST_P(StoreConformance, AddJobsWithADuplicateIdAddsNothing) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  auto added = add_jobs(*store, run.rid, {"z", "j1"});
+  ASSERT_FALSE(added.ok());
+  EXPECT_NE(added.error().message.find("j1"), std::string::npos) << added.error().message;
+  EXPECT_EQ(counts(*store, run.rid).total(), 2);
+  EXPECT_EQ(store->find_run(run.id)->total, 2);
+}
+
+TEST_P(StoreConformance, AddJobsReopensAnEndedRun) {
+  auto store = open();
+  auto run = held_run(*store, 1);
+  ASSERT_TRUE(store->set_run_state(run.rid, core::RunState::completed).ok());
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::completed);
+  ASSERT_TRUE(add_jobs(*store, run.rid, {"late"}).ok());
+  EXPECT_NE(store->find_run(run.id)->state, core::RunState::completed);
+  EXPECT_EQ(counts(*store, run.rid)[JobState::pending], 2);
+}
+
+TEST_P(StoreConformance, CancelRestCancelsOnlyJobsThatHaveNotStarted) {
+  core::RunSettings s;
+  s.max_attempts = 3;
+  auto store = open();
+  auto run = held_run(*store, 5, s);
+  auto c = claim(*store, run.rid, {0, 1, 2}, 1000);
+  ASSERT_EQ(c->claims.size(), 3u);
+  ASSERT_TRUE(record(*store, run.rid,
+                     {retrying(c->claims[1], 2000, 9000),
+                      finished(c->claims[2], JobState::succeeded, 2000)},
+                     2000)
+                  .ok());
+  auto moved = store->cancel_rest(run.rid, 3000);
+  ASSERT_TRUE(moved.ok()) << why(moved);
+  EXPECT_EQ(*moved, 3); // j2 (retrying), j4, j5
+  EXPECT_EQ(ids_in(*store, run.rid, JobState::cancelled),
+            (std::vector<std::string>{"j2", "j4", "j5"}));
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::running);
+  EXPECT_EQ(job(*store, run.rid, "j3").state, JobState::succeeded);
+  EXPECT_TRUE(claim(*store, run.rid, {0}, 10'000)->claims.empty());
+}
+
+TEST_P(StoreConformance, DeleteRunRemovesEverythingRecordedAboutIt) {
+  auto store = open();
+  core::RunSettings s;
+  s.locks = {"gone-lock"};
+  s.job_lock = "{device}";
+  auto a = make_run(*store, s, {{"", "dev"}, {}}, "doomed");
+  auto b = make_run(*store, {}, {{}}, "kept");
+  auto t = take(*store, a.rid, 1);
+  ASSERT_TRUE(t.ok()) << why(t);
+  ASSERT_TRUE(store->take_slots(a.rid, t->aid, "h", 1).ok());
+  ASSERT_EQ(claim(*store, a.rid, {0}, 1000, t->aid)->claims.size(), 1u);
+  ASSERT_TRUE(request(*store, a.rid, "pause", std::nullopt, false, "pause", 1000).ok());
+  ASSERT_TRUE(store->delete_run(a.rid).ok());
+  EXPECT_FALSE(store->find_run("doomed").ok());
+  EXPECT_TRUE(store->locks()->empty()) << "the deleted run's locks are still held";
+  EXPECT_TRUE(store->agents(a.rid)->empty());
+  EXPECT_TRUE(store->events(a.rid)->empty());
+  EXPECT_EQ(counts(*store, a.rid).total(), 0);
+  EXPECT_EQ(store->find_run("kept")->id, b.id);
+  EXPECT_EQ(counts(*store, b.rid)[JobState::pending], 1);
+  // The name is free again.
+  make_run(*store, {}, {{}}, "doomed");
+}
+
+// -- Migrations (a backend capability) ----------------------------------------
+
+TEST_P(StoreConformance, UpgradesFromEveryEarlierSchemaVersionAndKeepsData) {
+  const Backend& b = GetParam();
+  if (!b.make_at_version) {
+    GTEST_SKIP() << b.name << " has no earlier schema versions to migrate from";
+  }
+  ASSERT_GT(b.newest_version, 1);
+  for (int v = 1; v < b.newest_version; ++v) {
+    SCOPED_TRACE("from schema version " + std::to_string(v));
+    const std::string dir = m_dir + "/v" + std::to_string(v);
+    auto made = b.make_at_version(dir, v);
+    ASSERT_TRUE(made.ok()) << why(made);
+    auto opened = b.open(dir);
+    ASSERT_TRUE(opened.ok()) << why(opened);
+    Store& store = **opened;
+    auto run = store.find_run("old123");
+    ASSERT_TRUE(run.ok()) << why(run);
+    EXPECT_EQ(run->settings.command, (std::vector<std::string>{"echo", "{}"}));
+    EXPECT_EQ(counts(store, run->rid)[JobState::pending], 1);
+    EXPECT_EQ(counts(store, run->rid)[JobState::succeeded], 1);
+    // Everything later versions added works on the upgraded data.
+    auto t = take(store, run->rid, 1);
+    ASSERT_TRUE(t.ok()) << why(t);
+    auto c = claim(store, run->rid, {0}, util::now_ms(), t->aid);
+    ASSERT_TRUE(c.ok()) << why(c);
+    ASSERT_EQ(ids(*c), (std::vector<std::string>{"1"}));
+    EXPECT_EQ(c->claims[0].attempt, 1);
+    EXPECT_EQ(c->claims[0].interrupts, 0);
+    auto beat = store.beat(run->rid, t->aid, 1, "[]", util::now_ms(), 6000);
+    ASSERT_TRUE(beat.ok()) << why(beat);
+    EXPECT_EQ(beat->held.size(), 1u);
+    ASSERT_TRUE(request(store, run->rid, "pause", std::nullopt, false, "pause", 1).ok());
+    ASSERT_TRUE(record(store, run->rid, {finished(c->claims[0], JobState::succeeded, 2)},
+                       util::now_ms(), t->aid)
+                    .ok());
+    EXPECT_EQ(counts(store, run->rid)[JobState::succeeded], 2);
+    ASSERT_TRUE(add_jobs(store, run->rid, {"new"}).ok());
+    EXPECT_EQ(job(store, run->rid, "new").seq, 3);
+  }
+}
+
+TEST_P(StoreConformance, RefusesASchemaANewerVersionWrote) {
+  const Backend& b = GetParam();
+  if (!b.make_at_version) {
+    GTEST_SKIP() << b.name << " has no schema versions";
+  }
+  const std::string dir = m_dir + "/newer";
+  ASSERT_TRUE(b.make_at_version(dir, b.newest_version + 90).ok());
+  auto opened = b.open(dir);
+  ASSERT_FALSE(opened.ok()) << "a store from a newer muster was opened";
+  EXPECT_NE(opened.error().message.find("newer muster"), std::string::npos)
+      << opened.error().message;
+}
+
+// -- Backends -----------------------------------------------------------------
+
+// SQLite only: builds a store file at an earlier schema version by running
+// the first `version` migrations, then writes run "old123" in the columns of
+// version 1 (every later version keeps them).
+util::Result<void> sqlite_at_version(const std::string& dir, int version) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto db = sqlite::Db::open(dir + "/muster.db");
+  if (!db) {
+    return db.error();
+  }
+  const auto& steps = sqlite::migrations();
+  if (version > static_cast<int>(steps.size())) {
+    return db->exec("PRAGMA user_version = " + std::to_string(version));
+  }
+  for (int v = 0; v < version; ++v) {
+    if (auto r = db->exec(steps[static_cast<size_t>(v)]); !r) {
+      return r;
+    }
+  }
+  core::RunSettings s;
+  s.command = {"echo", "{}"};
+  return db->exec(
+      "PRAGMA user_version = " + std::to_string(version) +
+      "; INSERT INTO runs (id, state, settings, columns, total, created_at, "
+      "updated_at) VALUES ('old123', 'paused', '" +
+      encode_settings(s) +
+      "', '[]', 2, 1, 1); INSERT INTO jobs (rid, seq, id, fields, state, "
+      "attempts, max_attempts) VALUES (1, 1, '1', '[\"a\"]', 'pending', 0, 1), "
+      "(1, 2, '2', '[\"b\"]', 'succeeded', 1, 1);");
+}
+
+Backend sqlite_backend() {
+  Backend b;
+  b.name = "sqlite";
+  b.open = [](const std::string& dir) { return store::open(dir, Create::yes); };
+  b.make_at_version = sqlite_at_version;
+  b.newest_version = sqlite::current_schema_version();
+  return b;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(sqlite_backend()),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param.name;
+                         });
+
+} // namespace
+} // namespace muster::store::conformance

@@ -1,0 +1,403 @@
+// StoreConformance: retries, limits and locks.
+
+#include "store/conformance_support.hpp"
+#include "store/open.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace muster::store::conformance {
+namespace {
+
+// -- Retries ----------------------------------------------------------------
+
+TEST_P(StoreConformance, RetryingJobIsNotClaimedBeforeItsRetryAt) {
+  core::RunSettings s;
+  s.max_attempts = 3;
+  auto store = open();
+  auto run = held_run(*store, 1, s);
+  auto c = claim(*store, run.rid, {0}, 1000);
+  ASSERT_EQ(c->claims.size(), 1u);
+  ASSERT_TRUE(record(*store, run.rid, {retrying(c->claims[0], 2000, 5000)}, 2000).ok());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::retrying);
+  EXPECT_EQ(job(*store, run.rid, "j1").retry_at, 5000);
+  EXPECT_TRUE(claim(*store, run.rid, {0}, 4999)->claims.empty())
+      << "claimed before retry_at";
+  auto later = claim(*store, run.rid, {0}, 5000);
+  ASSERT_EQ(ids(*later), (std::vector<std::string>{"j1"}));
+  EXPECT_EQ(later->claims[0].attempt, 2);
+  EXPECT_EQ(later->claims[0].from, JobState::retrying);
+}
+
+TEST_P(StoreConformance, NextRetryAtIsTheEarliestDueRetry) {
+  core::RunSettings s;
+  s.max_attempts = 3;
+  auto store = open();
+  auto run = held_run(*store, 3, s);
+  EXPECT_EQ(*store->next_retry_at(run.rid), 0);
+  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  ASSERT_EQ(c->claims.size(), 2u);
+  ASSERT_TRUE(
+      record(*store, run.rid,
+             {retrying(c->claims[0], 2000, 9000), retrying(c->claims[1], 2000, 7000)},
+             2000)
+          .ok());
+  EXPECT_EQ(*store->next_retry_at(run.rid), 7000);
+  // At 7000 the due retry and the pending job are claimed, the other retry not.
+  auto due = ids(*claim(*store, run.rid, {0, 1, 2}, 7000));
+  std::sort(due.begin(), due.end());
+  EXPECT_EQ(due, (std::vector<std::string>{"j2", "j3"}));
+  EXPECT_EQ(*store->next_retry_at(run.rid), 9000);
+}
+
+TEST_P(StoreConformance, RetryGivesFailedJobsAFreshSetOfAttempts) {
+  core::RunSettings s;
+  s.max_attempts = 2;
+  auto store = open();
+  auto run = held_run(*store, 3, s);
+  auto c = claim(*store, run.rid, {0, 1, 2}, 1000);
+  ASSERT_EQ(c->claims.size(), 3u);
+  ASSERT_TRUE(record(*store, run.rid,
+                     {finished(c->claims[0], JobState::failed, 2000),
+                      finished(c->claims[1], JobState::succeeded, 2000),
+                      finished(c->claims[2], JobState::failed, 2000)},
+                     2000)
+                  .ok());
+  RetrySelection sel;
+  sel.failed = true;
+  auto moved = store->retry(run.rid, sel);
+  ASSERT_TRUE(moved.ok()) << why(moved);
+  EXPECT_EQ(*moved, 2);
+  EXPECT_EQ(ids_in(*store, run.rid, JobState::pending),
+            (std::vector<std::string>{"j1", "j3"}));
+  EXPECT_EQ(job(*store, run.rid, "j2").state, JobState::succeeded);
+  EXPECT_GT(job(*store, run.rid, "j1").max_attempts, job(*store, run.rid, "j1").attempts);
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, 3000)),
+            (std::vector<std::string>{"j1", "j3"}));
+}
+
+TEST_P(StoreConformance, RetryOfOneJobRefusesSucceededRunningAndUnknownJobs) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  ASSERT_TRUE(
+      record(*store, run.rid, {finished(c->claims[0], JobState::succeeded, 2000)}, 2000)
+          .ok());
+  RetrySelection sel;
+  sel.job_id = "j1";
+  auto done = store->retry(run.rid, sel);
+  ASSERT_FALSE(done.ok());
+  EXPECT_NE(done.error().message.find("never runs again"), std::string::npos)
+      << done.error().message;
+  sel.job_id = "j2";
+  auto running = store->retry(run.rid, sel);
+  ASSERT_FALSE(running.ok());
+  EXPECT_NE(running.error().message.find("running"), std::string::npos)
+      << running.error().message;
+  sel.job_id = "j9";
+  auto unknown = store->retry(run.rid, sel);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("j9"), std::string::npos)
+      << unknown.error().message;
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::succeeded);
+}
+
+// -- Limits -----------------------------------------------------------------
+
+TEST_P(StoreConformance, PerKeyConcurrencyHoldsJobsBackAsWaiting) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  auto run = make_run(*store, s, {{"a"}, {"a"}, {"b"}, {"a"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto first = claim(*store, run.rid, {0, 1, 2, 3}, 1000);
+  ASSERT_TRUE(first.ok()) << why(first);
+  EXPECT_EQ(ids(*first), (std::vector<std::string>{"j1", "j3"}));
+  EXPECT_EQ(first->moved[JobState::waiting], 2);
+  auto j2 = job(*store, run.rid, "j2");
+  EXPECT_EQ(j2.state, JobState::waiting);
+  EXPECT_EQ(j2.reason, "key a busy: 1/1 running");
+  auto next = record_and_claim(*store, run.rid,
+                               {finished(first->claims[0], JobState::succeeded, 2000)},
+                               {0, 2, 3}, 2000);
+  ASSERT_TRUE(next.ok()) << why(next);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j2"}));
+  EXPECT_EQ(ids_in(*store, run.rid, JobState::waiting), (std::vector<std::string>{"j4"}));
+}
+
+TEST_P(StoreConformance, DailyCapWaitsForTheNextWindow) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key_daily = 2;
+  s.limits.timezone = "Europe/Berlin";
+  auto run = make_run(*store, s, {{"a"}, {"a"}, {"a"}, {"b"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  // 23:58 in Berlin: two of key a may start before midnight.
+  auto c = claim(*store, run.rid, {0, 1, 2, 3}, k_t0);
+  ASSERT_TRUE(c.ok()) << why(c);
+  EXPECT_EQ(ids(*c), (std::vector<std::string>{"j1", "j2", "j4"}));
+  auto j3 = job(*store, run.rid, "j3");
+  EXPECT_EQ(j3.state, JobState::waiting);
+  EXPECT_EQ(j3.reason, "key a at daily cap 2/2 until 2026-11-24 00:00 Europe/Berlin");
+  EXPECT_EQ(c->wake_at, k_t0 + 120'000);
+  EXPECT_TRUE(claim(*store, run.rid, {0}, k_t0 + 119'999)->claims.empty());
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0}, k_t0 + 120'000)),
+            (std::vector<std::string>{"j3"}));
+}
+
+TEST_P(StoreConformance, KeyUsageCountsRunningJobsAndTheWindow) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key_daily = 5;
+  s.limits.timezone = "UTC";
+  auto run = make_run(*store, s, {{"a"}, {"a"}, {"b"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto c = claim(*store, run.rid, {0, 1, 2}, k_t0);
+  ASSERT_EQ(c->claims.size(), 3u);
+  ASSERT_TRUE(record(*store, run.rid,
+                     {finished(c->claims[0], JobState::succeeded, k_t0 + 1)}, k_t0 + 1)
+                  .ok());
+  const int64_t midnight_before = k_t0 - (22 * 60 + 58) * 60'000;
+  auto use = store->key_usage(run.rid, "a", midnight_before);
+  ASSERT_TRUE(use.ok()) << why(use);
+  EXPECT_EQ(use->running, 1);
+  EXPECT_EQ(use->counted, 2);
+  auto next_day = store->key_usage(run.rid, "a", midnight_before + 86'400'000);
+  EXPECT_EQ(next_day->counted, 0);
+}
+
+TEST_P(StoreConformance, RateSpacesStartsEvenly) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.rate_interval_us = 1'000'000;
+  auto run = make_run(*store, s, {{}, {}, {}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto c = claim(*store, run.rid, {0, 1, 2}, 10'000);
+  EXPECT_EQ(c->claims.size(), 1u);
+  EXPECT_EQ(c->wake_at, 11'000);
+  EXPECT_TRUE(claim(*store, run.rid, {1, 2}, 10'999)->claims.empty());
+  EXPECT_EQ(claim(*store, run.rid, {1, 2}, 11'000)->claims.size(), 1u);
+}
+
+TEST_P(StoreConformance, BlockKeySkipsTheKeysOtherJobs) {
+  auto store = open();
+  auto run = make_run(*store, {}, {{"a"}, {"a"}, {"b"}, {"a"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto c = claim(*store, run.rid, {0}, 1000);
+  Update u = finished(c->claims[0], JobState::failed, 2000);
+  u.block_key = true;
+  u.error_type = "captcha";
+  auto next = record_and_claim(*store, run.rid, {u}, {0}, 2000);
+  ASSERT_TRUE(next.ok()) << why(next);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j3"}));
+  EXPECT_EQ(next->moved[JobState::skipped], 2);
+  EXPECT_EQ(job(*store, run.rid, "j4").reason, "key a blocked: job failed with captcha");
+  EXPECT_EQ(job(*store, run.rid, "j1").error_type, "captcha");
+}
+
+TEST_P(StoreConformance, HaltStopsClaimsUntilItsTime) {
+  auto store = open();
+  auto other = open();
+  auto run = held_run(*store, 3);
+  auto c = claim(*store, run.rid, {0}, 1000);
+  Update u = finished(c->claims[0], JobState::pending, 1500);
+  u.uncounted = true;
+  u.halt_until = 5000;
+  u.halt_reason = "rate limit";
+  auto halted = record_and_claim(*store, run.rid, {u}, {0, 1}, 1500);
+  ASSERT_TRUE(halted.ok()) << why(halted);
+  EXPECT_TRUE(halted->claims.empty());
+  EXPECT_EQ(halted->halted_until, 5000);
+  EXPECT_EQ(other->find_run(run.id)->state, core::RunState::halted);
+  // Every connection is halted, not only the one that halted.
+  auto elsewhere = claim(*other, run.rid, {5}, 4999);
+  EXPECT_TRUE(elsewhere->claims.empty());
+  EXPECT_EQ(elsewhere->halt_reason, "rate limit");
+  auto resumed = claim(*other, run.rid, {0, 1, 2}, 5000);
+  EXPECT_EQ(ids(*resumed), (std::vector<std::string>{"j1", "j2", "j3"}));
+  EXPECT_EQ(resumed->claims[0].interrupts, 1);
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::running);
+}
+
+TEST_P(StoreConformance, ProcessesClaimingAtOnceKeepPerKeyConcurrency) {
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  std::vector<Spec> jobs;
+  for (int i = 0; i < 40; ++i) {
+    jobs.push_back({"k" + std::to_string(i % 4)});
+  }
+  RunRecord run;
+  {
+    auto store = open();
+    run = make_run(*store, s, jobs);
+    ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  }
+  auto lines =
+      in_processes(GetParam(), m_dir + "/store", 3, [&](Store& st, int me, int out) {
+        std::vector<Update> done;
+        for (int turn = 0; turn < 4000; ++turn) {
+          auto c = record_and_claim(st, run.rid, done, {me * 2, me * 2 + 1}, 1000 + turn);
+          if (!c) {
+            return 3;
+          }
+          done.clear();
+          for (const auto& cl : c->claims) {
+            write_line(out, cl.id);
+            // Any committed state must keep the limit, whoever claimed.
+            auto use = st.key_usage(run.rid, cl.key, 0);
+            if (!use) {
+              return 3;
+            }
+            if (use->running > 1) {
+              write_line(out,
+                         "BROKEN " + cl.key + " running " + std::to_string(use->running));
+              return 4;
+            }
+            // Held for a turn, so the claims of the processes overlap.
+            done.push_back(finished(cl, JobState::succeeded, 1000 + turn));
+          }
+          auto n = st.counts(run.rid);
+          if (!n) {
+            return 3;
+          }
+          if ((*n)[JobState::succeeded] == 40) {
+            return 0;
+          }
+          if (c->claims.empty() && done.empty()) {
+            ::usleep(1000);
+          }
+        }
+        return 5;
+      });
+  std::map<std::string, int> claimed;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.find("BROKEN"), std::string::npos) << line;
+    ++claimed[line];
+  }
+  EXPECT_EQ(claimed.size(), 40u);
+  for (const auto& [id, n] : claimed) {
+    EXPECT_EQ(n, 1) << "job " << id;
+  }
+}
+
+TEST_P(StoreConformance, ProcessesClaimingAtOnceKeepTheDailyCap) {
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  s.limits.per_key_daily = 3;
+  s.limits.timezone = "UTC";
+  std::vector<Spec> jobs;
+  for (int i = 0; i < 60; ++i) {
+    jobs.push_back({"k" + std::to_string(i % 4)});
+  }
+  RunRecord run;
+  {
+    auto store = open();
+    run = make_run(*store, s, jobs);
+    ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  }
+  in_processes(GetParam(), m_dir + "/store", 3, [&](Store& st, int me, int) {
+    std::vector<Update> done;
+    for (int turn = 0; turn < 200; ++turn) {
+      auto c = record_and_claim(st, run.rid, done, {me * 10, me * 10 + 1}, k_t0 + turn);
+      if (!c) {
+        return 3;
+      }
+      done.clear();
+      for (const auto& cl : c->claims) {
+        done.push_back(finished(cl, JobState::succeeded, k_t0 + turn));
+      }
+    }
+    return record(st, run.rid, done, k_t0 + 200) ? 0 : 3;
+  });
+  auto store = open();
+  std::map<std::string, int64_t> started;
+  ASSERT_TRUE(
+      store->each_job(run.rid, [&](const JobRecord& j) { started[j.key] += j.attempts; })
+          .ok());
+  ASSERT_EQ(started.size(), 4u);
+  for (const auto& [key, n] : started) {
+    EXPECT_EQ(n, 3) << "starts of key " << key << " in one day (cap 3)";
+  }
+  EXPECT_EQ(counts(*store, run.rid)[JobState::waiting], 48);
+  EXPECT_EQ(counts(*store, run.rid)[JobState::running], 0);
+}
+
+// -- Locks ------------------------------------------------------------------
+
+TEST_P(StoreConformance, RunLockRefusesASecondLiveRunAndNamesTheHolder) {
+  auto store = open();
+  core::RunSettings s;
+  s.locks = {"src/app.py", "src/utils.py"};
+  auto a = make_run(*store, s, {{}}, "Build frontend");
+  ASSERT_TRUE(take(*store, a.rid, 100).ok());
+  core::RunSettings s2;
+  s2.locks = {"src/utils.py"};
+  auto b = make_run(*store, s2, {{}});
+  auto refused = take(*store, b.rid, 200, everybody_alive);
+  ASSERT_TRUE(refused.ok()) << why(refused);
+  ASSERT_TRUE(refused->lock_conflict.has_value());
+  EXPECT_EQ(refused->lock_conflict->name, "src/utils.py");
+  EXPECT_EQ(refused->lock_conflict->run_id, a.id);
+  EXPECT_EQ(refused->lock_conflict->run_name, "Build frontend");
+  EXPECT_EQ(refused->lock_conflict->holder.pid, 100);
+  EXPECT_EQ(store->find_run(b.id)->holder.pid, 0) << "a refused takeover changed the run";
+  auto conflict = store->lock_conflict({"src/app.py"}, b.rid, everybody_alive);
+  ASSERT_TRUE(conflict.ok() && conflict->has_value()) << why(conflict);
+  EXPECT_EQ((*conflict)->run_id, a.id);
+  EXPECT_FALSE(store->lock_conflict({"src/app.py"}, a.rid, everybody_alive)->has_value())
+      << "a run conflicts with its own lock";
+}
+
+TEST_P(StoreConformance, RunLockOfADeadHolderIsTakenAndReleased) {
+  auto store = open();
+  core::RunSettings s;
+  s.locks = {"device"};
+  auto a = make_run(*store, s, {{}});
+  ASSERT_TRUE(take(*store, a.rid, 100).ok());
+  auto b = make_run(*store, s, {{}});
+  auto taken = take(*store, b.rid, 200, nobody_alive);
+  ASSERT_TRUE(taken.ok()) << why(taken);
+  EXPECT_FALSE(taken->lock_conflict.has_value());
+  auto locks = store->locks();
+  ASSERT_TRUE(locks.ok()) << why(locks);
+  ASSERT_EQ(locks->size(), 1u);
+  EXPECT_EQ((*locks)[0].run_id, b.id);
+  ASSERT_TRUE(store->release(b.rid, core::RunState::completed).ok());
+  EXPECT_TRUE(store->locks()->empty());
+  EXPECT_EQ(store->find_run(b.id)->state, core::RunState::completed);
+}
+
+TEST_P(StoreConformance, JobLockHoldsBackAnotherRunsJobAndNamesTheHolder) {
+  auto store = open();
+  core::RunSettings s;
+  s.job_lock = "{device}";
+  auto a = make_run(*store, s, {{"", "dev1"}, {"", "dev2"}});
+  ASSERT_TRUE(take(*store, a.rid, 1).ok());
+  auto b = make_run(*store, s, {{"", "dev1"}});
+  ASSERT_TRUE(take(*store, b.rid, 2).ok());
+  auto ca = claim(*store, a.rid, {0, 1}, 1000);
+  ASSERT_EQ(ids(*ca), (std::vector<std::string>{"j1", "j2"}));
+  EXPECT_EQ(ca->claims[0].lock, "dev1");
+  EXPECT_TRUE(claim(*store, b.rid, {0}, 1000)->claims.empty());
+  auto waiting = job(*store, b.rid, "j1");
+  EXPECT_EQ(waiting.state, JobState::waiting);
+  EXPECT_NE(waiting.reason.find("lock dev1 held by run " + a.id + " job j1"),
+            std::string::npos)
+      << waiting.reason;
+  auto locks = *store->locks();
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].name, "dev1");
+  EXPECT_EQ(locks[0].job_id, "j1");
+  ASSERT_TRUE(
+      record(*store, a.rid, {finished(ca->claims[0], JobState::succeeded, 2000)}, 2000)
+          .ok());
+  EXPECT_EQ(ids(*claim(*store, b.rid, {0}, 2001)), (std::vector<std::string>{"j1"}));
+}
+
+} // namespace
+} // namespace muster::store::conformance
