@@ -246,7 +246,9 @@ TEST_P(StoreConformance, RecoveryFreesTheGoneAgentsJobLocksAndSlots) {
       a.rid, tc->aid, [](const Holder& h) { return h.pid != 1; }, util::now_ms());
   ASSERT_TRUE(gone.ok()) << why(gone);
   EXPECT_EQ(gone->size(), 1u);
-  for (const auto& l : *store->locks()) {
+  auto held = store->locks();
+  ASSERT_TRUE(held.ok()) << why(held);
+  for (const auto& l : *held) {
     EXPECT_NE(l.run_id, a.id) << "lock " << l.name << " still held by the recovered run";
   }
   EXPECT_EQ(*store->take_slots(a.rid, tc->aid, "h1", 1), (std::vector<int64_t>{0}))
