@@ -320,58 +320,6 @@ util::Result<void> read_slot_dir(const std::string& file, const toml::node& sv,
   return {};
 }
 
-std::string* hook_of(core::SlotSettings& slot, const std::string& sub) {
-  return sub == "setup"        ? &slot.setup
-         : sub == "teardown"   ? &slot.teardown
-         : sub == "before_job" ? &slot.before_job
-         : sub == "after_job"  ? &slot.after_job
-                               : nullptr;
-}
-
-util::Result<void> read_slots(const std::string& file, const toml::node& node,
-                              const std::string& key, RunOptions& o) {
-  const toml::table* slots = node.as_table();
-  if (!slots) {
-    return bad(file, node, key, "a table ([slots])");
-  }
-  for (const auto& [sk, sv] : *slots) {
-    const std::string sub(sk.str());
-    const std::string skey = "slots." + sub;
-    util::Result<void> r;
-    if (sub == "ports") {
-      const toml::table* ports = sv.as_table();
-      if (!ports) {
-        return bad(file, sv, skey, "a table ([slots.ports])");
-      }
-      r = read_ports(file, *ports, o.ports);
-    } else if (sub == "sidecar") {
-      r = read_sidecar(file, sv, skey, o.slot);
-    } else if (std::string* hook = hook_of(o.slot, sub)) {
-      auto v = as_string(file, sv, skey);
-      if (!v) {
-        return v.error();
-      }
-      *hook = *v;
-    } else if (sub == "stagger") {
-      auto ms = as_duration(file, sv, skey);
-      if (!ms) {
-        return ms.error();
-      }
-      o.slot.stagger_ms = *ms;
-    } else if (sub == "dir") {
-      r = read_slot_dir(file, sv, skey, o.slot);
-    } else {
-      return util::Error{where(file, sv, skey) +
-                         ": unknown key; [slots] has ports, dir, setup, teardown, "
-                         "before_job, after_job, stagger and sidecar"};
-    }
-    if (!r) {
-      return r;
-    }
-  }
-  return {};
-}
-
 util::Result<void> read_rules_key(const std::string& file, const toml::node& node,
                                   const std::string& key, RunOptions& o) {
   o.rules.clear();
@@ -474,6 +422,118 @@ struct ConfigKey {
   Listed listed = Listed::yes;
 };
 
+/// Reads a [slots] key whose value is more than one value.
+using SlotReader = util::Result<void> (*)(const std::string& file, const toml::node& node,
+                                          const std::string& key, RunOptions& o);
+/// Where a [slots] key's value goes in core::SlotSettings, or its reader.
+using SlotTarget = std::variant<std::string core::SlotSettings::*,
+                                int64_t core::SlotSettings::*, SlotReader>;
+
+/// One key of [slots].
+struct SlotKey {
+  const char* name; ///< as written under [slots]
+  ConfigType type;  ///< text (a hook), duration, or table (read by its reader)
+  SlotTarget target;
+  const char* help;
+};
+
+util::Result<void> read_slot_ports(const std::string& file, const toml::node& node,
+                                   const std::string& key, RunOptions& o) {
+  const toml::table* ports = node.as_table();
+  if (!ports) {
+    return bad(file, node, key, "a table ([slots.ports])");
+  }
+  return read_ports(file, *ports, o.ports);
+}
+
+// In the order the unknown-key error lists them.
+const SlotKey k_slot_key_table[] = {
+    {"ports", ConfigType::table, read_slot_ports, "named ports, one range per slot"},
+    {"dir", ConfigType::table,
+     +[](const std::string& file, const toml::node& node, const std::string& key,
+         RunOptions& o) { return read_slot_dir(file, node, key, o.slot); },
+     "a directory per slot: true, or { from, exclude, keep }"},
+    {"setup", ConfigType::text, &core::SlotSettings::setup, "run when a slot starts"},
+    {"teardown", ConfigType::text, &core::SlotSettings::teardown,
+     "run when a slot stops"},
+    {"before_job", ConfigType::text, &core::SlotSettings::before_job,
+     "run before each job in the slot"},
+    {"after_job", ConfigType::text, &core::SlotSettings::after_job,
+     "run after each job in the slot"},
+    {"stagger", ConfigType::duration, &core::SlotSettings::stagger_ms,
+     "between slots' setups"},
+    {"sidecar", ConfigType::table,
+     +[](const std::string& file, const toml::node& node, const std::string& key,
+         RunOptions& o) { return read_sidecar(file, node, key, o.slot); },
+     "a process beside each slot: { command, ready, ready_timeout, max_restarts }"},
+};
+
+/// "a, b and c".
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  }
+  return out;
+}
+
+/// Reads one [slots] key into `o`.
+util::Result<void> apply_slot_key(const std::string& file, const toml::node& node,
+                                  const SlotKey& k, RunOptions& o) {
+  const std::string key = "slots." + std::string(k.name);
+  return std::visit(
+      [&](auto target) -> util::Result<void> {
+        using T = decltype(target);
+        if constexpr (std::is_same_v<T, SlotReader>) {
+          return target(file, node, key, o);
+        } else if constexpr (std::is_same_v<T, int64_t core::SlotSettings::*>) {
+          auto ms = as_duration(file, node, key);
+          if (!ms) {
+            return ms.error();
+          }
+          o.slot.*target = *ms;
+          return {};
+        } else {
+          auto v = as_string(file, node, key);
+          if (!v) {
+            return v.error();
+          }
+          o.slot.*target = *v;
+          return {};
+        }
+      },
+      k.target);
+}
+
+util::Result<void> read_slots(const std::string& file, const toml::node& node,
+                              const std::string& key, RunOptions& o) {
+  const toml::table* slots = node.as_table();
+  if (!slots) {
+    return bad(file, node, key, "a table ([slots])");
+  }
+  for (const auto& [sk, sv] : *slots) {
+    const std::string sub(sk.str());
+    const SlotKey* found = nullptr;
+    for (const auto& k : k_slot_key_table) {
+      if (sub == k.name) {
+        found = &k;
+      }
+    }
+    if (!found) {
+      std::vector<std::string> names;
+      for (const auto& k : k_slot_key_table) {
+        names.push_back(k.name);
+      }
+      return util::Error{where(file, sv, "slots." + sub) + ": unknown key; [slots] has " +
+                         join_names(names)};
+    }
+    if (auto r = apply_slot_key(file, sv, *found, o); !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
 // In the order the unknown-key error lists them.
 const ConfigKey k_config_key_table[] = {
     {"jobs", ConfigType::whole, &RunOptions::slots, "--jobs", "slots (parallel jobs)"},
@@ -537,11 +597,7 @@ std::string listed_keys() {
                                                      : std::string(k.name));
     }
   }
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) {
-    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
-  }
-  return out;
+  return join_names(names);
 }
 
 /// Reads a text, and checks it as a duration when it is one.
