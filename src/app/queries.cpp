@@ -4,6 +4,8 @@
 #include "util/files.hpp"
 #include "util/time.hpp"
 
+#include <sys/stat.h>
+
 namespace muster::app {
 
 util::Result<RunStatus> run_status(store::Store& store, const std::string& ref) {
@@ -125,6 +127,22 @@ util::Result<JobOutput> job_output(store::Store& store, const std::string& locat
   const core::RunFiles files = run_files(location, run->id);
   const int64_t seq = jobs->front().seq;
   return JobOutput{*run, jobs->front(), files.job_stdout(seq), files.job_stderr(seq)};
+}
+
+util::Result<SlotLog> slot_log(store::Store& store, const std::string& location,
+                               const std::string& ref, int64_t slot) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run.error();
+  }
+  std::string path = run_files(location, run->id).slot_log(slot);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return util::Error{"no log for slot " + std::to_string(slot) + " of run " + run->id +
+                           " (" + path + ")",
+                       util::ErrorKind::not_found};
+  }
+  return SlotLog{std::move(*run), std::move(path)};
 }
 
 util::Result<std::vector<store::RunRecord>>

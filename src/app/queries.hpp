@@ -56,6 +56,17 @@ struct JobOutput {
 util::Result<JobOutput> job_output(store::Store& store, const std::string& location,
                                    const std::string& ref, const std::string& job_id);
 
+/// Where one slot's log is.
+struct SlotLog {
+  store::RunRecord run;
+  std::string path;
+};
+
+/// The log of slot `slot` of the run named by `ref`; a not_found error when
+/// that slot never wrote one.
+util::Result<SlotLog> slot_log(store::Store& store, const std::string& location,
+                               const std::string& ref, int64_t slot);
+
 /// Deletes the finished runs (and their files) last changed more than
 /// `days` ago whose agent is gone; with `dry_run`, only says which.
 util::Result<std::vector<store::RunRecord>>

@@ -3,6 +3,7 @@
 
 #include "app/control.hpp"
 #include "app/create.hpp"
+#include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "cli/config.hpp"
 #include "store/codec.hpp"
@@ -225,7 +226,7 @@ int report_valid(const GlobalOptions& g, const RunOptions& o, int64_t count) {
 int report_seeded(const GlobalOptions& g, const store::RunRecord& run) {
   if (g.json) {
     auto store = open_store(g, store::Create::no);
-    auto counts = check(store->counts(run.rid));
+    const auto counts = check(app::run_status(*store, run.id)).counts;
     std::printf("%s\n", ui::dump(ui::run_json(run, counts, false), 2).c_str());
   } else {
     std::printf("%s\n", run.id.c_str());

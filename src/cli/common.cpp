@@ -1,5 +1,6 @@
 #include "cli/common.hpp"
 
+#include "app/queries.hpp"
 #include "core/limits.hpp"
 #include "ui/progress.hpp"
 #include "ui/views.hpp"
@@ -83,10 +84,8 @@ int execute(store::Store& store, const store::RunRecord& run, const GlobalOption
       check(app::run_agent(store, g.store, run, e, printer, lock_waiting(popts.quiet)));
   if (g.json) {
     // The same shape as `muster status --json`.
-    auto after = check(store.find_run(run.id));
-    std::printf(
-        "%s\n",
-        ui::dump(ui::run_json(after, check(store.counts(run.rid)), false), 2).c_str());
+    const auto after = check(app::run_status(store, run.id));
+    std::printf("%s\n", ui::dump(ui::run_json(after.run, after.counts, false), 2).c_str());
   }
   return report_ending(store, run, g, outcome);
 }

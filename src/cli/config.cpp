@@ -1,5 +1,6 @@
 #include "cli/config.hpp"
 
+#include "cli/config_read.hpp"
 #include "core/limits.hpp"
 #include "core/rules.hpp"
 #include "util/time.hpp"
@@ -11,7 +12,7 @@
 
 namespace muster::cli {
 
-namespace {
+namespace config_read {
 
 std::string where(const std::string& file, const toml::node& node,
                   const std::string& key) {
@@ -64,44 +65,6 @@ as_strings(const std::string& file, const toml::node& node, const std::string& k
   return out;
 }
 
-util::Result<void> read_ports(const std::string& file, const toml::table& ports,
-                              std::vector<core::PortSpec>& out) {
-  for (const auto& [k, node] : ports) {
-    const std::string name(k.str());
-    const std::string key = "slots.ports." + name;
-    const toml::table* t = node.as_table();
-    if (!t) {
-      return bad(file, node, key, "a table such as { base = 4723, stride = 2 }");
-    }
-    core::PortSpec spec;
-    spec.name = name;
-    spec.where = file + ":" + std::to_string(node.source().begin.line);
-    bool has_base = false;
-    for (const auto& [pk, pv] : *t) {
-      const std::string field(pk.str());
-      int64_t* target = field == "base"     ? &spec.base
-                        : field == "stride" ? &spec.stride
-                        : field == "count"  ? &spec.count
-                                            : nullptr;
-      if (!target) {
-        return util::Error{where(file, pv, key + "." + field) +
-                           ": unknown key; a port has base, stride and count"};
-      }
-      auto v = as_int(file, pv, key + "." + field, field == "stride" ? 0 : 1);
-      if (!v) {
-        return v.error();
-      }
-      *target = *v;
-      has_base = has_base || field == "base";
-    }
-    if (!has_base) {
-      return bad(file, node, key, "a base port, such as { base = 4723 }");
-    }
-    out.push_back(spec);
-  }
-  return {};
-}
-
 util::Result<int64_t> as_duration(const std::string& file, const toml::node& node,
                                   const std::string& key) {
   auto v = as_string(file, node, key);
@@ -114,6 +77,21 @@ util::Result<int64_t> as_duration(const std::string& file, const toml::node& nod
   }
   return *ms;
 }
+
+/// "a, b and c".
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  }
+  return out;
+}
+
+} // namespace config_read
+
+namespace {
+
+using namespace config_read;
 
 util::Result<void> read_rules(const std::string& file, const toml::node& node,
                               std::vector<core::Rule>& out) {
@@ -226,152 +204,6 @@ util::Result<void> read_rules(const std::string& file, const toml::node& node,
   return {};
 }
 
-util::Result<void> read_sidecar(const std::string& file, const toml::node& sv,
-                                const std::string& skey, core::SlotSettings& slot) {
-  const toml::table* sc = sv.as_table();
-  if (!sc) {
-    return bad(file, sv, skey, "a table ([slots.sidecar])");
-  }
-  for (const auto& [ck, cv] : *sc) {
-    const std::string field(ck.str());
-    const std::string ckey = skey + "." + field;
-    if (field == "command") {
-      auto v = as_strings(file, cv, ckey);
-      if (!v) {
-        return v.error();
-      }
-      slot.sidecar = *v;
-      if (cv.is_string()) {
-        // One string is a script for sh.
-        slot.sidecar = {"/bin/sh", "-c", (*v)[0]};
-      }
-    } else if (field == "ready") {
-      auto v = as_string(file, cv, ckey);
-      if (!v) {
-        return v.error();
-      }
-      if (v->rfind("http://", 0) != 0 && v->rfind("tcp://", 0) != 0 &&
-          v->rfind("cmd:", 0) != 0) {
-        return bad(file, cv, ckey,
-                   "http://HOST:PORT/PATH, tcp://HOST:PORT or cmd:SCRIPT");
-      }
-      slot.ready = *v;
-    } else if (field == "ready_timeout") {
-      auto ms = as_duration(file, cv, ckey);
-      if (!ms) {
-        return ms.error();
-      }
-      slot.ready_timeout_ms = *ms;
-    } else if (field == "max_restarts") {
-      auto v = as_int(file, cv, ckey, 0);
-      if (!v) {
-        return v.error();
-      }
-      slot.max_restarts = *v;
-    } else {
-      return util::Error{where(file, cv, ckey) +
-                         ": unknown key; sidecar has command, ready, ready_timeout and "
-                         "max_restarts"};
-    }
-  }
-  if (slot.sidecar.empty()) {
-    return bad(file, sv, skey + ".command", "the sidecar's command");
-  }
-  return {};
-}
-
-util::Result<void> read_slot_dir(const std::string& file, const toml::node& sv,
-                                 const std::string& skey, core::SlotSettings& slot) {
-  if (auto b = sv.value<bool>(); b && sv.is_boolean()) {
-    slot.dir = *b;
-    return {};
-  }
-  const toml::table* dir = sv.as_table();
-  if (!dir) {
-    return bad(file, sv, skey, "true, or a table such as { from = \"profiles/base\" }");
-  }
-  slot.dir = true;
-  for (const auto& [dk, dv] : *dir) {
-    const std::string field(dk.str());
-    const std::string dkey = skey + "." + field;
-    if (field == "from") {
-      auto v = as_string(file, dv, dkey);
-      if (!v) {
-        return v.error();
-      }
-      slot.dir_from = *v;
-    } else if (field == "exclude") {
-      auto v = as_strings(file, dv, dkey);
-      if (!v) {
-        return v.error();
-      }
-      slot.dir_exclude = *v;
-    } else if (field == "keep") {
-      auto v = dv.value<bool>();
-      if (!v || !dv.is_boolean()) {
-        return bad(file, dv, dkey, "true or false");
-      }
-      slot.dir_keep = *v;
-    } else {
-      return util::Error{where(file, dv, dkey) +
-                         ": unknown key; dir has from, exclude and keep"};
-    }
-  }
-  return {};
-}
-
-std::string* hook_of(core::SlotSettings& slot, const std::string& sub) {
-  return sub == "setup"        ? &slot.setup
-         : sub == "teardown"   ? &slot.teardown
-         : sub == "before_job" ? &slot.before_job
-         : sub == "after_job"  ? &slot.after_job
-                               : nullptr;
-}
-
-util::Result<void> read_slots(const std::string& file, const toml::node& node,
-                              const std::string& key, RunOptions& o) {
-  const toml::table* slots = node.as_table();
-  if (!slots) {
-    return bad(file, node, key, "a table ([slots])");
-  }
-  for (const auto& [sk, sv] : *slots) {
-    const std::string sub(sk.str());
-    const std::string skey = "slots." + sub;
-    util::Result<void> r;
-    if (sub == "ports") {
-      const toml::table* ports = sv.as_table();
-      if (!ports) {
-        return bad(file, sv, skey, "a table ([slots.ports])");
-      }
-      r = read_ports(file, *ports, o.ports);
-    } else if (sub == "sidecar") {
-      r = read_sidecar(file, sv, skey, o.slot);
-    } else if (std::string* hook = hook_of(o.slot, sub)) {
-      auto v = as_string(file, sv, skey);
-      if (!v) {
-        return v.error();
-      }
-      *hook = *v;
-    } else if (sub == "stagger") {
-      auto ms = as_duration(file, sv, skey);
-      if (!ms) {
-        return ms.error();
-      }
-      o.slot.stagger_ms = *ms;
-    } else if (sub == "dir") {
-      r = read_slot_dir(file, sv, skey, o.slot);
-    } else {
-      return util::Error{where(file, sv, skey) +
-                         ": unknown key; [slots] has ports, dir, setup, teardown, "
-                         "before_job, after_job, stagger and sidecar"};
-    }
-    if (!r) {
-      return r;
-    }
-  }
-  return {};
-}
-
 util::Result<void> read_rules_key(const std::string& file, const toml::node& node,
                                   const std::string& key, RunOptions& o) {
   o.rules.clear();
@@ -438,17 +270,6 @@ util::Result<void> check_rate(const std::string& v) {
   }
   return {};
 }
-
-/// How a key's value is written in the file.
-enum class ConfigType {
-  whole,    ///< a whole number of at least `min`
-  boolean,  ///< true or false
-  text,     ///< a string
-  texts,    ///< a string or an array of strings
-  duration, ///< a string such as "30s"
-  table,    ///< a table, read by its own reader: [slots]
-  tables,   ///< an array of tables, read by its own reader: [[rules]]
-};
 
 /// Reads a key whose value is more than one value.
 using ConfigReader = util::Result<void> (*)(const std::string& file,
@@ -537,11 +358,7 @@ std::string listed_keys() {
                                                      : std::string(k.name));
     }
   }
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) {
-    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
-  }
-  return out;
+  return join_names(names);
 }
 
 /// Reads a text, and checks it as a duration when it is one.

@@ -1,0 +1,351 @@
+#include "app/overview.hpp"
+
+#include "app/execute.hpp"
+#include "app/locks.hpp"
+#include "app/store.hpp"
+#include "core/limits.hpp"
+#include "core/liveness.hpp"
+#include "ui/views.hpp"
+#include "util/time.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+namespace muster::app {
+
+namespace {
+
+std::string count_of(int64_t n, int64_t of) {
+  return std::to_string(n) + "/" + std::to_string(of);
+}
+
+/// An agent in state running whose heartbeats stopped is offline, even
+/// before someone recovers its jobs.
+bool agent_offline(const store::AgentRecord& a, int64_t now) {
+  return a.state == store::AgentState::offline ||
+         (a.state == store::AgentState::running &&
+          (!holder_alive(a.who) ||
+           core::is_offline(now, a.who.heartbeat_at, a.who.heartbeat_ms)));
+}
+
+std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents,
+                                 int64_t now) {
+  std::vector<SlotView> out;
+  for (const auto& a : agents) {
+    if (a.state == store::AgentState::stopped) {
+      continue;
+    }
+    const bool offline = agent_offline(a, now);
+    nlohmann::json slots = nlohmann::json::parse(a.slot_states, nullptr, false);
+    if (!slots.is_array() || slots.empty()) {
+      // No heartbeat with slots yet: the agent is starting.
+      SlotView v;
+      v.agent = a;
+      v.slot = -1;
+      v.state = offline ? "offline" : "starting";
+      out.push_back(v);
+      continue;
+    }
+    for (const auto& s : slots) {
+      SlotView v;
+      v.agent = a;
+      v.slot = s.value("slot", int64_t{-1});
+      v.state = offline ? "offline" : s.value("state", "");
+      v.job = s.value("job", "");
+      v.since = s.value("since", int64_t{0});
+      v.sidecar = s.value("sidecar", "none");
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+// The reason a job's state itself gives for not running now, if any.
+void state_reasons(const store::RunRecord& run, const store::JobRecord& job, int64_t now,
+                   const std::string& resume, std::vector<std::string>& reasons) {
+  switch (job.state) {
+  case core::JobState::succeeded:
+  case core::JobState::failed:
+  case core::JobState::skipped:
+  case core::JobState::cancelled:
+    reasons.push_back("it finished: " + std::string(core::to_string(job.state)) +
+                      (job.error.empty() ? "" : " (" + job.error + ")"));
+    break;
+  case core::JobState::running:
+    reasons.push_back("it is running in slot " +
+                      (job.slot ? std::to_string(*job.slot) : "?") +
+                      (job.pid ? ", pid " + std::to_string(*job.pid) : "") + ", for " +
+                      ui::job_duration(job, now));
+    break;
+  case core::JobState::interrupted:
+    reasons.push_back(
+        "it was interrupted and is held (on_interrupt = hold): `muster retry " + run.id +
+        " --job " + job.id + "`, then " + resume);
+    break;
+  case core::JobState::retrying:
+    reasons.push_back("attempt " + std::to_string(job.attempts - job.interrupts) +
+                      " failed (" + job.error + "); the next is due " +
+                      (job.retry_at > now
+                           ? "in " + util::format_duration(job.retry_at - now) + ", at " +
+                                 util::format_clock(job.retry_at)
+                           : "now"));
+    break;
+  case core::JobState::waiting:
+    reasons.push_back(job.reason.empty() ? "it waits on a limit" : job.reason);
+    break;
+  case core::JobState::pending:
+    break;
+  }
+}
+
+} // namespace
+
+util::Result<WhyView> why(store::Store& store, const std::string& ref,
+                          const std::string& job_id, int64_t now) {
+  auto run = find_run(store, ref);
+  if (!run) {
+    return run.error();
+  }
+  store::JobFilter f;
+  f.id = job_id;
+  f.limit = 1;
+  auto found = store.jobs(run->rid, f);
+  if (!found) {
+    return found.error();
+  }
+  if (found->empty()) {
+    return util::Error{"no job '" + job_id + "' in run " + run->id +
+                           " (see `muster jobs " + run->id + "`)",
+                       util::ErrorKind::not_found};
+  }
+  WhyView v{std::move(*run), std::move(found->front()), {}, {}};
+  const auto& job = v.job;
+  const auto& s = v.run.settings;
+  auto& reasons = v.reasons;
+  auto& notes = v.notes;
+  const std::string resume =
+      "`muster resume " + (v.run.name.empty() ? v.run.id : v.run.name) + "`";
+  state_reasons(v.run, job, now, resume, reasons);
+  const bool unfinished =
+      !core::is_terminal(job.state) && job.state != core::JobState::running;
+  if (unfinished) {
+    if (v.run.resume_at > now) {
+      reasons.push_back("the run is halted until " + util::format_clock(v.run.resume_at) +
+                        " (" + util::format_duration(v.run.resume_at - now) +
+                        " left): " + v.run.halt_reason);
+    }
+    if (!holder_alive(v.run.holder)) {
+      reasons.push_back("no muster runs this run now: " + resume + " runs it");
+    }
+  }
+  if (!job.key.empty() && (s.limits.per_key > 0 || s.limits.per_key_daily > 0)) {
+    const auto window = core::day_window(now, s.limits.day_start_min, s.limits.timezone);
+    auto use = store.key_usage(v.run.rid, job.key, window.start_ms);
+    if (!use) {
+      return use.error();
+    }
+    if (s.limits.per_key > 0) {
+      notes.push_back("key " + job.key + ": " + count_of(use->running, s.limits.per_key) +
+                      " running");
+    }
+    if (s.limits.per_key_daily > 0) {
+      const int64_t used = core::daily_used(s.limits, *use);
+      notes.push_back("key " + job.key + ": " + count_of(used, s.limits.per_key_daily) +
+                      " " + std::string(core::to_string(s.limits.count)) +
+                      " in the window until " +
+                      core::format_in_zone(window.end_ms, s.limits.timezone));
+    }
+    for (const auto& hold : core::key_holds(s.limits, job.key, *use, window)) {
+      if (unfinished && job.state != core::JobState::waiting) {
+        reasons.push_back(hold.reason);
+      }
+    }
+  }
+  if (!job.lock.empty()) {
+    auto locks = store.locks();
+    if (!locks) {
+      return locks.error();
+    }
+    std::optional<store::LockRecord> held;
+    for (auto& l : *locks) {
+      if (l.name == job.lock) {
+        held = l;
+      }
+    }
+    notes.push_back("lock " + job.lock + ": " + (held ? "held" : "free"));
+    if (unfinished && held && job.state != core::JobState::waiting) {
+      reasons.push_back(describe_lock(*held));
+    }
+  }
+  if (!s.limits.rate.empty()) {
+    notes.push_back("the run starts at most " + s.limits.rate);
+  }
+  if (job.state == core::JobState::pending && reasons.empty()) {
+    int64_t ahead = 0;
+    auto r = store.each_job(v.run.rid, [&](const store::JobRecord& other) {
+      if (other.state == core::JobState::pending &&
+          (other.priority > job.priority ||
+           (other.priority == job.priority && other.seq < job.seq))) {
+        ++ahead;
+      }
+    });
+    if (!r) {
+      return r.error();
+    }
+    reasons.push_back("nothing holds it back; " + std::to_string(ahead) +
+                      " pending job(s) go first");
+  }
+  return v;
+}
+
+util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
+                                            const std::string& state, int64_t now) {
+  int64_t rid = 0;
+  if (!ref.empty()) {
+    auto run = find_run(store, ref);
+    if (!run) {
+      return run.error();
+    }
+    rid = run->rid;
+  }
+  auto agents = store.agents(rid);
+  if (!agents) {
+    return agents.error();
+  }
+  std::vector<SlotView> views;
+  for (auto& v : slot_views(*agents, now)) {
+    if (state.empty() || v.state == state ||
+        (state == "starting" && v.state == "restarting")) {
+      views.push_back(std::move(v));
+    }
+  }
+  return views;
+}
+
+util::Result<StoreSummary> summary(store::Store& store, int64_t now) {
+  auto agents = store.agents(0);
+  if (!agents) {
+    return agents.error();
+  }
+  StoreSummary out;
+  for (const auto& v : slot_views(*agents, now)) {
+    if (v.state == "busy") {
+      ++out.busy;
+    } else if (v.state == "idle") {
+      ++out.idle;
+    } else if (v.state == "offline") {
+      ++out.offline;
+    } else if (v.state == "starting" || v.state == "restarting") {
+      ++out.starting;
+    }
+  }
+  auto runs = store.list_runs();
+  if (!runs) {
+    return runs.error();
+  }
+  for (const auto& run : *runs) {
+    if (holder_alive(run.holder)) {
+      ++out.active_runs;
+    }
+    auto c = store.counts(run.rid);
+    if (!c) {
+      return c.error();
+    }
+    for (size_t i = 0; i < std::size(out.jobs.by_state); ++i) {
+      out.jobs.by_state[i] += c->by_state[i];
+    }
+  }
+  out.total_runs = static_cast<int64_t>(runs->size());
+  using S = core::JobState;
+  out.queued = out.jobs[S::pending] + out.jobs[S::retrying] + out.jobs[S::waiting];
+  out.utilisation = out.idle + out.busy > 0 ? static_cast<double>(out.busy) /
+                                                  static_cast<double>(out.idle + out.busy)
+                                            : 0.0;
+  return out;
+}
+
+util::Result<std::vector<StopAction>>
+stop_all(store::Store& store, const std::string& location,
+         const std::function<void(const StopAction&)>& done) {
+  std::vector<StopAction> actions;
+  const auto record = [&](StopAction::Kind kind, const store::RunRecord& run) {
+    actions.push_back(StopAction{kind, run});
+    if (done) {
+      done(actions.back());
+    }
+  };
+  auto runs = store.list_runs();
+  if (!runs) {
+    return runs.error();
+  }
+  const std::string host = this_holder().host;
+  std::vector<int64_t> signalled; // the holders' pids
+  for (const auto& run : *runs) {
+    if (run.holder.empty()) {
+      continue;
+    }
+    if (holder_alive(run.holder)) {
+      if (run.holder.host != host) {
+        record(StopAction::Kind::elsewhere, run);
+        continue;
+      }
+      // SIGTERM is the drain signal: no new claims, running jobs get --grace.
+      ::kill(static_cast<pid_t>(run.holder.pid), SIGTERM);
+      signalled.push_back(run.holder.pid);
+      record(StopAction::Kind::drained_run, run);
+    } else if (run.settings.slot.any()) {
+      // Its agent died: nothing else will run its teardown hooks.
+      if (auto r = teardown(store, location, run, false); !r) {
+        return r.error();
+      }
+      record(StopAction::Kind::torn_down, run);
+    }
+  }
+  // Agents that joined a run drain too.
+  auto agents = store.agents(0);
+  if (!agents) {
+    return agents.error();
+  }
+  for (const auto& a : *agents) {
+    if (a.state != store::AgentState::running || a.who.host != host ||
+        !holder_alive(a.who)) {
+      continue;
+    }
+    if (std::find(signalled.begin(), signalled.end(), a.who.pid) != signalled.end()) {
+      continue;
+    }
+    ::kill(static_cast<pid_t>(a.who.pid), SIGTERM);
+    signalled.push_back(a.who.pid);
+    store::RunRecord joined;
+    joined.id = a.run_id;
+    joined.holder = a.who;
+    joined.settings.grace_ms = 30'000;
+    joined.settings.kill_grace_ms = 10'000;
+    record(StopAction::Kind::drained_agent, joined);
+  }
+  return actions;
+}
+
+std::optional<StopAction> wait_stopped(const std::vector<StopAction>& actions) {
+  // Their drain and teardown take a while.
+  for (const auto& a : actions) {
+    if (a.kind != StopAction::Kind::drained_run &&
+        a.kind != StopAction::Kind::drained_agent) {
+      continue;
+    }
+    const auto& run = a.run;
+    const int64_t until = util::monotonic_ms() + run.settings.grace_ms +
+                          2 * run.settings.kill_grace_ms + 30'000;
+    while (holder_alive(run.holder) && util::monotonic_ms() < until) {
+      usleep(100'000);
+    }
+    if (holder_alive(run.holder)) {
+      return a;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace muster::app

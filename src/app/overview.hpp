@@ -1,0 +1,84 @@
+#pragma once
+// Questions about one job or the store as a whole that change nothing (`why`,
+// `workers`, `summary`), and `stop-all`, which asks this host's agents to stop.
+
+#include "store/store.hpp"
+#include "util/result.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace muster::app {
+
+/// Why a job is not running now, as `why` shows it.
+struct WhyView {
+  store::RunRecord run;
+  store::JobRecord job;
+  std::vector<std::string> reasons; ///< what holds it back now
+  std::vector<std::string> notes;   ///< what applies to it (limits, its lock)
+};
+
+/// Why job `job_id` of the run named by `ref` is not running at `now`; an
+/// unknown run or job is a not_found error.
+util::Result<WhyView> why(store::Store& store, const std::string& ref,
+                          const std::string& job_id, int64_t now);
+
+/// One slot of one agent, as `workers` shows it.
+struct SlotView {
+  store::AgentRecord agent;
+  int64_t slot = 0;  ///< -1 while the agent has not reported its slots
+  std::string state; ///< idle, busy, starting, restarting, failed, retired, offline
+  std::string job;
+  int64_t since = 0;
+  std::string sidecar;
+};
+
+/// The slots of the agents of the run named by `ref` ("" for every run)
+/// that are in `state` ("" for any; "starting" includes "restarting").
+util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
+                                            const std::string& state, int64_t now);
+
+/// The store at a glance, as `summary` shows it.
+struct StoreSummary {
+  int64_t idle = 0;
+  int64_t busy = 0;
+  int64_t offline = 0;
+  int64_t starting = 0;
+  double utilisation = 0.0; ///< busy slots over idle and busy ones
+  int64_t active_runs = 0;  ///< runs whose holder still runs
+  int64_t total_runs = 0;
+  core::Counts jobs;  ///< every run's jobs by state
+  int64_t queued = 0; ///< pending, retrying and waiting jobs
+};
+
+/// Counts the store's slots, runs and jobs.
+util::Result<StoreSummary> summary(store::Store& store, int64_t now);
+
+/// What `stop_all()` did to one run or agent.
+struct StopAction {
+  /// What was done.
+  enum class Kind {
+    elsewhere,     ///< held by a live process on another host: left alone
+    drained_run,   ///< its holder was sent SIGTERM
+    drained_agent, ///< an agent that joined it was sent SIGTERM
+    torn_down,     ///< its agent was gone; its slots were torn down here
+  };
+  Kind kind = Kind::drained_run;
+  store::RunRecord run; ///< for a joined agent: its run id, the agent as holder
+};
+
+/// Sends SIGTERM (the drain signal) to every live holder and joined agent of
+/// this store on this host, and tears down the slots of runs whose agent
+/// died. Returns what it did, in order; `done`, when given, hears of each
+/// action as it happens, so a caller can report it before a later one fails.
+util::Result<std::vector<StopAction>>
+stop_all(store::Store& store, const std::string& location,
+         const std::function<void(const StopAction&)>& done = {});
+
+/// Waits for the processes `stop_all()` signalled to end, each for its grace
+/// times and 30s more; returns the first that did not, or nothing.
+std::optional<StopAction> wait_stopped(const std::vector<StopAction>& actions);
+
+} // namespace muster::app
