@@ -6,6 +6,7 @@
 #include "core/limits.hpp"
 #include "ui/views.hpp"
 #include "util/time.hpp"
+#include "util/timezone.hpp"
 
 namespace muster::cli {
 
@@ -73,7 +74,8 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
     }
   }
   if (!job.key.empty() && (s.limits.per_key > 0 || s.limits.per_key_daily > 0)) {
-    const auto window = core::day_window(now, s.limits.day_start_min, s.limits.timezone);
+    const auto zone = check(util::TimeZone::load(s.limits.timezone));
+    const auto window = core::day_window(now, s.limits.day_start_min, zone);
     const auto use = check(store->key_usage(run.rid, job.key, window.start_ms));
     if (s.limits.per_key > 0) {
       notes.push_back("key " + job.key + ": " + count_of(use.running, s.limits.per_key) +
@@ -83,9 +85,9 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
       const int64_t used = core::daily_used(s.limits, use);
       notes.push_back("key " + job.key + ": " + count_of(used, s.limits.per_key_daily) + " " +
                       std::string(core::to_string(s.limits.count)) + " in the window until " +
-                      core::format_in_zone(window.end_ms, s.limits.timezone));
+                      core::format_in_zone(window.end_ms, zone));
     }
-    for (const auto& hold : core::key_holds(s.limits, job.key, use, window)) {
+    for (const auto& hold : core::key_holds(s.limits, job.key, use, window, zone)) {
       if (unfinished && job.state != core::JobState::waiting) {
         reasons.push_back(hold.reason);
       }
