@@ -7,6 +7,7 @@
 #include "core/liveness.hpp"
 #include "ui/views.hpp"
 #include "util/time.hpp"
+#include "util/timezone.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -141,7 +142,11 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
     }
   }
   if (!job.key.empty() && (s.limits.per_key > 0 || s.limits.per_key_daily > 0)) {
-    const auto window = core::day_window(now, s.limits.day_start_min, s.limits.timezone);
+    auto zone = util::TimeZone::load(s.limits.timezone);
+    if (!zone) {
+      return zone.error();
+    }
+    const auto window = core::day_window(now, s.limits.day_start_min, *zone);
     auto use = store.key_usage(v.run.rid, job.key, window.start_ms);
     if (!use) {
       return use.error();
@@ -155,9 +160,9 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       notes.push_back("key " + job.key + ": " + count_of(used, s.limits.per_key_daily) +
                       " " + std::string(core::to_string(s.limits.count)) +
                       " in the window until " +
-                      core::format_in_zone(window.end_ms, s.limits.timezone));
+                      core::format_in_zone(window.end_ms, *zone));
     }
-    for (const auto& hold : core::key_holds(s.limits, job.key, *use, window)) {
+    for (const auto& hold : core::key_holds(s.limits, job.key, *use, window, *zone)) {
       if (unfinished && job.state != core::JobState::waiting) {
         reasons.push_back(hold.reason);
       }

@@ -11,6 +11,7 @@
 #include "ui/views.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
+#include "util/timezone.hpp"
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -64,7 +65,7 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   l.per_key = o.per_key;
   l.per_key_daily = o.per_key_daily;
   l.day_start_min = flag_value("--day-starts", core::parse_time_of_day(o.day_starts));
-  flag_value("--timezone", core::check_timezone(o.timezone));
+  flag_value("--timezone", util::TimeZone::load(o.timezone));
   l.timezone = o.timezone;
   l.count = *core::parse_cap_count(o.count);
   if (!o.rate.empty()) {

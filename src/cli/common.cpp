@@ -5,6 +5,7 @@
 #include "ui/progress.hpp"
 #include "ui/views.hpp"
 #include "util/time.hpp"
+#include "util/timezone.hpp"
 
 namespace muster::cli {
 
@@ -52,7 +53,9 @@ int report_ending(store::Store& store, const store::RunRecord& run,
       const std::string when =
           result.resume_at > 0
               ? " after " +
-                    core::format_in_zone(result.resume_at, run.settings.limits.timezone)
+                    core::format_in_zone(
+                        result.resume_at,
+                        check(util::TimeZone::load(run.settings.limits.timezone)))
               : "";
       std::fprintf(stderr,
                    "muster: run %s: every job left waits%s; `muster resume %s`%s "

@@ -4,6 +4,7 @@
 #include "core/limits.hpp"
 #include "core/rules.hpp"
 #include "util/time.hpp"
+#include "util/timezone.hpp"
 
 #include <sys/stat.h>
 #include <toml++/toml.h>
@@ -261,7 +262,10 @@ util::Result<void> check_day_starts(const std::string& v) {
 }
 
 util::Result<void> check_timezone(const std::string& v) {
-  return core::check_timezone(v);
+  if (auto zone = util::TimeZone::load(v); !zone) {
+    return zone.error();
+  }
+  return {};
 }
 
 util::Result<void> check_rate(const std::string& v) {

@@ -5,6 +5,7 @@
 // and the calendar arithmetic, which is pure.
 
 #include "util/result.hpp"
+#include "util/timezone.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -18,10 +19,10 @@ namespace muster::core {
 enum class CapCount { attempts, successes };
 
 struct Limits {
-  int64_t per_key = 0;          ///< jobs of one key running at once; 0 for no limit
-  int64_t per_key_daily = 0;    ///< starts (or successes) per key per day window; 0 for none
-  int64_t day_start_min = 0;    ///< the window starts this many minutes after midnight
-  std::string timezone;         ///< IANA name ("Europe/Berlin"); "" for the system's
+  int64_t per_key = 0;       ///< jobs of one key running at once; 0 for no limit
+  int64_t per_key_daily = 0; ///< starts (or successes) per key per day window; 0 for none
+  int64_t day_start_min = 0; ///< the window starts this many minutes after midnight
+  std::string timezone;      ///< IANA name ("Europe/Berlin"); "" for the system's
   CapCount count = CapCount::attempts;
   int64_t rate_interval_us = 0; ///< at least this long between starts; 0 for no limit
   std::string rate;             ///< the rate as given ("60/min"), for people
@@ -35,9 +36,10 @@ struct DayWindow {
 };
 
 /// The day window that holds `now_ms`: it starts at day_start_min past
-/// midnight, local time in `timezone`, so a window is 23 or 25 hours long
-/// across a daylight-saving change.
-DayWindow day_window(int64_t now_ms, int64_t day_start_min, const std::string& timezone);
+/// midnight, local time in `zone`, so a window is 23 or 25 hours long
+/// across a daylight-saving change. Arithmetic only: the caller loads the
+/// zone (util::TimeZone::load(limits.timezone)) once per run.
+DayWindow day_window(int64_t now_ms, int64_t day_start_min, const util::TimeZone& zone);
 
 /// What a key has used, as a backend counts it.
 struct KeyUsage {
@@ -57,16 +59,15 @@ int64_t daily_used(const Limits& limits, const KeyUsage& usage);
 
 /// Every per-key limit that holds a job of `key` back now, in the order
 /// they are checked (concurrency, then the daily cap); empty when the job
-/// may start. `window` is the day window that holds now. Backends claim
-/// only when this is empty, and record the first hold's reason and time.
-std::vector<Hold> key_holds(const Limits& limits, const std::string& key, const KeyUsage& usage,
-                            const DayWindow& window);
+/// may start. `window` is the day window that holds now, in `zone`.
+/// Backends claim only when this is empty, and record the first hold's
+/// reason and time.
+std::vector<Hold> key_holds(const Limits& limits, const std::string& key,
+                            const KeyUsage& usage, const DayWindow& window,
+                            const util::TimeZone& zone);
 
-/// "2026-11-24 00:00 Europe/Berlin" (or "… local time").
-std::string format_in_zone(int64_t ms, const std::string& timezone);
-
-/// Checks that the system's tz database knows `timezone`.
-util::Result<void> check_timezone(const std::string& timezone);
+/// "2026-11-24 00:00 Europe/Berlin" (or "… local time" for the zone "").
+std::string format_in_zone(int64_t ms, const util::TimeZone& zone);
 
 /// "60/min", "2/s", "100/h", "1000/day" → microseconds between starts.
 util::Result<int64_t> parse_rate(std::string_view text);

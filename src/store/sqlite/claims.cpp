@@ -194,7 +194,7 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid,
   const auto& l = rl.limits;
   core::DayWindow window;
   if (l.per_key_daily > 0) {
-    window = core::day_window(now_ms, l.day_start_min, l.timezone);
+    window = core::day_window(now_ms, l.day_start_min, rl.zone);
   }
   int64_t next_start_us = 0;
   if (l.rate_interval_us > 0) {

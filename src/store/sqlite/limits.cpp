@@ -47,7 +47,7 @@ SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
       }
       use.counted = *counted;
     }
-    if (auto holds = core::key_holds(l, c.key, use, window); !holds.empty()) {
+    if (auto holds = core::key_holds(l, c.key, use, window, rl.zone); !holds.empty()) {
       return Blocked(std::move(holds.front()));
     }
   }

@@ -105,7 +105,7 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
       rl.limits.count == core::CapCount::successes &&
       u.state == core::JobState::succeeded) {
     const auto w = core::day_window(u.claimed_at > 0 ? u.claimed_at : now_ms,
-                                    rl.limits.day_start_min, rl.limits.timezone);
+                                    rl.limits.day_start_min, rl.zone);
     if (auto r = m_limits.count_key.bind(1, rid).bind(2, u.key).bind(3, w.start_ms).run();
         !r) {
       return r;

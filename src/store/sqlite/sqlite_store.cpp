@@ -120,6 +120,11 @@ util::Result<const SqliteStore::RunLimits*> SqliteStore::run_limits(int64_t rid)
   }
   RunLimits l;
   l.limits = settings->limits;
+  auto zone = util::TimeZone::load(l.limits.timezone);
+  if (!zone) {
+    return zone.error();
+  }
+  l.zone = std::move(*zone);
   l.job_locks = !settings->job_lock.empty();
   return &m_run_limits.emplace(rid, std::move(l)).first->second;
 }

@@ -11,6 +11,7 @@
 #include "store/store.hpp"
 
 #include "core/limits.hpp"
+#include "util/timezone.hpp"
 
 #include <memory>
 #include <string>
@@ -92,6 +93,7 @@ private:
   /// What a run's claims must respect; read once per run.
   struct RunLimits {
     core::Limits limits;
+    util::TimeZone zone; ///< limits.timezone, loaded once
     bool job_locks = false;
   };
   util::Result<const RunLimits*> run_limits(int64_t rid);
