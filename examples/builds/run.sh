@@ -3,11 +3,13 @@
 # are fake (task.sh sleeps and writes to out/build.log).
 #
 # 1. Two sessions run at once: "frontend" (its locks are in frontend.toml) and
-#    "backend" (--lock flags). They lock different files, so both run.
+#    "backend" (--lock flags). They lock different files, so both run. Their
+#    tasks wait while out/hold-SESSION exists (see task.sh), so both are still
+#    running, however slow the machine, until the script lets them end.
 # 2. A third session, "hotfix", needs src/utils.py, which frontend holds.
 #    muster refuses it with exit 3 and names the holder.
-# 3. `muster pause backend` from "another terminal" (this script): nothing new
-#    starts until `muster resume backend`.
+# 3. `muster pause backend` from "another terminal" (this script): its running
+#    tasks are let end, and nothing new starts until `muster resume backend`.
 # 4. Session "release" runs on two agents: `muster run`, then `muster join`.
 #    The joined agent is killed with kill -9 while it runs tasks. The first
 #    agent recovers them, runs them again and completes the run.
@@ -29,6 +31,7 @@ mkdir out
 BUILD_LOG=$PWD/out/build.log
 export BUILD_LOG
 : >"$BUILD_LOG"
+touch out/hold-frontend out/hold-backend
 
 m() { "$muster" --store "$store" "$@"; }
 # say ARGS: print the command, then run it.
@@ -53,6 +56,10 @@ wait_for() {
 # count WORD SESSION [TARGET]: lines of the build log for them.
 count() {
   grep -c "^$1 $2 ${3:-}" "$BUILD_LOG" || true
+}
+# ended SESSION N: N of its tasks have ended.
+ended() {
+  [ "$(count done "$1")" -eq "$2" ]
 }
 is_paused() {
   m status "$1" | head -n 1 | grep -q ': paused$'
@@ -88,12 +95,16 @@ echo "== 3. pause and resume a session from another terminal"
 say pause backend
 wait_for 5 is_paused backend
 before=$(count start backend)
+# Its running tasks end now; their slots are free, and nothing new starts.
+rm out/hold-backend
+wait_for 10 ended backend "$before"
 sleep 1.5
 after=$(count start backend)
 say status backend
 [ "$after" -eq "$before" ] || fail "backend started $((after - before)) task(s) while paused"
-echo "check: backend started no task while paused ($before started before the pause, $after after 1.5s)"
+echo "check: backend started no task while paused ($before started before the pause, $after after its tasks ended and 1.5s more)"
 say resume backend
+rm out/hold-frontend
 rc_fe=0 rc_be=0
 wait "$fe" || rc_fe=$?
 wait "$be" || rc_be=$?

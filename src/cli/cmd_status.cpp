@@ -40,6 +40,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
                        {"job", job.id},
                        {"attempt", job.attempts},
                        {"pid", job.pid ? nlohmann::ordered_json(*job.pid) : nullptr},
+                       {"agent", job.agent > 0 ? nlohmann::ordered_json(job.agent) : nullptr},
                        {"running_ms", now - job.started_at}});
     }
     j["running"] = slots;

@@ -41,9 +41,10 @@ int cmd_stop_all(const GlobalOptions& g) {
   };
   const auto actions = check(app::stop_all(*store, g.store, report));
   if (const auto left = app::wait_stopped(actions)) {
-    throw Failure{ExitCode::usage, "run " + left->run.id + ": pid " +
-                                       std::to_string(left->run.holder.pid) +
-                                       " did not stop"};
+    // Still running after its grace periods: busy, as a run another muster holds.
+    throw Failure{ExitCode::busy, "run " + left->run.id + ": pid " +
+                                      std::to_string(left->run.holder.pid) +
+                                      " did not stop within its grace periods and 30s more"};
   }
   return to_int(ExitCode::ok);
 }

@@ -180,7 +180,7 @@ TEST_P(StoreConformance, ClaimIsCommittedAndVisibleToAnotherConnection) {
   auto store = open();
   auto other = open();
   auto run = held_run(*store, 3);
-  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  auto c = claim(*store, run.rid, {0, 1}, 1000, 7);
   ASSERT_TRUE(c.ok()) << why(c);
   ASSERT_EQ(ids(*c), (std::vector<std::string>{"j1", "j2"}));
   EXPECT_EQ(c->claims[0].slot, 0);
@@ -192,6 +192,8 @@ TEST_P(StoreConformance, ClaimIsCommittedAndVisibleToAnotherConnection) {
   EXPECT_EQ(seen.state, JobState::running);
   EXPECT_EQ(seen.slot, 0);
   EXPECT_EQ(seen.attempts, 1);
+  EXPECT_EQ(seen.agent, 7) << "the job names the agent that claimed it";
+  EXPECT_EQ(job(*other, run.rid, "j3").agent, 0) << "an unclaimed job has no agent";
   EXPECT_EQ(counts(*other, run.rid)[JobState::running], 2);
   EXPECT_EQ(counts(*other, run.rid)[JobState::pending], 1);
 }

@@ -142,6 +142,7 @@ struct JobRecord {
   int64_t priority = 0;    ///< higher runs first
   std::string lock;        ///< the lock it holds while it runs ("" for none)
   std::string reason;      ///< waiting: why
+  int64_t agent = 0;       ///< the agent that claimed it last (0: none)
 };
 
 /// A job to create.

@@ -79,6 +79,7 @@ ordered_json job_json(const store::JobRecord& job) {
       {"reason", job.reason.empty() ? ordered_json(nullptr) : ordered_json(job.reason)},
       {"interrupts", job.interrupts},
       {"pgid", optional(job.pgid)},
+      {"agent", job.agent > 0 ? ordered_json(job.agent) : ordered_json(nullptr)},
       {"started_at_ms", ms_or_null(job.started_at)},
       {"finished_at_ms", ms_or_null(job.finished_at)},
       {"retry_at_ms", ms_or_null(job.retry_at)},

@@ -104,19 +104,16 @@ SH
   # Stopped, it starts and records nothing more; the store is read then,
   # before the kill (once it is gone the other agent soon recovers its
   # jobs), and parsed after (a Python start can take seconds on a loaded
-  # machine). Its jobs are the running ones outside the other agent's slots
-  # (those workers shows for it, and those where its child runs): slot
-  # numbers are unique on the host.
-  local a_children
+  # machine). Its jobs are the running ones that name its agent id.
   KILLED_AT=$(now_ms)
   kill -STOP "$B"
   muster_store status --json >killed.json
   muster_store workers --json >workers.json
-  a_children=$(pgrep -P "$A" | paste -sd,)
   kill -9 "$B"
-  local a_slots
-  a_slots=$(json_eval workers.json "[w['slot'] for w in j if w['pid'] == $A and w['slot'] is not None]")
-  VICTIM_SLOTS=$(json_eval killed.json "(lambda a: ' '.join('%s:%s' % (r['job'], r['slot']) for r in j['running'] if r['slot'] not in a))(set($a_slots) | {r['slot'] for r in j['running'] if r['pid'] in [$a_children]})")
+  local b_agent
+  b_agent=$(json_eval workers.json "[w['agent'] for w in j if w['pid'] == $B][0]")
+  VICTIM_SLOTS=$(json_eval killed.json "' '.join('%s:%s' % (r['job'], r['slot']) for r in j['running'] if r['agent'] == $b_agent)")
+  [[ -n $VICTIM_SLOTS ]] || fail "the stopped agent (agent $b_agent) ran no job: $(cat killed.json)"
   VICTIMS=$(printf '%s\n' $VICTIM_SLOTS | sed 's/:.*//' | paste -sd' ')
 }
 

@@ -118,8 +118,10 @@ EOF
 # Halts
 
 test_halt_holds_claims_for_cooldown() {
-  TEST "a halt rule (drain, cooldown 2s): no job starts during the cooldown, then the run completes by itself"
-  halt_config 2s >muster.toml
+  TEST "a halt rule (drain, cooldown 4s): no job starts during the cooldown, then the run completes by itself"
+  # 4s, so that the reads below fit in the halt on a slow, sanitized build.
+  local cooldown_ms=4000
+  halt_config 4s >muster.toml
   make_halting_job 10
   start_bg m muster run -q -j 8 -- ./job.sh ::: $(seq 40)
   local pid=$BG_PID
@@ -127,25 +129,25 @@ test_halt_holds_claims_for_cooldown() {
   # The halting attempt's end is the halt's commit; the job's row is
   # overwritten by its next attempt, so read it now.
   local row fin resume_at state interrupts reason
-  row=$(json jobs_json '"|".join("" if job("10")[k] is None else str(job("10")[k]) for k in ("finished_at_ms", "state", "interrupts"))')
-  IFS='|' read -r fin state interrupts <<<"$row"
-  row+=$(json run_json '"|" + "|".join("" if j[k] is None else str(j[k]) for k in ("resume_at_ms", "halt_reason"))')
-  IFS='|' read -r _ _ _ resume_at reason <<<"$row"
+  row=$(json run_json '"|".join("" if j[k] is None else str(j[k]) for k in ("resume_at_ms", "halt_reason"))')
+  IFS='|' read -r resume_at reason <<<"$row"
+  row+=$(json jobs_json '"|" + "|".join("" if job("10")[k] is None else str(job("10")[k]) for k in ("finished_at_ms", "state", "interrupts"))')
+  IFS='|' read -r _ _ fin state interrupts <<<"$row"
   expect_eq "$state" pending "state of the halting job during the halt"
   expect_eq "$interrupts" 1 "interrupts of the halting job during the halt"
   expect_contains "$reason" "rate limit" "runs.halt_reason"
   [[ -n $fin && -n $resume_at ]] || fail "no finished_at/resume_at during the halt: '$row'"
-  expect_ge "$((resume_at - fin))" 1950 "runs.resume_at - finished_at of the halting attempt (ms)"
-  expect_le "$((resume_at - fin))" 2500 "runs.resume_at - finished_at of the halting attempt (ms)"
+  expect_ge "$((resume_at - fin))" "$((cooldown_ms - 50))" "runs.resume_at - finished_at of the halting attempt (ms)"
+  expect_le "$((resume_at - fin))" "$((cooldown_ms + 500))" "runs.resume_at - finished_at of the halting attempt (ms)"
   wait_bg "$pid" 60
   expect_eq "$BG_STATUS" 0 "muster's exit status (it waits out the cooldown by itself)"
   expect_json runs_json 'each("state")' completed "the run's state"
   expect_json jobs_json 'count("succeeded")' 40 "succeeded jobs"
   # Nothing was claimed between the halt and the end of its cooldown.
-  expect_json jobs_json "' '.join(x['id'] + '@+' + str(x['started_at_ms'] - $fin) + 'ms' for x in j if $fin < ms(x['started_at_ms']) < $fin + 2000 - 50)" \
+  expect_json jobs_json "' '.join(x['id'] + '@+' + str(x['started_at_ms'] - $fin) + 'ms' for x in j if $fin < ms(x['started_at_ms']) < $fin + $cooldown_ms - 50)" \
     "" "jobs started during the cooldown (after the halt at $fin)"
   local after
-  after=$(json jobs_json "sum(1 for x in j if ms(x['started_at_ms']) >= $fin + 2000 - 50)")
+  after=$(json jobs_json "sum(1 for x in j if ms(x['started_at_ms']) >= $fin + $cooldown_ms - 50)")
   expect_ge "$after" 10 "jobs started after the cooldown (the halt came early, most jobs were left)"
   # Every job ran once; the halting one twice, its first attempt not spent.
   expect_eq "$(sort -n ran | uniq -c | awk '$1 != 1 { print $2 "x" $1 }' | paste -sd' ')" "10x2" \

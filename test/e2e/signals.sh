@@ -14,21 +14,26 @@ jobs_summary() {
   json jobs_json 'groups("state")'
 }
 
-# drain_test SIGNAL [group]: two 1-2 s jobs run, then SIGNAL. They finish
-# within the grace period and succeed, nothing new starts, exit 130; resume
-# runs the rest.
+# The jobs of drain_test: they wait for $T/go, so they are still running when
+# the signal comes however slow the machine is.
+gated_pids() {
+  pgrep -f "^sh -c echo .*$T/go"
+}
+
+# drain_test SIGNAL [group]: two jobs run, then SIGNAL. Once muster says it
+# claims no more, the jobs are let finish; they succeed within the grace
+# period, nothing new starts, exit 130; resume runs the rest.
 drain_test() {
   local sig=$1 group=${2:-}
-  local m
-  m=$(marker 1)
+  local job="echo \$MUSTER_JOB_ID >>'$T/ledger'; until [ -e '$T/go' ]; do sleep 0.05; done"
   if [[ -n $group ]]; then
-    start_bg m setsid muster run -j 2 --name s -- sh -c "echo \$MUSTER_JOB_ID >>'$T/ledger'; exec sleep $m" ::: 1 2 3 4 5 6
+    start_bg m setsid muster run -j 2 --name s -- sh -c "$job" ::: 1 2 3 4 5 6
   else
-    start_bg m muster run -j 2 --name s -- sh -c "echo \$MUSTER_JOB_ID >>'$T/ledger'; exec sleep $m" ::: 1 2 3 4 5 6
+    start_bg m muster run -j 2 --name s -- sh -c "$job" ::: 1 2 3 4 5 6
   fi
   local pid=$BG_PID
   wait_until 30 running_with_pids 2 || fail "two jobs never ran"
-  wait_until 30 marker_count_is "$m" 2 || fail "the two job processes never ran"
+  wait_until 30 eval '[[ $(gated_pids | wc -l) -eq 2 ]]' || fail "the two job processes never ran"
   local t0
   t0=$(now_ms)
   if [[ -n $group ]]; then
@@ -36,10 +41,12 @@ drain_test() {
   else
     kill "-$sig" "$pid"
   fi
+  wait_until 30 grep -q "SIG$sig: no new jobs" "$T/m.err" || fail "muster did not say it drains: $(cat "$T/m.err")"
+  touch "$T/go"
   wait_bg "$pid" 60
   local took=$(($(now_ms) - t0))
   expect_eq "$BG_STATUS" 130 "muster's exit status after SIG$sig"
-  expect_no_process "$m" 3
+  wait_until 3 eval '! gated_pids >/dev/null' || fail "job processes still running: $(gated_pids | paste -sd' ')"
   expect_eq "$(jobs_summary)" "pending:4 succeeded:2" "job states after the drain"
   expect_json jobs_json 'sum(x["attempts"] for x in j)' 2 "attempts started (no claim after the signal)"
   expect_eq "$(wc -l <"$T/ledger")" 2 "jobs run"
@@ -49,7 +56,7 @@ drain_test() {
   expect_eq "$(jobs_summary)" "succeeded:6" "job states after resume"
   expect_json jobs_json 'sum(x["attempts"] for x in j)' 6 "attempts in all"
   expect_eq "$(sort -n "$T/ledger" | paste -sd' ')" "1 2 3 4 5 6" "jobs run in all"
-  expect_no_process "$m" 3
+  [[ -z $(gated_pids) ]] || fail "job processes still running after resume: $(gated_pids | paste -sd' ')"
 }
 
 test_ctrl_c_drains() {

@@ -64,6 +64,7 @@ JobRecord read_job(const Statement& st) {
   j.priority = st.int64(20);
   j.lock = st.text(21);
   j.reason = st.text(22);
+  j.agent = st.optional_int64(23).value_or(0);
   return j;
 }
 
