@@ -112,8 +112,7 @@ TEST_P(StoreConformance, ResultOfAnAgentThatLostItsLeaseIsIgnored) {
   // Agent b joins while a lives, then finds a gone and takes its job.
   auto b = join(*sb, run.rid, 2, everybody_alive);
   ASSERT_TRUE(b.ok()) << why(b);
-  auto gone = sb->recover(
-      run.rid, b->aid, [](const Holder& h) { return h.pid != 1; }, util::now_ms());
+  auto gone = sb->recover(run.rid, b->aid, alive_except(1), util::now_ms());
   ASSERT_TRUE(gone.ok()) << why(gone);
   ASSERT_EQ(gone->size(), 1u);
   EXPECT_EQ((*gone)[0].id, "j1");
@@ -174,8 +173,7 @@ TEST_P(StoreConformance, RecoveryUnderHoldKeepsJobsInterruptedUntilRetried) {
   ASSERT_EQ(claim(*store, run.rid, {0}, util::now_ms(), a->aid)->claims.size(), 1u);
   auto b = join(*store, run.rid, 2, everybody_alive);
   ASSERT_TRUE(b.ok()) << why(b);
-  auto gone = store->recover(
-      run.rid, b->aid, [](const Holder& h) { return h.pid != 1; }, util::now_ms());
+  auto gone = store->recover(run.rid, b->aid, alive_except(1), util::now_ms());
   ASSERT_TRUE(gone.ok()) << why(gone);
   ASSERT_EQ(gone->size(), 1u);
   auto j1 = job(*store, run.rid, "j1");
@@ -191,7 +189,7 @@ TEST_P(StoreConformance, RecoveryUnderHoldKeepsJobsInterruptedUntilRetried) {
             (std::vector<std::string>{"j1"}));
 }
 
-TEST_P(StoreConformance, TakeoverUnderHoldKeepsOrphansInterrupted) {
+TEST_P(StoreConformance, TakeoverUnderHoldKeepsOrphansInterruptedUntilRetried) {
   auto store = open();
   core::RunSettings s;
   s.on_interrupt = core::OnInterrupt::hold;
@@ -202,16 +200,20 @@ TEST_P(StoreConformance, TakeoverUnderHoldKeepsOrphansInterrupted) {
   ASSERT_TRUE(t.ok()) << why(t);
   ASSERT_EQ(t->orphans.size(), 1u);
   EXPECT_EQ(counts(*store, run.rid)[JobState::interrupted], 1);
+  // Never claimed again on its own: at most once.
   EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, 2)), (std::vector<std::string>{"j2"}));
+  RetrySelection sel;
+  sel.interrupted = true;
+  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ(ids_in(*store, run.rid, JobState::pending), (std::vector<std::string>{"j1"}));
 }
 
 TEST_P(StoreConformance, TakeoverUnderRequeueRunsJobsADrainLeftInterrupted) {
   auto store = open();
-  auto run = held_run(*store, 2);
-  auto c = claim(*store, run.rid, {0}, 1000);
-  ASSERT_EQ(c->claims.size(), 1u);
+  auto [run, c] = claimed_run(*store, 2, {0});
+  ASSERT_EQ(c.size(), 1u);
   // A drain stopped j1 and recorded it interrupted; the agent then exited.
-  Update u = finished(c->claims[0], JobState::interrupted, 1500);
+  Update u = finished(c[0], JobState::interrupted, 1500);
   u.outcome = core::Outcome::interrupted_by_stop();
   u.uncounted = true;
   ASSERT_TRUE(record(*store, run.rid, {u}, 1500).ok());
@@ -242,8 +244,7 @@ TEST_P(StoreConformance, RecoveryFreesTheGoneAgentsJobLocksAndSlots) {
   // Agent 1 dies; agent 3 joins run a and recovers its job.
   auto tc = join(*store, a.rid, 3, everybody_alive);
   ASSERT_TRUE(tc.ok()) << why(tc);
-  auto gone = store->recover(
-      a.rid, tc->aid, [](const Holder& h) { return h.pid != 1; }, util::now_ms());
+  auto gone = store->recover(a.rid, tc->aid, alive_except(1), util::now_ms());
   ASSERT_TRUE(gone.ok()) << why(gone);
   EXPECT_EQ(gone->size(), 1u);
   auto held = store->locks();

@@ -24,8 +24,10 @@ TEST_P(StoreConformance, ControlRequestIsSetKeptAndCleared) {
   auto other = open();
   auto run = held_run(*store, 1);
   EXPECT_EQ(control_request(*store, run.rid), "");
-  ASSERT_TRUE(request(*other, run.rid, "pause", std::nullopt, false, "pause", 1000).ok());
-  EXPECT_EQ(control_request(*store, run.rid), "pause");
+  for (const char* word : {"pause-stop", "cancel", "pause"}) {
+    ASSERT_TRUE(request(*other, run.rid, word, std::nullopt, false, word, 1000).ok());
+    EXPECT_EQ(control_request(*store, run.rid), word);
+  }
   ASSERT_TRUE(request(*other, run.rid, std::nullopt, 4, false, "scale", 1001).ok());
   EXPECT_EQ(control_request(*store, run.rid), "pause")
       << "a scale request dropped the pause";
@@ -56,13 +58,10 @@ TEST_P(StoreConformance, ControlActionsAreRecordedAsEvents) {
 
 TEST_P(StoreConformance, LiftingAHaltLetsClaimsResumeAtOnce) {
   auto store = open();
-  auto run = held_run(*store, 2);
-  auto c = claim(*store, run.rid, {0}, 1000);
-  Update u = finished(c->claims[0], JobState::pending, 1500);
-  u.uncounted = true;
-  u.halt_until = 1'000'000;
-  u.halt_reason = "rate limit";
-  ASSERT_TRUE(record(*store, run.rid, {u}, 1500).ok());
+  auto [run, c] = claimed_run(*store, 2, {0});
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_TRUE(
+      record(*store, run.rid, {halting(c[0], 1500, 1'000'000, "rate limit")}, 1500).ok());
   EXPECT_EQ(store->control(run.rid)->resume_at, 1'000'000);
   EXPECT_TRUE(claim(*store, run.rid, {0}, 2000)->claims.empty());
   ASSERT_TRUE(
@@ -108,17 +107,14 @@ TEST_P(StoreConformance, AddJobsReopensAnEndedRun) {
 }
 
 TEST_P(StoreConformance, CancelRestCancelsOnlyJobsThatHaveNotStarted) {
-  core::RunSettings s;
-  s.max_attempts = 3;
   auto store = open();
-  auto run = held_run(*store, 5, s);
-  auto c = claim(*store, run.rid, {0, 1, 2}, 1000);
-  ASSERT_EQ(c->claims.size(), 3u);
-  ASSERT_TRUE(record(*store, run.rid,
-                     {retrying(c->claims[1], 2000, 9000),
-                      finished(c->claims[2], JobState::succeeded, 2000)},
-                     2000)
-                  .ok());
+  auto [run, c] = claimed_run(*store, 5, {0, 1, 2}, 3);
+  ASSERT_EQ(c.size(), 3u);
+  ASSERT_TRUE(
+      record(*store, run.rid,
+             {retrying(c[1], 2000, 9000), finished(c[2], JobState::succeeded, 2000)},
+             2000)
+          .ok());
   auto moved = store->cancel_rest(run.rid, 3000);
   ASSERT_TRUE(moved.ok()) << why(moved);
   EXPECT_EQ(*moved, 3); // j2 (retrying), j4, j5
@@ -172,6 +168,7 @@ TEST_P(StoreConformance, UpgradesFromEveryEarlierSchemaVersionAndKeepsData) {
     auto run = store.find_run("old123");
     ASSERT_TRUE(run.ok()) << why(run);
     EXPECT_EQ(run->settings.command, (std::vector<std::string>{"echo", "{}"}));
+    EXPECT_EQ(run->rate, 0) << "a field a later version added lacks its default";
     EXPECT_EQ(counts(store, run->rid)[JobState::pending], 1);
     EXPECT_EQ(counts(store, run->rid)[JobState::succeeded], 1);
     // Everything later versions added works on the upgraded data.
@@ -204,6 +201,10 @@ TEST_P(StoreConformance, RefusesASchemaANewerVersionWrote) {
   ASSERT_TRUE(b.make_at_version(dir, b.newest_version + 90).ok());
   auto opened = b.open(dir);
   ASSERT_FALSE(opened.ok()) << "a store from a newer muster was opened";
+  EXPECT_NE(opened.error().message.find("schema version " +
+                                        std::to_string(b.newest_version + 90)),
+            std::string::npos)
+      << opened.error().message;
   EXPECT_NE(opened.error().message.find("newer muster"), std::string::npos)
       << opened.error().message;
 }

@@ -17,13 +17,10 @@ namespace {
 // -- Retries ----------------------------------------------------------------
 
 TEST_P(StoreConformance, RetryingJobIsNotClaimedBeforeItsRetryAt) {
-  core::RunSettings s;
-  s.max_attempts = 3;
   auto store = open();
-  auto run = held_run(*store, 1, s);
-  auto c = claim(*store, run.rid, {0}, 1000);
-  ASSERT_EQ(c->claims.size(), 1u);
-  ASSERT_TRUE(record(*store, run.rid, {retrying(c->claims[0], 2000, 5000)}, 2000).ok());
+  auto [run, c] = claimed_run(*store, 1, {0}, 3);
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_TRUE(record(*store, run.rid, {retrying(c[0], 2000, 5000)}, 2000).ok());
   EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::retrying);
   EXPECT_EQ(job(*store, run.rid, "j1").retry_at, 5000);
   EXPECT_TRUE(claim(*store, run.rid, {0}, 4999)->claims.empty())
@@ -35,18 +32,13 @@ TEST_P(StoreConformance, RetryingJobIsNotClaimedBeforeItsRetryAt) {
 }
 
 TEST_P(StoreConformance, NextRetryAtIsTheEarliestDueRetry) {
-  core::RunSettings s;
-  s.max_attempts = 3;
   auto store = open();
-  auto run = held_run(*store, 3, s);
+  auto [run, c] = claimed_run(*store, 3, {0, 1}, 3);
+  ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(*store->next_retry_at(run.rid), 0);
-  auto c = claim(*store, run.rid, {0, 1}, 1000);
-  ASSERT_EQ(c->claims.size(), 2u);
-  ASSERT_TRUE(
-      record(*store, run.rid,
-             {retrying(c->claims[0], 2000, 9000), retrying(c->claims[1], 2000, 7000)},
-             2000)
-          .ok());
+  ASSERT_TRUE(record(*store, run.rid,
+                     {retrying(c[0], 2000, 9000), retrying(c[1], 2000, 7000)}, 2000)
+                  .ok());
   EXPECT_EQ(*store->next_retry_at(run.rid), 7000);
   // At 7000 the due retry and the pending job are claimed, the other retry not.
   auto due = ids(*claim(*store, run.rid, {0, 1, 2}, 7000));
@@ -56,16 +48,13 @@ TEST_P(StoreConformance, NextRetryAtIsTheEarliestDueRetry) {
 }
 
 TEST_P(StoreConformance, RetryGivesFailedJobsAFreshSetOfAttempts) {
-  core::RunSettings s;
-  s.max_attempts = 2;
   auto store = open();
-  auto run = held_run(*store, 3, s);
-  auto c = claim(*store, run.rid, {0, 1, 2}, 1000);
-  ASSERT_EQ(c->claims.size(), 3u);
+  auto [run, c] = claimed_run(*store, 3, {0, 1, 2}, 2);
+  ASSERT_EQ(c.size(), 3u);
   ASSERT_TRUE(record(*store, run.rid,
-                     {finished(c->claims[0], JobState::failed, 2000),
-                      finished(c->claims[1], JobState::succeeded, 2000),
-                      finished(c->claims[2], JobState::failed, 2000)},
+                     {finished(c[0], JobState::failed, 2000),
+                      finished(c[1], JobState::succeeded, 2000),
+                      finished(c[2], JobState::failed, 2000)},
                      2000)
                   .ok());
   RetrySelection sel;
@@ -83,11 +72,10 @@ TEST_P(StoreConformance, RetryGivesFailedJobsAFreshSetOfAttempts) {
 
 TEST_P(StoreConformance, RetryOfOneJobRefusesSucceededRunningAndUnknownJobs) {
   auto store = open();
-  auto run = held_run(*store, 2);
-  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  auto [run, c] = claimed_run(*store, 2, {0, 1});
+  ASSERT_EQ(c.size(), 2u);
   ASSERT_TRUE(
-      record(*store, run.rid, {finished(c->claims[0], JobState::succeeded, 2000)}, 2000)
-          .ok());
+      record(*store, run.rid, {finished(c[0], JobState::succeeded, 2000)}, 2000).ok());
   RetrySelection sel;
   sel.job_id = "j1";
   auto done = store->retry(run.rid, sel);
@@ -119,6 +107,7 @@ TEST_P(StoreConformance, PerKeyConcurrencyHoldsJobsBackAsWaiting) {
   ASSERT_TRUE(first.ok()) << why(first);
   EXPECT_EQ(ids(*first), (std::vector<std::string>{"j1", "j3"}));
   EXPECT_EQ(first->moved[JobState::waiting], 2);
+  EXPECT_EQ(first->moved[JobState::pending], -2);
   auto j2 = job(*store, run.rid, "j2");
   EXPECT_EQ(j2.state, JobState::waiting);
   EXPECT_EQ(j2.reason, "key a busy: 1/1 running");
@@ -145,9 +134,40 @@ TEST_P(StoreConformance, DailyCapWaitsForTheNextWindow) {
   EXPECT_EQ(j3.state, JobState::waiting);
   EXPECT_EQ(j3.reason, "key a at daily cap 2/2 until 2026-11-24 00:00 Europe/Berlin");
   EXPECT_EQ(c->wake_at, k_t0 + 120'000);
+  // Finishing gives no start back: the cap counts attempts.
+  auto again = record_and_claim(
+      *store, run.rid, {finished(c->claims[0], JobState::succeeded, k_t0 + 1000)}, {0},
+      k_t0 + 1000);
+  ASSERT_TRUE(again.ok()) << why(again);
+  EXPECT_TRUE(again->claims.empty());
   EXPECT_TRUE(claim(*store, run.rid, {0}, k_t0 + 119'999)->claims.empty());
   EXPECT_EQ(ids(*claim(*store, run.rid, {0}, k_t0 + 120'000)),
             (std::vector<std::string>{"j3"}));
+  // Berlin's new day began at k_t0 + 120'000: one start of key a in it so
+  // far, and j2 and j3 running.
+  auto use = store->key_usage(run.rid, "a", k_t0 + 120'000);
+  ASSERT_TRUE(use.ok()) << why(use);
+  EXPECT_EQ(use->counted, 1);
+  EXPECT_EQ(use->running, 2);
+}
+
+TEST_P(StoreConformance, DailyCapOfSuccessesCountsRunningAndGivesFailuresBack) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key_daily = 1;
+  s.limits.count = core::CapCount::successes;
+  s.limits.timezone = "UTC";
+  auto run = make_run(*store, s, {{"a"}, {"a"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto c = claim(*store, run.rid, {0, 1}, 1000);
+  ASSERT_TRUE(c.ok()) << why(c);
+  // The running j1 may yet succeed, so it counts against the cap.
+  ASSERT_EQ(ids(*c), (std::vector<std::string>{"j1"}));
+  // j1 fails: its place goes to j2.
+  auto next = record_and_claim(
+      *store, run.rid, {finished(c->claims[0], JobState::failed, 2000)}, {0}, 2000);
+  ASSERT_TRUE(next.ok()) << why(next);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j2"}));
 }
 
 TEST_P(StoreConformance, KeyUsageCountsRunningJobsAndTheWindow) {
@@ -196,6 +216,8 @@ TEST_P(StoreConformance, BlockKeySkipsTheKeysOtherJobs) {
   ASSERT_TRUE(next.ok()) << why(next);
   EXPECT_EQ(ids(*next), (std::vector<std::string>{"j3"}));
   EXPECT_EQ(next->moved[JobState::skipped], 2);
+  EXPECT_EQ(ids_in(*store, run.rid, JobState::skipped),
+            (std::vector<std::string>{"j2", "j4"}));
   EXPECT_EQ(job(*store, run.rid, "j4").reason, "key a blocked: job failed with captcha");
   EXPECT_EQ(job(*store, run.rid, "j1").error_type, "captcha");
 }
@@ -203,13 +225,10 @@ TEST_P(StoreConformance, BlockKeySkipsTheKeysOtherJobs) {
 TEST_P(StoreConformance, HaltStopsClaimsUntilItsTime) {
   auto store = open();
   auto other = open();
-  auto run = held_run(*store, 3);
-  auto c = claim(*store, run.rid, {0}, 1000);
-  Update u = finished(c->claims[0], JobState::pending, 1500);
-  u.uncounted = true;
-  u.halt_until = 5000;
-  u.halt_reason = "rate limit";
-  auto halted = record_and_claim(*store, run.rid, {u}, {0, 1}, 1500);
+  auto [run, c] = claimed_run(*store, 3, {0});
+  ASSERT_EQ(c.size(), 1u);
+  auto halted = record_and_claim(*store, run.rid,
+                                 {halting(c[0], 1500, 5000, "rate limit")}, {0, 1}, 1500);
   ASSERT_TRUE(halted.ok()) << why(halted);
   EXPECT_TRUE(halted->claims.empty());
   EXPECT_EQ(halted->halted_until, 5000);
@@ -220,8 +239,12 @@ TEST_P(StoreConformance, HaltStopsClaimsUntilItsTime) {
   EXPECT_EQ(elsewhere->halt_reason, "rate limit");
   auto resumed = claim(*other, run.rid, {0, 1, 2}, 5000);
   EXPECT_EQ(ids(*resumed), (std::vector<std::string>{"j1", "j2", "j3"}));
-  EXPECT_EQ(resumed->claims[0].interrupts, 1);
-  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::running);
+  EXPECT_EQ(resumed->claims[0].attempt, 2);
+  EXPECT_EQ(resumed->claims[0].interrupts, 1) << "the halted attempt counted";
+  auto after = store->find_run(run.id);
+  ASSERT_TRUE(after.ok()) << why(after);
+  EXPECT_EQ(after->state, core::RunState::running);
+  EXPECT_EQ(after->resume_at, 0);
 }
 
 TEST_P(StoreConformance, ProcessesClaimingAtOnceKeepPerKeyConcurrency) {
@@ -356,10 +379,13 @@ TEST_P(StoreConformance, RunLockRefusesASecondLiveRunAndNamesTheHolder) {
 TEST_P(StoreConformance, RunLockOfADeadHolderIsTakenAndReleased) {
   auto store = open();
   core::RunSettings s;
-  s.locks = {"device"};
+  s.locks = {"device", "spare"};
   auto a = make_run(*store, s, {{}});
   ASSERT_TRUE(take(*store, a.rid, 100).ok());
-  auto b = make_run(*store, s, {{}});
+  core::RunSettings s2;
+  s2.locks = {"device"};
+  auto b = make_run(*store, s2, {{}});
+  // a's holder is dead: all its locks are freed, not only the one b wants.
   auto taken = take(*store, b.rid, 200, nobody_alive);
   ASSERT_TRUE(taken.ok()) << why(taken);
   EXPECT_FALSE(taken->lock_conflict.has_value());

@@ -60,6 +60,11 @@ inline bool everybody_alive(const Holder&) {
   return true;
 }
 
+/// Every holder is alive but agent `pid`'s: its process died.
+inline std::function<bool(const Holder&)> alive_except(int64_t pid) {
+  return [pid](const Holder& h) { return h.pid != pid; };
+}
+
 /// A holder on this test's host; `pid` tells agents apart.
 inline Holder holder(int64_t pid) {
   return Holder{pid, "conformance-host", 4242, 0, 0, "tester"};
@@ -99,6 +104,17 @@ inline Update finished(const Claim& c, JobState state, int64_t at) {
 inline Update retrying(const Claim& c, int64_t at, int64_t retry_at) {
   Update u = finished(c, JobState::retrying, at);
   u.retry_at = retry_at;
+  return u;
+}
+
+/// An update that gives the claimed attempt back uncounted and halts the run
+/// until `until`, as a job that ran into a rate limit does.
+inline Update halting(const Claim& c, int64_t at, int64_t until,
+                      const std::string& reason) {
+  Update u = finished(c, JobState::pending, at);
+  u.uncounted = true;
+  u.halt_until = until;
+  u.halt_reason = reason;
   return u;
 }
 
@@ -304,6 +320,26 @@ protected:
     return run;
   }
 
+  /// A held run (as held_run) and the claims of its first jobs.
+  struct ClaimedRun {
+    RunRecord run;
+    std::vector<Claim> claims;
+  };
+  /// A run of `n` plain jobs of `max_attempts` each, held by agent 1, whose
+  /// first jobs are claimed for `slots` at 1000.
+  ClaimedRun claimed_run(Store& store, int n, const std::vector<int64_t>& slots,
+                         int64_t max_attempts = 1) {
+    core::RunSettings s;
+    s.max_attempts = max_attempts;
+    ClaimedRun out{held_run(store, n, s), {}};
+    auto c = claim(store, out.run.rid, slots, 1000);
+    EXPECT_TRUE(c.ok()) << why(c);
+    if (c) {
+      out.claims = c->claims;
+    }
+    return out;
+  }
+
   std::string m_dir;
 };
 
@@ -312,9 +348,9 @@ inline constexpr int64_t k_t0 = 1'795'474'680'000; // 2026-11-23 22:58 UTC
 /// Runs `body(store, out)` in `n` forked children, each with a store
 /// connection of its own and a pipe to write lines to; returns every line
 /// and fails the test if a child did not exit 0.
-inline std::vector<std::string> in_processes(const Backend& backend, const std::string& dir,
-                                      int n,
-                                      const std::function<int(Store&, int, int)>& body) {
+inline std::vector<std::string>
+in_processes(const Backend& backend, const std::string& dir, int n,
+             const std::function<int(Store&, int, int)>& body) {
   std::vector<std::pair<pid_t, int>> children;
   for (int i = 0; i < n; ++i) {
     int fds[2];

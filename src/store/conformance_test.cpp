@@ -80,7 +80,7 @@ TEST_P(StoreConformance, ReaderErrorRollsTheWholeRunBack) {
 
 TEST_P(StoreConformance, FindsRunsByIdPrefixAndName) {
   auto store = open();
-  auto named = make_run(*store, {}, {{}}, "posts");
+  auto named = make_run(*store, {}, {}, "posts"); // a run may have no jobs
   EXPECT_EQ(store->find_run("posts")->id, named.id);
   EXPECT_EQ(store->find_run(named.id)->id, named.id);
   EXPECT_EQ(store->find_run(named.id.substr(0, 3))->id, named.id);
@@ -126,9 +126,11 @@ TEST_P(StoreConformance, SettingsAndColumnsSurviveTheStore) {
   auto store = open();
   core::RunSettings s;
   s.command = {"post", "{video}"};
+  s.shell = core::Shell::yes;
   s.slots = 5;
   s.max_attempts = 3;
   s.backoff = {2000, 9000, 0.2};
+  s.timeout_ms = 600'000;
   s.on_interrupt = core::OnInterrupt::hold;
   s.key = "{account}";
   s.limits.per_key = 1;
@@ -142,9 +144,11 @@ TEST_P(StoreConformance, SettingsAndColumnsSurviveTheStore) {
   auto back = store->find_run(run.id);
   ASSERT_TRUE(back.ok()) << why(back);
   EXPECT_EQ(back->settings.command, s.command);
+  EXPECT_EQ(back->settings.shell, core::Shell::yes);
   EXPECT_EQ(back->settings.slots, 5);
   EXPECT_EQ(back->settings.max_attempts, 3);
   EXPECT_EQ(back->settings.backoff.max_ms, 9000);
+  EXPECT_EQ(back->settings.timeout_ms, 600'000);
   EXPECT_EQ(back->settings.on_interrupt, core::OnInterrupt::hold);
   EXPECT_EQ(back->settings.key, "{account}");
   EXPECT_EQ(back->settings.limits.per_key_daily, 4);
@@ -251,15 +255,14 @@ TEST_P(StoreConformance, ClaimsOnlyAsManyAsFreeSlotsAndNothingWhenDone) {
 
 TEST_P(StoreConformance, RecordsStartsAndResults) {
   auto store = open();
-  auto run = held_run(*store, 2);
-  auto c = claim(*store, run.rid, {0, 1}, 1000);
-  ASSERT_EQ(c->claims.size(), 2u);
-  ASSERT_TRUE(record(*store, run.rid, {started(c->claims[0], 4242)}, 1100).ok());
+  auto [run, c] = claimed_run(*store, 2, {0, 1});
+  ASSERT_EQ(c.size(), 2u);
+  ASSERT_TRUE(record(*store, run.rid, {started(c[0], 4242)}, 1100).ok());
   EXPECT_EQ(job(*store, run.rid, "j1").pgid, 4242);
-  auto fail = finished(c->claims[1], JobState::failed, 2000);
+  auto fail = finished(c[1], JobState::failed, 2000);
   fail.outcome = core::Outcome::exited(7);
-  auto r = record(*store, run.rid,
-                  {finished(c->claims[0], JobState::succeeded, 2000), fail}, 2000);
+  auto r =
+      record(*store, run.rid, {finished(c[0], JobState::succeeded, 2000), fail}, 2000);
   ASSERT_TRUE(r.ok()) << why(r);
   auto j1 = job(*store, run.rid, "j1");
   EXPECT_EQ(j1.state, JobState::succeeded);
@@ -269,6 +272,55 @@ TEST_P(StoreConformance, RecordsStartsAndResults) {
   EXPECT_EQ(j2.state, JobState::failed);
   EXPECT_EQ(j2.exit_code, 7);
   EXPECT_EQ(counts(*store, run.rid).finished(), 2);
+}
+
+TEST_P(StoreConformance, OneCommitRecordsStartsAndResultsThenClaims) {
+  auto store = open();
+  auto [run, c] = claimed_run(*store, 4, {0, 1, 2}, 2);
+  ASSERT_EQ(c.size(), 3u);
+  // j1 succeeds, j2 is to be retried later and j3's process started; the
+  // freed slots take j4, not j2, whose retry is not due yet.
+  auto next = record_and_claim(*store, run.rid,
+                               {finished(c[0], JobState::succeeded, 2000),
+                                retrying(c[1], 2000, 5000), started(c[2], 4242)},
+                               {0, 1}, 2000);
+  ASSERT_TRUE(next.ok()) << why(next);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j4"}));
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::succeeded);
+  EXPECT_EQ(job(*store, run.rid, "j2").state, JobState::retrying);
+  auto j3 = job(*store, run.rid, "j3");
+  EXPECT_EQ(j3.state, JobState::running);
+  EXPECT_EQ(j3.pgid, 4242);
+  EXPECT_EQ(*store->next_retry_at(run.rid), 5000);
+  auto later = claim(*store, run.rid, {1}, 5000);
+  ASSERT_EQ(ids(*later), (std::vector<std::string>{"j2"}));
+  EXPECT_EQ(later->claims[0].attempt, 2);
+  EXPECT_EQ(job(*store, run.rid, "j2").state, JobState::running);
+}
+
+TEST_P(StoreConformance, ClaimAndRecordAlsoWorkApart) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(3));
+  auto t = take(*store, run.rid, 1);
+  ASSERT_TRUE(t.ok()) << why(t);
+  auto first = store->claim(run.rid, {0, 1}, 1000, t->aid);
+  ASSERT_TRUE(first.ok()) << why(first);
+  ASSERT_EQ(ids(*first), (std::vector<std::string>{"j1", "j2"}));
+  // A result from an agent that does not hold the job's lease is ignored.
+  ASSERT_TRUE(store
+                  ->record(run.rid,
+                           {finished(first->claims[0], JobState::succeeded, 1500)}, 1500,
+                           t->aid + 1)
+                  .ok());
+  EXPECT_EQ(counts(*store, run.rid)[JobState::running], 2);
+  auto rec = store->record(
+      run.rid, {finished(first->claims[0], JobState::succeeded, 2000)}, 2000, t->aid);
+  ASSERT_TRUE(rec.ok()) << why(rec);
+  EXPECT_TRUE(rec->claims.empty()) << "recording claimed a job";
+  EXPECT_EQ(counts(*store, run.rid)[JobState::succeeded], 1);
+  auto next = store->claim(run.rid, {0}, 2000, t->aid);
+  ASSERT_TRUE(next.ok()) << why(next);
+  EXPECT_EQ(ids(*next), (std::vector<std::string>{"j3"}));
 }
 
 TEST_P(StoreConformance, ThreadsWithTheirOwnConnectionsNeverShareAJob) {
@@ -326,7 +378,6 @@ TEST_P(StoreConformance, ThreadsWithTheirOwnConnectionsNeverShareAJob) {
   auto store = open();
   EXPECT_EQ(counts(*store, run.rid)[JobState::succeeded], k_jobs);
 }
-
 
 TEST_P(StoreConformance, ProcessesWithTheirOwnStoresNeverShareAJob) {
   constexpr int k_jobs = 240;
