@@ -334,7 +334,7 @@ void Agent::after_wait() {
 
 util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
   auto recovered = m_liveness.beat(rid, m_aid, m_run.id, progress().rate,
-                                   m_pool.states_json(m_attempts.busy_slots()), mono);
+                                   m_pool.reports(m_attempts.busy_slots()), mono);
   if (!recovered) {
     return recovered.error();
   }

@@ -18,11 +18,12 @@ void Liveness::start(int64_t mono_ms) {
 }
 
 util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string& run_id,
-                                    double rate, const std::string& slot_states,
+                                    double rate,
+                                    const std::vector<store::SlotReport>& slots,
                                     int64_t mono_ms) {
   m_last_beat = mono_ms;
   const int64_t now = util::now_ms();
-  auto beat = m_store.beat(rid, aid, rate, slot_states, now, lease_ms());
+  auto beat = m_store.beat(rid, aid, rate, slots, now, lease_ms());
   if (!beat) {
     if (mono_ms - m_last_beat_ok <= lease_ms()) {
       m_reporter.warning("heartbeat failed: " + beat.error().message);

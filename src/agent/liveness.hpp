@@ -38,7 +38,8 @@ public:
   /// agent's, and recovers the jobs of gone agents. Returns how many were
   /// recovered (the run's counts changed), or why this agent must stop.
   util::Result<size_t> beat(int64_t rid, int64_t aid, const std::string& run_id,
-                            double rate, const std::string& slot_states, int64_t mono_ms);
+                            double rate, const std::vector<store::SlotReport>& slots,
+                            int64_t mono_ms);
   /// Kills what `orphans` left running (jobs of a dead agent).
   void reap(const std::string& run_id, const std::vector<store::Orphan>& orphans) const;
 

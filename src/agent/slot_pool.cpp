@@ -248,56 +248,52 @@ int64_t SlotPool::next_deadline(int64_t next) const {
   return next;
 }
 
-std::string SlotPool::states_json(const std::vector<BusySlot>& busy) const {
+std::vector<store::SlotReport>
+SlotPool::reports(const std::vector<BusySlot>& busy) const {
+  using store::SidecarState;
+  using store::SlotActivity;
   const int64_t now = util::now_ms();
   const int64_t mono = util::monotonic_ms();
-  std::string out = "[";
+  std::vector<store::SlotReport> out;
+  out.reserve(m_slots.size());
   for (size_t s = 0; s < m_slots.size(); ++s) {
     const Slot& slot = m_slots[s];
-    std::string state;
+    store::SlotReport r;
+    r.slot = slot.number;
     switch (slot.state) {
     case SlotState::waiting:
-      state = "starting";
+      r.activity = SlotActivity::starting;
       break;
     case SlotState::ready:
-      state = "idle";
+      r.activity = SlotActivity::idle;
       break;
     case SlotState::restarting:
-      state = "restarting";
+      r.activity = SlotActivity::restarting;
       break;
     case SlotState::failed:
-      state = "failed";
+      r.activity = SlotActivity::failed;
       break;
     case SlotState::retired:
-      state = "retired";
+      r.activity = SlotActivity::retired;
       break;
     }
     auto it = std::find_if(busy.begin(), busy.end(),
                            [&](const BusySlot& b) { return b.slot == s; });
     if (it != busy.end()) {
-      state = "busy";
+      r.activity = SlotActivity::busy;
+      r.job = *it->job_id;
+      r.since = now - (mono - it->started_mono);
     }
-    out += (s == 0 ? "" : ",");
-    out += "{\"slot\":" + std::to_string(slot.number) + ",\"state\":";
-    util::append_json_string(out, state);
-    if (it != busy.end()) {
-      out += ",\"job\":";
-      util::append_json_string(out, *it->job_id);
-      out += ",\"since\":" + std::to_string(now - (mono - it->started_mono));
-    }
-    std::string sidecar = "none";
     if (!m_run.settings.slot.sidecar.empty()) {
-      sidecar = slot.state == SlotState::ready        ? "ready"
-                : slot.state == SlotState::restarting ? "restarting"
-                : slot.state == SlotState::failed     ? "failed"
-                : slot.sidecar != 0                   ? "starting"
-                                                      : "stopped";
+      r.sidecar = slot.state == SlotState::ready        ? SidecarState::ready
+                  : slot.state == SlotState::restarting ? SidecarState::restarting
+                  : slot.state == SlotState::failed     ? SidecarState::failed
+                  : slot.sidecar != 0                   ? SidecarState::starting
+                                                        : SidecarState::stopped;
     }
-    out += ",\"sidecar\":";
-    util::append_json_string(out, sidecar);
-    out += "}";
+    out.push_back(std::move(r));
   }
-  return out + "]";
+  return out;
 }
 
 std::string SlotPool::log_path(size_t slot) const {

@@ -91,8 +91,8 @@ public:
   std::string failure() const;
   /// The earliest of `next` and the slots' start and restart times.
   int64_t next_deadline(int64_t next) const;
-  /// What each slot does, as JSON for `muster workers`.
-  std::string states_json(const std::vector<BusySlot>& busy) const;
+  /// What each slot does, for `muster workers`.
+  std::vector<store::SlotReport> reports(const std::vector<BusySlot>& busy) const;
 
 private:
   enum class SlotState { waiting, ready, restarting, failed, retired };

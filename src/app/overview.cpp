@@ -18,6 +18,23 @@ namespace muster::app {
 
 namespace {
 
+constexpr std::string_view k_worker_states[] = {
+    "idle", "busy", "starting", "restarting", "failed", "retired", "offline"};
+
+// A slot's reported activity is the WorkerState of the same place.
+static_assert(static_cast<int>(WorkerState::idle) ==
+              static_cast<int>(store::SlotActivity::idle));
+static_assert(static_cast<int>(WorkerState::busy) ==
+              static_cast<int>(store::SlotActivity::busy));
+static_assert(static_cast<int>(WorkerState::starting) ==
+              static_cast<int>(store::SlotActivity::starting));
+static_assert(static_cast<int>(WorkerState::restarting) ==
+              static_cast<int>(store::SlotActivity::restarting));
+static_assert(static_cast<int>(WorkerState::failed) ==
+              static_cast<int>(store::SlotActivity::failed));
+static_assert(static_cast<int>(WorkerState::retired) ==
+              static_cast<int>(store::SlotActivity::retired));
+
 std::string count_of(int64_t n, int64_t of) {
   return std::to_string(n) + "/" + std::to_string(of);
 }
@@ -39,24 +56,24 @@ std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents,
       continue;
     }
     const bool offline = agent_offline(a, now);
-    nlohmann::json slots = nlohmann::json::parse(a.slot_states, nullptr, false);
-    if (!slots.is_array() || slots.empty()) {
+    if (a.slot_reports.empty()) {
       // No heartbeat with slots yet: the agent is starting.
       SlotView v;
       v.agent = a;
       v.slot = -1;
-      v.state = offline ? "offline" : "starting";
+      v.state = offline ? WorkerState::offline : WorkerState::starting;
       out.push_back(v);
       continue;
     }
-    for (const auto& s : slots) {
+    for (const auto& s : a.slot_reports) {
       SlotView v;
       v.agent = a;
-      v.slot = s.value("slot", int64_t{-1});
-      v.state = offline ? "offline" : s.value("state", "");
-      v.job = s.value("job", "");
-      v.since = s.value("since", int64_t{0});
-      v.sidecar = s.value("sidecar", "none");
+      v.slot = s.slot;
+      // The activities are the first words of WorkerState, in its order.
+      v.state = offline ? WorkerState::offline : static_cast<WorkerState>(s.activity);
+      v.job = s.job;
+      v.since = s.since;
+      v.sidecar = s.sidecar;
       out.push_back(v);
     }
   }
@@ -102,6 +119,19 @@ void state_reasons(const store::RunRecord& run, const store::JobRecord& job, int
 }
 
 } // namespace
+
+std::string_view to_string(WorkerState state) {
+  return k_worker_states[static_cast<size_t>(state)];
+}
+
+std::optional<WorkerState> parse_worker_state(std::string_view text) {
+  for (size_t i = 0; i < std::size(k_worker_states); ++i) {
+    if (k_worker_states[i] == text) {
+      return static_cast<WorkerState>(i);
+    }
+  }
+  return std::nullopt;
+}
 
 util::Result<WhyView> why(store::Store& store, const std::string& ref,
                           const std::string& job_id, int64_t now) {
@@ -206,7 +236,8 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
 }
 
 util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
-                                            const std::string& state, int64_t now) {
+                                            std::optional<WorkerState> state,
+                                            int64_t now) {
   int64_t rid = 0;
   if (!ref.empty()) {
     auto run = find_run(store, ref);
@@ -221,8 +252,8 @@ util::Result<std::vector<SlotView>> workers(store::Store& store, const std::stri
   }
   std::vector<SlotView> views;
   for (auto& v : slot_views(*agents, now)) {
-    if (state.empty() || v.state == state ||
-        (state == "starting" && v.state == "restarting")) {
+    if (!state || v.state == *state ||
+        (*state == WorkerState::starting && v.state == WorkerState::restarting)) {
       views.push_back(std::move(v));
     }
   }
@@ -236,14 +267,23 @@ util::Result<StoreSummary> summary(store::Store& store, int64_t now) {
   }
   StoreSummary out;
   for (const auto& v : slot_views(*agents, now)) {
-    if (v.state == "busy") {
+    switch (v.state) {
+    case WorkerState::busy:
       ++out.busy;
-    } else if (v.state == "idle") {
+      break;
+    case WorkerState::idle:
       ++out.idle;
-    } else if (v.state == "offline") {
+      break;
+    case WorkerState::offline:
       ++out.offline;
-    } else if (v.state == "starting" || v.state == "restarting") {
+      break;
+    case WorkerState::starting:
+    case WorkerState::restarting:
       ++out.starting;
+      break;
+    case WorkerState::failed:
+    case WorkerState::retired:
+      break;
     }
   }
   auto runs = store.list_runs();

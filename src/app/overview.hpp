@@ -25,20 +25,28 @@ struct WhyView {
 util::Result<WhyView> why(store::Store& store, const std::string& ref,
                           const std::string& job_id, int64_t now);
 
+/// What a slot is, as `workers` shows it: what its agent last reported, or
+/// offline when the agent is gone.
+enum class WorkerState { idle, busy, starting, restarting, failed, retired, offline };
+/// "idle", "busy", "starting", "restarting", "failed", "retired", "offline".
+std::string_view to_string(WorkerState state);
+std::optional<WorkerState> parse_worker_state(std::string_view text);
+
 /// One slot of one agent, as `workers` shows it.
 struct SlotView {
   store::AgentRecord agent;
-  int64_t slot = 0;  ///< -1 while the agent has not reported its slots
-  std::string state; ///< idle, busy, starting, restarting, failed, retired, offline
-  std::string job;
-  int64_t since = 0;
-  std::string sidecar;
+  int64_t slot = 0; ///< -1 while the agent has not reported its slots
+  WorkerState state = WorkerState::starting;
+  std::string job;                            ///< busy: the job it runs
+  int64_t since = 0;                          ///< busy: when that job started (epoch ms)
+  std::optional<store::SidecarState> sidecar; ///< none before the first report
 };
 
 /// The slots of the agents of the run named by `ref` ("" for every run)
-/// that are in `state` ("" for any; "starting" includes "restarting").
+/// that are in `state` (any when none; starting includes restarting).
 util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
-                                            const std::string& state, int64_t now);
+                                            std::optional<WorkerState> state,
+                                            int64_t now);
 
 /// The store at a glance, as `summary` shows it.
 struct StoreSummary {

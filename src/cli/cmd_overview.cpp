@@ -15,7 +15,12 @@ namespace muster::cli {
 int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
   auto store = open_store(g, store::Create::no);
   const int64_t now = util::now_ms();
-  const auto views = check(app::workers(*store, o.run, o.status, now));
+  const auto views = check(app::workers(
+      *store, o.run, o.status.empty() ? std::nullopt : app::parse_worker_state(o.status),
+      now));
+  const auto sidecar = [](const app::SlotView& v) {
+    return v.sidecar ? std::string(store::to_string(*v.sidecar)) : std::string();
+  };
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& v : views) {
@@ -24,13 +29,13 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
                      {"host", v.agent.who.host},
                      {"pid", v.agent.who.pid},
                      {"slot", v.slot >= 0 ? nlohmann::ordered_json(v.slot) : nullptr},
-                     {"state", v.state},
+                     {"state", app::to_string(v.state)},
                      {"job", v.job.empty() ? nlohmann::ordered_json(nullptr)
                                            : nlohmann::ordered_json(v.job)},
                      {"running_ms", v.since > 0 ? nlohmann::ordered_json(now - v.since)
                                                 : nlohmann::ordered_json(nullptr)},
-                     {"sidecar", v.sidecar.empty() ? nlohmann::ordered_json(nullptr)
-                                                   : nlohmann::ordered_json(v.sidecar)},
+                     {"sidecar", v.sidecar ? nlohmann::ordered_json(sidecar(v))
+                                           : nlohmann::ordered_json(nullptr)},
                      {"heartbeat_ms_ago", now - v.agent.who.heartbeat_at}});
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
@@ -47,9 +52,9 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
   for (const auto& v : views) {
     t.add({std::to_string(v.agent.aid), v.agent.run_id, v.agent.who.host,
            std::to_string(v.agent.who.pid), v.slot >= 0 ? std::to_string(v.slot) : "-",
-           v.state, v.job.empty() ? "-" : v.job,
+           std::string(app::to_string(v.state)), v.job.empty() ? "-" : v.job,
            v.since > 0 ? util::format_duration(now - v.since) : "-",
-           v.sidecar.empty() ? "-" : v.sidecar,
+           v.sidecar ? sidecar(v) : "-",
            util::format_duration(now - v.agent.who.heartbeat_at) + " ago"});
   }
   t.print(stdout);

@@ -9,15 +9,17 @@ namespace muster::core {
 namespace {
 
 constexpr std::array<std::string_view, 9> k_job_states = {
-    "pending", "running", "succeeded", "failed",    "retrying",
-    "waiting", "interrupted", "skipped", "cancelled"};
+    "pending", "running",     "succeeded", "failed",   "retrying",
+    "waiting", "interrupted", "skipped",   "cancelled"};
 
 constexpr std::array<std::string_view, 7> k_run_states = {
     "created", "running", "paused", "halted", "completed", "cancelled", "failed"};
 
 } // namespace
 
-std::string_view to_string(JobState state) { return k_job_states[static_cast<size_t>(state)]; }
+std::string_view to_string(JobState state) {
+  return k_job_states[static_cast<size_t>(state)];
+}
 
 std::optional<JobState> parse_job_state(std::string_view text) {
   for (size_t i = 0; i < k_job_states.size(); ++i) {
@@ -50,8 +52,8 @@ bool can_transition(JobState from, JobState to) {
   switch (from) {
   case S::pending:
   case S::waiting:
-    return to == S::running || to == S::waiting || to == S::skipped || to == S::cancelled ||
-           to == S::pending;
+    return to == S::running || to == S::waiting || to == S::skipped ||
+           to == S::cancelled || to == S::pending;
   case S::retrying:
     return to == S::running || to == S::pending || to == S::cancelled || to == S::skipped;
   case S::running:
@@ -72,15 +74,24 @@ bool can_transition(JobState from, JobState to) {
 
 std::string_view to_string(ErrorType type) {
   switch (type) {
-  case ErrorType::none: return "";
-  case ErrorType::exit_code: return "exit_code";
-  case ErrorType::signal: return "signal";
-  case ErrorType::timeout: return "timeout";
-  case ErrorType::spawn: return "spawn";
-  case ErrorType::interrupted: return "interrupted";
-  case ErrorType::halted: return "halted";
-  case ErrorType::paused: return "paused";
-  case ErrorType::cancelled: return "cancelled";
+  case ErrorType::none:
+    return "";
+  case ErrorType::exit_code:
+    return "exit_code";
+  case ErrorType::signal:
+    return "signal";
+  case ErrorType::timeout:
+    return "timeout";
+  case ErrorType::spawn:
+    return "spawn";
+  case ErrorType::interrupted:
+    return "interrupted";
+  case ErrorType::halted:
+    return "halted";
+  case ErrorType::paused:
+    return "paused";
+  case ErrorType::cancelled:
+    return "cancelled";
   }
   return "";
 }
@@ -100,7 +111,8 @@ Outcome Outcome::signaled(int sig) {
   o.type = ErrorType::signal;
   o.signal = sig;
   const char* name = sigabbrev_np(sig);
-  o.error = std::string("killed by signal ") + (name ? std::string("SIG") + name : std::to_string(sig));
+  o.error = std::string("killed by signal ") +
+            (name ? std::string("SIG") + name : std::to_string(sig));
   return o;
 }
 
@@ -133,7 +145,8 @@ Outcome stopped(ErrorType type, const char* why) {
 } // namespace
 
 Outcome Outcome::interrupted_by_stop() {
-  return stopped(ErrorType::interrupted, "interrupted: muster was stopped while the job ran");
+  return stopped(ErrorType::interrupted,
+                 "interrupted: muster was stopped while the job ran");
 }
 
 Outcome Outcome::stopped_by_halt() {
@@ -203,7 +216,9 @@ std::optional<OnInterrupt> parse_on_interrupt(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(RunState state) { return k_run_states[static_cast<size_t>(state)]; }
+std::string_view to_string(RunState state) {
+  return k_run_states[static_cast<size_t>(state)];
+}
 
 std::optional<RunState> parse_run_state(std::string_view text) {
   for (size_t i = 0; i < k_run_states.size(); ++i) {
@@ -244,6 +259,10 @@ RunState state_after_add(RunState state) {
     return state;
   }
   return state;
+}
+
+RunState state_after_halt(RunState state) {
+  return state == RunState::halted ? RunState::running : state;
 }
 
 } // namespace muster::core

@@ -30,7 +30,17 @@ bool is_terminal(JobState state);
 bool can_transition(JobState from, JobState to);
 
 /// What a finished attempt was, in the store's `error_type` words.
-enum class ErrorType { none, exit_code, signal, timeout, spawn, interrupted, halted, paused, cancelled };
+enum class ErrorType {
+  none,
+  exit_code,
+  signal,
+  timeout,
+  spawn,
+  interrupted,
+  halted,
+  paused,
+  cancelled
+};
 /// True for attempts muster itself stopped (a signal to muster, a halt, a
 /// pause or a cancel): they are not the job's fault and spend no attempt.
 bool stopped_by_muster(ErrorType type);
@@ -86,5 +96,8 @@ RunState state_on_takeover(PauseAsked pause, int64_t resume_at, int64_t now_ms);
 /// The run's state when jobs are added: an ended run is open again, paused
 /// until an agent runs it; any other state stays.
 RunState state_after_add(RunState state);
+/// The run's state when a halt ends (its cooldown is over, or someone lifts
+/// it): a halted run runs again; any other state stays.
+RunState state_after_halt(RunState state);
 
 } // namespace muster::core

@@ -138,5 +138,14 @@ TEST(RunState, AddingJobsOpensAnEndedRun) {
   EXPECT_EQ(state_after_add(RunState::created), RunState::created);
 }
 
+TEST(RunStateTest, AHaltsEndRunsAHaltedRunAgainAndLeavesOtherStates) {
+  EXPECT_EQ(state_after_halt(RunState::halted), RunState::running);
+  // A pause or a cancel asked during the halt is not undone by its end.
+  EXPECT_EQ(state_after_halt(RunState::paused), RunState::paused);
+  EXPECT_EQ(state_after_halt(RunState::cancelled), RunState::cancelled);
+  EXPECT_EQ(state_after_halt(RunState::running), RunState::running);
+  EXPECT_EQ(state_after_halt(RunState::completed), RunState::completed);
+}
+
 } // namespace
 } // namespace muster::core

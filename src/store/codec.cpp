@@ -28,15 +28,21 @@ std::string encode_settings(const core::RunSettings& s) {
   };
   json ports = json::array();
   for (const auto& p : s.ports) {
-    ports.push_back({{"name", p.name}, {"base", p.base}, {"stride", p.stride}, {"count", p.count}});
+    ports.push_back(
+        {{"name", p.name}, {"base", p.base}, {"stride", p.stride}, {"count", p.count}});
   }
   j["ports"] = ports;
-  j["slot"] = {{"dir", s.slot.dir},           {"dir_from", s.slot.dir_from},
-               {"dir_exclude", s.slot.dir_exclude}, {"dir_keep", s.slot.dir_keep},
-               {"setup", s.slot.setup},       {"teardown", s.slot.teardown},
-               {"before_job", s.slot.before_job}, {"after_job", s.slot.after_job},
+  j["slot"] = {{"dir", s.slot.dir},
+               {"dir_from", s.slot.dir_from},
+               {"dir_exclude", s.slot.dir_exclude},
+               {"dir_keep", s.slot.dir_keep},
+               {"setup", s.slot.setup},
+               {"teardown", s.slot.teardown},
+               {"before_job", s.slot.before_job},
+               {"after_job", s.slot.after_job},
                {"stagger_ms", s.slot.stagger_ms},
-               {"sidecar", s.slot.sidecar},   {"ready", s.slot.ready},
+               {"sidecar", s.slot.sidecar},
+               {"ready", s.slot.ready},
                {"ready_timeout_ms", s.slot.ready_timeout_ms},
                {"max_restarts", s.slot.max_restarts}};
   json rules = json::array();
@@ -79,9 +85,8 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     s.timeout_ms = j.at("timeout_ms").get<int64_t>();
     s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
     s.grace_ms = j.at("grace_ms").get<int64_t>();
-    s.on_interrupt =
-        core::parse_on_interrupt(j.at("on_interrupt").get<std::string>()).value_or(
-            core::OnInterrupt::requeue);
+    s.on_interrupt = core::parse_on_interrupt(j.at("on_interrupt").get<std::string>())
+                         .value_or(core::OnInterrupt::requeue);
     s.max_output = j.at("max_output").get<uint64_t>();
     s.key = j.value("key", "");
     s.id_column = j.value("id_column", "");
@@ -104,16 +109,17 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     }
     if (j.contains("ports")) {
       for (const auto& p : j.at("ports")) {
-        s.ports.push_back(core::PortSpec{p.at("name").get<std::string>(), p.at("base").get<int64_t>(),
-                                         p.at("stride").get<int64_t>(), p.at("count").get<int64_t>(),
-                                         ""});
+        s.ports.push_back(core::PortSpec{
+            p.at("name").get<std::string>(), p.at("base").get<int64_t>(),
+            p.at("stride").get<int64_t>(), p.at("count").get<int64_t>(), ""});
       }
     }
     for (const auto& r : j.value("rules", json::array())) {
       core::Rule rule;
       rule.match = r.value("match", "");
       rule.exit_codes = r.value("exit_codes", std::vector<int>{});
-      rule.action = core::parse_action(r.value("action", "retry")).value_or(core::Action::retry);
+      rule.action =
+          core::parse_action(r.value("action", "retry")).value_or(core::Action::retry);
       rule.cooldown_ms = r.value("cooldown_ms", rule.cooldown_ms);
       rule.block_key = r.value("block_key", false);
       rule.error_type = r.value("error_type", "");
@@ -121,14 +127,16 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
       rule.where = r.value("where", "");
       s.rules.push_back(std::move(rule));
     }
-    s.halt_mode = core::parse_halt_mode(j.value("halt_mode", "drain")).value_or(core::HaltMode::drain);
+    s.halt_mode = core::parse_halt_mode(j.value("halt_mode", "drain"))
+                      .value_or(core::HaltMode::drain);
     if (j.contains("limits")) {
       const auto& l = j.at("limits");
       s.limits.per_key = l.value("per_key", int64_t{0});
       s.limits.per_key_daily = l.value("per_key_daily", int64_t{0});
       s.limits.day_start_min = l.value("day_start_min", int64_t{0});
       s.limits.timezone = l.value("timezone", "");
-      s.limits.count = core::parse_cap_count(l.value("count", "attempts")).value_or(core::CapCount::attempts);
+      s.limits.count = core::parse_cap_count(l.value("count", "attempts"))
+                           .value_or(core::CapCount::attempts);
       s.limits.rate_interval_us = l.value("rate_interval_us", int64_t{0});
       s.limits.rate = l.value("rate", "");
     }
@@ -137,7 +145,8 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     s.job_lock = j.value("job_lock", "");
     return s;
   } catch (const json::exception& e) {
-    return util::Error{std::string("run settings in the store are unreadable: ") + e.what()};
+    return util::Error{std::string("run settings in the store are unreadable: ") +
+                       e.what()};
   }
 }
 
@@ -198,11 +207,21 @@ bool read_string(const std::string& text, size_t& i, std::string& out) {
       return false;
     }
     switch (text[i]) {
-    case 'n': out += '\n'; break;
-    case 'r': out += '\r'; break;
-    case 't': out += '\t'; break;
-    case 'b': out += '\b'; break;
-    case 'f': out += '\f'; break;
+    case 'n':
+      out += '\n';
+      break;
+    case 'r':
+      out += '\r';
+      break;
+    case 't':
+      out += '\t';
+      break;
+    case 'b':
+      out += '\b';
+      break;
+    case 'f':
+      out += '\f';
+      break;
     case 'u': {
       if (i + 4 >= text.size()) {
         return false;
@@ -221,7 +240,8 @@ bool read_string(const std::string& text, size_t& i, std::string& out) {
       }
       break;
     }
-    default: out += text[i]; // \" \\ \/
+    default:
+      out += text[i]; // \" \\ \/
     }
   }
   return false;
@@ -273,6 +293,10 @@ namespace {
 
 constexpr std::string_view k_agent_states[] = {"running", "stopped", "offline"};
 constexpr std::string_view k_control_requests[] = {"", "pause", "pause-stop", "cancel"};
+constexpr std::string_view k_slot_activities[] = {"idle",       "busy",   "starting",
+                                                  "restarting", "failed", "retired"};
+constexpr std::string_view k_sidecar_states[] = {"none",       "starting", "ready",
+                                                 "restarting", "failed",   "stopped"};
 
 template <typename E, size_t N>
 std::optional<E> parse_word(const std::string_view (&words)[N], std::string_view text) {
@@ -300,6 +324,65 @@ std::string_view to_string(ControlRequest request) {
 
 std::optional<ControlRequest> parse_control_request(std::string_view text) {
   return parse_word<ControlRequest>(k_control_requests, text);
+}
+
+std::string_view to_string(SlotActivity activity) {
+  return k_slot_activities[static_cast<size_t>(activity)];
+}
+
+std::optional<SlotActivity> parse_slot_activity(std::string_view text) {
+  return parse_word<SlotActivity>(k_slot_activities, text);
+}
+
+std::string_view to_string(SidecarState state) {
+  return k_sidecar_states[static_cast<size_t>(state)];
+}
+
+std::optional<SidecarState> parse_sidecar_state(std::string_view text) {
+  return parse_word<SidecarState>(k_sidecar_states, text);
+}
+
+std::string encode_slot_reports(const std::vector<SlotReport>& slots) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& s : slots) {
+    nlohmann::ordered_json j = {{"slot", s.slot}, {"state", to_string(s.activity)}};
+    if (!s.job.empty()) {
+      j["job"] = s.job;
+      j["since"] = s.since;
+    }
+    j["sidecar"] = to_string(s.sidecar);
+    out.push_back(std::move(j));
+  }
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::vector<SlotReport> decode_slot_reports(const std::string& json) {
+  std::vector<SlotReport> out;
+  const auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_array()) {
+    return out;
+  }
+  for (const auto& e : j) {
+    if (!e.is_object()) {
+      continue;
+    }
+    const auto number = [&](const char* key, int64_t otherwise) {
+      const auto it = e.find(key);
+      return it != e.end() && it->is_number_integer() ? it->get<int64_t>() : otherwise;
+    };
+    const auto text = [&](const char* key) {
+      const auto it = e.find(key);
+      return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    SlotReport r;
+    r.slot = number("slot", -1);
+    r.activity = parse_slot_activity(text("state")).value_or(SlotActivity::idle);
+    r.job = text("job");
+    r.since = number("since", 0);
+    r.sidecar = parse_sidecar_state(text("sidecar")).value_or(SidecarState::none);
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 } // namespace muster::store

@@ -23,4 +23,12 @@ std::string encode_fields(const std::vector<std::string>* names,
 util::Result<void> decode_fields(const std::string& json, std::vector<std::string>& names,
                                  std::vector<std::string>& values);
 
+struct SlotReport;
+/// An agent's slot reports, as stored: a JSON array of objects
+/// {"slot", "state", "job", "since", "sidecar"}.
+std::string encode_slot_reports(const std::vector<SlotReport>& slots);
+/// The reports of `json`; a value that is not such an array gives none, and
+/// an unknown word its default, so a report never fails a query.
+std::vector<SlotReport> decode_slot_reports(const std::string& json);
+
 } // namespace muster::store

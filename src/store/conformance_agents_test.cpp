@@ -88,7 +88,10 @@ TEST_P(StoreConformance, HeartbeatRenewsLeasesAndNamesTheJobsStillHeld) {
   auto c = claim(*store, run.rid, {0, 1}, util::now_ms(), a->aid);
   ASSERT_EQ(c->claims.size(), 2u);
   const int64_t now = util::now_ms();
-  auto b = store->beat(run.rid, a->aid, 2.5, "[\"busy\",\"busy\"]", now, 6000);
+  std::vector<SlotReport> slots(2);
+  slots[0] = {0, SlotActivity::busy, c->claims[0].id, now - 5, SidecarState::ready};
+  slots[1] = {1, SlotActivity::restarting, "", 0, SidecarState::restarting};
+  auto b = store->beat(run.rid, a->aid, 2.5, slots, now, 6000);
   ASSERT_TRUE(b.ok()) << why(b);
   EXPECT_FALSE(b->offline);
   auto held = b->held;
@@ -97,7 +100,17 @@ TEST_P(StoreConformance, HeartbeatRenewsLeasesAndNamesTheJobsStillHeld) {
   auto rec = agent(*store, run.rid, a->aid);
   ASSERT_TRUE(rec.has_value());
   EXPECT_EQ(rec->who.heartbeat_at, now);
-  EXPECT_EQ(rec->slot_states, "[\"busy\",\"busy\"]");
+  // The slots' reports come back as they were given.
+  ASSERT_EQ(rec->slot_reports.size(), 2u);
+  EXPECT_EQ(rec->slot_reports[0].slot, 0);
+  EXPECT_EQ(rec->slot_reports[0].activity, SlotActivity::busy);
+  EXPECT_EQ(rec->slot_reports[0].job, c->claims[0].id);
+  EXPECT_EQ(rec->slot_reports[0].since, now - 5);
+  EXPECT_EQ(rec->slot_reports[0].sidecar, SidecarState::ready);
+  EXPECT_EQ(rec->slot_reports[1].slot, 1);
+  EXPECT_EQ(rec->slot_reports[1].activity, SlotActivity::restarting);
+  EXPECT_EQ(rec->slot_reports[1].job, "");
+  EXPECT_EQ(rec->slot_reports[1].sidecar, SidecarState::restarting);
   EXPECT_DOUBLE_EQ(store->find_run(run.id)->rate, 2.5);
 }
 
@@ -128,7 +141,7 @@ TEST_P(StoreConformance, ResultOfAnAgentThatLostItsLeaseIsIgnored) {
   auto j1 = job(*sb, run.rid, "j1");
   EXPECT_EQ(j1.state, JobState::running) << "a fenced-off agent's result was applied";
   EXPECT_NE(j1.pgid, 111) << "a fenced-off agent's pid was applied";
-  auto beat = sa->beat(run.rid, a->aid, 0, "[]", util::now_ms(), 6000);
+  auto beat = sa->beat(run.rid, a->aid, 0, {}, util::now_ms(), 6000);
   ASSERT_TRUE(beat.ok()) << why(beat);
   EXPECT_TRUE(beat->offline);
   EXPECT_TRUE(beat->held.empty());

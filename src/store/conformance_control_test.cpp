@@ -179,7 +179,7 @@ TEST_P(StoreConformance, UpgradesFromEveryEarlierSchemaVersionAndKeepsData) {
     ASSERT_EQ(ids(*c), (std::vector<std::string>{"1"}));
     EXPECT_EQ(c->claims[0].attempt, 1);
     EXPECT_EQ(c->claims[0].interrupts, 0);
-    auto beat = store.beat(run->rid, t->aid, 1, "[]", util::now_ms(), 6000);
+    auto beat = store.beat(run->rid, t->aid, 1, {}, util::now_ms(), 6000);
     ASSERT_TRUE(beat.ok()) << why(beat);
     EXPECT_EQ(beat->held.size(), 1u);
     ASSERT_TRUE(request(store, run->rid, "pause", std::nullopt, false, "pause", 1).ok());

@@ -68,6 +68,35 @@ enum class AgentState {
 std::string_view to_string(AgentState state);
 std::optional<AgentState> parse_agent_state(std::string_view text);
 
+/// What one slot of an agent does, as its heartbeats report it.
+enum class SlotActivity {
+  idle,       ///< ready for a job
+  busy,       ///< running a job
+  starting,   ///< its setup hook or sidecar is not ready yet
+  restarting, ///< its sidecar died and is being started again
+  failed,     ///< its setup or sidecar failed for good; it takes no jobs
+  retired,    ///< given back after a scale down
+};
+/// "idle", "busy", "starting", "restarting", "failed", "retired".
+std::string_view to_string(SlotActivity activity);
+std::optional<SlotActivity> parse_slot_activity(std::string_view text);
+
+/// What a slot's sidecar does.
+enum class SidecarState { none, starting, ready, restarting, failed, stopped };
+/// "none" (the run has no sidecar), "starting", "ready", "restarting",
+/// "failed", "stopped".
+std::string_view to_string(SidecarState state);
+std::optional<SidecarState> parse_sidecar_state(std::string_view text);
+
+/// One slot of an agent, as of its last heartbeat.
+struct SlotReport {
+  int64_t slot = 0; ///< the slot's number (unique on the host)
+  SlotActivity activity = SlotActivity::idle;
+  std::string job;   ///< busy: the job it runs
+  int64_t since = 0; ///< busy: when that job started (epoch ms)
+  SidecarState sidecar = SidecarState::none;
+};
+
 /// What other terminals ask of a run's live agent.
 enum class ControlRequest {
   none,       ///< carry on
@@ -84,13 +113,13 @@ struct AgentRecord {
   int64_t aid = 0;
   int64_t rid = 0;
   std::string run_id;
-  Holder who;          ///< host, pid, start time, heartbeat
+  Holder who; ///< host, pid, start time, heartbeat
   std::string user;
   int64_t slots = 0;
   int64_t started_at = 0;
   AgentState state = AgentState::running;
   int64_t stopped_at = 0;
-  std::string slot_states; ///< JSON: what each slot does, as of the last heartbeat
+  std::vector<SlotReport> slot_reports; ///< what each slot does, as of the last heartbeat
 };
 
 /// What a heartbeat found.
@@ -113,7 +142,8 @@ struct RunRecord {
   int64_t updated_at = 0;
   double rate = 0; ///< jobs/s the holder last reported
   Holder holder;
-  int64_t resume_at = 0;   ///< halted: claims resume at this time (epoch ms); 0 when not halted
+  int64_t resume_at =
+      0; ///< halted: claims resume at this time (epoch ms); 0 when not halted
   std::string halt_reason; ///< why it halted
 };
 
@@ -138,11 +168,12 @@ struct JobRecord {
   std::optional<int64_t> pgid;
   int64_t started_at = 0;
   int64_t finished_at = 0;
-  int64_t retry_at = 0;    ///< retrying: when it is due; waiting: when its window opens (0: on an event)
-  int64_t priority = 0;    ///< higher runs first
-  std::string lock;        ///< the lock it holds while it runs ("" for none)
-  std::string reason;      ///< waiting: why
-  int64_t agent = 0;       ///< the agent that claimed it last (0: none)
+  int64_t retry_at =
+      0; ///< retrying: when it is due; waiting: when its window opens (0: on an event)
+  int64_t priority = 0; ///< higher runs first
+  std::string lock;     ///< the lock it holds while it runs ("" for none)
+  std::string reason;   ///< waiting: why
+  int64_t agent = 0;    ///< the agent that claimed it last (0: none)
 };
 
 /// A job to create.
@@ -183,13 +214,13 @@ struct Update {
   core::Outcome outcome;
   int64_t finished_at = 0;
   int64_t retry_at = 0;
-  bool uncounted = false;  ///< the attempt does not count against max_attempts
-  std::string error_type;  ///< recorded instead of the outcome's own, when set
-  std::string key;         ///< the job's key, for limits and block_key
-  std::string lock;        ///< the lock to release
-  int64_t claimed_at = 0;  ///< when the attempt was claimed (its day window)
-  bool block_key = false;  ///< skip the key's other unfinished jobs
-  int64_t halt_until = 0;  ///< halt the run until then (epoch ms)
+  bool uncounted = false; ///< the attempt does not count against max_attempts
+  std::string error_type; ///< recorded instead of the outcome's own, when set
+  std::string key;        ///< the job's key, for limits and block_key
+  std::string lock;       ///< the lock to release
+  int64_t claimed_at = 0; ///< when the attempt was claimed (its day window)
+  bool block_key = false; ///< skip the key's other unfinished jobs
+  int64_t halt_until = 0; ///< halt the run until then (epoch ms)
   std::string halt_reason;
 };
 
@@ -249,10 +280,11 @@ struct Orphan {
 /// What taking a run over found.
 struct Takeover {
   RunRecord run;
-  std::vector<Orphan> orphans;  ///< jobs left `running` by a dead holder
+  std::vector<Orphan> orphans;   ///< jobs left `running` by a dead holder
   std::optional<Holder> held_by; ///< set, and nothing changed, when a live agent holds it
-  std::optional<LockRecord> lock_conflict; ///< set, and nothing changed, when a lock is held
-  int64_t aid = 0; ///< this agent's id, when it got the run
+  std::optional<LockRecord>
+      lock_conflict; ///< set, and nothing changed, when a lock is held
+  int64_t aid = 0;   ///< this agent's id, when it got the run
 };
 
 /// Filters for job listings.
@@ -295,10 +327,11 @@ public:
   virtual util::Result<std::optional<RunRecord>> latest_run() = 0;
   virtual util::Result<std::vector<RunRecord>> list_runs() = 0;
   virtual util::Result<core::Counts> counts(int64_t rid) = 0;
-  virtual util::Result<std::vector<JobRecord>> jobs(int64_t rid, const JobFilter& filter) = 0;
+  virtual util::Result<std::vector<JobRecord>> jobs(int64_t rid,
+                                                    const JobFilter& filter) = 0;
   /// Calls `fn` for each job in input order, without holding them all.
-  virtual util::Result<void> each_job(int64_t rid,
-                                      const std::function<void(const JobRecord&)>& fn) = 0;
+  virtual util::Result<void>
+  each_job(int64_t rid, const std::function<void(const JobRecord&)>& fn) = 0;
 
   /// Makes `me` the run's holder, unless a live agent holds it (`is_alive`
   /// decides). Jobs a dead holder left running are returned as orphans and
@@ -307,39 +340,44 @@ public:
   /// acquiring at once, one becomes the holder and the others see held_by;
   /// a run lock held by a live holder changes nothing (lock_conflict).
   virtual util::Result<Takeover>
-  acquire(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
+  acquire(int64_t rid, const Holder& me,
+          const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Records `updates` (a started job's pid, a finished attempt's result) for
   /// agent `aid`, in one transaction. Returns what else moved (promotions,
   /// block_key); `claims` stays empty.
-  virtual util::Result<CommitResult> record(int64_t rid, const std::vector<Update>& updates,
+  virtual util::Result<CommitResult> record(int64_t rid,
+                                            const std::vector<Update>& updates,
                                             int64_t now_ms, int64_t aid = 0) = 0;
   /// Claims up to `free_slots.size()` due jobs for those slots (slot
   /// numbers), for agent `aid`, in one transaction. Claims respect the run's
   /// halt, its limits and job locks; a job held back is moved to `waiting`
   /// with the reason. Returns the claims in slot order.
-  virtual util::Result<CommitResult> claim(int64_t rid, const std::vector<int64_t>& free_slots,
+  virtual util::Result<CommitResult> claim(int64_t rid,
+                                           const std::vector<int64_t>& free_slots,
                                            int64_t now_ms, int64_t aid = 0) = 0;
   /// `record`, then `claim`, in one transaction: the agent's one round trip
   /// per turn.
-  virtual util::Result<CommitResult> commit(int64_t rid, const std::vector<Update>& updates,
+  virtual util::Result<CommitResult> commit(int64_t rid,
+                                            const std::vector<Update>& updates,
                                             const std::vector<int64_t>& free_slots,
                                             int64_t now_ms, int64_t aid = 0) = 0;
   /// Adds agent `me` to a run another live agent holds (`muster join`). With
   /// no live holder it is `acquire`. Jobs of agents that are gone are
   /// recovered as `acquire` does.
   virtual util::Result<Takeover>
-  join(int64_t rid, const Holder& me, const std::function<bool(const Holder&)>& is_alive) = 0;
+  join(int64_t rid, const Holder& me,
+       const std::function<bool(const Holder&)>& is_alive) = 0;
   /// Leases the `n` lowest slot numbers free on `host` for this run to agent
   /// `aid`, so agents on one host never share a slot (or its ports), even
   /// when they take slots at once.
-  virtual util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid,
-                                                        const std::string& host, int64_t n) = 0;
+  virtual util::Result<std::vector<int64_t>>
+  take_slots(int64_t rid, int64_t aid, const std::string& host, int64_t n) = 0;
   /// Renews the agent's heartbeat and its jobs' leases (until now + lease_ms),
   /// records its slots' states, and says which running jobs are still its own.
   /// An agent that was found gone (offline) renews nothing: its jobs are
   /// another's now, and it must stop them unrecorded (fencing).
   virtual util::Result<Beat> beat(int64_t rid, int64_t aid, double rate,
-                                  const std::string& slot_states, int64_t now_ms,
+                                  const std::vector<SlotReport>& slots, int64_t now_ms,
                                   int64_t lease_ms) = 0;
   /// Finds the run's agents that are gone (no heartbeat for 3 intervals, or a
   /// dead process on this host) other than `me`, marks them offline, and
@@ -372,9 +410,10 @@ public:
   /// given, the slot target, and records `event`, in one transaction.
   /// `lift_halt` also ends a halt's cooldown. Live agents see it at their
   /// next control() read; a claim committed after it sees it too.
-  virtual util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
-                                         std::optional<int64_t> target_slots, bool lift_halt,
-                                         const Event& event) = 0;
+  virtual util::Result<void> set_control(int64_t rid,
+                                         std::optional<ControlRequest> request,
+                                         std::optional<int64_t> target_slots,
+                                         bool lift_halt, const Event& event) = 0;
   virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;
   virtual util::Result<std::vector<Event>> events(int64_t rid) = 0;
   /// Appends jobs to a run in one transaction, after its last one; a

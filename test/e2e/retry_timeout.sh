@@ -33,8 +33,11 @@ retrying_with_retry_at() {
 }
 
 test_retrying_state() {
-  TEST "a job waiting for its retry is 'retrying' with retry_at set (--backoff 4s)"
-  start_bg m muster run -q --retries 2 --backoff 4s -- sh -c 'date +%s%3N >>"starts"; exit 1' ::: a
+  # 4s ±20% jitter; 10s on a sanitized build, so that the checks fit in the wait.
+  local backoff_ms
+  backoff_ms=$(scaled 4000 10000)
+  TEST "a job waiting for its retry is 'retrying' with retry_at set (--backoff $((backoff_ms / 1000))s)"
+  start_bg m muster run -q --retries 2 --backoff "${backoff_ms}ms" -- sh -c 'date +%s%3N >>"starts"; exit 1' ::: a
   local pid=$BG_PID
   wait_until 30 retrying_with_retry_at || fail "the job never showed state retrying with retry_at"
   local row
@@ -42,9 +45,9 @@ test_retrying_state() {
   local finished retry_at attempts
   IFS='|' read -r finished retry_at attempts <<<"$row"
   expect_eq "$attempts" 1 "attempts while retrying"
-  # 4s ±20% jitter (4s, not 2s, so that the checks fit in the wait on a slow, sanitized build) after the failed attempt ended.
-  expect_ge "$((retry_at - finished))" 3200 "retry_at - finished_at (ms)"
-  expect_le "$((retry_at - finished))" 4800 "retry_at - finished_at (ms)"
+  # retry_at is the backoff ±20% after the failed attempt ended.
+  expect_ge "$((retry_at - finished))" "$((backoff_ms * 8 / 10))" "retry_at - finished_at (ms)"
+  expect_le "$((retry_at - finished))" "$((backoff_ms * 12 / 10))" "retry_at - finished_at (ms)"
   expect_exit 0 muster status "$(last_run_id)" --json
   expect_eq "$(json_eval .last.out 'j["counts"]["retrying"]')" 1 "status counts.retrying"
   expect_exit 0 muster jobs "$(last_run_id)" --json
@@ -54,7 +57,7 @@ test_retrying_state() {
   expect_json jobs_json 'each("state", "attempts")' "failed:2"
   local t1 t2
   { read -r t1; read -r t2; } <starts
-  expect_ge "$((t2 - t1))" 3200 "time between the two attempts (ms)"
+  expect_ge "$((t2 - t1))" "$((backoff_ms * 8 / 10))" "time between the two attempts (ms)"
 }
 
 test_backoff_doubles_and_caps() {

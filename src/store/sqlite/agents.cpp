@@ -110,7 +110,7 @@ SqliteStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64
 }
 
 util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
-                                     const std::string& slot_states, int64_t now_ms,
+                                     const std::vector<SlotReport>& slots, int64_t now_ms,
                                      int64_t lease_ms) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -140,7 +140,7 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
   if (auto r = run_sql(m_db,
                        "UPDATE agents SET heartbeat_at = ?2, slot_states = ?3 "
                        "WHERE aid = ?1",
-                       aid, now_ms, slot_states);
+                       aid, now_ms, encode_slot_reports(slots));
       !r) {
     return r.error();
   }
@@ -221,7 +221,7 @@ util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
     a.started_at = row.int64(10);
     a.state = parse_agent_state(row.text(11)).value_or(AgentState::offline);
     a.stopped_at = row.optional_int64(12).value_or(0);
-    a.slot_states = row.text(13);
+    a.slot_reports = decode_slot_reports(row.text(13));
     out.push_back(std::move(a));
   });
   if (!r) {

@@ -28,10 +28,9 @@ util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sq
            "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
            "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
            "retry_at = 0, reason = NULL, aid = ?4, lease_until = ?5 WHERE jid = ?3"},
-          {&halt_state, "SELECT resume_at, halt_reason FROM runs WHERE rid = ?1"},
-          {&unhalt,
-           "UPDATE runs SET state = CASE WHEN state = 'halted' THEN 'running' ELSE state "
-           "END, resume_at = NULL, halt_reason = NULL, updated_at = ?2 WHERE rid = ?1"},
+          {&halt_state, "SELECT resume_at, halt_reason, state FROM runs WHERE rid = ?1"},
+          {&unhalt, "UPDATE runs SET state = ?3, resume_at = NULL, halt_reason = NULL, "
+                    "updated_at = ?2 WHERE rid = ?1"},
           {&wake_due, "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 "
                       "WHERE rid = ?1 "
                       "AND state = 'waiting' AND retry_at > 0 AND retry_at <= ?2"},
@@ -116,9 +115,11 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
   // A halted run claims nothing until its cooldown ends; then it runs again.
   m_claims.halt_state.bind(1, rid);
   int64_t resume_at = 0;
+  core::RunState state = core::RunState::running;
   auto read = m_claims.halt_state.each([&](Statement& row) {
     resume_at = row.optional_int64(0).value_or(0);
     out.halt_reason = row.text(1);
+    state = core::parse_run_state(row.text(2)).value_or(core::RunState::running);
   });
   if (!read) {
     return read;
@@ -128,7 +129,11 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
   } else {
     out.halt_reason.clear();
     if (resume_at > 0) {
-      if (auto r = m_claims.unhalt.bind(1, rid).bind(2, now_ms).run(); !r) {
+      if (auto r = m_claims.unhalt.bind(1, rid)
+                       .bind(2, now_ms)
+                       .bind(3, core::to_string(core::state_after_halt(state)))
+                       .run();
+          !r) {
         return r;
       }
     }

@@ -53,7 +53,18 @@ util::Result<void> SqliteStore::set_control(int64_t rid,
     return r;
   }
   if (lift_halt) {
-    if (auto r = m_claims.unhalt.bind(1, rid).bind(2, event.at).run(); !r) {
+    core::RunState state = core::RunState::running;
+    if (auto r = m_claims.halt_state.bind(1, rid).each([&](Statement& row) {
+          state = core::parse_run_state(row.text(2)).value_or(core::RunState::running);
+        });
+        !r) {
+      return r;
+    }
+    if (auto r = m_claims.unhalt.bind(1, rid)
+                     .bind(2, event.at)
+                     .bind(3, core::to_string(core::state_after_halt(state)))
+                     .run();
+        !r) {
       return r;
     }
   }

@@ -2,6 +2,7 @@
 // The embedded store: one SQLite database in WAL mode under the store
 // directory, next to the jobs' captured output.
 
+#include "core/limits.hpp"
 #include "store/sqlite/claims.hpp"
 #include "store/sqlite/control.hpp"
 #include "store/sqlite/db.hpp"
@@ -9,8 +10,6 @@
 #include "store/sqlite/locks.hpp"
 #include "store/sqlite/results.hpp"
 #include "store/store.hpp"
-
-#include "core/limits.hpp"
 #include "util/timezone.hpp"
 
 #include <memory>
@@ -24,7 +23,8 @@ namespace muster::store::sqlite {
 class SqliteStore final : public Store {
 public:
   /// Opens (or creates) the store in `dir`: dir/muster.db and dir/runs/.
-  static util::Result<std::unique_ptr<SqliteStore>> open(const std::string& dir, Create create);
+  static util::Result<std::unique_ptr<SqliteStore>> open(const std::string& dir,
+                                                         Create create);
   ~SqliteStore() override;
 
   /// normal: a commit survives a crash of muster (WAL, synchronous=NORMAL);
@@ -38,12 +38,14 @@ public:
   Db& db() { return m_db; }
 
   util::Result<void>
-  create_run(RunRecord& run, const std::function<util::Result<bool>(NewJob&)>& next) override;
+  create_run(RunRecord& run,
+             const std::function<util::Result<bool>(NewJob&)>& next) override;
   util::Result<RunRecord> find_run(const std::string& ref) override;
   util::Result<std::optional<RunRecord>> latest_run() override;
   util::Result<std::vector<RunRecord>> list_runs() override;
   util::Result<core::Counts> counts(int64_t rid) override;
-  util::Result<std::vector<JobRecord>> jobs(int64_t rid, const JobFilter& filter) override;
+  util::Result<std::vector<JobRecord>> jobs(int64_t rid,
+                                            const JobFilter& filter) override;
   util::Result<void> each_job(int64_t rid,
                               const std::function<void(const JobRecord&)>& fn) override;
   util::Result<Takeover>
@@ -59,10 +61,11 @@ public:
   util::Result<Takeover>
   join(int64_t rid, const Holder& me,
        const std::function<bool(const Holder&)>& is_alive) override;
-  util::Result<std::vector<int64_t>> take_slots(int64_t rid, int64_t aid, const std::string& host,
-                                                int64_t n) override;
-  util::Result<Beat> beat(int64_t rid, int64_t aid, double rate, const std::string& slot_states,
-                          int64_t now_ms, int64_t lease_ms) override;
+  util::Result<std::vector<int64_t>>
+  take_slots(int64_t rid, int64_t aid, const std::string& host, int64_t n) override;
+  util::Result<Beat> beat(int64_t rid, int64_t aid, double rate,
+                          const std::vector<SlotReport>& slots, int64_t now_ms,
+                          int64_t lease_ms) override;
   util::Result<std::vector<Orphan>>
   recover(int64_t rid, int64_t me, const std::function<bool(const Holder&)>& is_alive,
           int64_t now_ms) override;
@@ -121,41 +124,50 @@ private:
   util::Result<void> promote_key(int64_t rid, const std::string& key, int64_t n,
                                  bool include_timed, CommitResult& out);
   /// Why `c` cannot be claimed now, and until when (0: until an event).
-  util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c, const RunLimits& rl,
-                                                 const core::DayWindow& window);
+  util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c,
+                                                  const RunLimits& rl,
+                                                  const core::DayWindow& window);
   util::Result<void> hold_back(const Claim& c, const std::string& why, int64_t until,
                                CommitResult& out);
   util::Result<void> take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
-                          const Owner& owner, const core::DayWindow& window, int64_t now_ms);
+                          const Owner& owner, const core::DayWindow& window,
+                          int64_t now_ms);
   /// Inserts jobs after seq `first_seq`; returns how many.
-  util::Result<int64_t> insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
-                                    const std::function<util::Result<bool>(NewJob&)>& next);
+  util::Result<int64_t>
+  insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
+              const std::function<util::Result<bool>(NewJob&)>& next);
   /// Drops the locks of run `rid` (with `keep_running`, all but those of its
   /// running jobs), and lets the first waiter of each go.
   util::Result<void> release_locks(int64_t rid, bool keep_running);
-  util::Result<std::vector<LockRecord>> query_locks(std::string_view where, const std::string& name);
+  util::Result<std::vector<LockRecord>> query_locks(std::string_view where,
+                                                    const std::string& name);
   util::Result<void> claim_limited(int64_t rid, const std::vector<int64_t>& free_slots,
-                                   const RunLimits& rl, const Owner& owner, int64_t now_ms,
-                                   CommitResult& out);
+                                   const RunLimits& rl, const Owner& owner,
+                                   int64_t now_ms, CommitResult& out);
   SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
   util::Result<void> prepare_statements();
   /// acquire and join: `join` adds an agent beside a live holder.
   util::Result<Takeover> take_run(int64_t rid, const Holder& me,
-                                  const std::function<bool(const Holder&)>& is_alive, bool join);
+                                  const std::function<bool(const Holder&)>& is_alive,
+                                  bool join);
   /// Marks the run's gone agents offline and recovers their jobs, locks and
   /// slots; with `unowned`, jobs no agent owns (an old holder's) too.
-  util::Result<void> recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t me,
+  util::Result<void> recover_in_tx(int64_t rid, const core::RunSettings& settings,
+                                   int64_t me,
                                    const std::function<bool(const Holder&)>& is_alive,
-                                   int64_t now_ms, bool unowned, std::vector<Orphan>& orphans);
+                                   int64_t now_ms, bool unowned,
+                                   std::vector<Orphan>& orphans);
   /// Marks a running agent `state` (stopped, offline) and frees its slot numbers.
   util::Result<void> end_agent(int64_t aid, AgentState state, int64_t now_ms);
   util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
   util::Result<int64_t> lease_ms_of(int64_t aid);
   util::Result<RunRecord> run_by_rid(int64_t rid);
-  util::Result<std::vector<RunRecord>> query_runs(std::string_view where, const std::string& arg);
+  util::Result<std::vector<RunRecord>> query_runs(std::string_view where,
+                                                  const std::string& arg);
   util::Result<void> claim_into(int64_t rid, Statement& select, int64_t limit,
-                                const std::vector<int64_t>& free_slots, const Owner& owner,
-                                size_t& next_slot, int64_t now_ms, std::vector<Claim>& out);
+                                const std::vector<int64_t>& free_slots,
+                                const Owner& owner, size_t& next_slot, int64_t now_ms,
+                                std::vector<Claim>& out);
 
   Db m_db;
   std::string m_dir;
@@ -165,7 +177,8 @@ private:
   LimitStatements m_limits;
   LockStatements m_locks;
   ControlStatements m_control;
-  std::unordered_map<int64_t, int64_t> m_lock_sweep; ///< run → last wake of free-lock waiters
+  std::unordered_map<int64_t, int64_t>
+      m_lock_sweep; ///< run → last wake of free-lock waiters
   std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
   std::unordered_map<int64_t, RunLimits> m_run_limits;
   std::vector<std::string> m_per_turn_sql;

@@ -137,35 +137,5 @@ TEST_F(StoreTest, MissingStoreIsNotCreatedWhenAskedNotTo) {
   ASSERT_FALSE(s.ok());
   EXPECT_FALSE(std::filesystem::exists(m_dir + "/none"));
 }
-
-// -- store/codec.cpp, which every backend shares ------------------------------
-
-TEST_F(StoreTest, FieldsRoundTrip) {
-  std::vector<std::string> names{"b", "a"};
-  std::vector<std::string> values{"x\"y", "line\nbreak"};
-  std::vector<std::string> n2;
-  std::vector<std::string> v2;
-  ASSERT_TRUE(decode_fields(encode_fields(&names, values), n2, v2).ok());
-  EXPECT_EQ(n2, names);
-  EXPECT_EQ(v2, values);
-  ASSERT_TRUE(decode_fields(encode_fields(nullptr, values), n2, v2).ok());
-  EXPECT_TRUE(n2.empty());
-  EXPECT_EQ(v2, values);
-}
-
-TEST_F(StoreTest, FieldsKeepBytesThatAreNotUtf8) {
-  std::vector<std::string> values{"caf\xe9", "\x01tab\tq\"", ""};
-  std::vector<std::string> names;
-  std::vector<std::string> back;
-  ASSERT_TRUE(decode_fields(encode_fields(nullptr, values), names, back).ok());
-  EXPECT_EQ(back, values);
-  ASSERT_TRUE(decode_fields("[]", names, back).ok());
-  EXPECT_TRUE(back.empty());
-  ASSERT_TRUE(decode_fields("{\"a\":\"\\u00e9\"}", names, back).ok());
-  EXPECT_EQ(back[0], "\xc3\xa9");
-  EXPECT_FALSE(decode_fields("[\"a\"", names, back).ok());
-  EXPECT_FALSE(decode_fields("nonsense", names, back).ok());
-}
-
 } // namespace
 } // namespace muster::store::sqlite

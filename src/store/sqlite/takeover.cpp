@@ -43,6 +43,15 @@ SqliteStore::take_run(int64_t rid, const Holder& me,
     out.held_by = held;
     return out;
   }
+  // This process becomes one of the run's agents, and the transaction ends.
+  const auto enter = [&]() -> util::Result<void> {
+    auto aid = insert_agent(rid, me, now);
+    if (!aid) {
+      return aid.error();
+    }
+    out.aid = *aid;
+    return tx->commit();
+  };
   if (held_live) {
     // Beside a live holder: the run, its locks and its state are its.
     if (auto r =
@@ -50,12 +59,7 @@ SqliteStore::take_run(int64_t rid, const Holder& me,
         !r) {
       return r.error();
     }
-    auto aid = insert_agent(rid, me, now);
-    if (!aid) {
-      return aid.error();
-    }
-    out.aid = *aid;
-    if (auto r = tx->commit(); !r) {
+    if (auto r = enter(); !r) {
       return r.error();
     }
     return out;
@@ -114,12 +118,7 @@ SqliteStore::take_run(int64_t rid, const Holder& me,
       !r) {
     return r.error();
   }
-  auto aid = insert_agent(rid, me, now);
-  if (!aid) {
-    return aid.error();
-  }
-  out.aid = *aid;
-  if (auto r = tx->commit(); !r) {
+  if (auto r = enter(); !r) {
     return r.error();
   }
   out.run.holder = me;
