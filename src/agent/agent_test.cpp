@@ -3,6 +3,7 @@
 #include "agent/agent.hpp"
 #include "store/codec.hpp"
 #include "store/open.hpp"
+#include "util/test_support.hpp"
 #include "util/time.hpp"
 
 #include <csignal>
@@ -28,7 +29,8 @@ public:
   std::function<int(const exec::StartRequest&)> script = [](const exec::StartRequest&) {
     return 0;
   };
-  std::deque<int> signals_to_deliver; ///< delivered one per wait, after `signal_after` waits
+  std::deque<int>
+      signals_to_deliver; ///< delivered one per wait, after `signal_after` waits
   int signal_after = 0;
   bool ignore_term = false;
   std::vector<exec::StartRequest> started;
@@ -96,15 +98,10 @@ private:
 class AgentTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/muster-agent-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
     auto s = store::open(m_dir, store::Create::yes);
     ASSERT_TRUE(s.ok());
     m_store = std::move(*s);
   }
-  void TearDown() override { std::filesystem::remove_all(m_dir); }
-
   store::RunRecord seed(int n, core::RunSettings settings) {
     store::RunRecord run;
     run.settings = std::move(settings);
@@ -142,7 +139,8 @@ protected:
     return m_store->jobs(run.rid, f)->front();
   }
 
-  std::string m_dir;
+  util::test_support::TempDir m_tmp{"muster-agent"};
+  const std::string m_dir = m_tmp.path();
   std::unique_ptr<store::Store> m_store;
   FakeRunner m_runner;
 };
@@ -290,7 +288,9 @@ TEST_F(AgentTest, SpawnFailureFailsTheJob) {
 
 TEST_F(AgentTest, LiveHolderMeansBusy) {
   auto r = seed(1, settings());
-  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "other", 5, 0, 0, ""}, [](auto&) { return false; })
+  ASSERT_TRUE(m_store
+                  ->acquire(r.rid, store::Holder{1, "other", 5, 0, 0, ""},
+                            [](auto&) { return false; })
                   .ok());
   Reporter quiet;
   AgentOptions opts;
@@ -308,7 +308,10 @@ TEST_F(AgentTest, LiveHolderMeansBusy) {
 
 TEST_F(AgentTest, OrphansOfADeadHolderAreReapedAndRequeued) {
   auto r = seed(3, settings());
-  ASSERT_TRUE(m_store->acquire(r.rid, store::Holder{1, "t", 5, 0, 0, ""}, [](auto&) { return false; }).ok());
+  ASSERT_TRUE(m_store
+                  ->acquire(r.rid, store::Holder{1, "t", 5, 0, 0, ""},
+                            [](auto&) { return false; })
+                  .ok());
   ASSERT_EQ(m_store->commit(r.rid, {}, {0, 1}, 1)->claims.size(), 2u);
   std::vector<std::string> reaped;
   Reporter quiet;

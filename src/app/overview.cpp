@@ -6,6 +6,7 @@
 #include "core/limits.hpp"
 #include "core/liveness.hpp"
 #include "ui/views.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/timezone.hpp"
 
@@ -125,12 +126,7 @@ std::string_view to_string(WorkerState state) {
 }
 
 std::optional<WorkerState> parse_worker_state(std::string_view text) {
-  for (size_t i = 0; i < std::size(k_worker_states); ++i) {
-    if (k_worker_states[i] == text) {
-      return static_cast<WorkerState>(i);
-    }
-  }
-  return std::nullopt;
+  return util::parse_word<WorkerState>(k_worker_states, text);
 }
 
 util::Result<WhyView> why(store::Store& store, const std::string& ref,

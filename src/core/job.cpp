@@ -1,5 +1,7 @@
 #include "core/job.hpp"
 
+#include "util/strings.hpp"
+
 #include <array>
 #include <csignal>
 #include <cstring>
@@ -22,12 +24,7 @@ std::string_view to_string(JobState state) {
 }
 
 std::optional<JobState> parse_job_state(std::string_view text) {
-  for (size_t i = 0; i < k_job_states.size(); ++i) {
-    if (k_job_states[i] == text) {
-      return static_cast<JobState>(i);
-    }
-  }
-  return std::nullopt;
+  return util::parse_word<JobState>(k_job_states, text);
 }
 
 bool is_terminal(JobState state) {
@@ -221,12 +218,7 @@ std::string_view to_string(RunState state) {
 }
 
 std::optional<RunState> parse_run_state(std::string_view text) {
-  for (size_t i = 0; i < k_run_states.size(); ++i) {
-    if (k_run_states[i] == text) {
-      return static_cast<RunState>(i);
-    }
-  }
-  return std::nullopt;
+  return util::parse_word<RunState>(k_run_states, text);
 }
 
 JobState state_on_interrupt(OnInterrupt mode) {

@@ -4,6 +4,7 @@
 #include "exec/proc.hpp"
 #include "exec/spawn.hpp"
 #include "util/files.hpp"
+#include "util/test_support.hpp"
 #include "util/time.hpp"
 
 #include <csignal>
@@ -19,15 +20,10 @@ namespace {
 class RunnerTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/muster-runner-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
     auto r = LocalRunner::create();
     ASSERT_TRUE(r.ok()) << r.error().message;
     m_runner = std::move(*r);
   }
-  void TearDown() override { std::filesystem::remove_all(m_dir); }
-
   StartRequest request(std::vector<std::string> argv, uint64_t max_output = 0) {
     StartRequest req;
     req.argv = std::move(argv);
@@ -53,8 +49,8 @@ protected:
     return {};
   }
 
-
-  std::string m_dir;
+  util::test_support::TempDir m_tmp{"muster-runner"};
+  const std::string m_dir = m_tmp.path();
   int m_n = 0;
   std::unique_ptr<LocalRunner> m_runner;
 };
@@ -119,7 +115,8 @@ TEST(Tail, KeepsTheLastBytes) {
 }
 
 TEST_F(RunnerTest, JobGetsEnvironmentOwnGroupAndDevNullStdin) {
-  auto req = request({"sh", "-c", "echo $MUSTER_JOB_ID; ps -o pgid= -p $$; read x; echo rc=$?"});
+  auto req =
+      request({"sh", "-c", "echo $MUSTER_JOB_ID; ps -o pgid= -p $$; read x; echo rc=$?"});
   auto pid = m_runner->start(req);
   ASSERT_TRUE(pid.ok());
   wait_for(*pid);

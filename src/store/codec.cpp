@@ -298,16 +298,6 @@ constexpr std::string_view k_slot_activities[] = {"idle",       "busy",   "start
 constexpr std::string_view k_sidecar_states[] = {"none",       "starting", "ready",
                                                  "restarting", "failed",   "stopped"};
 
-template <typename E, size_t N>
-std::optional<E> parse_word(const std::string_view (&words)[N], std::string_view text) {
-  for (size_t i = 0; i < N; ++i) {
-    if (words[i] == text) {
-      return static_cast<E>(i);
-    }
-  }
-  return std::nullopt;
-}
-
 } // namespace
 
 std::string_view to_string(AgentState state) {
@@ -315,7 +305,7 @@ std::string_view to_string(AgentState state) {
 }
 
 std::optional<AgentState> parse_agent_state(std::string_view text) {
-  return parse_word<AgentState>(k_agent_states, text);
+  return util::parse_word<AgentState>(k_agent_states, text);
 }
 
 std::string_view to_string(ControlRequest request) {
@@ -323,7 +313,7 @@ std::string_view to_string(ControlRequest request) {
 }
 
 std::optional<ControlRequest> parse_control_request(std::string_view text) {
-  return parse_word<ControlRequest>(k_control_requests, text);
+  return util::parse_word<ControlRequest>(k_control_requests, text);
 }
 
 std::string_view to_string(SlotActivity activity) {
@@ -331,7 +321,7 @@ std::string_view to_string(SlotActivity activity) {
 }
 
 std::optional<SlotActivity> parse_slot_activity(std::string_view text) {
-  return parse_word<SlotActivity>(k_slot_activities, text);
+  return util::parse_word<SlotActivity>(k_slot_activities, text);
 }
 
 std::string_view to_string(SidecarState state) {
@@ -339,7 +329,7 @@ std::string_view to_string(SidecarState state) {
 }
 
 std::optional<SidecarState> parse_sidecar_state(std::string_view text) {
-  return parse_word<SidecarState>(k_sidecar_states, text);
+  return util::parse_word<SidecarState>(k_sidecar_states, text);
 }
 
 std::string encode_slot_reports(const std::vector<SlotReport>& slots) {

@@ -5,6 +5,7 @@
 
 #include "store/codec.hpp"
 #include "store/store.hpp"
+#include "util/test_support.hpp"
 #include "util/time.hpp"
 
 #include <cstdlib>
@@ -280,16 +281,6 @@ inline util::Result<int64_t> add_jobs(Store& store, int64_t rid,
 /// A fresh store per test, in a temporary directory of its own.
 class StoreConformance : public ::testing::TestWithParam<Backend> {
 protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/muster-conformance-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(m_dir, ec);
-  }
-
   /// A new connection to this test's store.
   std::unique_ptr<Store> open() {
     auto s = GetParam().open(m_dir + "/store");
@@ -340,7 +331,8 @@ protected:
     return out;
   }
 
-  std::string m_dir;
+  util::test_support::TempDir m_tmp{"muster-conformance"};
+  const std::string m_dir = m_tmp.path();
 };
 
 inline constexpr int64_t k_t0 = 1'795'474'680'000; // 2026-11-23 22:58 UTC

@@ -1,6 +1,7 @@
 #pragma once
 // String helpers with no muster types.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,5 +22,18 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 }
 /// Cuts `text` to at most `width` display columns (UTF-8 aware), adding nothing.
 std::string truncate_columns(std::string_view text, size_t width);
+/// The value of enum `E` whose word is `text`, where `words` holds the words
+/// of its values in their order; none for an unknown word.
+template <typename E, typename Words>
+std::optional<E> parse_word(const Words& words, std::string_view text) {
+  size_t i = 0;
+  for (std::string_view word : words) {
+    if (word == text) {
+      return static_cast<E>(i);
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
 
 } // namespace muster::util

@@ -3,6 +3,7 @@
 
 #include "store/codec.hpp"
 #include "store/open.hpp"
+#include "util/test_support.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -60,11 +61,6 @@ RunRecord make_run(Store& store) {
 
 class StoreErrors : public ::testing::Test {
 protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/muster-store-errors-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-  }
   void TearDown() override {
     ::unsetenv("MUSTER_STORE_BUSY_TIMEOUT_MS");
     if (m_mounted) {
@@ -73,8 +69,8 @@ protected:
           << "umount " << m_dir << ": " << std::strerror(errno);
     }
     std::error_code ec;
+    // So that the directory can be removed.
     std::filesystem::permissions(m_dir + "/store", std::filesystem::perms::owner_all, ec);
-    std::filesystem::remove_all(m_dir, ec);
   }
 
   /// Mounts a tmpfs of `size` on the test's directory; false (with why in
@@ -95,7 +91,8 @@ protected:
 
   std::string store_dir() const { return m_dir + "/store"; }
 
-  std::string m_dir;
+  util::test_support::TempDir m_tmp{"muster-store-errors"};
+  const std::string m_dir = m_tmp.path();
   bool m_mounted = false;
   std::string m_skip;
 };

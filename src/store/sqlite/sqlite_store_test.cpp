@@ -6,6 +6,7 @@
 #include "store/conformance_support.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "util/test_support.hpp"
 
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -17,13 +18,6 @@ using conformance::why;
 
 class StoreTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/muster-store-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(m_dir); }
-
   std::unique_ptr<SqliteStore> open() {
     auto s = SqliteStore::open(m_dir + "/store", Create::yes);
     EXPECT_TRUE(s.ok()) << why(s);
@@ -53,7 +47,8 @@ protected:
     return out;
   }
 
-  std::string m_dir;
+  util::test_support::TempDir m_tmp{"muster-store"};
+  const std::string m_dir = m_tmp.path();
 };
 
 TEST_F(StoreTest, RunIdsAreSixHexDigits) {
