@@ -84,7 +84,7 @@ util::Result<void> Agent::start(int64_t rid) {
   if (auto r = recount(rid); !r) {
     return r;
   }
-  if (auto r = m_attempts.prepare(); !r) {
+  if (auto r = m_attempts.prepare(m_opts.stream_output, m_opts.tag); !r) {
     leave(rid, core::RunState::paused);
     return r;
   }
@@ -230,6 +230,9 @@ util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
   for (int sig : events->signals) {
     on_signal(sig);
   }
+  for (const auto& o : events->output) {
+    on_output(o);
+  }
   for (const auto& e : events->exited) {
     if (!m_pool.on_exit(e)) {
       on_job_exit(e);
@@ -288,6 +291,7 @@ void Agent::on_ended(Ended& ended) {
   m_counts[core::JobState::running] -= 1;
   m_pool.set_busy(ended.slot, false);
   if (!ended.recorded) {
+    m_attempts.keep_tails(ended.finished);
     return;
   }
   if (ended.halt_until > 0) {
@@ -298,7 +302,15 @@ void Agent::on_ended(Ended& ended) {
   }
   m_counts[ended.finished.state] += 1;
   m_rate.note(ended.ended_mono);
+  if (!ended.finished.output_error.empty()) {
+    m_reporter.warning("job " + ended.finished.job_id + ": " + ended.finished.output_error);
+  }
   m_reporter.finished(ended.finished, progress());
+  m_attempts.keep_tails(ended.finished);
+}
+
+void Agent::on_output(const exec::Output& output) {
+  m_reporter.output(output.pid, output.is_stderr, output.data);
 }
 
 void Agent::on_job_exit(const exec::Exited& exited) {
@@ -325,6 +337,9 @@ void Agent::on_signal(int sig) {
 
 void Agent::after_wait() {
   const int64_t now = util::monotonic_ms();
+  if (m_signals_seen == 0 && m_reporter.output_closed()) {
+    on_signal(SIGPIPE); // drain as for SIGTERM; the reporter stays quiet
+  }
   if (m_draining && m_drain_deadline >= 0 && now >= m_drain_deadline) {
     m_drain_deadline = -1;
     m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);

@@ -62,6 +62,11 @@ struct AgentOptions {
   int64_t control_ms = 250;
   /// Join a run another live agent holds, taking a share of its jobs.
   bool join = false;
+  /// Hand each job's output to the reporter as it comes (--line-buffer, -u).
+  bool stream_output = false;
+  /// A template rendered for each job's row and reported when it starts
+  /// (--tag, --tagstring); "" for none.
+  std::string tag;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it. It is made
@@ -130,6 +135,7 @@ private:
   // PoolLoop: what the slot pool hands back while it waits.
   void on_signal(int sig) override;
   void on_job_exit(const exec::Exited& exited) override;
+  void on_output(const exec::Output& output) override;
   void after_wait() override;
   void on_sidecar_died(size_t slot) override { m_attempts.stop_slot(slot); }
   bool draining() const override { return m_draining; }

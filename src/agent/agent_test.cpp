@@ -47,7 +47,7 @@ public:
     if (status == k_hang) {
       m_hanging.insert(pid);
     } else {
-      m_done.push_back(exec::Exited{pid, status, 0, 0});
+      m_done.push_back(exec::Exited{pid, status, 0, 0, {}, {}, {}});
     }
     m_running.insert(pid);
     max_running = std::max(max_running, m_running.size());
@@ -57,7 +57,7 @@ public:
   void signal_group(pid_t pgid, int sig) override {
     signalled.emplace_back(pgid, sig);
     if ((sig != SIGTERM || !ignore_term) && m_hanging.erase(pgid) > 0) {
-      m_done.push_back(exec::Exited{pgid, sig /* W_TERMSIG */, 0, 0});
+      m_done.push_back(exec::Exited{pgid, sig /* W_TERMSIG */, 0, 0, {}, {}, {}});
     }
   }
 

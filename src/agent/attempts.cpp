@@ -47,7 +47,15 @@ std::string Attempts::out_path(int64_t seq, const char* ext) const {
   return core::RunFiles(m_store_dir, m_run.id).job_file(seq, ext);
 }
 
-util::Result<void> Attempts::prepare() {
+util::Result<void> Attempts::prepare(bool stream, const std::string& tag) {
+  m_stream = stream;
+  if (!tag.empty()) {
+    auto t = core::Template::parse_word(tag);
+    if (!t) {
+      return util::Error{"--tagstring: " + t.error().message, util::ErrorKind::bad_input};
+    }
+    m_tag = std::move(*t);
+  }
   auto tmpl = core::Template::parse_command(m_run.settings.command, m_run.settings.shell);
   if (!tmpl) {
     return tmpl.error();
@@ -90,11 +98,12 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   req.env.insert(req.env.end(), slot_env.begin(), slot_env.end());
   req.stdout_path = out_path(claim.seq, ".out");
   req.stderr_path = out_path(claim.seq, ".err");
-  req.max_output = m_run.settings.max_output;
+  req.stream = m_stream;
   if (claim.attempt > 1) {
     // Output files hold the latest attempt only; a silent one leaves none.
     ::unlink(req.stdout_path.c_str());
     ::unlink(req.stderr_path.c_str());
+    ::unlink(out_path(claim.seq, ".cut").c_str());
   }
   // A result file speaks for this attempt only.
   ::unlink(out_path(claim.seq, ".result").c_str());
@@ -108,10 +117,13 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
     return record(a, core::Outcome::spawn_failed(pid.error().message), exec::Exited{});
   }
   a.pid = *pid;
-  if (m_pool.logs_jobs()) {
-    m_pool.log(slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
-                         " started, pid " + std::to_string(*pid));
+  m_pool.log(slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
+                       " started, pid " + std::to_string(*pid));
+  StartedJob started{a.claim.id, a.claim.seq, a.claim.attempt, number, *pid, {}};
+  if (m_tag) {
+    started.tag = m_tag->render_word(row, ctx);
   }
+  m_reporter.job_started(started);
   if (m_run.settings.timeout_ms > 0) {
     a.deadline = a.started_mono + m_run.settings.timeout_ms;
   }
@@ -122,6 +134,20 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   m_updates.push_back(u);
   m_active.emplace(*pid, std::move(a));
   return std::nullopt;
+}
+
+void Attempts::keep_tails(const Finished& f) const {
+  const uint64_t max = m_run.settings.max_output;
+  if (max == 0 || (f.stdout_bytes <= max && f.stderr_bytes <= max)) {
+    return;
+  }
+  // The whole output was passed through; the store keeps its tail, and says
+  // how much there was, for `muster logs`.
+  util::keep_tail(out_path(f.seq, ".out"), max);
+  util::keep_tail(out_path(f.seq, ".err"), max);
+  util::write_file(out_path(f.seq, ".cut"), "stdout " + std::to_string(f.stdout_bytes) +
+                                                "\nstderr " +
+                                                std::to_string(f.stderr_bytes) + "\n");
 }
 
 void Attempts::wrap_with_job_hooks(std::vector<std::string>& argv,
@@ -180,11 +206,12 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
   if (a.fenced) {
     // Its lease was taken: the store has moved on, and nothing is recorded.
     e.recorded = false;
-    if (m_pool.logs_jobs()) {
-      m_pool.log(e.slot, "job " + a.claim.id + " attempt " +
-                             std::to_string(a.claim.attempt) +
-                             " stopped: its lease was taken over");
-    }
+    e.finished.seq = a.claim.seq;
+    e.finished.stdout_bytes = exited.stdout_bytes;
+    e.finished.stderr_bytes = exited.stderr_bytes;
+    m_pool.log(e.slot, "job " + a.claim.id + " attempt " +
+                           std::to_string(a.claim.attempt) +
+                           " stopped: its lease was taken over");
     return e;
   }
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
@@ -227,12 +254,9 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
     e.retry_at = u.retry_at;
   }
   m_updates.push_back(std::move(u));
-  if (m_pool.logs_jobs()) {
-    m_pool.log(e.slot, "job " + a.claim.id + " attempt " +
-                           std::to_string(a.claim.attempt) + " " +
-                           std::string(core::to_string(state)) +
-                           (outcome.error.empty() ? "" : ": " + outcome.error));
-  }
+  m_pool.log(e.slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
+                         " " + std::string(core::to_string(state)) +
+                         (outcome.error.empty() ? "" : ": " + outcome.error));
   fill_finished(e, a, outcome, exited, state, delay);
   return e;
 }
@@ -243,6 +267,7 @@ void Attempts::fill_finished(Ended& e, const Attempt& a, const core::Outcome& ou
   Finished& f = e.finished;
   f.job_id = a.claim.id;
   f.seq = a.claim.seq;
+  f.pid = a.pid;
   f.attempt = a.claim.attempt;
   f.slot = m_pool.number(e.slot);
   f.state = state;
@@ -251,6 +276,9 @@ void Attempts::fill_finished(Ended& e, const Attempt& a, const core::Outcome& ou
   f.retry_in_ms = delay;
   f.stdout_bytes = exited.stdout_bytes;
   f.stderr_bytes = exited.stderr_bytes;
+  f.stdout_data = exited.stdout_data;
+  f.stderr_data = exited.stderr_data;
+  f.output_error = exited.output_error;
   if (exited.stdout_bytes > 0) {
     f.stdout_path = out_path(a.claim.seq, ".out");
   }
@@ -283,11 +311,15 @@ core::Decision Attempts::classify(const Attempt& a, core::Outcome& outcome,
   } else if (!m_rules.empty()) {
     std::string output;
     if (m_read_output) {
-      if (exited.stdout_bytes > 0) {
-        output = util::read_file(out_path(a.claim.seq, ".out"));
-      }
+      // Rules read what is kept: the last --max-output of each stream.
+      const uint64_t max = m_run.settings.max_output;
+      output = exited.stdout_data.size() == exited.stdout_bytes
+                   ? exited.stdout_data
+                   : util::read_tail(out_path(a.claim.seq, ".out"), max);
       if (exited.stderr_bytes > 0) {
-        output += "\n" + util::read_file(out_path(a.claim.seq, ".err"));
+        output += "\n" + (exited.stderr_data.size() == exited.stderr_bytes
+                              ? exited.stderr_data
+                              : util::read_tail(out_path(a.claim.seq, ".err"), max));
       }
     }
     d = m_rules.classify(outcome, output);

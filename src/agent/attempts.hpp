@@ -36,8 +36,10 @@ class Attempts {
 public:
   Attempts(exec::Runner& runner, Reporter& reporter, SlotPool& pool,
            const store::RunRecord& run, const std::string& store_dir);
-  /// Parses the run's command template and compiles its rules.
-  util::Result<void> prepare();
+  /// Parses the run's command template and compiles its rules. `stream`:
+  /// jobs' output is also handed over as it comes; `tag`: a template whose
+  /// rendering each started job reports (for --tag), "" for none.
+  util::Result<void> prepare(bool stream, const std::string& tag);
   /// Starts a claimed job (claim.slot is its slot's index); when it cannot
   /// start, how that ended, recorded like any other end.
   std::optional<Ended> start(store::Claim claim);
@@ -65,6 +67,10 @@ public:
   /// What the next commit must carry; the caller clears it once committed.
   std::vector<store::Update>& updates() { return m_updates; }
   std::string out_path(int64_t seq, const char* ext) const;
+  /// Cuts a finished attempt's output files to their last --max-output
+  /// bytes, once they have been passed through; out/SEQ.cut tells how much
+  /// there was.
+  void keep_tails(const Finished& f) const;
 
 private:
   struct Attempt {
@@ -99,6 +105,8 @@ private:
   core::Template m_command;
   core::RuleSet m_rules;
   bool m_read_output = false;       ///< some rule looks at the output
+  bool m_stream = false;
+  std::optional<core::Template> m_tag;
   std::vector<std::string> m_names; ///< the row being started, decoded
   std::vector<std::string> m_values;
   std::unordered_map<pid_t, Attempt> m_active;

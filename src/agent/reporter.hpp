@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <sys/types.h>
 
 namespace muster::agent {
 
@@ -20,20 +22,34 @@ struct Progress {
   bool draining = false;
 };
 
+/// An attempt that started.
+struct StartedJob {
+  std::string job_id;
+  int64_t seq = 0;
+  int64_t attempt = 1;
+  int64_t slot = 0;
+  pid_t pid = 0;   ///< its process group; streamed output names it
+  std::string tag; ///< the tag template rendered for its row (--tag), else ""
+};
+
 /// One finished attempt.
 struct Finished {
   std::string job_id;
   int64_t seq = 0;
   int64_t attempt = 1;
   int64_t slot = 0;
+  pid_t pid = 0; ///< 0 when it could not start
   core::JobState state = core::JobState::succeeded;
   core::Outcome outcome;
   int64_t duration_ms = 0;
   int64_t retry_in_ms = 0;   ///< when retrying
   std::string stdout_path;   ///< "" when the job wrote nothing there
   std::string stderr_path;
-  uint64_t stdout_bytes = 0;
+  uint64_t stdout_bytes = 0; ///< all it wrote: the files hold it whole during finished()
   uint64_t stderr_bytes = 0;
+  std::string stdout_data;   ///< the whole stdout when small (exec::k_output_in_memory)
+  std::string stderr_data;
+  std::string output_error;  ///< why some of its output could not be kept
   std::string command;       ///< the command as run, for people ("" when it succeeded)
 };
 
@@ -42,7 +58,15 @@ class Reporter {
 public:
   virtual ~Reporter() = default;
   virtual void started(const std::string& run_id, const Progress& p) {}
+  virtual void job_started(const StartedJob& job) {}
+  /// A piece of a running job's output, as it came (when the agent streams).
+  virtual void output(pid_t pid, bool is_stderr, std::string_view data) {}
+  /// An attempt ended. Its output files are whole only during this call:
+  /// then they are cut to their tails. Link them to keep them longer.
   virtual void finished(const Finished& job, const Progress& p) {}
+  /// Whether the output's reader is gone (a closed pipe): the agent then
+  /// stops claiming and drains, as for SIGTERM.
+  virtual bool output_closed() const { return false; }
   /// Called at most a few times a second, and whenever counts change.
   virtual void tick(const Progress& p) {}
   /// The first signal arrived: no new claims; `grace_ms` for running jobs.

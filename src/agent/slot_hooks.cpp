@@ -14,14 +14,14 @@
 
 namespace muster::agent {
 
-exec::StartRequest SlotPool::request(size_t slot, const std::string& what) const {
+exec::StartRequest SlotPool::request(size_t slot) const {
   exec::StartRequest req;
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_SLOT=" + std::to_string(number(slot))};
   req.env.insert(req.env.end(), m_slots[slot].env.begin(), m_slots[slot].env.end());
-  const std::string b = base(slot, what);
-  req.stdout_path = b + ".out";
-  req.stderr_path = b + ".err";
-  req.max_output = m_run.settings.max_output;
+  // Its output goes to the slot's log as it is written, to be followed live.
+  req.stdout_path = log_path(slot);
+  req.stderr_path = req.stdout_path;
+  req.append = true;
   return req;
 }
 
@@ -32,6 +32,9 @@ util::Result<int> SlotPool::serve(int64_t wait_ms, pid_t own) {
   }
   for (int sig : events->signals) {
     m_loop.on_signal(sig);
+  }
+  for (const auto& o : events->output) {
+    m_loop.on_output(o);
   }
   int status = -1;
   for (const auto& e : events->exited) {
@@ -49,7 +52,7 @@ bool SlotPool::start_sidecar(size_t s) {
   const auto& cfg = m_run.settings.slot;
   Slot& slot = m_slots[s];
   core::JobContext ctx{"", m_run.id, number(s), 0, &slot.values};
-  exec::StartRequest req = request(s, "sidecar");
+  exec::StartRequest req = request(s);
   for (const auto& word : cfg.sidecar) {
     req.argv.push_back(core::render_without_row(word, core::Shell::no, ctx));
   }
@@ -136,7 +139,6 @@ bool SlotPool::on_exit(const exec::Exited& exited) {
 void SlotPool::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   Slot& slot = m_slots[s];
   slot.sidecar = 0;
-  move_output_to_log(s, base(s, "sidecar"));
   log(s, std::string("sidecar exited (") +
              (WIFEXITED(exited.status)
                   ? "code " + std::to_string(WEXITSTATUS(exited.status))
@@ -195,7 +197,7 @@ util::Result<int> SlotPool::run_hook(size_t slot, const std::string& what,
                                      const std::string& script) {
   // Values in a hook are quoted for sh, as with --shell.
   core::JobContext ctx{"", m_run.id, number(slot), 0, &m_slots[slot].values};
-  exec::StartRequest req = request(slot, what);
+  exec::StartRequest req = request(slot);
   req.argv = {"/bin/sh", "-c", core::render_without_row(script, core::Shell::yes, ctx)};
   log(slot, what + ": " + req.argv.back());
   auto pid = m_runner.start(req);
@@ -217,7 +219,6 @@ util::Result<int> SlotPool::run_hook(size_t slot, const std::string& what,
     }
   }
   const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  move_output_to_log(slot, base(slot, what));
   log(slot, what + " exited " + std::to_string(rc));
   return rc;
 }

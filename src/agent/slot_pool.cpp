@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +28,6 @@ util::Result<void> SlotPool::open(int64_t n, int64_t aid) {
     return ports.error();
   }
   prepare(*ports);
-  m_logs_jobs = m_run.settings.slot.any() || !m_run.settings.ports.empty();
   return {};
 }
 
@@ -300,22 +300,15 @@ std::string SlotPool::log_path(size_t slot) const {
   return core::RunFiles(m_store_dir, m_run.id).slot_log(number(slot));
 }
 
-std::string SlotPool::base(size_t slot, const std::string& what) const {
-  return core::RunFiles(m_store_dir, m_run.id).slot_stem(number(slot), what);
-}
-
-void SlotPool::log(size_t slot, const std::string& line) const {
-  util::append_file(log_path(slot),
-                    util::format_timestamp(util::now_ms()) + " " + line + "\n");
-}
-
-void SlotPool::move_output_to_log(size_t slot, const std::string& base) const {
-  for (const char* ext : {".out", ".err"}) {
-    const std::string out = util::read_file(base + ext);
-    if (!out.empty()) {
-      util::append_file(log_path(slot), out + (out.back() == '\n' ? "" : "\n"));
-    }
-    ::unlink((base + ext).c_str());
+void SlotPool::log(size_t slot, const std::string& line) {
+  util::Fd& fd = m_slots[slot].log;
+  if (!fd.valid()) {
+    fd.reset(::open(log_path(slot).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  }
+  // One write per line: O_APPEND keeps it whole among the hooks' own output.
+  const std::string text = util::format_timestamp(util::now_ms()) + " " + line + "\n";
+  if (fd.valid() && ::write(fd.get(), text.data(), text.size()) < 0) {
+    fd.reset(); // tried again at the next line
   }
 }
 

@@ -12,6 +12,8 @@
 #include "store/store.hpp"
 
 #include <cstdint>
+#include "util/fd.hpp"
+
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -27,6 +29,8 @@ public:
   virtual void on_signal(int sig) = 0;
   /// An exit that is not the pool's own: a job's.
   virtual void on_job_exit(const exec::Exited& exited) = 0;
+  /// A piece of a job's output, while the pool waited on a hook or sidecar.
+  virtual void on_output(const exec::Output& output) = 0;
   /// After each wait: deadlines may have passed.
   virtual void after_wait() = 0;
   /// The sidecar of `slot` died while the run went on.
@@ -85,8 +89,8 @@ public:
   /// MUSTER_PORT_X=…, MUSTER_SLOT_DIR=… for the slot's processes.
   const std::vector<std::string>& env(size_t slot) const { return m_slots[slot].env; }
   /// Job lines in the slot logs cost a write each: only where slots own things.
-  bool logs_jobs() const { return m_logs_jobs; }
-  void log(size_t slot, const std::string& line) const;
+  /// Appends a timestamped line to the slot's log, logs/slot-N.log.
+  void log(size_t slot, const std::string& line);
   /// Why no slot could be set up, naming the first slot's log.
   std::string failure() const;
   /// The earliest of `next` and the slots' start and restart times.
@@ -111,6 +115,7 @@ private:
     int64_t number = 0;
     std::map<std::string, std::string> values;
     std::vector<std::string> env;
+    util::Fd log; ///< its log, opened at the first line
   };
   util::Result<std::vector<core::SlotPorts>> lease(int64_t n, int64_t aid);
   void prepare(const std::vector<core::SlotPorts>& ports);
@@ -129,11 +134,9 @@ private:
   /// Waits up to `wait_ms` and serves what happened meanwhile; returns the
   /// wait status of `own` when it ended then, -1 otherwise.
   util::Result<int> serve(int64_t wait_ms, pid_t own);
-  exec::StartRequest request(size_t slot, const std::string& what) const;
-  std::string base(size_t slot, const std::string& what) const;
+  /// A hook's or the sidecar's request: its output goes to the slot's log.
+  exec::StartRequest request(size_t slot) const;
   std::string log_path(size_t slot) const;
-  /// Appends a hook's or sidecar's captured BASE.out/.err to the slot's log.
-  void move_output_to_log(size_t slot, const std::string& base) const;
   void fail(size_t slot, const std::string& error, bool see_log);
 
   store::Store& m_store;
@@ -147,7 +150,6 @@ private:
   std::unordered_map<int64_t, size_t> m_index;  ///< slot number → index
   std::unordered_map<pid_t, size_t> m_sidecars; ///< sidecar pid → index
   std::vector<int64_t> m_free;                  ///< reused by free_numbers()
-  bool m_logs_jobs = false;
 };
 
 } // namespace muster::agent

@@ -33,7 +33,7 @@ util::Result<void> check_slot_template(const core::RunSettings& s,
 
 util::Result<JobSource> open_source(core::RunSettings& s, const JobTemplates& templates,
                                     const RunInputs& inputs, int64_t first_seq) {
-  auto rows = open_rows(inputs.files, inputs.format, inputs.groups);
+  auto rows = open_rows(inputs.files, inputs.format, inputs.groups, inputs.linked);
   if (!rows) {
     return rows.error();
   }

@@ -20,6 +20,7 @@ struct RunInputs {
   std::vector<std::string> files;               ///< none: stdin (unless `groups`)
   std::string format;                           ///< "" to go by each file's name
   std::vector<std::vector<std::string>> groups; ///< the `:::` argument groups
+  std::vector<bool> linked; ///< per group: `:::+`, linked to the one before
 };
 
 /// Checks the slots' hooks against what the slots own, and lays out each

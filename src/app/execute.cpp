@@ -97,6 +97,8 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   options.me.heartbeat_ms = e.heartbeat_ms;
   options.no_wait = e.no_wait;
   options.join = e.join;
+  options.stream_output = e.stream_output;
+  options.tag = e.tag;
   RunOutcome out;
   for (;;) {
     if (e.wait_locks && !run.settings.locks.empty()) {

@@ -18,7 +18,8 @@ struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
   int64_t heartbeat_ms = core::k_default_heartbeat_ms;
   bool join = false; ///< take a share of a run another agent holds
-  bool pass_stdout = true;
+  bool stream_output = false; ///< hand jobs' output to the reporter as it comes
+  std::string tag;            ///< a template each started job's tag is rendered from
   bool no_wait = false;
   bool wait_locks = false;
 };

@@ -126,7 +126,8 @@ util::Result<JobOutput> job_output(store::Store& store, const std::string& locat
   }
   const core::RunFiles files = run_files(location, run->id);
   const int64_t seq = jobs->front().seq;
-  return JobOutput{*run, jobs->front(), files.job_stdout(seq), files.job_stderr(seq)};
+  return JobOutput{*run, jobs->front(), files.job_stdout(seq), files.job_stderr(seq),
+                   files.job_file(seq, ".cut")};
 }
 
 util::Result<SlotLog> slot_log(store::Store& store, const std::string& location,

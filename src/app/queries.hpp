@@ -50,6 +50,7 @@ struct JobOutput {
   store::JobRecord job;
   std::string stdout_path; ///< absent when the job wrote nothing there
   std::string stderr_path;
+  std::string cut_path;    ///< present when the files were cut to their tails
 };
 
 /// The output files of job `job_id` of the run named by `ref`.

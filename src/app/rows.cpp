@@ -11,14 +11,15 @@ namespace muster::app {
 
 util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
                              const std::string& format,
-                             std::vector<std::vector<std::string>> groups) {
+                             std::vector<std::vector<std::string>> groups,
+                             std::vector<bool> linked) {
   Rows rows;
   if (!groups.empty()) {
     if (!inputs.empty()) {
       return util::Error{"give rows with --input or after :::, not both"};
     }
     rows.field_count = groups.size();
-    rows.readers.push_back(input::make_args_reader(std::move(groups)));
+    rows.readers.push_back(input::make_args_reader(std::move(groups), std::move(linked)));
     rows.labels.emplace_back(":::");
     return rows;
   }

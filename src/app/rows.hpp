@@ -27,7 +27,8 @@ struct Rows {
 /// Opens `inputs` (stdin when none), or the `:::` groups.
 util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
                              const std::string& format,
-                             std::vector<std::vector<std::string>> groups);
+                             std::vector<std::vector<std::string>> groups,
+                             std::vector<bool> linked = {});
 
 /// The templates that make a job of a row.
 struct JobTemplates {

@@ -3,12 +3,16 @@
 
 #include "cli/exit_code.hpp"
 #include "cli/options.hpp"
+#include "util/strings.hpp"
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace muster::cli {
 
@@ -26,6 +30,8 @@ constexpr const char* k_exit_codes = R"(Exit codes:
        locked store, a damaged file (fix the disk, not the flags)
   70   an internal error: muster failed in a way no input explains
   130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
+  141  its stdout was closed (as by `| head`): no new jobs were started, the
+       running ones finished, and `muster resume RUN` continues it
 
 A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";
 
@@ -39,30 +45,50 @@ void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--json", g.json, "Print JSON for scripts");
 }
 
+void add_job_output_flags(CLI::App& cmd, OutputFlags& o) {
+  cmd.add_flag("--no-stdout", o.no_stdout, "Do not pass jobs' stdout to muster's stdout");
+  cmd.add_flag("--no-stderr", o.no_stderr, "Do not pass jobs' stderr to muster's stderr");
+  auto* k = cmd.add_flag("-k,--keep-order", o.keep_order,
+                         "Each job's output whole, in input order");
+  auto* lb = cmd.add_flag("--line-buffer", o.line_buffer,
+                          "Jobs' output line by line as it comes, never cut mid-line");
+  auto* u = cmd.add_flag("-u,--ungroup", o.ungroup, "Jobs' output as it comes, unsorted");
+  k->excludes(lb)->excludes(u);
+  lb->excludes(u);
+  cmd.add_flag("--tag", o.tag, "Prefix each output line with the job's id and a tab");
+  cmd.add_option("--tagstring", o.tagstring,
+                 "Prefix each output line with this template, e.g. {name}, and a tab");
+}
+
 void add_heartbeat_flag(CLI::App& cmd, std::string& heartbeat) {
-  cmd.add_option("--heartbeat", heartbeat,
-                 "How often the agent sends heartbeats (default 2s); it is offline after 3 missed");
+  cmd.add_option(
+      "--heartbeat", heartbeat,
+      "How often the agent sends heartbeats (default 2s); it is offline after 3 missed");
 }
 
 void add_wait_flags(CLI::App& cmd, bool& no_wait, bool& wait_locks) {
   cmd.add_flag("--wait-locks", wait_locks, "Wait for held locks instead of refusing");
-  cmd.add_flag("--no-wait", no_wait,
-               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+  cmd.add_flag(
+      "--no-wait", no_wait,
+      "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
 }
 
 std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mode) {
   auto o = std::make_shared<RunOptions>();
   o->mode = mode;
-  cmd.add_option("--config", o->config, "Config file (default: ./muster.toml if present)");
+  cmd.add_option("--config", o->config,
+                 "Config file (default: ./muster.toml if present)");
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: one per CPU)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd.add_option("-i,--input", o->inputs,
-                 "Input file (CSV, TSV, JSONL or lines; - is stdin); repeat for several");
+                 "Input file (CSV, TSV, JSONL or lines; - is stdin); repeat for several")
+      ->allow_extra_args(false);
   cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
       ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
   cmd.add_option("--id-column", o->id_column, "Field that gives each job a stable id");
   cmd.add_option("--key", o->key, "Template of the job's key, e.g. {account}");
-  cmd.add_flag("--shell", o->shell, "Run the command through sh -c, values quoted for sh");
+  cmd.add_flag("--shell", o->shell,
+               "Run the command through sh -c, values quoted for sh");
   cmd.add_option("--retries", o->retries, "Maximum attempts per job (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   cmd.add_option("--backoff", o->backoff, "Delay before the first retry (default 1s)");
@@ -73,27 +99,37 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--on-interrupt", o->on_interrupt,
                  "Jobs cut short by a crash or stop: requeue (default) or hold")
       ->check(CLI::IsMember({"requeue", "hold"}));
-  cmd.add_option("--max-output", o->max_output, "Output kept per job and stream (default 1M)");
-  cmd.add_option("--name", o->name, "Name the run; running the same name again resumes it");
+  cmd.add_option("--max-output", o->max_output,
+                 "Output kept per job and stream (default 1M)");
+  cmd.add_option("--name", o->name,
+                 "Name the run; running the same name again resumes it");
   cmd.add_option("--per-key", o->per_key, "At most N jobs of one key at once")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-  cmd.add_option("--per-key-daily", o->per_key_daily, "At most N starts of one key per day")
+  cmd.add_option("--per-key-daily", o->per_key_daily,
+                 "At most N starts of one key per day")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
-  cmd.add_option("--day-starts", o->day_starts, "When the daily window starts, HH:MM (default 00:00)");
-  cmd.add_option("--timezone", o->timezone, "Time zone of the daily window (default: the system's)");
-  cmd.add_option("--count", o->count, "What the daily cap counts: attempts (default) or successes")
+  cmd.add_option("--day-starts", o->day_starts,
+                 "When the daily window starts, HH:MM (default 00:00)");
+  cmd.add_option("--timezone", o->timezone,
+                 "Time zone of the daily window (default: the system's)");
+  cmd.add_option("--count", o->count,
+                 "What the daily cap counts: attempts (default) or successes")
       ->check(CLI::IsMember({"attempts", "successes"}));
   cmd.add_option("--rate", o->rate, "At most this many starts, e.g. 60/min, 2/s");
-  cmd.add_option("--priority", o->priority, "Template of each job's priority (higher first)");
-  cmd.add_option("--lock", o->locks, "A name the run holds while it runs; repeat for several");
-  cmd.add_option("--job-lock", o->job_lock, "Template of a lock each job holds, e.g. {device}");
+  cmd.add_option("--priority", o->priority,
+                 "Template of each job's priority (higher first)");
+  cmd.add_option("--lock", o->locks,
+                 "A name the run holds while it runs; repeat for several")
+      ->allow_extra_args(false);
+  cmd.add_option("--job-lock", o->job_lock,
+                 "Template of a lock each job holds, e.g. {device}");
   cmd.add_option("--halt-mode", o->halt_mode,
                  "When a rule halts the run: drain (running jobs finish) or stop")
       ->check(CLI::IsMember({"drain", "stop"}));
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
-  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  add_job_output_flags(cmd, o->output);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   // Everything from the first non-option word on is the command template.
@@ -107,6 +143,9 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
     for (const CLI::Option* opt : cmd.get_options()) {
       if (opt->count() > 0 && !opt->get_lnames().empty()) {
         o->given.insert("--" + opt->get_lnames().front());
+      }
+      for (const auto& name : opt->get_lnames()) {
+        o->flags.push_back("--" + name);
       }
     }
     return cmd_run(g, std::move(*o));
@@ -130,7 +169,7 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
+  add_job_output_flags(cmd, o->output);
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("--now", o->now, "End a halt's cooldown now");
   add_heartbeat_flag(cmd, o->heartbeat);
@@ -149,8 +188,8 @@ std::function<int()> setup_status(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_list(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<ListOptions>();
   cmd.add_option("--status", o->status, "Only runs in this state")
-      ->check(CLI::IsMember({"created", "running", "paused", "halted", "completed", "cancelled",
-                             "failed"}));
+      ->check(CLI::IsMember({"created", "running", "paused", "halted", "completed",
+                             "cancelled", "failed"}));
   cmd.add_option("--limit", o->limit, "Only the newest N runs")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000000}));
   add_output_flags(cmd, g);
@@ -173,7 +212,8 @@ std::function<int()> setup_summary(CLI::App& cmd, GlobalOptions& g) {
 
 std::function<int()> setup_cleanup(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<CleanupOptions>();
-  cmd.add_option("--days", o->days, "Delete finished runs last changed more than N days ago")
+  cmd.add_option("--days", o->days,
+                 "Delete finished runs last changed more than N days ago")
       ->required()
       ->check(CLI::Range(0.0, 100000.0));
   cmd.add_flag("--dry-run", o->dry_run, "Only list what would be deleted");
@@ -185,8 +225,9 @@ std::function<int()> setup_cleanup(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_jobs(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<JobsOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("--state", o->state, "Only jobs in this state (pending, running, succeeded, "
-                                      "failed, retrying, interrupted...)");
+  cmd.add_option("--state", o->state,
+                 "Only jobs in this state (pending, running, succeeded, "
+                 "failed, retrying, interrupted...)");
   cmd.add_option("--limit", o->limit, "At most this many jobs");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_jobs(g, *o); };
@@ -196,17 +237,22 @@ std::function<int()> setup_logs(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<LogsOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
   cmd.add_option("job", o->job, "Job id");
-  cmd.add_option("--slot", o->slot, "Show slot N's log (hooks and their output) instead")
+  cmd.add_option("--slot", o->slot,
+                 "Show slot N's log (its jobs, hooks and sidecar) instead")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd.add_flag("--stdout", o->stdout_only, "Only its stdout");
   cmd.add_flag("--stderr", o->stderr_only, "Only its stderr");
+  cmd.add_flag("-f,--follow", o->follow,
+               "Go on printing output as it is written, until the job ends (with --slot: "
+               "until the run stops)");
   return [o, &g] { return cmd_logs(g, *o); };
 }
 
 std::function<int()> setup_export(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<ExportOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("--format", o->format, "csv (default), jsonl, or joblog (GNU parallel's)")
+  cmd.add_option("--format", o->format,
+                 "csv (default), jsonl, or joblog (GNU parallel's)")
       ->check(CLI::IsMember({"csv", "jsonl", "joblog"}));
   cmd.add_option("-o,--output", o->output, "Write to this file instead of stdout");
   return [o, &g] { return cmd_export(g, *o); };
@@ -240,9 +286,10 @@ std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
   cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  cmd.add_flag("--no-stdout", o->no_stdout, "Do not copy jobs' stdout to muster's stdout");
-  cmd.add_flag("--no-wait", o->no_wait,
-               "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
+  add_job_output_flags(cmd, o->output);
+  cmd.add_flag(
+      "--no-wait", o->no_wait,
+      "Exit (3 or 4) instead of waiting out a halt's cooldown or a limit's window");
   add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
@@ -252,8 +299,9 @@ std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_pause(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<PauseOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_flag("--stop-running", o->stop_running,
-               "Also stop running jobs; they go back to pending without spending an attempt");
+  cmd.add_flag(
+      "--stop-running", o->stop_running,
+      "Also stop running jobs; they go back to pending without spending an attempt");
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   return [o, &g] { return cmd_pause(g, *o); };
 }
@@ -279,7 +327,8 @@ std::function<int()> setup_scale(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_add(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<AddOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("-i,--input", o->inputs, "Input file with the new rows; repeat for several")
+  cmd.add_option("-i,--input", o->inputs,
+                 "Input file with the new rows; repeat for several")
       ->required();
   cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
       ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
@@ -302,8 +351,10 @@ std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
 
 const Subcommand k_subcommands[] = {
     {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
-    {"resume", "Continue a run that was stopped, crashed, paused, halted or seeded", setup_resume},
-    {"join", "Add this terminal as another agent of a live run, with its own slots", setup_join},
+    {"resume", "Continue a run that was stopped, crashed, paused, halted or seeded",
+     setup_resume},
+    {"join", "Add this terminal as another agent of a live run, with its own slots",
+     setup_join},
     {"pause", "Stop claiming jobs for a run, from any terminal", setup_pause},
     {"cancel", "Stop a run's jobs and cancel the rest", setup_cancel},
     {"scale", "Change a live run's number of slots", setup_scale},
@@ -313,7 +364,8 @@ const Subcommand k_subcommands[] = {
     {"list", "All runs in the store", setup_list},
     {"workers", "Every agent's slots: state, current job, sidecar", setup_workers},
     {"summary", "Workers, runs and jobs across the store", setup_summary},
-    {"cleanup", "Delete finished runs older than some days, with their files", setup_cleanup},
+    {"cleanup", "Delete finished runs older than some days, with their files",
+     setup_cleanup},
     {"jobs", "A run's jobs and their states", setup_jobs},
     {"logs", "A job's captured output", setup_logs},
     {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},
@@ -324,13 +376,69 @@ const Subcommand k_subcommands[] = {
     {"validate", "Check the config, the command and every input row; run nothing",
      setup_validate},
     {"show-config", "The resolved settings and what each slot owns", setup_show_config},
-    {"stop-all", "Drain and stop every live agent of this store; tear down after dead ones",
+    {"stop-all",
+     "Drain and stop every live agent of this store; tear down after dead ones",
      setup_stop_all},
 };
+
+std::vector<std::string> subcommand_names() {
+  std::vector<std::string> names{"help"};
+  for (const auto& sub : k_subcommands) {
+    names.emplace_back(sub.name);
+  }
+  return names;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& names) {
+  const std::string near = util::closest(word, names);
+  return near.empty() ? "" : "; did you mean '" + near + "'?";
+}
+
+/// Looks at the words before the subcommand: `help CMD` becomes `CMD
+/// --help`, and an unknown subcommand or global option is an error with a
+/// suggestion. Returns the exit code when it ends the command.
+std::optional<int> check_leading_words(std::vector<std::string>& args) {
+  const auto names = subcommand_names();
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& w = args[i];
+    if (w == "--store") {
+      ++i;
+      continue;
+    }
+    if (w.rfind("--store=", 0) == 0 || w == "--version" || w == "-h" || w == "--help") {
+      continue;
+    }
+    if (!w.empty() && w[0] == '-') {
+      std::fprintf(
+          stderr, "muster: unknown option '%s'%s (muster --help lists them)\n", w.c_str(),
+          did_you_mean(w.substr(0, w.find('=')), {"--store", "--version", "--help"})
+              .c_str());
+      return to_int(ExitCode::usage);
+    }
+    if (w == "help") {
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+      if (i < args.size() && args[i][0] != '-') {
+        args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, "--help");
+        return check_leading_words(args);
+      }
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "--help");
+      return std::nullopt;
+    }
+    if (std::find(names.begin(), names.end(), w) == names.end()) {
+      std::fprintf(stderr, "muster: unknown command '%s'%s (muster --help lists them)\n",
+                   w.c_str(), did_you_mean(w, names).c_str());
+      return to_int(ExitCode::usage);
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 } // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout is an EPIPE to handle, not a death; jobs get the default back.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"muster: run batches of jobs in parallel slots, durably.\n"
                "Every job's state lives in a store, so a crash, Ctrl-C or reboot loses "
                "nothing and runs nothing twice.",
@@ -342,7 +450,8 @@ int main(int argc, char** argv) {
   // `run` passes its command words up as extras; nothing else may have any.
   app.allow_extras();
   GlobalOptions g;
-  app.add_option("--store", g.store, "Store directory (default $MUSTER_STORE or ./.muster)");
+  app.add_option("--store", g.store,
+                 "Store directory (default $MUSTER_STORE or ./.muster)");
   std::function<int()> action;
   for (const auto& sub : k_subcommands) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.description);
@@ -350,19 +459,36 @@ int main(int argc, char** argv) {
     auto act = sub.setup(*cmd, g);
     cmd->callback([&action, act] { action = act; });
   }
+  std::vector<std::string> args(argv, argv + argc);
+  if (auto rc = check_leading_words(args)) {
+    return *rc;
+  }
   try {
-    app.parse(argc, argv);
+    // CLI11 takes the words last to first.
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : to_int(ExitCode::usage);
   }
   for (const CLI::App* sub : app.get_subcommands()) {
-    const bool takes_command = sub->get_name() == "run" || sub->get_name() == "validate" ||
+    const bool takes_command = sub->get_name() == "run" ||
+                               sub->get_name() == "validate" ||
                                sub->get_name() == "show-config";
     if (!takes_command && !app.remaining().empty()) {
-      std::fprintf(stderr, "muster %s: unexpected argument '%s'\nRun with --help for more "
-                           "information.\n",
-                   sub->get_name().c_str(), app.remaining().front().c_str());
+      const std::string word = app.remaining().front();
+      std::vector<std::string> flags;
+      for (const CLI::Option* opt : sub->get_options()) {
+        for (const auto& n : opt->get_lnames()) {
+          flags.push_back("--" + n);
+        }
+      }
+      std::fprintf(
+          stderr, "muster %s: unexpected argument '%s'%s (see muster %s --help)\n",
+          sub->get_name().c_str(), word.c_str(),
+          word[0] == '-' ? did_you_mean(word.substr(0, word.find('=')), flags).c_str()
+                         : "",
+          sub->get_name().c_str());
       return to_int(ExitCode::usage);
     }
   }

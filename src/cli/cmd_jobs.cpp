@@ -4,8 +4,15 @@
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
+#include "util/fd.hpp"
 #include "util/files.hpp"
 #include "util/time.hpp"
+
+#include <cerrno>
+#include <cinttypes>
+#include <fcntl.h>
+#include <functional>
+#include <unistd.h>
 
 namespace muster::cli {
 
@@ -53,31 +60,154 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
   return 0;
 }
 
+namespace {
+
+/// Copies what is added to a file to `to`, from its first byte; the file
+/// may not exist yet.
+class Follower {
+public:
+  Follower(std::string path, int to) : m_path(std::move(path)), m_to(to) {}
+  /// Copies what is there now; false when nothing was.
+  bool pump() {
+    if (m_gone) {
+      return false;
+    }
+    if (!m_file.valid()) {
+      m_file.reset(::open(m_path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!m_file.valid()) {
+        return false;
+      }
+    }
+    bool any = false;
+    char buf[64 * 1024];
+    for (;;) {
+      ssize_t n = ::read(m_file.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        return any;
+      }
+      any = true;
+      for (ssize_t done = 0; done < n;) {
+        ssize_t w = ::write(m_to, buf + done, static_cast<size_t>(n - done));
+        if (w <= 0) {
+          if (w < 0 && errno == EINTR) {
+            continue;
+          }
+          m_gone = true; // the reader left: nothing more to do
+          return any;
+        }
+        done += w;
+      }
+    }
+  }
+
+  /// Whether its reader is gone (a closed pipe).
+  bool gone() const { return m_gone; }
+
+private:
+  std::string m_path;
+  int m_to;
+  util::Fd m_file;
+  bool m_gone = false;
+};
+
+/// Pumps `followers` every 100 ms while `going()` says so (asked every
+/// 250 ms), then once more.
+void follow(std::vector<Follower*> followers, const std::function<bool()>& going) {
+  int64_t asked = 0;
+  for (;;) {
+    for (Follower* f : followers) {
+      f->pump();
+      if (f->gone()) {
+        return;
+      }
+    }
+    const int64_t now = util::monotonic_ms();
+    if (now - asked >= 250) {
+      asked = now;
+      if (!going()) {
+        break;
+      }
+    }
+    ::usleep(100 * 1000);
+  }
+  for (Follower* f : followers) {
+    f->pump();
+  }
+}
+
+/// Says, on stderr, when the files hold only the tails of what the job wrote.
+void note_tail(const app::JobOutput& output, bool show_stdout, bool show_stderr) {
+  const std::string cut = util::read_file(output.cut_path);
+  if (cut.empty()) {
+    return;
+  }
+  uint64_t bytes[2] = {0, 0};
+  std::sscanf(cut.c_str(), "stdout %" SCNu64 " stderr %" SCNu64, &bytes[0], &bytes[1]);
+  const uint64_t max = output.run.settings.max_output;
+  const char* names[2] = {"stdout", "stderr"};
+  for (int s : {0, 1}) {
+    if (bytes[s] > max && (s == 0 ? show_stdout : show_stderr)) {
+      std::fprintf(stderr, "muster: %s: the last %s of %s (--max-output %s)\n", names[s],
+                   util::format_bytes(max).c_str(), util::format_bytes(bytes[s]).c_str(),
+                   util::format_bytes(max).c_str());
+    }
+  }
+}
+
+} // namespace
+
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::Create::no);
   if (o.slot >= 0) {
-    const auto log = check(app::slot_log(*store, g.store, o.run, o.slot));
-    if (!util::copy_file_to(log.path, stdout)) {
-      // It went away since app looked: the same answer.
-      throw failure(util::Error{"no log for slot " + std::to_string(o.slot) + " of run " +
-                                    log.run.id + " (" + log.path + ")",
-                                util::ErrorKind::not_found});
+    auto log = app::slot_log(*store, g.store, o.run, o.slot);
+    if (!log && !(o.follow && log.error().kind == util::ErrorKind::not_found)) {
+      throw failure(log.error());
     }
+    const auto run = log ? log->run : find_run(*store, o.run);
+    Follower f(log ? log->path : run_files(g, run).slot_log(o.slot), STDOUT_FILENO);
+    if (!o.follow) {
+      f.pump();
+      return 0;
+    }
+    // A slot's log grows while the run runs: its jobs, hooks and sidecar.
+    follow({&f},
+           [&] { return find_run(*store, run.id).state == core::RunState::running; });
     return 0;
   }
   if (o.job.empty()) {
     find_run(*store, o.run); // an unknown run is the first thing to say
     throw Failure{ExitCode::usage, "logs: give a JOB, or --slot N"};
   }
-  const auto output = check(app::job_output(*store, g.store, o.run, o.job));
+  auto output = check(app::job_output(*store, g.store, o.run, o.job));
   std::fflush(stdout);
+  Follower out(output.stdout_path, STDOUT_FILENO);
+  Follower err(output.stderr_path, o.stderr_only ? STDOUT_FILENO : STDERR_FILENO);
+  std::vector<Follower*> shown;
   if (!o.stderr_only) {
-    util::copy_file_to(output.stdout_path, stdout);
-    std::fflush(stdout);
+    shown.push_back(&out);
   }
   if (!o.stdout_only) {
-    util::copy_file_to(output.stderr_path, o.stderr_only ? stdout : stderr);
+    shown.push_back(&err);
   }
+  const auto unfinished = [](core::JobState s) {
+    return s == core::JobState::running || s == core::JobState::pending ||
+           s == core::JobState::waiting;
+  };
+  if (o.follow && unfinished(output.job.state)) {
+    // Until its attempt ends; one that has not started yet is waited for.
+    follow(shown, [&] {
+      output = check(app::job_output(*store, g.store, o.run, o.job));
+      return unfinished(output.job.state);
+    });
+    return 0;
+  }
+  for (Follower* f : shown) {
+    f->pump();
+  }
+  note_tail(output, !o.stderr_only, !o.stdout_only);
   return 0;
 }
 

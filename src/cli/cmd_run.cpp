@@ -13,6 +13,8 @@
 #include "util/time.hpp"
 #include "util/timezone.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <type_traits>
@@ -188,7 +190,6 @@ app::ExecOptions exec_options(const RunOptions& o) {
   app::ExecOptions e;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
   e.slots = o.slots;
-  e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
   return e;
@@ -209,7 +210,7 @@ int resume_named(const GlobalOptions& g, const RunOptions& o,
     return to_int(ExitCode::ok);
   }
   auto store = open_store(g, store::Create::no);
-  return execute(*store, run, g, exec);
+  return execute(*store, run, g, exec, o.output);
 }
 
 /// Prints what `validate` found: every row was read and is fine.
@@ -240,16 +241,107 @@ int report_seeded(const GlobalOptions& g, const store::RunRecord& run) {
   return to_int(ExitCode::ok);
 }
 
+/// What to say of an option `run` does not know: GNU parallel's and xargs'
+/// habits get what to use instead; anything else a "did you mean".
+std::string unknown_run_option(const std::string& word,
+                               const std::vector<std::string>& known) {
+  static const std::pair<const char*, const char*> k_instead[] = {
+      {"-P", "-P is xargs'; use -j N"},
+      {"--max-procs", "--max-procs is xargs'; use -j N"},
+      {"--joblog", "a joblog is `muster export RUN --format joblog`"},
+      {"--resume",
+       "--name NAME runs a named run again where it stopped; or `muster resume RUN`"},
+      {"--resume-failed", "failed jobs run again with `muster retry RUN`"},
+      {"--retry-failed", "failed jobs run again with `muster retry RUN`"},
+      {"--retry", "use --retries N (attempts per job)"},
+      {"-a", "use -i FILE, or :::: FILE"},
+      {"--arg-file", "use -i FILE, or :::: FILE"},
+      {"-n", "muster runs one command per input row; there is no -n"},
+      {"--max-args", "muster runs one command per input row; there is no --max-args"},
+      {"-I", "muster's placeholder is {} (and {1}, {name}); there is no -I"},
+      {"--colsep", "use a CSV or TSV input (--format csv|tsv) and {1}, {2} or {name}"},
+      {"--bar", "the progress line is shown on a terminal by default"},
+      {"--progress", "the progress line is shown on a terminal by default"},
+      {"--eta", "the progress line shows the ETA on a terminal by default"},
+  };
+  const std::string flag = word.substr(0, word.find('='));
+  for (const auto& [name, instead] : k_instead) {
+    if (flag == name) {
+      return "unknown option '" + word + "': " + instead;
+    }
+  }
+  const std::string near = util::closest(flag, known);
+  return "unknown option '" + word + "'" +
+         (near.empty() ? "" : "; did you mean " + near + "?") +
+         " (see muster run --help; the command goes after --)";
+}
+
+/// The lines of `path`, for `:::: FILE`: each is a value (CR LF is fine).
+std::vector<std::string> read_value_lines(const std::string& path) {
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!f) {
+    throw Failure{ExitCode::usage,
+                  ":::: " + path + ": cannot read it: " + std::strerror(errno)};
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  int c;
+  bool any = false;
+  while ((c = std::fgetc(f)) != EOF) {
+    any = true;
+    if (c == '\n') {
+      if (!line.empty() && line.back() == '\r') {
+        line.pop_back();
+      }
+      lines.push_back(std::move(line));
+      line.clear();
+      any = false;
+    } else {
+      line += static_cast<char>(c);
+    }
+  }
+  if (any) {
+    lines.push_back(std::move(line));
+  }
+  if (f != stdin) {
+    std::fclose(f);
+  }
+  return lines;
+}
+
 } // namespace
 
 int cmd_run(const GlobalOptions& g, RunOptions o) {
-  // Split `CMD ARGS ::: a b ::: c d` into the command and argument groups.
+  // Split `CMD ARGS ::: a b ::: c d` into the command and argument groups:
+  // `:::+` links a group to the one before it, `:::: FILE` reads one from a
+  // file's lines (`::::+` linked).
   std::vector<std::vector<std::string>> groups;
-  for (auto& word : o.command) {
-    if (word == ":::") {
+  std::vector<bool> linked;
+  bool file_next = false;
+  for (size_t i = 0; i < o.command.size(); ++i) {
+    const std::string& word = o.command[i];
+    if (word == ":::" || word == ":::+" || word == "::::" || word == "::::+") {
       groups.emplace_back();
-    } else if (groups.empty()) {
+      linked.push_back(word.back() == '+');
+      if (linked.back() && groups.size() == 1) {
+        throw Failure{ExitCode::usage, word +
+                                           " links values to the group before it, and "
+                                           "there is none; use " +
+                                           word.substr(0, word.size() - 1)};
+      }
+      file_next = word.rfind("::::", 0) == 0;
+      if (file_next && i + 1 == o.command.size()) {
+        throw Failure{ExitCode::usage, word + ": expected a file after it"};
+      }
+      continue;
+    }
+    if (groups.empty()) {
       o.command_words.push_back(word);
+    } else if (file_next) {
+      // Every line of the file is one value of the group.
+      file_next = false;
+      auto lines = read_value_lines(word);
+      groups.back() = std::move(lines);
     } else {
       groups.back().push_back(word);
     }
@@ -260,11 +352,15 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   } else if (!command.empty() && command.front().size() > 1 &&
              command.front()[0] == '-') {
     // Options end where the command begins; a command never starts with '-'.
-    throw Failure{ExitCode::usage,
-                  "unknown option '" + command.front() +
-                      "' (see muster run --help; the command goes after --)"};
+    throw Failure{ExitCode::usage, unknown_run_option(command.front(), o.flags)};
   }
   check(apply_config(o));
+  if (command.empty() && !groups.empty()) {
+    // Such as `::: a b -- echo {}`: the values came first.
+    throw Failure{ExitCode::usage,
+                  "no command before ':::': the command goes first, as in "
+                  "muster run [OPTIONS] [--] COMMAND [ARG...] ::: VALUES..."};
+  }
   core::RunSettings settings = settings_from(o, command);
   // Every flag is checked before anything is created.
   const app::ExecOptions exec = exec_options(o);
@@ -283,7 +379,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
       return resume_named(g, o, exec, *existing, command);
     }
   }
-  const app::RunInputs inputs{o.inputs, o.format, std::move(groups)};
+  const app::RunInputs inputs{o.inputs, o.format, std::move(groups), std::move(linked)};
   if (o.mode == RunMode::validate) {
     return report_valid(g, o, check(app::validate_rows(settings, templates, inputs)));
   }
@@ -297,7 +393,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     return report_seeded(g, run);
   }
   auto store = open_store(g, store::Create::no);
-  return execute(*store, run, g, exec);
+  return execute(*store, run, g, exec, o.output);
 }
 
 int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
@@ -305,11 +401,10 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
   const auto run = check(app::join(*store, o.run, o.slots));
   app::ExecOptions e;
   e.slots = o.slots;
-  e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
   e.join = true;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
-  return execute(*store, run, g, e);
+  return execute(*store, run, g, e, o.output);
 }
 
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
@@ -327,11 +422,10 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   }
   app::ExecOptions e;
   e.slots = o.slots;
-  e.pass_stdout = !o.no_stdout;
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
-  return execute(*store, run, g, e);
+  return execute(*store, run, g, e, o.output);
 }
 
 } // namespace muster::cli

@@ -7,6 +7,8 @@
 #include "util/time.hpp"
 #include "util/timezone.hpp"
 
+#include <unistd.h>
+
 namespace muster::cli {
 
 std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create) {
@@ -77,14 +79,29 @@ int report_ending(store::Store& store, const store::RunRecord& run,
 } // namespace
 
 int execute(store::Store& store, const store::RunRecord& run, const GlobalOptions& g,
-            const app::ExecOptions& e) {
+            app::ExecOptions e, const OutputFlags& output) {
   ui::ProgressOptions popts;
   popts.quiet = g.quiet || g.json;
+  auto& out = popts.output;
+  out.mode = output.keep_order    ? ui::OutputMode::keep_order
+             : output.line_buffer ? ui::OutputMode::line_buffer
+             : output.ungroup     ? ui::OutputMode::ungroup
+                                  : ui::OutputMode::group;
   // With --json, stdout carries the JSON alone; `muster logs` has the output.
-  popts.pass_stdout = e.pass_stdout && !g.json;
+  out.pass_stdout = !output.no_stdout && !g.json;
+  out.pass_stderr = !output.no_stderr;
+  out.tag = output.tag || !output.tagstring.empty();
+  e.stream_output = ui::streams(out.mode);
+  e.tag = !output.tagstring.empty() ? output.tagstring : output.tag ? "{}" : "";
+  // The live line is drawn over stderr's terminal; when stdout is a pipe,
+  // whatever reads it may be writing to that terminal too.
+  popts.live = !out.pass_stdout || !ui::is_pipe(STDOUT_FILENO);
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
   const auto outcome =
       check(app::run_agent(store, g.store, run, e, printer, lock_waiting(popts.quiet)));
+  if (printer.output_closed() && outcome.result.ending == agent::Ending::interrupted) {
+    return to_int(ExitCode::output_closed);
+  }
   if (g.json) {
     // The same shape as `muster status --json`.
     const auto after = check(app::run_status(store, run.id));

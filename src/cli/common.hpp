@@ -35,7 +35,7 @@ core::RunFiles run_files(const GlobalOptions& g, const store::RunRecord& run);
 /// Runs `run` with an agent in this process, with the progress line on
 /// stderr, until it completes or is stopped; returns the exit code.
 int execute(store::Store& store, const store::RunRecord& run, const GlobalOptions& g,
-            const app::ExecOptions& e);
+            app::ExecOptions e, const OutputFlags& output);
 
 /// Prints "muster: waiting: LOCK" once, unless `quiet`.
 app::LockWaiting lock_waiting(bool quiet);

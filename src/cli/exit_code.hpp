@@ -19,6 +19,8 @@ enum class ExitCode : int {
                      ///< or locked store, a damaged file; fix the disk, not the flags
   internal = 70,     ///< muster failed in a way no input explains (a bug, or the system)
   interrupted = 130, ///< stopped by SIGINT/SIGTERM/SIGHUP; the run can be resumed
+  output_closed = 141, ///< muster's stdout was closed (`| head`): it stopped claiming and
+                       ///< drained, quietly; the run can be resumed
 };
 
 inline int to_int(ExitCode c) { return static_cast<int>(c); }

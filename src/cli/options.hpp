@@ -20,6 +20,17 @@ struct GlobalOptions {
   bool quiet = false;
 };
 
+/// How jobs' output reaches muster's stdout and stderr (run, resume, join).
+struct OutputFlags {
+  bool no_stdout = false;
+  bool no_stderr = false;
+  bool keep_order = false;  ///< -k
+  bool line_buffer = false;
+  bool ungroup = false;     ///< -u
+  bool tag = false;
+  std::string tagstring;    ///< --tagstring TEMPLATE ("" for none)
+};
+
 /// What `run`'s options are for.
 enum class RunMode { run, validate, show_config };
 
@@ -28,6 +39,7 @@ struct RunOptions {
   std::string config;         ///< --config ("" to look for ./muster.toml)
   std::string config_used;    ///< the file that was read, if any
   std::set<std::string> given; ///< options given on the command line, by long name
+  std::vector<std::string> flags; ///< every long option `run` takes, for "did you mean"
   std::vector<core::PortSpec> ports;
   core::SlotSettings slot; ///< [slots] of the config: directories, hooks, stagger
   int64_t slots = 0; ///< 0: one per CPU
@@ -46,7 +58,7 @@ struct RunOptions {
   std::string max_output = "1M";
   std::string name;
   bool seed_only = false;
-  bool no_stdout = false;
+  OutputFlags output;
   bool no_wait = false;    ///< end (exit 3 or 4) instead of waiting out a halt or a window
   bool wait_locks = false; ///< wait for held run locks instead of refusing
   std::string heartbeat = "2s";  ///< how often the agent sends heartbeats
@@ -68,7 +80,7 @@ struct RunOptions {
 struct ResumeOptions {
   std::string run;
   int64_t slots = 0; ///< 0: the run's own
-  bool no_stdout = false;
+  OutputFlags output;
   bool no_wait = false;
   bool wait_locks = false;
   bool now = false; ///< end a halt's cooldown now
@@ -93,7 +105,7 @@ struct CleanupOptions {
 struct JoinOptions {
   std::string run;
   int64_t slots = 0;
-  bool no_stdout = false;
+  OutputFlags output;
   bool no_wait = false;
   std::string heartbeat = "2s";
 };
@@ -144,6 +156,7 @@ struct LogsOptions {
   int64_t slot = -1; ///< --slot N: the slot's log instead of a job's output
   bool stdout_only = false;
   bool stderr_only = false;
+  bool follow = false; ///< -f: go on printing while the job (or the run) runs
 };
 
 struct ExportOptions {

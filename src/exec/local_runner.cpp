@@ -2,6 +2,7 @@
 
 #include "exec/probe.hpp"
 #include "exec/spawn.hpp"
+#include "util/time.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,8 +15,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "util/time.hpp"
 
 extern char** environ;
 
@@ -37,8 +36,8 @@ util::Error sys_error(const std::string& what) {
 }
 
 bool is_muster_var(const char* entry) {
-  static const char* k_vars[] = {"MUSTER_RUN_ID=", "MUSTER_JOB_ID=", "MUSTER_SLOT=",
-                                 "MUSTER_ATTEMPT="};
+  static const char* k_vars[] = {
+      "MUSTER_RUN_ID=", "MUSTER_JOB_ID=", "MUSTER_SLOT=", "MUSTER_ATTEMPT="};
   for (const char* v : k_vars) {
     if (std::strncmp(entry, v, std::strlen(v)) == 0) {
       return true;
@@ -66,13 +65,6 @@ util::Result<std::pair<util::Fd, util::Fd>> make_pipe() {
 void block_handled_signals() {
   sigset_t set = handled_signals();
   sigprocmask(SIG_BLOCK, &set, nullptr);
-}
-
-void append_tail(std::string& tail, std::string_view data, uint64_t max_bytes) {
-  tail.append(data);
-  if (max_bytes > 0 && tail.size() > 2 * max_bytes) {
-    tail.erase(0, tail.size() - max_bytes);
-  }
 }
 
 util::Result<std::unique_ptr<LocalRunner>> LocalRunner::create() {
@@ -171,7 +163,8 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
     return pid.error();
   }
   Job job;
-  job.max_output = request.max_output;
+  job.append = request.append;
+  job.stream = request.stream;
   job.out.pipe = std::move(out->first);
   job.out.path = request.stdout_path;
   job.err.pipe = std::move(err->first);
@@ -194,12 +187,52 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   return *pid;
 }
 
-void LocalRunner::read_stream(Stream& stream, uint64_t max_output) {
+void LocalRunner::write_chunk(const Job& job, Stream& stream, std::string_view data) {
+  stream.bytes += data.size();
+  if (stream.bytes <= k_output_in_memory) {
+    stream.kept.append(data);
+  } else if (!stream.kept.empty()) {
+    stream.kept = std::string(); // too big to keep: its file has it
+  }
+  if (!stream.error.empty()) {
+    return;
+  }
+  if (!stream.file.valid()) {
+    const int mode = job.append ? O_APPEND : O_TRUNC;
+    stream.file.reset(
+        ::open(stream.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0644));
+    if (!stream.file.valid()) {
+      stream.error = "cannot write " + stream.path + ": " + std::strerror(errno);
+      return;
+    }
+  }
+  while (!data.empty()) {
+    ssize_t n = ::write(stream.file.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      stream.error = "cannot write " + stream.path + ": " +
+                     (n < 0 ? std::strerror(errno) : "short write");
+      return;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void LocalRunner::read_stream(pid_t pid, Job& job, Stream& stream, Events& events) {
   char buf[64 * 1024];
   while (stream.pipe.valid()) {
     ssize_t n = ::read(stream.pipe.get(), buf, sizeof buf);
     if (n > 0) {
-      append_tail(stream.tail, std::string_view(buf, static_cast<size_t>(n)), max_output);
+      const std::string_view data(buf, static_cast<size_t>(n));
+      write_chunk(job, stream, data);
+      if (job.stream) {
+        events.output.push_back(Output{pid, &stream == &job.err, std::string(data)});
+      }
+      if (static_cast<size_t>(n) < sizeof buf) {
+        return; // drained for now; a full buffer may have more behind it
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) {
@@ -214,36 +247,21 @@ void LocalRunner::read_stream(Stream& stream, uint64_t max_output) {
   }
 }
 
-uint64_t LocalRunner::close_stream(Stream& stream, uint64_t max_output) {
-  read_stream(stream, max_output);
+void LocalRunner::close_stream(pid_t pid, Job& job, Stream& stream, Events& events) {
+  // Whatever is still in the pipe: a group that exited may have left a lot.
+  while (stream.pipe.valid()) {
+    const uint64_t before = stream.bytes;
+    read_stream(pid, job, stream, events);
+    if (stream.bytes == before) {
+      break;
+    }
+  }
   if (stream.pipe.valid()) {
     // Something outside the job's group still holds the pipe; stop listening.
     m_pipe_owner.erase(stream.pipe.get());
     stream.pipe.reset();
   }
-  if (stream.tail.empty()) {
-    return 0;
-  }
-  if (max_output > 0 && stream.tail.size() > max_output) {
-    stream.tail.erase(0, stream.tail.size() - max_output);
-  }
-  int fd = ::open(stream.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return 0;
-  }
-  size_t done = 0;
-  while (done < stream.tail.size()) {
-    ssize_t n = ::write(fd, stream.tail.data() + done, stream.tail.size() - done);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return done;
+  stream.file.reset();
 }
 
 bool LocalRunner::probe(const std::string& url, int timeout_ms) {
@@ -284,8 +302,13 @@ void LocalRunner::reap(Events& events) {
     Exited e;
     e.pid = pid;
     e.status = status;
-    e.stdout_bytes = close_stream(job.out, job.max_output);
-    e.stderr_bytes = close_stream(job.err, job.max_output);
+    close_stream(pid, job, job.out, events);
+    close_stream(pid, job, job.err, events);
+    e.stdout_bytes = job.out.bytes;
+    e.stderr_bytes = job.err.bytes;
+    e.stdout_data = std::move(job.out.kept);
+    e.stderr_data = std::move(job.err.kept);
+    e.output_error = !job.out.error.empty() ? job.out.error : job.err.error;
     m_jobs.erase(it);
     events.exited.push_back(e);
   }
@@ -322,7 +345,7 @@ util::Result<Events> LocalRunner::wait(int64_t deadline_ms) {
       continue;
     }
     Stream& s = job->second.out.pipe.get() == fd ? job->second.out : job->second.err;
-    read_stream(s, job->second.max_output);
+    read_stream(owner->second, job->second, s, events);
   }
   if (!signalled) {
     return events;

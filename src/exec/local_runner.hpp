@@ -1,8 +1,8 @@
 #pragma once
 // Runs jobs as local processes: spawn, epoll on a signalfd and the jobs'
-// output pipes, reap, and keep the tail of each job's output. Output reaches a
-// file only when there is some: creating and deleting two files per job costs
-// more than the job itself on ext4.
+// output pipes, reap, and write each job's output to its files as it comes.
+// A file is created only at its first byte: creating and deleting two files
+// per job costs more than the job itself on ext4.
 
 #include "exec/keeper.hpp"
 #include "exec/runner.hpp"
@@ -33,20 +33,25 @@ public:
 private:
   LocalRunner() = default;
   explicit LocalRunner(Keeper keeper) : m_keeper(std::move(keeper)) {}
-  /// One output stream of a job: its pipe and the tail read so far.
+  /// One output stream of a job: its pipe, and its file once it has output.
   struct Stream {
     util::Fd pipe;
-    std::string tail;
+    util::Fd file;
     std::string path;
+    uint64_t bytes = 0;
+    std::string kept; ///< all of it while it is small (k_output_in_memory)
+    std::string error;
   };
   struct Job {
     Stream out;
     Stream err;
-    uint64_t max_output = 0;
+    bool append = false;
+    bool stream = false;
   };
   void reap(Events& events);
-  void read_stream(Stream& stream, uint64_t max_output);
-  uint64_t close_stream(Stream& stream, uint64_t max_output);
+  void read_stream(pid_t pid, Job& job, Stream& stream, Events& events);
+  void write_chunk(const Job& job, Stream& stream, std::string_view data);
+  void close_stream(pid_t pid, Job& job, Stream& stream, Events& events);
   util::Result<std::string> resolve(const std::string& name);
 
   Keeper m_keeper;
@@ -58,9 +63,5 @@ private:
   std::unordered_map<pid_t, Job> m_jobs;
   std::unordered_map<int, pid_t> m_pipe_owner; ///< read end → job
 };
-
-/// Appends `data` to `tail`, keeping at least the last `max_bytes` (all when
-/// 0) and never more than twice that.
-void append_tail(std::string& tail, std::string_view data, uint64_t max_bytes);
 
 } // namespace muster::exec

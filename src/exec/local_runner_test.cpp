@@ -24,13 +24,12 @@ protected:
     ASSERT_TRUE(r.ok()) << r.error().message;
     m_runner = std::move(*r);
   }
-  StartRequest request(std::vector<std::string> argv, uint64_t max_output = 0) {
+  StartRequest request(std::vector<std::string> argv) {
     StartRequest req;
     req.argv = std::move(argv);
     req.env = {"MUSTER_JOB_ID=t1"};
     req.stdout_path = m_dir + "/" + std::to_string(++m_n) + ".out";
     req.stderr_path = m_dir + "/" + std::to_string(m_n) + ".err";
-    req.max_output = max_output;
     return req;
   }
 
@@ -85,33 +84,82 @@ TEST_F(RunnerTest, CapturesOutputAndRemovesEmptyFiles) {
   EXPECT_FALSE(std::filesystem::exists(quiet.stderr_path));
 }
 
-TEST_F(RunnerTest, OutputOverTheCapKeepsItsTail) {
-  auto req = request({"sh", "-c", "seq 1 100000"}, 1024);
+TEST_F(RunnerTest, WritesAllOutputAndKeepsSmallOutputInMemory) {
+  auto req = request({"sh", "-c", "seq 1 100000; printf end"});
   auto e = wait_for(*m_runner->start(req));
   std::string out = util::read_file(req.stdout_path);
-  EXPECT_EQ(out.size(), 1024u);
-  EXPECT_EQ(e.stdout_bytes, 1024u);
-  EXPECT_EQ(out.substr(out.size() - 13), "99999\n100000\n");
+  EXPECT_EQ(out.size(), e.stdout_bytes);
+  EXPECT_GT(out.size(), k_output_in_memory);
+  EXPECT_EQ(out.substr(out.size() - 16), "99999\n100000\nend");
+  EXPECT_EQ(e.stdout_data, "") << "too big to keep in memory";
+  auto small = request({"printf", "a\nb"});
+  auto s = wait_for(*m_runner->start(small));
+  EXPECT_EQ(s.stdout_data, "a\nb");
+  EXPECT_EQ(s.stdout_bytes, 3u);
+}
+
+TEST_F(RunnerTest, OutputIsInItsFileWhileTheJobRuns) {
+  auto req = request({"sh", "-c", "echo early; sleep 5"});
+  auto pid = m_runner->start(req);
+  ASSERT_TRUE(pid.ok());
+  const int64_t until = util::monotonic_ms() + 10'000;
+  while (util::read_file(req.stdout_path) != "early\n" && util::monotonic_ms() < until) {
+    ASSERT_TRUE(m_runner->wait(util::monotonic_ms() + 50).ok());
+  }
+  EXPECT_EQ(util::read_file(req.stdout_path), "early\n");
+  m_runner->signal_group(*pid, SIGKILL);
+  wait_for(*pid);
+}
+
+TEST_F(RunnerTest, StreamsChunksBeforeTheExit) {
+  auto req = request({"sh", "-c", "echo one; echo two >&2"});
+  req.stream = true;
+  auto pid = m_runner->start(req);
+  std::string out, err;
+  bool exited = false;
+  const int64_t until = util::monotonic_ms() + 10'000;
+  while (!exited && util::monotonic_ms() < until) {
+    auto ev = m_runner->wait(util::monotonic_ms() + 100);
+    ASSERT_TRUE(ev.ok());
+    for (const auto& o : ev->output) {
+      EXPECT_EQ(o.pid, *pid);
+      (o.is_stderr ? err : out) += o.data;
+    }
+    exited = !ev->exited.empty();
+  }
+  EXPECT_TRUE(exited);
+  EXPECT_EQ(out, "one\n");
+  EXPECT_EQ(err, "two\n");
+}
+
+TEST_F(RunnerTest, AppendsBothStreamsToOneFile) {
+  auto req = request({"sh", "-c", "echo out; echo err >&2"});
+  req.stderr_path = req.stdout_path;
+  req.append = true;
+  util::write_file(req.stdout_path, "before\n");
+  wait_for(*m_runner->start(req));
+  const std::string log = util::read_file(req.stdout_path);
+  EXPECT_EQ(log.rfind("before\n", 0), 0u) << log;
+  EXPECT_NE(log.find("out\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("err\n"), std::string::npos) << log;
 }
 
 TEST_F(RunnerTest, LoudJobsDoNotStallOnAFullPipe) {
-  auto req = request({"sh", "-c", "head -c 5000000 /dev/zero; echo done >&2"}, 4096);
+  auto req = request({"sh", "-c", "head -c 5000000 /dev/zero; echo done >&2"});
   auto e = wait_for(*m_runner->start(req));
   EXPECT_TRUE(WIFEXITED(e.status));
-  EXPECT_EQ(e.stdout_bytes, 4096u);
+  EXPECT_EQ(e.stdout_bytes, 5000000u);
   EXPECT_EQ(util::read_file(req.stderr_path), "done\n");
 }
 
-TEST(Tail, KeepsTheLastBytes) {
-  std::string tail;
-  for (int i = 0; i < 1000; ++i) {
-    append_tail(tail, std::to_string(i % 10), 10);
-    EXPECT_LE(tail.size(), 20u);
-  }
-  EXPECT_EQ(tail.substr(tail.size() - 10), "0123456789");
-  std::string all;
-  append_tail(all, std::string(100, 'x'), 0);
-  EXPECT_EQ(all.size(), 100u);
+TEST(Files, KeepTailCutsToTheLastBytes) {
+  util::test_support::TempDir dir{"muster-tail"};
+  const std::string path = dir.path() + "/f";
+  util::write_file(path, "0123456789");
+  EXPECT_FALSE(util::keep_tail(path, 10));
+  EXPECT_TRUE(util::keep_tail(path, 4));
+  EXPECT_EQ(util::read_file(path), "6789");
+  EXPECT_EQ(util::read_tail(path, 2), "89");
 }
 
 TEST_F(RunnerTest, JobGetsEnvironmentOwnGroupAndDevNullStdin) {

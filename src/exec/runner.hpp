@@ -16,21 +16,41 @@ namespace muster::exec {
 struct StartRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env; ///< "NAME=value" added to muster's own environment
-  std::string stdout_path;      ///< where its stdout goes (truncated first)
-  std::string stderr_path;
-  uint64_t max_output = 0; ///< keep at most this many bytes (the tail) of each; 0: all
+  /// Where its stdout is written, as it comes: whole, so that it can be
+  /// followed while the job runs. Created at the first byte (truncated then),
+  /// so a silent job leaves no file.
+  std::string stdout_path;
+  std::string stderr_path; ///< may be the same file as stdout_path when `append`
+  bool append = false;     ///< add to the files (a slot's log) instead of replacing them
+  bool stream = false;     ///< also hand each chunk to the caller, in Events::output
 };
+
+/// Output up to this size is also kept in memory and handed back with the
+/// exit, so passing a small output through needs no read of its file.
+inline constexpr uint64_t k_output_in_memory = 64 * 1024;
 
 /// A job process that ended.
 struct Exited {
   pid_t pid = 0;
-  int status = 0; ///< as from waitpid
-  uint64_t stdout_bytes = 0; ///< bytes kept; an empty file is removed
+  int status = 0;            ///< as from waitpid
+  uint64_t stdout_bytes = 0; ///< bytes it wrote (all in the file, unless `output_error`)
   uint64_t stderr_bytes = 0;
+  /// The whole stdout when it is at most k_output_in_memory bytes, else "".
+  std::string stdout_data;
+  std::string stderr_data;
+  std::string output_error; ///< why some output could not be written to its file
 };
 
-/// What one wait returned.
+/// A piece of a streamed job's output, as read.
+struct Output {
+  pid_t pid = 0;
+  bool is_stderr = false;
+  std::string data;
+};
+
+/// What one wait returned. Output comes before the exit of the same job.
 struct Events {
+  std::vector<Output> output;
   std::vector<Exited> exited;
   std::vector<int> signals; ///< SIGINT, SIGTERM, SIGHUP received, in order
 };

@@ -34,8 +34,10 @@ private:
 
 class ArgsReader final : public Reader {
 public:
-  explicit ArgsReader(std::vector<std::vector<std::string>> groups)
-      : m_groups(std::move(groups)), m_pick(m_groups.size(), 0) {
+  ArgsReader(std::vector<std::vector<std::string>> groups, std::vector<bool> linked)
+      : m_groups(std::move(groups)), m_pick(m_groups.size(), 0),
+        m_linked(std::move(linked)) {
+    m_linked.resize(m_groups.size(), false);
     m_done = m_groups.empty();
     for (const auto& group : m_groups) {
       if (group.empty()) {
@@ -68,18 +70,32 @@ public:
 
 private:
   // Steps the odometer; the last group turns fastest.
+  // A group linked to the one before it (`:::+`) moves with it.
   void advance() {
     for (size_t g = m_groups.size(); g-- > 0;) {
-      if (++m_pick[g] < m_groups[g].size()) {
+      size_t first = g; // the first of g's linked run of groups
+      while (first > 0 && m_linked[first]) {
+        --first;
+      }
+      const size_t next = m_pick[g] + 1;
+      bool fits = true;
+      for (size_t l = first; l <= g; ++l) {
+        fits = fits && next < m_groups[l].size();
+      }
+      for (size_t l = first; l <= g; ++l) {
+        m_pick[l] = fits ? next : 0;
+      }
+      if (fits) {
         return;
       }
-      m_pick[g] = 0;
+      g = first;
     }
     m_done = true;
   }
 
   std::vector<std::vector<std::string>> m_groups;
   std::vector<size_t> m_pick;         // the value taken from each group next
+  std::vector<bool> m_linked;         // linked to the group before it
   std::vector<std::string> m_columns; // always empty
   size_t m_count = 0;
   bool m_done = false;
@@ -91,8 +107,9 @@ std::unique_ptr<Reader> make_lines_reader(LineSource source) {
   return std::make_unique<LinesReader>(std::move(source));
 }
 
-std::unique_ptr<Reader> make_args_reader(std::vector<std::vector<std::string>> groups) {
-  return std::make_unique<ArgsReader>(std::move(groups));
+std::unique_ptr<Reader> make_args_reader(std::vector<std::vector<std::string>> groups,
+                                         std::vector<bool> linked) {
+  return std::make_unique<ArgsReader>(std::move(groups), std::move(linked));
 }
 
 } // namespace muster::input

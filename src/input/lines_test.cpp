@@ -128,6 +128,18 @@ TEST(Args, ThreeGroups) {
   EXPECT_EQ(r.records[5].line, 6u);
 }
 
+TEST(Args, LinkedGroupsGoSideBySideToTheShorterEnd) {
+  // a b :::+ 1 2 3 ::: p q: the linked pair crossed with the last group.
+  auto reader = make_args_reader({{"a", "b"}, {"1", "2", "3"}, {"p", "q"}},
+                                 {false, true, false});
+  auto r = read_reader(*reader);
+  std::vector<std::string> raws;
+  for (const auto& rec : r.records) {
+    raws.push_back(rec.raw);
+  }
+  EXPECT_THAT(raws, ElementsAre("a 1 p", "a 1 q", "b 2 p", "b 2 q"));
+}
+
 TEST(Args, OneGroup) {
   auto reader = make_args_reader({{"a b", ""}});
   auto r = read_reader(*reader);

@@ -54,7 +54,10 @@ util::Result<std::unique_ptr<Reader>> open_reader(const std::string& path, Forma
 
 /// Records from `:::` argument groups: the cartesian product of the groups, as
 /// GNU parallel does (the last group varies fastest). Each record has one value
-/// per group; raw is the values joined by a space.
-std::unique_ptr<Reader> make_args_reader(std::vector<std::vector<std::string>> groups);
+/// per group; raw is the values joined by a space. A group whose `linked`
+/// entry is true (`:::+`) is taken side by side with the one before it, value
+/// for value, to the end of the shorter.
+std::unique_ptr<Reader> make_args_reader(std::vector<std::vector<std::string>> groups,
+                                         std::vector<bool> linked = {});
 
 } // namespace muster::input

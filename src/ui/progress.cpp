@@ -32,7 +32,10 @@ std::string count(int64_t n) {
 } // namespace
 
 ProgressPrinter::ProgressPrinter(ProgressOptions options, Terminal err_terminal)
-    : m_opts(options), m_term(err_terminal) {}
+    : m_opts(options), m_term(err_terminal),
+      m_output(m_opts.output, [this] { clear_line(); }) {
+  m_term.smart = m_term.smart && m_opts.live;
+}
 
 ProgressPrinter::~ProgressPrinter() { clear_line(); }
 
@@ -91,40 +94,27 @@ void ProgressPrinter::started(const std::string& run_id, const agent::Progress& 
   }
 }
 
-void ProgressPrinter::copy_file(const std::string& path, FILE* to) {
-  bool newline = true;
-  if (util::copy_file_to(path, to, &newline) && !newline) {
-    std::fputc('\n', to); // the next header or line starts on its own line
-    std::fflush(to);
-  }
+void ProgressPrinter::job_started(const agent::StartedJob& job) { m_output.started(job); }
+
+void ProgressPrinter::output(pid_t pid, bool is_stderr, std::string_view data) {
+  m_output.output(pid, is_stderr, data);
 }
 
 void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress& p) {
-  const bool failed = job.state == JobState::failed;
-  const bool retrying = job.state == JobState::retrying;
-  const bool show_stdout = m_opts.pass_stdout && !job.stdout_path.empty();
-  if (show_stdout || failed || retrying) {
+  std::string header;
+  if (job.state == JobState::retrying) {
     clear_line();
-  }
-  if (show_stdout) {
-    copy_file(job.stdout_path, stdout);
-  }
-  if (retrying) {
     std::fprintf(stderr, "muster: job %s attempt %lld %s; retrying in %s\n", job.job_id.c_str(),
                  static_cast<long long>(job.attempt), job.outcome.error.c_str(),
                  util::format_duration(job.retry_in_ms).c_str());
-  } else if (failed) {
-    std::string header = "── job " + job.job_id + " failed: " + job.outcome.error + " (attempt " +
-                         std::to_string(job.attempt) + ", slot " + std::to_string(job.slot) +
-                         ") ── " + job.command;
-    std::fprintf(stderr, "%s\n", m_term.paint(header, "1;31").c_str());
-    if (!m_opts.pass_stdout && !job.stdout_path.empty()) {
-      copy_file(job.stdout_path, stderr);
-    }
-    if (!job.stderr_path.empty()) {
-      copy_file(job.stderr_path, stderr);
-    }
+  } else if (job.state == JobState::failed) {
+    header = m_term.paint("── job " + job.job_id + " failed: " + job.outcome.error +
+                              " (attempt " + std::to_string(job.attempt) + ", slot " +
+                              std::to_string(job.slot) + ") ── " + job.command,
+                          "1;31") +
+             "\n";
   }
+  m_output.finished(job, header);
   if (m_term.smart && (util::monotonic_ms() - m_last_draw >= 100 || !m_line_shown)) {
     draw(p);
   }
@@ -139,6 +129,9 @@ void ProgressPrinter::tick(const agent::Progress& p) {
 
 void ProgressPrinter::draining(int signal, int64_t grace_ms, int64_t running) {
   clear_line();
+  if (signal == SIGPIPE) {
+    return; // the reader of the output left: nothing to say to anyone
+  }
   const char* name = sigabbrev_np(signal);
   std::fprintf(stderr,
                "muster: SIG%s: no new jobs; waiting up to %s for %lld running job(s). "
@@ -175,8 +168,9 @@ void ProgressPrinter::unpaused() {
 }
 
 void ProgressPrinter::ended(const agent::Progress& p) {
+  m_output.flush();
   clear_line();
-  if (m_opts.quiet) {
+  if (m_opts.quiet || m_output.closed()) {
     return;
   }
   const auto& c = p.counts;

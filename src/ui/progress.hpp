@@ -1,10 +1,10 @@
 #pragma once
 // The run's voice: a live progress line on a smart terminal, plain lines
-// otherwise, a summary at the end, and each failed job's output under one
-// header. Job stdout is passed through to muster's stdout as each job ends,
-// whole, so outputs never interleave.
+// otherwise, a summary at the end, and a header over each failed job. Jobs'
+// output goes through an OutputWriter, in the mode asked for.
 
 #include "agent/reporter.hpp"
+#include "ui/output.hpp"
 #include "ui/terminal.hpp"
 
 #include <cstdio>
@@ -14,8 +14,9 @@ namespace muster::ui {
 
 /// What to print.
 struct ProgressOptions {
-  bool quiet = false;        ///< -q: no progress and no summary
-  bool pass_stdout = true;   ///< copy each job's stdout to muster's stdout
+  bool quiet = false;      ///< -q: no progress and no summary
+  bool live = true;        ///< draw the live line when stderr is a smart terminal
+  OutputOptions output;    ///< where and how jobs' output goes
   int64_t plain_every_ms = 10'000; ///< plain-line interval when not on a tty
 };
 
@@ -26,7 +27,10 @@ public:
   ~ProgressPrinter() override;
 
   void started(const std::string& run_id, const agent::Progress& p) override;
+  void job_started(const agent::StartedJob& job) override;
+  void output(pid_t pid, bool is_stderr, std::string_view data) override;
   void finished(const agent::Finished& job, const agent::Progress& p) override;
+  bool output_closed() const override { return m_output.closed(); }
   void tick(const agent::Progress& p) override;
   void draining(int signal, int64_t grace_ms, int64_t running) override;
   void ended(const agent::Progress& p) override;
@@ -41,10 +45,10 @@ public:
 private:
   void clear_line();
   void draw(const agent::Progress& p);
-  void copy_file(const std::string& path, FILE* to);
 
   ProgressOptions m_opts;
   Terminal m_term;
+  OutputWriter m_output;
   std::string m_run_id;
   bool m_line_shown = false;
   int64_t m_last_draw = 0;

@@ -1,5 +1,7 @@
 #include "ui/terminal.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <sys/ioctl.h>
@@ -26,6 +28,11 @@ std::string Terminal::paint(std::string_view text, const char* sgr) const {
     return std::string(text);
   }
   return std::string("\x1b[") + sgr + "m" + std::string(text) + "\x1b[0m";
+}
+
+bool is_pipe(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
 } // namespace muster::ui

@@ -19,4 +19,7 @@ struct Terminal {
   std::string paint(std::string_view text, const char* sgr) const;
 };
 
+/// Whether `fd` is a pipe or a socket (the reader may share our terminal).
+bool is_pipe(int fd);
+
 } // namespace muster::ui

@@ -1,11 +1,15 @@
 #include "util/files.hpp"
 
+#include "util/fd.hpp"
+
+#include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
-#include <unistd.h>
 #include <fnmatch.h>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -26,7 +30,7 @@ bool excluded(const fs::path& p, const std::vector<std::string>& exclude) {
 } // namespace
 
 Result<void> copy_tree(const std::string& from, const std::string& to,
-                             const std::vector<std::string>& exclude) {
+                       const std::vector<std::string>& exclude) {
   std::error_code ec;
   if (!fs::is_directory(from, ec)) {
     return Error{"slot directory template " + from + " is not a directory"};
@@ -53,7 +57,8 @@ Result<void> copy_tree(const std::string& from, const std::string& to,
       fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
     }
     if (ec) {
-      return Error{"copying " + src.string() + " to " + dst.string() + ": " + ec.message()};
+      return Error{"copying " + src.string() + " to " + dst.string() + ": " +
+                   ec.message()};
     }
   }
   if (ec) {
@@ -114,6 +119,86 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string read_tail(const std::string& path, uint64_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
+    return {};
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  const uint64_t from = max_bytes > 0 && size > max_bytes ? size - max_bytes : 0;
+  std::string out(size - from, '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd.get(), out.data() + done, out.size() - done,
+                        static_cast<off_t>(from + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+bool keep_tail(const std::string& path, uint64_t max_bytes) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (max_bytes == 0 || !in.valid() || ::fstat(in.get(), &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) <= max_bytes) {
+    return false;
+  }
+  const std::string tmp = path + ".tail";
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out.valid()) {
+    return false;
+  }
+  off_t at = st.st_size - static_cast<off_t>(max_bytes);
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::pread(in.get(), buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    if (::write(out.get(), buf, static_cast<size_t>(n)) != n) {
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    at += n;
+  }
+  return ::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc | std::ios::binary);
+  out << text;
+}
+
+bool each_chunk(const std::string& path,
+                const std::function<void(std::string_view)>& each) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return false;
+  }
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return true;
+    }
+    each(std::string_view(buf, static_cast<size_t>(n)));
+  }
 }
 
 } // namespace muster::util

@@ -3,7 +3,10 @@
 
 #include "util/result.hpp"
 
+#include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -26,5 +29,15 @@ void append_file(const std::string& path, const std::string& text);
 bool copy_file_to(const std::string& path, FILE* to, bool* ends_with_newline = nullptr);
 /// The whole file, or "" when it cannot be read.
 std::string read_file(const std::string& path);
+/// The last `max_bytes` of the file (all of it when 0), or "" when it cannot be read.
+std::string read_tail(const std::string& path, uint64_t max_bytes);
+/// Replaces the file with its last `max_bytes` (a new file renamed over it,
+/// so that a reader of the old one reads it whole). Returns whether it cut.
+bool keep_tail(const std::string& path, uint64_t max_bytes);
+/// Writes `text` as the whole file at `path`.
+void write_file(const std::string& path, const std::string& text);
+/// Reads the file at `path` in pieces of at most 64 KiB and hands each to
+/// `each`; false when it cannot be opened.
+bool each_chunk(const std::string& path, const std::function<void(std::string_view)>& each);
 
 } // namespace muster::util

@@ -1,15 +1,17 @@
 #include "util/strings.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 namespace muster::util {
 
 std::string sh_quote(std::string_view value) {
   bool safe = !value.empty();
   for (char c : value) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == '/' || c == ',' || c == ':' ||
-              c == '+' || c == '@' || c == '%' || c == '=';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '/' ||
+              c == ',' || c == ':' || c == '+' || c == '@' || c == '%' || c == '=';
     if (!ok) {
       safe = false;
       break;
@@ -34,13 +36,27 @@ void append_json_string(std::string& out, std::string_view value) {
   out += '"';
   for (unsigned char c : value) {
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
     default:
       if (c < 0x20) {
         char buf[8];
@@ -85,7 +101,11 @@ std::string truncate_columns(std::string_view text, size_t width) {
   size_t cols = 0;
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    size_t len = c < 0x80         ? 1
+                 : (c >> 5) == 6  ? 2
+                 : (c >> 4) == 14 ? 3
+                 : (c >> 3) == 30 ? 4
+                                  : 1;
     if (cols + 1 > width) {
       break;
     }
@@ -94,6 +114,37 @@ std::string truncate_columns(std::string_view text, size_t width) {
     ++cols;
   }
   return out;
+}
+
+std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& c : candidates) {
+    // Levenshtein distance, one row at a time.
+    std::vector<size_t> row(c.size() + 1);
+    for (size_t j = 0; j <= c.size(); ++j) {
+      row[j] = j;
+    }
+    for (size_t i = 1; i <= word.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= c.size(); ++j) {
+        const size_t above = row[j];
+        row[j] = std::min(
+            {row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == c[j - 1] ? 0 : 1)});
+        diagonal = above;
+      }
+    }
+    size_t d = row[c.size()];
+    if (word.size() >= 3 && starts_with(c, word)) {
+      d = std::min<size_t>(d, 1);
+    }
+    if (d < best_distance && d < std::max<size_t>(c.size(), 2)) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
 }
 
 } // namespace muster::util

@@ -22,6 +22,9 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 }
 /// Cuts `text` to at most `width` display columns (UTF-8 aware), adding nothing.
 std::string truncate_columns(std::string_view text, size_t width);
+/// The candidate closest to `word` (a typo of it: at most 2 edits, or a
+/// prefix), for "did you mean"; "" when none is close.
+std::string closest(std::string_view word, const std::vector<std::string>& candidates);
 /// The value of enum `E` whose word is `text`, where `words` holds the words
 /// of its values in their order; none for an unknown word.
 template <typename E, typename Words>

@@ -6,6 +6,14 @@
 namespace muster::util {
 namespace {
 
+TEST(Closest, SuggestsATypoOrAPrefix) {
+  const std::vector<std::string> names{"status", "list", "jobs", "logs", "resume"};
+  EXPECT_EQ(util::closest("stats", names), "status");
+  EXPECT_EQ(util::closest("resu", names), "resume");
+  EXPECT_EQ(util::closest("lgos", names), "logs");
+  EXPECT_EQ(util::closest("frobnicate", names), "");
+}
+
 TEST(Duration, Parses) {
   EXPECT_EQ(*parse_duration_ms("500ms"), 500);
   EXPECT_EQ(*parse_duration_ms("10s"), 10'000);

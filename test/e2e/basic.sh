@@ -251,7 +251,8 @@ test_failed_output_tail_shown() {
   expect_exit 1 muster run -- sh -c 'echo "out-$0"; echo "err-$0" >&2; [ "$0" != bad ]' ::: good bad
   expect_contains "$STDERR" "err-bad" "muster's stderr"
   expect_contains "$STDERR" "2" "muster's stderr names the failed job"
-  expect_not_contains "$STDERR" "err-good" "muster's stderr (a succeeded job's stderr is not shown)"
+  expect_contains "$STDERR" "err-good" "muster's stderr (a succeeded job's stderr passes too)"
+  expect_match "$STDERR" "failed: exited with code 1 .*"$'\n'"err-bad" "the failed job's stderr follows its header"
 }
 
 test_summary_and_quiet() {

@@ -1,0 +1,272 @@
+#include "ui/output.hpp"
+
+#include "util/files.hpp"
+
+#include <cerrno>
+#include <unistd.h>
+
+namespace muster::ui {
+
+using core::JobState;
+
+namespace {
+
+/// Writes all of `data`; false when the reader is gone (EPIPE) or fd fails.
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+} // namespace
+
+OutputWriter::OutputWriter(OutputOptions options, std::function<void()> before_write)
+    : m_opts(options), m_before_write(std::move(before_write)) {
+  if (m_opts.mode == OutputMode::ungroup && m_opts.tag) {
+    m_opts.mode = OutputMode::line_buffer; // a tag needs whole lines
+  }
+}
+
+OutputWriter::~OutputWriter() {
+  flush();
+}
+
+void OutputWriter::write(bool to_stderr, std::string_view data) {
+  if (data.empty() || (!to_stderr && m_closed)) {
+    return;
+  }
+  if (m_before_write) {
+    m_before_write();
+  }
+  const bool ok = write_all(to_stderr ? m_opts.stderr_fd : m_opts.stdout_fd, data);
+  if (!ok && !to_stderr && errno == EPIPE) {
+    m_closed = true;
+  }
+}
+
+void OutputWriter::write_tagged(bool to_stderr, const std::string& tag, bool& line_start,
+                                std::string_view data) {
+  if (!m_opts.tag) {
+    write(to_stderr, data);
+    return;
+  }
+  std::string out;
+  out.reserve(data.size() + 64);
+  while (!data.empty()) {
+    if (line_start) {
+      out += tag;
+      out += '\t';
+    }
+    const size_t nl = data.find('\n');
+    const size_t len = nl == std::string_view::npos ? data.size() : nl + 1;
+    out.append(data.substr(0, len));
+    line_start = nl != std::string_view::npos;
+    data.remove_prefix(len);
+  }
+  write(to_stderr, out);
+}
+
+void OutputWriter::started(const agent::StartedJob& job) {
+  Live& live = m_live[job.pid];
+  live = Live{};
+  live.job_id = job.job_id;
+  live.tag = job.tag.empty() && m_opts.tag ? job.job_id : job.tag;
+  if (m_opts.mode == OutputMode::keep_order && !m_index.contains(job.seq)) {
+    m_index.emplace(job.seq, m_first_index + m_order.size());
+    m_order.push_back(Held{job.seq, false, nullptr});
+  }
+}
+
+void OutputWriter::output(pid_t pid, bool is_stderr, std::string_view data) {
+  const bool to_stderr = is_stderr;
+  if ((to_stderr && !m_opts.pass_stderr) || (!to_stderr && !m_opts.pass_stdout)) {
+    return;
+  }
+  auto it = m_live.find(pid);
+  if (it == m_live.end()) {
+    return;
+  }
+  Live& live = it->second;
+  const int s = is_stderr ? 1 : 0;
+  if (m_opts.mode == OutputMode::ungroup) {
+    write(to_stderr, data);
+    return;
+  }
+  // --line-buffer: whole lines only; the rest waits for its newline.
+  std::string& partial = live.partial[s];
+  const size_t nl = data.rfind('\n');
+  if (nl == std::string_view::npos) {
+    partial.append(data);
+    return;
+  }
+  if (partial.empty()) {
+    write_tagged(to_stderr, live.tag, live.line_start[s], data.substr(0, nl + 1));
+  } else {
+    partial.append(data.substr(0, nl + 1));
+    write_tagged(to_stderr, live.tag, live.line_start[s], partial);
+    partial.clear();
+  }
+  partial.append(data.substr(nl + 1));
+}
+
+std::unique_ptr<OutputWriter::Kept> OutputWriter::kept(const agent::Finished& job,
+                                                       const std::string& header,
+                                                       std::string tag, bool keep) {
+  auto k = std::make_unique<Kept>();
+  k->failed = job.state == JobState::failed;
+  k->header = header;
+  k->tag = std::move(tag);
+  k->bytes[0] = job.stdout_bytes;
+  k->bytes[1] = job.stderr_bytes;
+  const bool in_memory = job.stdout_data.size() == job.stdout_bytes &&
+                         job.stderr_data.size() == job.stderr_bytes &&
+                         (!keep || m_held_bytes + job.stdout_bytes + job.stderr_bytes <=
+                                       m_opts.held_in_memory);
+  if (in_memory) {
+    k->out = job.stdout_data;
+    k->err = job.stderr_data;
+    if (keep) {
+      m_held_bytes += job.stdout_bytes + job.stderr_bytes;
+      k->counted = true;
+    }
+    return k;
+  }
+  k->out = job.stdout_path;
+  k->err = job.stderr_path;
+  if (keep) {
+    // The agent cuts the files to their tails after this call: a link keeps
+    // the whole of them until their turn.
+    k->linked = true;
+    for (std::string* path : {&k->out, &k->err}) {
+      if (path->empty()) {
+        continue;
+      }
+      const std::string link = *path + ".held";
+      ::unlink(link.c_str());
+      if (::link(path->c_str(), link.c_str()) != 0) {
+        util::write_file(link, util::read_file(*path));
+      }
+      *path = link;
+    }
+  }
+  return k;
+}
+
+void OutputWriter::emit(const Kept& k) {
+  write(true, k.header);
+  const bool in_memory =
+      k.out.size() == k.bytes[0] && k.err.size() == k.bytes[1] && !k.linked;
+  for (int s : {0, 1}) {
+    const std::string& what = s == 0 ? k.out : k.err;
+    if (k.bytes[s] == 0) {
+      continue;
+    }
+    // stdout to stdout; a failed job's goes to stderr when stdout is not passed.
+    bool to_stderr = s == 1;
+    if (s == 0 && !m_opts.pass_stdout) {
+      if (!k.failed) {
+        continue;
+      }
+      to_stderr = true;
+    }
+    if (s == 1 && !m_opts.pass_stderr) {
+      continue;
+    }
+    bool line_start = true;
+    if (in_memory) {
+      write_tagged(to_stderr, k.tag, line_start, what);
+    } else {
+      util::each_chunk(what, [&](std::string_view chunk) {
+        write_tagged(to_stderr, k.tag, line_start, chunk);
+      });
+    }
+  }
+  if (k.linked) {
+    for (const std::string* path : {&k.out, &k.err}) {
+      if (!path->empty()) {
+        ::unlink(path->c_str());
+      }
+    }
+  }
+}
+
+void OutputWriter::finished(const agent::Finished& job, const std::string& header) {
+  std::string tag = m_opts.tag ? job.job_id : std::string();
+  Live live;
+  if (auto it = m_live.find(job.pid); it != m_live.end()) {
+    live = std::move(it->second);
+    m_live.erase(it);
+    tag = live.tag;
+  }
+  const bool final_state =
+      job.state == JobState::succeeded || job.state == JobState::failed;
+  if (streams(m_opts.mode)) {
+    // What it wrote is out already, but for an unfinished last line.
+    for (int s : {0, 1}) {
+      write_tagged(s == 1, tag, live.line_start[s], live.partial[s]);
+    }
+    write(true, header);
+    return;
+  }
+  if (m_opts.mode == OutputMode::group) {
+    if (final_state) {
+      emit(*kept(job, header, std::move(tag), false));
+    } else {
+      write(true, header);
+    }
+    return;
+  }
+  // -k: a job's place is where it first started.
+  auto at = m_index.find(job.seq);
+  if (at == m_index.end()) {
+    // It never started (it could not be spawned): its place is now.
+    at = m_index.emplace(job.seq, m_first_index + m_order.size()).first;
+    m_order.push_back(Held{job.seq, false, nullptr});
+  }
+  if (job.state == JobState::retrying) {
+    write(true, header);
+    return; // its place waits for its last attempt
+  }
+  Held& h = m_order[at->second - m_first_index];
+  h.done = true;
+  if (final_state) {
+    const bool first = at->second == m_first_index;
+    h.kept = kept(job, header, std::move(tag), !first);
+  }
+  emit_ready();
+}
+
+void OutputWriter::emit_ready() {
+  while (!m_order.empty() && m_order.front().done) {
+    Held& h = m_order.front();
+    if (h.kept) {
+      emit(*h.kept);
+      if (h.kept->counted) {
+        m_held_bytes -= h.kept->bytes[0] + h.kept->bytes[1];
+      }
+    }
+    m_index.erase(h.seq);
+    m_order.pop_front();
+    ++m_first_index;
+  }
+}
+
+void OutputWriter::flush() {
+  // Jobs that will not end here (a drain left them to a later resume) give up
+  // their places; what finished after them goes out in order.
+  for (Held& h : m_order) {
+    h.done = true;
+  }
+  emit_ready();
+  m_held_bytes = 0;
+}
+
+} // namespace muster::ui

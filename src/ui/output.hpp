@@ -1,0 +1,108 @@
+#pragma once
+// Jobs' output on muster's own stdout and stderr, byte for byte, in one of
+// GNU parallel's modes: each job's output whole when it ends (the default),
+// the same in input order (-k), lines as they come (--line-buffer), or raw
+// (-u); each line prefixed with the job's tag (--tag). Writes go straight to
+// the file descriptors, so that nothing is added, cut or reordered by stdio.
+
+#include "agent/reporter.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace muster::ui {
+
+enum class OutputMode {
+  group,       ///< each job's output whole when it ends, never interleaved
+  keep_order,  ///< the same, in the order the jobs started (input order)
+  line_buffer, ///< whole lines as they come, never cut mid-line
+  ungroup,     ///< bytes as they come
+};
+
+struct OutputOptions {
+  OutputMode mode = OutputMode::group;
+  bool tag = false;        ///< prefix every line with the job's tag and a tab
+  bool pass_stdout = true; ///< jobs' stdout to fd 1 (else a failed job's goes to fd 2)
+  bool pass_stderr = true; ///< jobs' stderr to fd 2
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+  /// Output held back under -k is kept in memory up to this many bytes in
+  /// all; past it, it stays in the job's files (linked, so not cut).
+  uint64_t held_in_memory = 4 * 1024 * 1024;
+};
+
+/// Whether the agent must hand over output as it comes for `mode`.
+inline bool streams(OutputMode mode) {
+  return mode == OutputMode::line_buffer || mode == OutputMode::ungroup;
+}
+
+class OutputWriter {
+public:
+  /// `before_stderr` runs before anything is written to fd 2 (it clears the
+  /// live line); `before_stdout` before fd 1, when that is the same terminal.
+  OutputWriter(OutputOptions options, std::function<void()> before_write);
+  ~OutputWriter();
+  OutputWriter(const OutputWriter&) = delete;
+  OutputWriter& operator=(const OutputWriter&) = delete;
+
+  void started(const agent::StartedJob& job);
+  void output(pid_t pid, bool is_stderr, std::string_view data);
+  /// An attempt ended. `header` (a failed job's, "" for none) goes to fd 2
+  /// before its output. Only final attempts (succeeded, failed) pass their
+  /// output in the grouped modes; one that will run again passes none.
+  void finished(const agent::Finished& job, const std::string& header);
+  /// Writes what -k still holds, in order, and forgets the rest.
+  void flush();
+  /// Whether fd 1 was closed by its reader (EPIPE): nothing more goes there.
+  bool closed() const { return m_closed; }
+
+private:
+  struct Live { ///< a started attempt, by pid
+    std::string job_id;
+    std::string tag;
+    std::string partial[2]; ///< --line-buffer: the last, unfinished line of each
+    bool line_start[2] = {true, true}; ///< --tag: the next byte starts a line
+  };
+  /// What one finished job passes through.
+  struct Kept {
+    bool failed = false;
+    bool linked = false;  ///< `out` and `err` are paths of links to its files
+    bool counted = false; ///< held in memory, in m_held_bytes
+    std::string header;
+    std::string tag;
+    std::string out;
+    std::string err;
+    uint64_t bytes[2] = {0, 0};
+  };
+  /// One job's place under -k. Small: 100,000 of them may wait behind a
+  /// slow first job.
+  struct Held {
+    int64_t seq = 0;
+    bool done = false;
+    std::unique_ptr<Kept> kept; ///< what it passes, once done
+  };
+  void write(bool to_stderr, std::string_view data);
+  void write_tagged(bool to_stderr, const std::string& tag, bool& line_start,
+                    std::string_view data);
+  void emit(const Kept& k);
+  void emit_ready();
+  /// What `job` passes; `keep`: it outlives the call (held back under -k).
+  std::unique_ptr<Kept> kept(const agent::Finished& job, const std::string& header,
+                             std::string tag, bool keep);
+
+  OutputOptions m_opts;
+  std::function<void()> m_before_write;
+  bool m_closed = false;
+  std::unordered_map<pid_t, Live> m_live;
+  std::deque<Held> m_order;
+  uint64_t m_first_index = 0; ///< the index of m_order.front() among all
+  std::unordered_map<int64_t, uint64_t> m_index; ///< job seq → index among all
+  uint64_t m_held_bytes = 0;
+};
+
+} // namespace muster::ui
