@@ -78,29 +78,12 @@ public:
         return false;
       }
     }
-    bool any = false;
-    char buf[64 * 1024];
-    for (;;) {
-      ssize_t n = ::read(m_file.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) {
-        continue;
+    const uint64_t read = util::read_chunks(m_file.get(), [&](std::string_view chunk) {
+      if (!m_gone && !util::write_all(m_to, chunk)) {
+        m_gone = true; // the reader left: nothing more to do
       }
-      if (n <= 0) {
-        return any;
-      }
-      any = true;
-      for (ssize_t done = 0; done < n;) {
-        ssize_t w = ::write(m_to, buf + done, static_cast<size_t>(n - done));
-        if (w <= 0) {
-          if (w < 0 && errno == EINTR) {
-            continue;
-          }
-          m_gone = true; // the reader left: nothing more to do
-          return any;
-        }
-        done += w;
-      }
-    }
+    });
+    return read > 0;
   }
 
   /// Whether its reader is gone (a closed pipe).

@@ -206,17 +206,8 @@ void LocalRunner::write_chunk(const Job& job, Stream& stream, std::string_view d
       return;
     }
   }
-  while (!data.empty()) {
-    ssize_t n = ::write(stream.file.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      stream.error = "cannot write " + stream.path + ": " +
-                     (n < 0 ? std::strerror(errno) : "short write");
-      return;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
+  if (!util::write_all(stream.file.get(), data)) {
+    stream.error = "cannot write " + stream.path + ": " + std::strerror(errno);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "ui/output.hpp"
 
+#include "util/fd.hpp"
 #include "util/files.hpp"
 
 #include <cerrno>
@@ -8,25 +9,6 @@
 namespace muster::ui {
 
 using core::JobState;
-
-namespace {
-
-/// Writes all of `data`; false when the reader is gone (EPIPE) or fd fails.
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-} // namespace
 
 OutputWriter::OutputWriter(OutputOptions options, std::function<void()> before_write)
     : m_opts(options), m_before_write(std::move(before_write)) {
@@ -46,7 +28,7 @@ void OutputWriter::write(bool to_stderr, std::string_view data) {
   if (m_before_write) {
     m_before_write();
   }
-  const bool ok = write_all(to_stderr ? m_opts.stderr_fd : m_opts.stdout_fd, data);
+  const bool ok = util::write_all(to_stderr ? m_opts.stderr_fd : m_opts.stdout_fd, data);
   if (!ok && !to_stderr && errno == EPIPE) {
     m_closed = true;
   }

@@ -1,6 +1,9 @@
 #pragma once
 // RAII for file descriptors.
 
+#include <cstdint>
+#include <functional>
+#include <string_view>
 #include <utility>
 
 namespace muster::util {
@@ -29,5 +32,13 @@ public:
 private:
   int m_fd = -1;
 };
+
+/// Writes all of `data` to `fd`, across short writes and EINTR; false when a
+/// write fails (errno says why: EPIPE when the reader is gone).
+bool write_all(int fd, std::string_view data);
+
+/// Reads `fd` to its current end in pieces of at most 64 KiB, handing each to
+/// `each`; returns the bytes read.
+uint64_t read_chunks(int fd, const std::function<void(std::string_view)>& each);
 
 } // namespace muster::util

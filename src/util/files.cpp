@@ -168,7 +168,7 @@ bool keep_tail(const std::string& path, uint64_t max_bytes) {
     if (n <= 0) {
       break;
     }
-    if (::write(out.get(), buf, static_cast<size_t>(n)) != n) {
+    if (!write_all(out.get(), std::string_view(buf, static_cast<size_t>(n)))) {
       ::unlink(tmp.c_str());
       return false;
     }
@@ -188,17 +188,8 @@ bool each_chunk(const std::string& path,
   if (!fd.valid()) {
     return false;
   }
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return true;
-    }
-    each(std::string_view(buf, static_cast<size_t>(n)));
-  }
+  read_chunks(fd.get(), each);
+  return true;
 }
 
 } // namespace muster::util
