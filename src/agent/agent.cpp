@@ -180,8 +180,24 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
   }
   const bool work_remains = left_to_do() > 0;
   const bool halted_now = m_halted_until > util::now_ms();
-  if (m_draining || !work_remains) {
+  if (m_draining) {
     return Step::stop;
+  }
+  if (!work_remains) {
+    // Other agents run the last jobs. The run ends when they do: finished
+    // by their agent, or recovered here once it is found gone.
+    if (m_counts[core::JobState::running] <= 0) {
+      return Step::stop;
+    }
+    const int64_t mono = util::monotonic_ms();
+    if (mono - m_last_recount >= m_opts.poll_ms) {
+      m_last_recount = mono;
+      if (auto r = recount(rid); !r) {
+        return r.error();
+      }
+    }
+    return left_to_do() > 0 || m_counts[core::JobState::running] > 0 ? Step::go_on
+                                                                     : Step::stop;
   }
   if (m_pool.any_starting() && !halted_now && !m_control.paused()) {
     return Step::go_on;
@@ -303,10 +319,70 @@ void Agent::on_ended(Ended& ended) {
   m_counts[ended.finished.state] += 1;
   m_rate.note(ended.ended_mono);
   if (!ended.finished.output_error.empty()) {
-    m_reporter.warning("job " + ended.finished.job_id + ": " + ended.finished.output_error);
+    m_reporter.warning("job " + ended.finished.job_id + ": " +
+                       ended.finished.output_error);
   }
   m_reporter.finished(ended.finished, progress());
   m_attempts.keep_tails(ended.finished);
+  if (ended.finished.state == core::JobState::failed) {
+    count_failure();
+  }
+}
+
+void Agent::count_failure() {
+  const HaltOnFailure& h = m_opts.halt_on_failure;
+  ++m_failed_here;
+  if (!h.enabled() || m_draining) {
+    return;
+  }
+  const bool reached = h.count > 0 ? m_failed_here >= h.count
+                                   : m_failed_here * 100 >= h.percent * m_counts.total();
+  if (!reached) {
+    return;
+  }
+  m_failed_fast = true;
+  m_draining = true;
+  m_drain_deadline = -1; // "soon": running jobs finish, however long they take
+  m_reporter.notice("--halt " + h.text + ": " + std::to_string(m_failed_here) +
+                    " job(s) failed; no new jobs" +
+                    (h.now ? ", and the running ones are stopped" : ""));
+  if (h.now) {
+    m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
+  }
+}
+
+util::Result<HaltOnFailure> parse_halt_on_failure(std::string_view text) {
+  HaltOnFailure h;
+  h.text = std::string(text);
+  if (text == "never" || text.empty()) {
+    return h;
+  }
+  const size_t comma = text.find(',');
+  const std::string_view when = text.substr(0, comma);
+  const std::string_view what =
+      comma == std::string_view::npos ? "" : text.substr(comma + 1);
+  const util::Error bad{"expected now,fail=N, soon,fail=N, now,fail=P% or never (got '" +
+                            std::string(text) + "')",
+                        util::ErrorKind::bad_input};
+  if ((when != "now" && when != "soon") || what.substr(0, 5) != "fail=") {
+    return bad;
+  }
+  h.now = when == "now";
+  std::string_view n = what.substr(5);
+  const bool percent = !n.empty() && n.back() == '%';
+  if (percent) {
+    n.remove_suffix(1);
+  }
+  if (n.empty() || n.size() > 9 ||
+      n.find_first_not_of("0123456789") != std::string_view::npos) {
+    return bad;
+  }
+  const int64_t v = std::stoll(std::string(n));
+  if (v < 1 || (percent && v > 100)) {
+    return bad;
+  }
+  (percent ? h.percent : h.count) = v;
+  return h;
 }
 
 void Agent::on_output(const exec::Output& output) {

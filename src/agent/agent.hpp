@@ -9,8 +9,8 @@
 #include "agent/liveness.hpp"
 #include "agent/rate_meter.hpp"
 #include "agent/reporter.hpp"
-#include "core/liveness.hpp"
 #include "agent/slot_pool.hpp"
+#include "core/liveness.hpp"
 #include "exec/runner.hpp"
 #include "store/store.hpp"
 
@@ -39,9 +39,22 @@ struct AgentResult {
   core::Counts counts;
   std::optional<store::Holder> holder;   ///< when busy: who holds the run
   std::optional<store::LockRecord> lock; ///< when locked: the lock in the way
+  bool failed_fast = false; ///< --halt: enough jobs failed that it stopped early
   int64_t resume_at = 0; ///< when halted or waiting: when claims may go on (0: unknown)
   std::string reason;    ///< when halted: why
 };
+
+/// GNU parallel's --halt: stop once enough jobs have failed.
+struct HaltOnFailure {
+  bool now = false;    ///< stop running jobs too (else let them finish: "soon")
+  int64_t count = 0;   ///< fail=N: after N failed jobs; 0 when unset
+  int64_t percent = 0; ///< fail=P%: after P% of the run's jobs failed; 0 when unset
+  std::string text;    ///< as given, for messages
+  bool enabled() const { return count > 0 || percent > 0; }
+};
+
+/// Parses "now,fail=N", "soon,fail=N", "now,fail=P%" or "never".
+util::Result<HaltOnFailure> parse_halt_on_failure(std::string_view text);
 
 /// Per-agent settings that may differ from the run's (resume with other -j).
 struct AgentOptions {
@@ -67,6 +80,7 @@ struct AgentOptions {
   /// A template rendered for each job's row and reported when it starts
   /// (--tag, --tagstring); "" for none.
   std::string tag;
+  HaltOnFailure halt_on_failure;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it. It is made
@@ -136,6 +150,8 @@ private:
   void on_signal(int sig) override;
   void on_job_exit(const exec::Exited& exited) override;
   void on_output(const exec::Output& output) override;
+  /// --halt: one more job failed; stops claiming (and running) at the limit.
+  void count_failure();
   void after_wait() override;
   void on_sidecar_died(size_t slot) override { m_attempts.stop_slot(slot); }
   bool draining() const override { return m_draining; }
@@ -163,6 +179,9 @@ private:
   std::string m_halt_reason;
   int64_t m_wake_at = 0;       ///< epoch ms; a waiting job may be claimable then
   int64_t m_last_poll = 0;     ///< monotonic ms of the last commit that claimed
+  int64_t m_last_recount = 0;  ///< monotonic ms of the last recount while others finish
+  int64_t m_failed_here = 0;   ///< jobs this agent saw fail for good (--halt)
+  bool m_failed_fast = false;  ///< --halt stopped it
   bool m_paused_shown = false; ///< the reporter was told claims stopped
   int64_t m_last_tick = 0;
 };

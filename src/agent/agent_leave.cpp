@@ -38,6 +38,7 @@ util::Result<AgentResult> Agent::finish(int64_t rid, AgentResult result) {
   }
   leave(rid, conclude(result));
   result.counts = m_counts;
+  result.failed_fast = m_failed_fast;
   m_reporter.ended(progress());
   return result;
 }

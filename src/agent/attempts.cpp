@@ -27,15 +27,6 @@ core::Outcome outcome_from_status(int status) {
   return core::Outcome::exited(255);
 }
 
-// The argv as a shell would need it typed, for people.
-std::string display_command(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    out += (out.empty() ? "" : " ") + util::sh_quote(a);
-  }
-  return out;
-}
-
 } // namespace
 
 Attempts::Attempts(exec::Runner& runner, Reporter& reporter, SlotPool& pool,
@@ -74,14 +65,12 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   if (auto r = store::decode_fields(claim.fields, m_names, m_values); !r) {
     m_reporter.warning(r.error().message);
   }
-  // A row stored without its raw text is a single value that stands for itself.
-  const std::string_view raw = claim.raw.empty() && !m_values.empty()
-                                   ? std::string_view(m_values[0])
-                                   : std::string_view(claim.raw);
-  core::RowView row{m_names.empty() ? &m_run.columns : &m_names, &m_values, raw};
+  const core::RowView row = core::RowView::stored(
+      m_names.empty() ? m_run.columns : m_names, m_values, claim.raw);
   const auto slot = static_cast<size_t>(claim.slot);
   const int64_t number = m_pool.number(slot);
-  core::JobContext ctx{claim.id, m_run.id, number, claim.attempt, &m_pool.values(slot)};
+  core::JobContext ctx{claim.id, m_run.id, number, claim.attempt, &m_pool.values(slot),
+                       claim.seq};
   exec::StartRequest req;
   req.argv = m_command.render_argv(row, ctx);
   std::vector<std::string> shown; // the job's own argv, for messages, when wrapped
@@ -216,7 +205,15 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
   }
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
   core::Outcome outcome = ended;
-  const core::Decision decision = classify(a, outcome, exited);
+  core::Decision decision = classify(a, outcome, exited);
+  if (decision.action == core::Action::halt && a.claim.interrupts >= decision.max_halts) {
+    // Its halts are uncounted attempts; a trigger that always recurs would
+    // halt the run forever.
+    decision.action = core::Action::fail;
+    outcome.error += "; it halted the run " + std::to_string(a.claim.interrupts) +
+                     " times, the most its rule allows (max_halts = " +
+                     std::to_string(decision.max_halts) + ")";
+  }
   const core::JobState state =
       core::state_after(outcome, decision, counted, a.claim.max_attempts);
   store::Update u;
@@ -286,7 +283,7 @@ void Attempts::fill_finished(Ended& e, const Attempt& a, const core::Outcome& ou
     f.stderr_path = out_path(a.claim.seq, ".err");
   }
   if (state != core::JobState::succeeded) {
-    f.command = display_command(a.argv);
+    f.command = util::shell_words(a.argv);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "app/execute.hpp"
 #include "app/store.hpp"
+#include "store/codec.hpp"
 #include "store/open.hpp"
 #include "util/strings.hpp"
 
@@ -80,9 +81,10 @@ util::Result<JobTemplates> check_templates(const core::RunSettings& s) {
   return JobTemplates::parse(s);
 }
 
-util::Result<int64_t> validate_rows(const core::RunSettings& settings,
-                                    const JobTemplates& templates,
-                                    const RunInputs& inputs) {
+util::Result<int64_t>
+validate_rows(const core::RunSettings& settings, const JobTemplates& templates,
+              const RunInputs& inputs,
+              const std::function<void(const std::vector<std::string>& argv)>& each) {
   core::RunSettings s = settings;
   auto source = open_source(s, templates, inputs, 0);
   if (!source) {
@@ -90,6 +92,7 @@ util::Result<int64_t> validate_rows(const core::RunSettings& settings,
   }
   std::unordered_map<std::string, std::string> seen;
   store::NewJob job;
+  std::vector<std::string> names, values;
   for (;;) {
     auto more = source->next(job);
     if (!more) {
@@ -102,6 +105,18 @@ util::Result<int64_t> validate_rows(const core::RunSettings& settings,
       return util::Error{job.where + ": duplicate job id '" + job.id + "' (first at " +
                          it->second + ")"};
     }
+    if (each) {
+      if (auto d = store::decode_fields(job.fields, names, values); !d) {
+        return d.error();
+      }
+      const auto row = core::RowView::stored(names.empty() ? source->columns() : names,
+                                             values, job.raw);
+      each(templates.command.render_argv(
+          row, core::JobContext{job.id, "", 0, 1, nullptr, source->count()}));
+    }
+  }
+  if (each) {
+    return source->count();
   }
   auto ports = core::plan_ports(s.ports, s.slots);
   if (!ports) {

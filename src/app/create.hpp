@@ -9,6 +9,7 @@
 #include "store/store.hpp"
 #include "util/result.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,9 +33,12 @@ util::Result<JobTemplates> check_templates(const core::RunSettings& s);
 
 /// Reads every row as a run would, with ids checked in memory, and checks
 /// that the slots' ports are free; touches no store. Returns the job count.
-util::Result<int64_t> validate_rows(const core::RunSettings& s,
-                                    const JobTemplates& templates,
-                                    const RunInputs& inputs);
+/// With `each`, also hands over each job's argv as its first attempt would
+/// run it (--dry-run); the ports are not checked then.
+util::Result<int64_t>
+validate_rows(const core::RunSettings& s, const JobTemplates& templates,
+              const RunInputs& inputs,
+              const std::function<void(const std::vector<std::string>& argv)>& each = {});
 
 /// How `create_run` treats the run's locks.
 struct CreateOptions {

@@ -99,6 +99,7 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   options.join = e.join;
   options.stream_output = e.stream_output;
   options.tag = e.tag;
+  options.halt_on_failure = e.halt;
   RunOutcome out;
   for (;;) {
     if (e.wait_locks && !run.settings.locks.empty()) {

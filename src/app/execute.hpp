@@ -20,6 +20,7 @@ struct ExecOptions {
   bool join = false; ///< take a share of a run another agent holds
   bool stream_output = false; ///< hand jobs' output to the reporter as it comes
   std::string tag;            ///< a template each started job's tag is rendered from
+  agent::HaltOnFailure halt;  ///< --halt now|soon,fail=N
   bool no_wait = false;
   bool wait_locks = false;
 };

@@ -68,10 +68,8 @@ util::Result<void> export_rows(store::Store& store, const std::string& location,
     ExportRow row{j, names, values, {}, 0};
     if (commands &&
         (j.state == core::JobState::succeeded || j.state == core::JobState::failed)) {
-      const auto& row_names = names.empty() ? run.columns : names;
-      core::RowView view{&row_names, &values,
-                         j.raw.empty() && !values.empty() ? std::string_view(values[0])
-                                                          : std::string_view(j.raw)};
+      const auto view =
+          core::RowView::stored(names.empty() ? run.columns : names, values, j.raw);
       row.command = tmpl->render_word(
           view, core::JobContext{j.id, run.id, j.slot.value_or(0), j.attempts});
       struct stat st {};

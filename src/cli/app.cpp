@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace muster::cli {
@@ -35,6 +36,30 @@ constexpr const char* k_exit_codes = R"(Exit codes:
 
 A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";
 
+constexpr const char* k_placeholders = R"(Placeholders in the command:
+  {}            the whole row (a line, or a value after :::)
+  {1} {2}       fields by position (a CSV/TSV column, a ::: group)
+  {name}        a field by name (a CSV/TSV column, a JSON key)
+  {.} {/} {//} {/.}   {} without extension, its basename, its dirname, its
+                basename without extension; also on fields: {1/.}, {path/}
+  {#}           the job's position in the run, from 1
+  {%} {slot}    the slot, from 1 ({%}) or from 0 ({slot})
+  {job} {attempt} {run}   the job's id, the attempt number, the run's id
+  {port.NAME} {slot_dir}  what the slot owns (see muster.toml [slots])
+A command with no placeholder gets {} appended. {{ and }} are literal braces.
+Values: ::: a b (a group), :::: FILE (a group of FILE's lines), :::+ (linked
+to the group before: side by side, not crossed), or --input FILE, or stdin.
+
+)";
+
+/// `muster run`'s usage line names the command and its values.
+class RunFormatter final : public CLI::Formatter {
+public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    return "Usage: " + name + " [OPTIONS] [--] COMMAND [ARG...] [::: VALUES...]\n\n";
+  }
+};
+
 struct Subcommand {
   const char* name;
   const char* description;
@@ -43,6 +68,42 @@ struct Subcommand {
 
 void add_output_flags(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--json", g.json, "Print JSON for scripts");
+}
+
+/// -j N, or relative to the CPU count as GNU parallel takes it: +N, -N, N%.
+CLI::Option* add_slots_option(CLI::App& cmd, int64_t& slots, const std::string& what) {
+  const CLI::Validator relative(
+      [](std::string& value) -> std::string {
+        const bool plus = !value.empty() && value[0] == '+';
+        const bool minus = !value.empty() && value[0] == '-';
+        const bool percent = !value.empty() && value.back() == '%';
+        if (!plus && !minus && !percent) {
+          return "";
+        }
+        const std::string digits =
+            value.substr(plus || minus ? 1 : 0, value.size() - (plus || minus) - percent);
+        if (digits.empty() ||
+            digits.find_first_not_of("0123456789") != std::string::npos ||
+            digits.size() > 6) {
+          return "expected N, +N, -N or N% (relative to the CPU count)";
+        }
+        const int64_t cpus = std::max<int64_t>(1, std::thread::hardware_concurrency());
+        const int64_t n = std::stoll(digits);
+        const int64_t slots = plus ? cpus + n : minus ? cpus - n : cpus * n / 100;
+        value = std::to_string(std::max<int64_t>(1, slots));
+        return "";
+      },
+      "N|+N|-N|N%");
+  return cmd.add_option("-j,--jobs", slots, what)
+      ->transform(relative)
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+}
+
+void add_halt_flag(CLI::App& cmd, std::string& halt) {
+  cmd.add_option(
+      "--halt", halt,
+      "Stop once jobs fail, as GNU parallel: now,fail=N (stop running jobs too), "
+      "soon,fail=N (let them finish), or fail=P%; the run stays resumable");
 }
 
 void add_job_output_flags(CLI::App& cmd, OutputFlags& o) {
@@ -78,8 +139,8 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   o->mode = mode;
   cmd.add_option("--config", o->config,
                  "Config file (default: ./muster.toml if present)");
-  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: one per CPU)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  add_slots_option(cmd, o->slots,
+                   "Parallel slots (default: one per CPU; +N, -N or N% of the CPUs)");
   cmd.add_option("-i,--input", o->inputs,
                  "Input file (CSV, TSV, JSONL or lines; - is stdin); repeat for several")
       ->allow_extra_args(false);
@@ -123,12 +184,16 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
       ->allow_extra_args(false);
   cmd.add_option("--job-lock", o->job_lock,
                  "Template of a lock each job holds, e.g. {device}");
+  add_halt_flag(cmd, o->halt);
   cmd.add_option("--halt-mode", o->halt_mode,
                  "When a rule halts the run: drain (running jobs finish) or stop")
       ->check(CLI::IsMember({"drain", "stop"}));
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   add_heartbeat_flag(cmd, o->heartbeat);
   cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
+  cmd.add_flag(
+      "--dry-run", o->dry_run,
+      "Print each job's command (shell-quoted, or JSON with --json); create nothing");
   add_job_output_flags(cmd, o->output);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
@@ -167,9 +232,9 @@ std::function<int()> setup_show_config(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<ResumeOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  add_slots_option(cmd, o->slots, "Parallel slots (default: the run's own)");
   add_job_output_flags(cmd, o->output);
+  add_halt_flag(cmd, o->halt);
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("--now", o->now, "End a halt's cooldown now");
   add_heartbeat_flag(cmd, o->heartbeat);
@@ -284,8 +349,7 @@ std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<JoinOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("-j,--jobs", o->slots, "Parallel slots (default: the run's own)")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  add_slots_option(cmd, o->slots, "Parallel slots (default: the run's own)");
   add_job_output_flags(cmd, o->output);
   cmd.add_flag(
       "--no-wait", o->no_wait,
@@ -317,9 +381,7 @@ std::function<int()> setup_cancel(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_scale(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<ScaleOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_option("-j,--jobs", o->slots, "The new number of slots")
-      ->required()
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  add_slots_option(cmd, o->slots, "The new number of slots")->required();
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   return [o, &g] { return cmd_scale(g, *o); };
 }
@@ -455,7 +517,13 @@ int main(int argc, char** argv) {
   std::function<int()> action;
   for (const auto& sub : k_subcommands) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.description);
-    cmd->footer(k_exit_codes);
+    const std::string name = sub.name;
+    if (name == "run" || name == "validate" || name == "show-config") {
+      cmd->formatter(std::make_shared<RunFormatter>());
+      cmd->footer(std::string(k_placeholders) + k_exit_codes);
+    } else {
+      cmd->footer(k_exit_codes);
+    }
     auto act = sub.setup(*cmd, g);
     cmd->callback([&action, act] { action = act; });
   }

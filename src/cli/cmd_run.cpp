@@ -192,6 +192,7 @@ app::ExecOptions exec_options(const RunOptions& o) {
   e.slots = o.slots;
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
+  e.halt = flag_value("--halt", agent::parse_halt_on_failure(o.halt));
   return e;
 }
 
@@ -379,7 +380,29 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
       return resume_named(g, o, exec, *existing, command);
     }
   }
+  const bool tell = !g.quiet && !g.json && isatty(STDERR_FILENO);
+  if (tell && templates.command.appended_row()) {
+    std::fprintf(stderr,
+                 "muster: the command has no placeholder, so each job's row is "
+                 "appended as its last argument ({}: %s)\n",
+                 !groups.empty() ? "the ::: values, joined by a space"
+                                 : "the whole line or record of the input");
+  }
+  if (tell && groups.empty() && o.inputs.empty() && isatty(STDIN_FILENO)) {
+    std::fprintf(stderr, "muster: reading rows from the terminal; end them with Ctrl-D "
+                         "(or give --input FILE, or ::: VALUES)\n");
+  }
   const app::RunInputs inputs{o.inputs, o.format, std::move(groups), std::move(linked)};
+  if (o.dry_run) {
+    check(app::validate_rows(settings, templates, inputs, [&](const auto& argv) {
+      if (g.json) {
+        std::printf("%s\n", nlohmann::json(argv).dump().c_str());
+      } else {
+        std::printf("%s\n", util::shell_words(argv).c_str());
+      }
+    }));
+    return to_int(ExitCode::ok);
+  }
   if (o.mode == RunMode::validate) {
     return report_valid(g, o, check(app::validate_rows(settings, templates, inputs)));
   }
@@ -425,6 +448,7 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
+  e.halt = flag_value("--halt", agent::parse_halt_on_failure(o.halt));
   return execute(*store, run, g, e, o.output);
 }
 

@@ -66,6 +66,14 @@ int report_ending(store::Store& store, const store::RunRecord& run,
     }
     return to_int(ExitCode::waiting);
   }
+  if (result.ending == agent::Ending::interrupted && result.failed_fast) {
+    if (!g.quiet) {
+      std::fprintf(stderr, "muster: run %s stopped early (--halt); `muster resume %s` "
+                           "continues it, `muster retry %s` runs its failed jobs again\n",
+                   run.id.c_str(), name.c_str(), name.c_str());
+    }
+    return to_int(ExitCode::jobs_failed);
+  }
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);
   }

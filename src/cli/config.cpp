@@ -152,6 +152,13 @@ util::Result<void> read_rules(const std::string& file, const toml::node& node,
         }
         rule.cooldown_ms = *ms;
         has_cooldown = true;
+      } else if (field == "max_halts") {
+        auto n = v.value<int64_t>();
+        if (!n || !v.is_integer() || *n < 1) {
+          return bad(file, v, fkey, "a whole number of halts, 1 or more");
+        }
+        rule.max_halts = *n;
+        has_cooldown = true; // a halt's setting, as cooldown is
       } else if (field == "retry_after") {
         auto ms = as_duration(file, v, fkey);
         if (!ms) {
@@ -175,7 +182,7 @@ util::Result<void> read_rules(const std::string& file, const toml::node& node,
         return util::Error{
             where(file, v, fkey) +
             ": unknown key; a rule has match, exit_codes, action, cooldown, "
-            "retry_after, block_key and error_type"};
+            "max_halts, retry_after, block_key and error_type"};
       }
     }
     if (!has_action) {
@@ -190,7 +197,8 @@ util::Result<void> read_rules(const std::string& file, const toml::node& node,
       return bad(file, item, key + ".block_key", "block_key only with action = \"fail\"");
     }
     if (has_cooldown && rule.action != core::Action::halt) {
-      return bad(file, item, key + ".cooldown", "cooldown only with action = \"halt\"");
+      return bad(file, item, key + ".cooldown",
+                 "cooldown and max_halts only with action = \"halt\"");
     }
     if (has_retry_after && rule.action != core::Action::retry) {
       return bad(file, item, key + ".retry_after",

@@ -58,6 +58,8 @@ struct RunOptions {
   std::string max_output = "1M";
   std::string name;
   bool seed_only = false;
+  bool dry_run = false; ///< print each job's argv; create nothing
+  std::string halt;     ///< --halt now|soon,fail=N|P%
   OutputFlags output;
   bool no_wait = false;    ///< end (exit 3 or 4) instead of waiting out a halt or a window
   bool wait_locks = false; ///< wait for held run locks instead of refusing
@@ -81,6 +83,7 @@ struct ResumeOptions {
   std::string run;
   int64_t slots = 0; ///< 0: the run's own
   OutputFlags output;
+  std::string halt; ///< --halt now|soon,fail=N|P%
   bool no_wait = false;
   bool wait_locks = false;
   bool now = false; ///< end a halt's cooldown now

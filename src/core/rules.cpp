@@ -134,6 +134,7 @@ Decision RuleSet::classify(const Outcome& outcome, std::string_view output) cons
     d.error_type = render_error_type(c.rule.error_type, matched);
     d.block_key = c.rule.block_key;
     d.cooldown_ms = c.rule.cooldown_ms;
+    d.max_halts = c.rule.max_halts;
     d.retry_after_ms = c.rule.retry_after_ms;
     d.source = "rule " + std::to_string(i + 1) +
                (c.rule.where.empty() ? "" : " (" + c.rule.where + ")");

@@ -39,26 +39,32 @@ std::string_view to_string(HaltMode mode);
 std::optional<HaltMode> parse_halt_mode(std::string_view text);
 
 /// One [[rules]] entry.
+/// How many times one job may halt its run before it fails instead.
+inline constexpr int64_t k_default_max_halts = 5;
+
 struct Rule {
-  std::string match;            ///< RE2 pattern searched in the output; "" for any
-  std::vector<int> exit_codes;  ///< exit codes it applies to; empty for any
+  std::string match;           ///< RE2 pattern searched in the output; "" for any
+  std::vector<int> exit_codes; ///< exit codes it applies to; empty for any
   Action action = Action::retry;
   int64_t cooldown_ms = 15 * 60'000; ///< halt: how long the run stops claiming
-  bool block_key = false;            ///< fail: skip the key's other jobs too
-  std::string error_type;            ///< recorded error_type; "{match}" is the matched text
-  int64_t retry_after_ms = -1;       ///< retry: this delay instead of the backoff
-  std::string where;                 ///< "FILE:LINE", for messages
+  int64_t max_halts =
+      k_default_max_halts;     ///< halt: a job that halted this often fails instead
+  bool block_key = false;      ///< fail: skip the key's other jobs too
+  std::string error_type;      ///< recorded error_type; "{match}" is the matched text
+  int64_t retry_after_ms = -1; ///< retry: this delay instead of the backoff
+  std::string where;           ///< "FILE:LINE", for messages
 };
 
 /// What the rules (or the result file) made of an attempt.
 struct Decision {
   Action action = Action::none;
-  std::string error_type;      ///< "" keeps the outcome's own
-  std::string message;         ///< "" keeps the outcome's own
-  int64_t retry_after_ms = -1; ///< retry: a fixed delay
-  int64_t cooldown_ms = 0;     ///< halt: how long
-  bool block_key = false;      ///< fail: skip the key's other jobs
-  std::string source;          ///< "rule 2 (muster.toml:14)" or "result file"
+  std::string error_type;                  ///< "" keeps the outcome's own
+  std::string message;                     ///< "" keeps the outcome's own
+  int64_t retry_after_ms = -1;             ///< retry: a fixed delay
+  int64_t cooldown_ms = 0;                 ///< halt: how long
+  int64_t max_halts = k_default_max_halts; ///< halt: at most this many halts by one job
+  bool block_key = false;                  ///< fail: skip the key's other jobs
+  std::string source;                      ///< "rule 2 (muster.toml:14)" or "result file"
 };
 
 /// The compiled rules of a run, tried in order; the first match wins.

@@ -12,6 +12,38 @@ bool is_placeholder_char(char c) {
 
 Segment classify(std::string_view name) {
   Segment s;
+  if (name == "#") {
+    s.kind = PlaceholderKind::position;
+    return s;
+  }
+  if (name == "%") {
+    s.kind = PlaceholderKind::slot_from_1;
+    return s;
+  }
+  // A path form on {} or a field: {.} {/} {//} {/.}, {path/.}...
+  static const std::pair<std::string_view, PathPart> k_parts[] = {
+      {"/.", PathPart::base_no_extension},
+      {"//", PathPart::dir},
+      {"/", PathPart::base},
+      {".", PathPart::no_extension}};
+  if (name.substr(0, 5) != "port.") {
+    for (const auto& [suffix, part] : k_parts) {
+      if (name.size() >= suffix.size() &&
+          name.substr(name.size() - suffix.size()) == suffix) {
+        const std::string_view base = name.substr(0, name.size() - suffix.size());
+        if (base.empty() || base.find_first_of("/.") == std::string_view::npos) {
+          Segment inner = classify(base);
+          if (inner.kind == PlaceholderKind::whole ||
+              inner.kind == PlaceholderKind::field_index ||
+              inner.kind == PlaceholderKind::field_name) {
+            inner.part = part;
+            return inner;
+          }
+        }
+        break;
+      }
+    }
+  }
   if (name.empty()) {
     s.kind = PlaceholderKind::whole;
   } else if (name == "job") {
@@ -101,7 +133,28 @@ bool has_placeholder(const std::vector<Segment>& segs) {
 }
 
 void append_value(std::string& out, const Segment& seg, const RowView& row,
+                  const JobContext& ctx);
+
+// A row's value with its path form applied.
+void append_part(std::string& out, const Segment& seg, const RowView& row,
+                 const JobContext& ctx) {
+  if (seg.part == PathPart::all) {
+    append_value(out, seg, row, ctx);
+    return;
+  }
+  Segment whole = seg;
+  whole.part = PathPart::all;
+  std::string value;
+  append_value(value, whole, row, ctx);
+  out += path_part(value, seg.part);
+}
+
+void append_value(std::string& out, const Segment& seg, const RowView& row,
                   const JobContext& ctx) {
+  if (seg.part != PathPart::all) {
+    append_part(out, seg, row, ctx);
+    return;
+  }
   switch (seg.kind) {
   case PlaceholderKind::literal:
     out += seg.text;
@@ -131,6 +184,12 @@ void append_value(std::string& out, const Segment& seg, const RowView& row,
   case PlaceholderKind::run:
     out += ctx.run_id;
     break;
+  case PlaceholderKind::position:
+    out += std::to_string(ctx.position);
+    break;
+  case PlaceholderKind::slot_from_1:
+    out += std::to_string(ctx.slot + 1);
+    break;
   case PlaceholderKind::slot_value:
     if (ctx.slot_values) {
       if (auto it = ctx.slot_values->find(seg.text); it != ctx.slot_values->end()) {
@@ -158,7 +217,35 @@ std::string render_segments(const std::vector<Segment>& segs, const RowView& row
 
 } // namespace
 
-std::string render_without_row(std::string_view text, Shell shell, const JobContext& ctx) {
+std::string path_part(std::string_view value, PathPart part) {
+  const size_t slash = value.rfind('/');
+  const std::string_view base =
+      slash == std::string_view::npos ? value : value.substr(slash + 1);
+  auto without_extension = [](std::string_view v, size_t base_at) {
+    const size_t dot = v.rfind('.');
+    return dot != std::string_view::npos && dot > base_at ? v.substr(0, dot) : v;
+  };
+  switch (part) {
+  case PathPart::all:
+    return std::string(value);
+  case PathPart::no_extension:
+    return std::string(
+        without_extension(value, slash == std::string_view::npos ? 0 : slash + 1));
+  case PathPart::base:
+    return std::string(base);
+  case PathPart::dir:
+    if (slash == std::string_view::npos) {
+      return ".";
+    }
+    return slash == 0 ? "/" : std::string(value.substr(0, slash));
+  case PathPart::base_no_extension:
+    return std::string(without_extension(base, 0));
+  }
+  return std::string(value);
+}
+
+std::string render_without_row(std::string_view text, Shell shell,
+                               const JobContext& ctx) {
   auto t = Template::parse_word(text, shell);
   if (!t) {
     return std::string(text);
@@ -201,6 +288,7 @@ util::Result<Template> Template::parse_command(const std::vector<std::string>& w
   }
   if (!any) {
     t.m_words.push_back({Segment{PlaceholderKind::whole, "", 0}});
+    t.m_appended_row = true;
   }
   return t;
 }
@@ -235,7 +323,8 @@ util::Result<void> Template::check_ports(const std::vector<PortSpec>& ports,
         names += (names.empty() ? "" : ", ") + p.name;
       }
       if (!known) {
-        return util::Error{"unknown placeholder {" + seg.text + "} in " + std::string(what) +
+        return util::Error{"unknown placeholder {" + seg.text + "} in " +
+                           std::string(what) +
                            (ports.empty() ? ": no ports are defined (see [slots.ports])"
                                           : ": the ports are " + names)};
       }
@@ -267,7 +356,8 @@ bool Template::uses_field_names() const {
 }
 
 util::Result<void> Template::check_fields(const std::vector<std::string>& names,
-                                          size_t field_count, std::string_view what) const {
+                                          size_t field_count,
+                                          std::string_view what) const {
   for (const auto& word : m_words) {
     for (const auto& seg : word) {
       if (seg.kind == PlaceholderKind::field_name) {
@@ -278,10 +368,11 @@ util::Result<void> Template::check_fields(const std::vector<std::string>& names,
         if (!known) {
           std::string list = names.empty() ? "unnamed (use {}, {1}, {2}...)"
                                            : "named " + util::join(names, ", ");
-          return util::Error{"unknown placeholder {" + seg.text + "} in " + std::string(what) +
-                             ": the input's fields are " + list +
-                             "; the other placeholders are {}, {job}, {slot}, {attempt} and "
-                             "{run}"};
+          return util::Error{
+              "unknown placeholder {" + seg.text + "} in " + std::string(what) +
+              ": the input's fields are " + list +
+              "; the other placeholders are {}, {job}, {slot}, {attempt} and "
+              "{run}"};
         }
       } else if (seg.kind == PlaceholderKind::field_index && seg.index >= field_count) {
         return util::Error{"placeholder {" + std::to_string(seg.index + 1) + "} in " +

@@ -24,21 +24,38 @@ enum class PlaceholderKind {
   slot,
   attempt,
   run,
-  slot_value, ///< what the slot owns: {port.NAME}, {port.NAME.last}, {slot_dir}
+  slot_value,  ///< what the slot owns: {port.NAME}, {port.NAME.last}, {slot_dir}
+  position,    ///< {#}: the job's position in the run, from 1
+  slot_from_1, ///< {%}: the slot, counted from 1 as GNU parallel does
 };
+
+/// GNU parallel's path forms of a value, on {} or a field: {.} {/} {//} {/.}.
+enum class PathPart { all, no_extension, base, dir, base_no_extension };
 
 /// A run of literal text or one placeholder.
 struct Segment {
   PlaceholderKind kind = PlaceholderKind::literal;
   std::string text; ///< the literal text, or the field name
   size_t index = 0; ///< 0-based field index for field_index
+  PathPart part = PathPart::all;
 };
+
+/// `value` as `part` says: "d/f.txt" gives "d/f", "f.txt", "d" and "f".
+std::string path_part(std::string_view value, PathPart part);
 
 /// A row as the template sees it.
 struct RowView {
   const std::vector<std::string>* names = nullptr; ///< field names (columns or JSON keys)
   const std::vector<std::string>* values = nullptr;
   std::string_view raw; ///< `{}`
+
+  /// A stored row: one stored without its raw text is a single value that
+  /// stands for itself.
+  static RowView stored(const std::vector<std::string>& names,
+                        const std::vector<std::string>& values, std::string_view raw) {
+    return RowView{&names, &values,
+                   raw.empty() && !values.empty() ? std::string_view(values[0]) : raw};
+  }
 };
 
 /// The per-attempt values: `{job}`, `{slot}`, `{attempt}`, `{run}`, and what
@@ -49,6 +66,7 @@ struct JobContext {
   int64_t slot = 0;
   int64_t attempt = 1;
   const std::map<std::string, std::string>* slot_values = nullptr;
+  int64_t position = 0; ///< {#}
 };
 
 /// Whether the command runs through `sh -c`.
@@ -65,20 +83,22 @@ public:
                                               Shell shell);
   /// Parses a one-word template (such as --key) without appending anything.
   /// With Shell::yes the word is an sh script and its values are quoted.
-  static util::Result<Template> parse_word(std::string_view word, Shell shell = Shell::no);
+  static util::Result<Template> parse_word(std::string_view word,
+                                           Shell shell = Shell::no);
 
   /// Checks that every named field is one of `names` and every numbered one
   /// is within `field_count`. `what` names the template in errors ("the
   /// command", "--key").
-  util::Result<void> check_fields(const std::vector<std::string>& names, size_t field_count,
-                                  std::string_view what) const;
+  util::Result<void> check_fields(const std::vector<std::string>& names,
+                                  size_t field_count, std::string_view what) const;
   /// Whether the template uses any field by name.
   bool uses_field_names() const;
   /// Whether it uses {slot_dir}.
   bool uses_slot_dir() const;
   /// Checks that every {port.NAME} names one of `ports`. ({slot_dir} is
   /// checked by the caller, which knows whether slots have directories.)
-  util::Result<void> check_ports(const std::vector<PortSpec>& ports, std::string_view what) const;
+  util::Result<void> check_ports(const std::vector<PortSpec>& ports,
+                                 std::string_view what) const;
   /// Whether any word uses a per-attempt placeholder ({slot}, {attempt}).
   bool uses_attempt_values() const;
 
@@ -89,11 +109,14 @@ public:
   /// The template as the user wrote it, words joined by a space.
   const std::string& source() const { return m_source; }
   Shell shell() const { return m_shell; }
+  /// Whether parse_command appended `{}`: the command had no placeholder.
+  bool appended_row() const { return m_appended_row; }
 
 private:
   std::vector<std::vector<Segment>> m_words;
   std::string m_source;
   Shell m_shell = Shell::no;
+  bool m_appended_row = false;
 };
 
 /// Renders text that sees no input row (hooks, sidecar words, readiness URLs)

@@ -29,6 +29,22 @@ TEST(Template, WholeRowAndAttemptValues) {
   EXPECT_EQ(argv, (std::vector<std::string>{"echo", "x", "job-7", "3", "2", "r1a2b3"}));
 }
 
+TEST(Template, ParallelPathFormsPositionAndSlot) {
+  auto argv = render({"{.}", "{/}", "{//}", "{/.}", "{path/.}", "{1//}", "{#}", "{%}"},
+                     {"path"}, {"in/clips/a.b.mp4"}, "in/clips/a.b.mp4");
+  EXPECT_EQ(argv[0], "in/clips/a.b");
+  EXPECT_EQ(argv[1], "a.b.mp4");
+  EXPECT_EQ(argv[2], "in/clips");
+  EXPECT_EQ(argv[3], "a.b");
+  EXPECT_EQ(argv[4], "a.b");
+  EXPECT_EQ(argv[5], "in/clips");
+  EXPECT_EQ(argv[6], "0") << "{#} is the job's position (none in this context)";
+  EXPECT_EQ(argv[7], "4") << "{%} is the slot counted from 1";
+  EXPECT_EQ(path_part("file", PathPart::dir), ".");
+  EXPECT_EQ(path_part(".bashrc", PathPart::no_extension), ".bashrc");
+  EXPECT_EQ(path_part("d.x/file", PathPart::no_extension), "d.x/file");
+}
+
 TEST(Template, NoPlaceholderAppendsTheRow) {
   auto argv = render({"gzip", "-9"}, {}, {"a.txt"}, "a.txt");
   EXPECT_EQ(argv, (std::vector<std::string>{"gzip", "-9", "a.txt"}));

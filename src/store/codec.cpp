@@ -51,6 +51,7 @@ std::string encode_settings(const core::RunSettings& s) {
                      {"exit_codes", r.exit_codes},
                      {"action", std::string(core::to_string(r.action))},
                      {"cooldown_ms", r.cooldown_ms},
+                     {"max_halts", r.max_halts},
                      {"block_key", r.block_key},
                      {"error_type", r.error_type},
                      {"retry_after_ms", r.retry_after_ms},
@@ -121,6 +122,7 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
       rule.action =
           core::parse_action(r.value("action", "retry")).value_or(core::Action::retry);
       rule.cooldown_ms = r.value("cooldown_ms", rule.cooldown_ms);
+      rule.max_halts = r.value("max_halts", rule.max_halts);
       rule.block_key = r.value("block_key", false);
       rule.error_type = r.value("error_type", "");
       rule.retry_after_ms = r.value("retry_after_ms", int64_t{-1});

@@ -116,6 +116,14 @@ std::string truncate_columns(std::string_view text, size_t width) {
   return out;
 }
 
+std::string shell_words(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    out += (out.empty() ? "" : " ") + sh_quote(a);
+  }
+  return out;
+}
+
 std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_distance = 3;

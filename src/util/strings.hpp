@@ -16,6 +16,8 @@ void append_json_string(std::string& out, std::string_view value);
 void append_csv_field(std::string& out, std::string_view value);
 /// Joins with `sep`.
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+/// The argv as a shell would need it typed: each word sh-quoted where needed.
+std::string shell_words(const std::vector<std::string>& argv);
 /// True when `s` starts with `prefix`.
 inline bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;

@@ -52,3 +52,28 @@ test_parallel_and_xargs_habits_get_hints() {
   expect_contains "$STDERR" "did you mean --retries?" "--retri"
   expect_no_file .muster
 }
+
+test_dry_run_prints_the_commands_and_creates_nothing() {
+  TEST "--dry-run prints each argv (shell-quoted, or JSON) and writes nothing"
+  expect_exit 0 muster run --dry-run -- echo {} ::: "a b" "it's"
+  expect_eq "$STDOUT" "echo 'a b'"$'\n'"echo 'it'\\''s'" "--dry-run"
+  expect_exit 0 muster run --dry-run --json -- sh -c 'x' ::: "a b"
+  expect_eq "$STDOUT" '["sh","-c","x","a b"]' "--dry-run --json"
+  expect_no_file .muster
+}
+
+test_parallel_replacement_strings_and_relative_slots() {
+  TEST "{.} {/} {//} {/.} {#} {%} and -j +1, -j -1, -j 50%"
+  expect_exit 0 muster run -q -j 1 -- echo {.} {/} {//} {/.} {#} {%} ::: in/a.b.mp4 c.txt
+  expect_eq "$STDOUT" $'in/a.b a.b.mp4 in a.b 1 1\nc c.txt . c 2 1' "replacement strings"
+  local cpus
+  cpus=$(nproc)
+  expect_exit 0 muster run -q -j +1 --json -- true ::: a
+  expect_eq "$(json_eval .last.out 'j["slots"]')" $((cpus + 1)) "-j +1"
+  expect_exit 0 muster run -q -j 50% -- true ::: a
+  expect_exit 2 muster run -q -j x% -- true ::: a
+  expect_contains "$STDERR" "expected N, +N, -N or N%" "a bad -j"
+  expect_exit 0 muster help run
+  expect_contains "$STDOUT" "Usage: muster run [OPTIONS] [--] COMMAND [ARG...] [::: VALUES...]" "run --help usage"
+  expect_contains "$STDOUT" "{#}" "run --help lists the placeholders"
+}

@@ -685,3 +685,31 @@ test_rate_limit() {
     expect_ge "$((s[i + 5] - s[i]))" 300 "6 consecutive starts (ms), starts: $starts"
   done
 }
+
+test_max_halts_ends_a_halt_that_always_recurs() {
+  TEST "a halt whose trigger always recurs: past max_halts the job fails and the run ends"
+  cat >muster.toml <<'TOML'
+[[rules]]
+match = "rate limit"
+action = "halt"
+cooldown = "100ms"
+max_halts = 2
+TOML
+  expect_exit 1 muster run -q -j 1 -- sh -c 'echo "rate limit"; exit 1' ::: a
+  expect_json jobs_json 'j[0]["state"]' failed "the job that keeps halting the run"
+  expect_json jobs_json 'j[0]["interrupts"]' 2 "halts before it failed"
+  expect_contains "$(json jobs_json 'j[0]["error"]')" "max_halts = 2" "its error says why"
+  expect_json run_json 'j["state"]' completed "the run"
+}
+
+test_halt_on_failure() {
+  TEST "--halt now,fail=1 stops at the first failure, starts nothing after it, and stays resumable"
+  expect_exit 1 muster run -j 1 --name h --halt now,fail=1 -- sh -c 'echo "$1" >>ran; [ "$1" != 2 ]' sh ::: 1 2 3 4
+  expect_eq "$(paste -sd' ' ran)" "1 2" "jobs started"
+  expect_contains "$STDERR" "--halt now,fail=1: 1 job(s) failed" "what muster says"
+  expect_eq "$(json jobs_json 'groups("state")')" "failed:1 pending:2 succeeded:1" "job states"
+  expect_exit 1 muster resume h -q
+  expect_eq "$(paste -sd' ' ran)" "1 2 3 4" "jobs started after resume"
+  expect_exit 2 muster run --halt soon,fail=0 -- true ::: a
+  expect_contains "$STDERR" "--halt: expected" "a bad --halt"
+}
