@@ -30,8 +30,18 @@ bench: build
 	@MUSTER_BENCH_DEPS=1 bash scripts/install-deps.sh
 	@bash bench/run.sh $(BUILD)/muster
 
+PREFIX ?= /usr/local
+SUDO = $(shell [ -w $(PREFIX) ] || echo sudo)
+
+# The binary, its man page and its completions, all made from one command table.
 install: build
-	@install -m 0755 $(BUILD)/muster /usr/local/bin/muster || sudo install -m 0755 $(BUILD)/muster /usr/local/bin/muster
+	@$(BUILD)/muster man >$(BUILD)/muster.1
+	@$(BUILD)/muster completions bash >$(BUILD)/muster.bash
+	@$(BUILD)/muster completions fish >$(BUILD)/muster.fish
+	@$(SUDO) install -D -m 0755 $(BUILD)/muster $(DESTDIR)$(PREFIX)/bin/muster
+	@$(SUDO) install -D -m 0644 $(BUILD)/muster.1 $(DESTDIR)$(PREFIX)/share/man/man1/muster.1
+	@$(SUDO) install -D -m 0644 $(BUILD)/muster.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/muster
+	@$(SUDO) install -D -m 0644 $(BUILD)/muster.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muster.fish
 
 clean:
 	rm -rf $(BUILD) build-sanitize

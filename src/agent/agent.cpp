@@ -23,7 +23,8 @@ Agent::Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
       m_attempts(runner, reporter, m_pool, m_run, m_opts.store_dir),
       m_liveness(store, reporter, m_attempts, m_opts.heartbeat_ms, m_opts.is_alive,
                  m_opts.reap_orphans),
-      m_control(store, reporter, m_opts.control_ms) {}
+      m_control(store, reporter, m_opts.control_ms),
+      m_machine(m_opts.max_load, m_opts.min_free_bytes) {}
 
 util::Result<AgentResult> Agent::run(int64_t rid) {
   auto busy = take_over(rid);
@@ -111,8 +112,20 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   const int64_t now_ms = util::now_ms();
   const int64_t mono_now = util::monotonic_ms();
   // A halt, a pause or a cancel: no new claims, and no new slots.
-  const bool claims_stopped =
+  bool claims_stopped =
       m_halted_until > now_ms || m_control.paused() || m_control.cancelling();
+  if (m_machine.enabled()) {
+    const std::string& busy = m_machine.holding(mono_now);
+    if (busy != m_machine_shown) {
+      m_machine_shown = busy;
+      if (busy.empty()) {
+        m_reporter.unpaused();
+      } else {
+        m_reporter.paused("no new jobs: " + busy, 0);
+      }
+    }
+    claims_stopped = claims_stopped || !busy.empty();
+  }
   const int64_t due_retries = m_next_retry_at > 0 && m_next_retry_at <= now_ms
                                   ? m_counts[core::JobState::retrying]
                                   : 0;

@@ -7,6 +7,7 @@
 #include "agent/attempts.hpp"
 #include "agent/control_poller.hpp"
 #include "agent/liveness.hpp"
+#include "agent/machine_gate.hpp"
 #include "agent/rate_meter.hpp"
 #include "agent/reporter.hpp"
 #include "agent/slot_pool.hpp"
@@ -81,6 +82,9 @@ struct AgentOptions {
   /// (--tag, --tagstring); "" for none.
   std::string tag;
   HaltOnFailure halt_on_failure;
+  /// --load and --memfree: no new job starts while the machine is above one.
+  double max_load = 0;
+  uint64_t min_free_bytes = 0;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it. It is made
@@ -167,6 +171,8 @@ private:
   Attempts m_attempts;
   Liveness m_liveness;
   ControlPoller m_control;
+  MachineGate m_machine;
+  std::string m_machine_shown; ///< the machine's reason last told to the reporter
   RateMeter m_rate;
   core::Counts m_counts;
   int64_t m_started_mono = 0;

@@ -7,6 +7,8 @@
 #include "util/strings.hpp"
 
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unordered_map>
 
@@ -192,14 +194,52 @@ util::Result<std::optional<store::RunRecord>> find_named(const std::string& loca
 }
 
 util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
-                                   const std::vector<std::string>& command) {
+                                   const core::RunSettings& wanted,
+                                   const std::set<std::string>& given) {
   if (run.state == core::RunState::cancelled) {
     return util::Error{"a run named '" + name + "' was cancelled; use another --name"};
   }
-  if (run.settings.command != command) {
+  if (run.settings.command != wanted.command) {
     return util::Error{"a run named '" + name + "' exists with another command (" +
                        util::join(run.settings.command, " ") + "); use `muster resume " +
                        name + "` or another --name"};
+  }
+  // Settings by their flag, where they have one.
+  static const std::map<std::string, std::string> k_flags = {
+      {"max_attempts", "--retries"},
+      {"timeout_ms", "--timeout"},
+      {"backoff_ms", "--backoff"},
+      {"backoff_max_ms", "--backoff-max"},
+      {"kill_grace_ms", "--kill-grace"},
+      {"grace_ms", "--grace"},
+      {"on_interrupt", "--on-interrupt"},
+      {"max_output", "--max-output"},
+      {"key", "--key"},
+      {"shell", "--shell"},
+      {"halt_mode", "--halt-mode"},
+      {"priority", "--priority"},
+      {"locks", "--lock"},
+      {"job_lock", "--job-lock"}};
+  const auto had = nlohmann::json::parse(store::encode_settings(run.settings));
+  const auto asked = nlohmann::json::parse(store::encode_settings(wanted));
+  std::string changed;
+  for (const auto& [key, value] : asked.items()) {
+    const auto flag = k_flags.find(key);
+    if (flag == k_flags.end() || !given.contains(flag->second) ||
+        had.value(key, nlohmann::json()) == value) {
+      continue;
+    }
+    changed += (changed.empty() ? "" : ", ") + flag->second +
+               (value.is_primitive() ? " (" + value.dump() + "; the run has " +
+                                           had.value(key, nlohmann::json()).dump() + ")"
+                                     : "");
+  }
+  if (!changed.empty()) {
+    return util::Error{"a run named '" + name +
+                       "' exists, and these settings differ from " +
+                       "the ones it was made with: " + changed +
+                       ". A run keeps its settings: drop the change, use `muster retry " +
+                       name + "` to run failed jobs again, or give another --name"};
   }
   return {};
 }

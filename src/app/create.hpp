@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,11 @@ create_run(const std::string& location, const std::string& name,
 util::Result<std::optional<store::RunRecord>> find_named(const std::string& location,
                                                          const std::string& name);
 
-/// Whether the existing run named `name` may go on with `command`.
+/// Whether the existing run named `name` may go on as `wanted` asks: the same
+/// command, and none of the settings whose flags were `given` changed (a run
+/// keeps the settings it was created with; a change is refused, never ignored).
 util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
-                                   const std::vector<std::string>& command);
+                                   const core::RunSettings& wanted,
+                                   const std::set<std::string>& given);
 
 } // namespace muster::app

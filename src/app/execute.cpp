@@ -100,6 +100,8 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   options.stream_output = e.stream_output;
   options.tag = e.tag;
   options.halt_on_failure = e.halt;
+  options.max_load = e.max_load;
+  options.min_free_bytes = e.min_free_bytes;
   RunOutcome out;
   for (;;) {
     if (e.wait_locks && !run.settings.locks.empty()) {

@@ -21,6 +21,8 @@ struct ExecOptions {
   bool stream_output = false; ///< hand jobs' output to the reporter as it comes
   std::string tag;            ///< a template each started job's tag is rendered from
   agent::HaltOnFailure halt;  ///< --halt now|soon,fail=N
+  double max_load = 0;        ///< --load
+  uint64_t min_free_bytes = 0; ///< --memfree
   bool no_wait = false;
   bool wait_locks = false;
 };

@@ -3,6 +3,7 @@
 
 #include "cli/exit_code.hpp"
 #include "cli/options.hpp"
+#include "cli/shell.hpp"
 #include "util/strings.hpp"
 
 #include <CLI/CLI.hpp>
@@ -116,6 +117,16 @@ void add_job_output_flags(CLI::App& cmd, OutputFlags& o) {
   auto* u = cmd.add_flag("-u,--ungroup", o.ungroup, "Jobs' output as it comes, unsorted");
   k->excludes(lb)->excludes(u);
   lb->excludes(u);
+  cmd.add_option("--load", o.load,
+                 "No new job starts while the 1-minute load average is above this")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--memfree", o.memfree,
+                 "No new job starts while less memory than this is available, e.g. 2G");
+  cmd.add_option(
+         "--exit-code", o.exit_code,
+         "default (muster's codes) or count: the number of failed jobs, at most 100, "
+         "as GNU parallel")
+      ->check(CLI::IsMember({"default", "count"}));
   cmd.add_flag("--tag", o.tag, "Prefix each output line with the job's id and a tab");
   cmd.add_option("--tagstring", o.tagstring,
                  "Prefix each output line with this template, e.g. {name}, and a tab");
@@ -411,6 +422,36 @@ std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_stop_all(g); };
 }
 
+std::function<int()> setup_completions(CLI::App& cmd, GlobalOptions& g) {
+  auto shell = std::make_shared<std::string>();
+  cmd.add_option("shell", *shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  cmd.footer(
+      "Install: muster completions bash > /etc/bash_completion.d/muster (make install "
+      "does it)\n\n" +
+      std::string(k_exit_codes));
+  return [shell, &cmd] {
+    std::fputs(completion_script(*cmd.get_parent(), *shell).c_str(), stdout);
+    return 0;
+  };
+}
+
+std::function<int()> setup_man(CLI::App& cmd, GlobalOptions& g) {
+  return [&cmd] {
+    std::fputs(man_page(*cmd.get_parent(), k_exit_codes).c_str(), stdout);
+    return 0;
+  };
+}
+
+std::function<int()> setup_complete(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<CompleteOptions>();
+  cmd.add_option("what", o->what)->required()->check(CLI::IsMember({"runs", "jobs"}));
+  cmd.add_option("run", o->run);
+  cmd.group(""); // for the completion scripts, not for people
+  return [o, &g] { return cmd_complete(g, *o); };
+}
+
 const Subcommand k_subcommands[] = {
     {"run", "Create a run from input rows and run its jobs in parallel slots", setup_run},
     {"resume", "Continue a run that was stopped, crashed, paused, halted or seeded",
@@ -441,6 +482,10 @@ const Subcommand k_subcommands[] = {
     {"stop-all",
      "Drain and stop every live agent of this store; tear down after dead ones",
      setup_stop_all},
+    {"completions", "A completion script for bash, zsh or fish", setup_completions},
+    {"man", "The muster(1) manual page, in roff (man -l <(muster man))", setup_man},
+    {"__complete", "Run ids, names and job ids for the completion scripts",
+     setup_complete},
 };
 
 std::vector<std::string> subcommand_names() {

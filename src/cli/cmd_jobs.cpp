@@ -194,4 +194,26 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   return 0;
 }
 
+int cmd_complete(const GlobalOptions& g, const CompleteOptions& o) {
+  // Quiet when there is no store: a completion offers nothing then.
+  auto opened = app::open_store(g.store, store::Create::no);
+  if (!opened) {
+    return 0;
+  }
+  auto& store = *opened;
+  if (o.what == "runs") {
+    for (const auto& r : check(app::list_runs(*store, "", -1))) {
+      std::printf("%s\n", r.run.id.c_str());
+      if (!r.run.name.empty()) {
+        std::printf("%s\n", r.run.name.c_str());
+      }
+    }
+    return 0;
+  }
+  const auto run = find_run(*store, o.run);
+  check(store->each_job(
+      run.rid, [](const store::JobRecord& j) { std::printf("%s\n", j.id.c_str()); }));
+  return 0;
+}
+
 } // namespace muster::cli

@@ -198,13 +198,29 @@ app::ExecOptions exec_options(const RunOptions& o) {
 
 int resume_named(const GlobalOptions& g, const RunOptions& o,
                  const app::ExecOptions& exec, const store::RunRecord& run,
-                 const std::vector<std::string>& command) {
-  check(app::check_resumable(run, o.name, command));
+                 const core::RunSettings& wanted) {
+  check(app::check_resumable(run, o.name, wanted, o.given));
   if (!g.quiet && !g.json) {
+    // What runs again, and what does not.
+    auto store = open_store(g, store::Create::no);
+    const auto counts = check(app::run_status(*store, run.id)).counts;
+    const int64_t left = counts.total() - counts.finished();
+    std::string what = std::to_string(left) + " job(s) left will run";
+    if (counts[core::JobState::succeeded] > 0) {
+      what += "; " + std::to_string(counts[core::JobState::succeeded]) +
+              " that succeeded will not";
+    }
+    const int64_t failed =
+        counts[core::JobState::failed] + counts[core::JobState::interrupted];
+    if (failed > 0) {
+      what += "; " + std::to_string(failed) +
+              " that failed or were interrupted will not " + "(`muster retry " + o.name +
+              "` runs them again)";
+    }
     std::fprintf(stderr,
-                 "muster: run '%s' exists (%s): continuing it; its rows were fixed when "
-                 "it was created, so the input is not read again\n",
-                 o.name.c_str(), run.id.c_str());
+                 "muster: run '%s' exists (%s): continuing it: %s. Its rows were fixed "
+                 "when it was created, so the input is not read again\n",
+                 o.name.c_str(), run.id.c_str(), what.c_str());
   }
   if (o.seed_only) {
     std::printf("%s\n", run.id.c_str());
@@ -240,6 +256,16 @@ int report_seeded(const GlobalOptions& g, const store::RunRecord& run) {
     }
   }
   return to_int(ExitCode::ok);
+}
+
+/// The output flags that can be wrong, checked before anything is created.
+void check_output_flags(const OutputFlags& f) {
+  if (!f.memfree.empty()) {
+    flag_value("--memfree", util::parse_bytes(f.memfree));
+  }
+  if (!f.tagstring.empty()) {
+    flag_value("--tagstring", core::Template::parse_word(f.tagstring));
+  }
 }
 
 /// What to say of an option `run` does not know: GNU parallel's and xargs'
@@ -365,6 +391,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   core::RunSettings settings = settings_from(o, command);
   // Every flag is checked before anything is created.
   const app::ExecOptions exec = exec_options(o);
+  check_output_flags(o.output);
   settings.ports = o.ports;
   settings.slot = o.slot;
   const auto ports = check(app::plan_slots(settings));
@@ -377,7 +404,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   }
   if (o.mode == RunMode::run) {
     if (auto existing = check(app::find_named(g.store, o.name))) {
-      return resume_named(g, o, exec, *existing, command);
+      return resume_named(g, o, exec, *existing, settings);
     }
   }
   const bool tell = !g.quiet && !g.json && isatty(STDERR_FILENO);

@@ -7,6 +7,7 @@
 #include "util/time.hpp"
 #include "util/timezone.hpp"
 
+#include <algorithm>
 #include <unistd.h>
 
 namespace muster::cli {
@@ -36,7 +37,7 @@ namespace {
 
 /// The exit code of an agent's run, and what to tell the user about it.
 int report_ending(store::Store& store, const store::RunRecord& run,
-                  const GlobalOptions& g, const app::RunOutcome& outcome) {
+                  const GlobalOptions& g, const app::RunOutcome& outcome, bool count) {
   const agent::AgentResult& result = outcome.result;
   const std::string name = run.name.empty() ? run.id : run.name;
   if (result.ending == agent::Ending::halted) {
@@ -54,10 +55,9 @@ int report_ending(store::Store& store, const store::RunRecord& run,
     if (!g.quiet) {
       const std::string when =
           result.resume_at > 0
-              ? " after " +
-                    core::format_in_zone(
-                        result.resume_at,
-                        check(util::TimeZone::load(run.settings.limits.timezone)))
+              ? " after " + core::format_in_zone(
+                                result.resume_at,
+                                check(util::TimeZone::load(run.settings.limits.timezone)))
               : "";
       std::fprintf(stderr,
                    "muster: run %s: every job left waits%s; `muster resume %s`%s "
@@ -68,8 +68,9 @@ int report_ending(store::Store& store, const store::RunRecord& run,
   }
   if (result.ending == agent::Ending::interrupted && result.failed_fast) {
     if (!g.quiet) {
-      std::fprintf(stderr, "muster: run %s stopped early (--halt); `muster resume %s` "
-                           "continues it, `muster retry %s` runs its failed jobs again\n",
+      std::fprintf(stderr,
+                   "muster: run %s stopped early (--halt); `muster resume %s` "
+                   "continues it, `muster retry %s` runs its failed jobs again\n",
                    run.id.c_str(), name.c_str(), name.c_str());
     }
     return to_int(ExitCode::jobs_failed);
@@ -80,8 +81,11 @@ int report_ending(store::Store& store, const store::RunRecord& run,
   if (result.ending == agent::Ending::held || result.ending == agent::Ending::cancelled) {
     return to_int(ExitCode::jobs_failed);
   }
-  return result.counts[core::JobState::failed] > 0 ? to_int(ExitCode::jobs_failed)
-                                                   : to_int(ExitCode::ok);
+  const int64_t failed = result.counts[core::JobState::failed];
+  if (count) {
+    return static_cast<int>(std::min<int64_t>(failed, 100));
+  }
+  return failed > 0 ? to_int(ExitCode::jobs_failed) : to_int(ExitCode::ok);
 }
 
 } // namespace
@@ -100,6 +104,14 @@ int execute(store::Store& store, const store::RunRecord& run, const GlobalOption
   out.pass_stderr = !output.no_stderr;
   out.tag = output.tag || !output.tagstring.empty();
   e.stream_output = ui::streams(out.mode);
+  e.max_load = output.load;
+  if (!output.memfree.empty()) {
+    auto bytes = util::parse_bytes(output.memfree);
+    if (!bytes) {
+      throw Failure{ExitCode::usage, "--memfree: " + bytes.error().message};
+    }
+    e.min_free_bytes = *bytes;
+  }
   e.tag = !output.tagstring.empty() ? output.tagstring : output.tag ? "{}" : "";
   // The live line is drawn over stderr's terminal; when stdout is a pipe,
   // whatever reads it may be writing to that terminal too.
@@ -113,9 +125,10 @@ int execute(store::Store& store, const store::RunRecord& run, const GlobalOption
   if (g.json) {
     // The same shape as `muster status --json`.
     const auto after = check(app::run_status(store, run.id));
-    std::printf("%s\n", ui::dump(ui::run_json(after.run, after.counts, false), 2).c_str());
+    std::printf("%s\n",
+                ui::dump(ui::run_json(after.run, after.counts, false), 2).c_str());
   }
-  return report_ending(store, run, g, outcome);
+  return report_ending(store, run, g, outcome, output.exit_code == "count");
 }
 
 } // namespace muster::cli

@@ -29,6 +29,11 @@ struct OutputFlags {
   bool ungroup = false;     ///< -u
   bool tag = false;
   std::string tagstring;    ///< --tagstring TEMPLATE ("" for none)
+  /// --exit-code count: exit with the number of failed jobs (at most 100), as
+  /// GNU parallel does, instead of muster's codes.
+  std::string exit_code = "default";
+  double load = 0;         ///< --load N: no new job while the load average is above N
+  std::string memfree;     ///< --memfree SIZE: no new job while less memory is available
 };
 
 /// What `run`'s options are for.
@@ -113,6 +118,11 @@ struct JoinOptions {
   std::string heartbeat = "2s";
 };
 
+struct CompleteOptions {
+  std::string what; ///< "runs", or "jobs" of `run`
+  std::string run;
+};
+
 struct PauseOptions {
   std::string run;
   bool stop_running = false;
@@ -188,6 +198,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
+int cmd_complete(const GlobalOptions& g, const CompleteOptions& o);
 int cmd_why(const GlobalOptions& g, const WhyOptions& o);
 int cmd_pause(const GlobalOptions& g, const PauseOptions& o);
 int cmd_join(const GlobalOptions& g, const JoinOptions& o);

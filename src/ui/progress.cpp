@@ -1,11 +1,10 @@
 #include "ui/progress.hpp"
 
-#include <algorithm>
-
 #include "util/files.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -37,25 +36,52 @@ ProgressPrinter::ProgressPrinter(ProgressOptions options, Terminal err_terminal)
   m_term.smart = m_term.smart && m_opts.live;
 }
 
-ProgressPrinter::~ProgressPrinter() { clear_line(); }
+ProgressPrinter::~ProgressPrinter() {
+  clear_line();
+}
 
-std::string ProgressPrinter::line(const std::string& run_id, const agent::Progress& p) {
+std::string ProgressPrinter::line(const std::string& run_id, const agent::Progress& p,
+                                  size_t width) {
   const auto& c = p.counts;
-  std::string s = "[" + run_id + "] " + count(c[JobState::succeeded]) + "/" + count(p.total) +
-                  " done";
+  // "done" is finished, whatever the end; the failures are named beside it.
+  std::string counts = count(c.finished()) + "/" + count(p.total) + " done";
   if (c[JobState::failed] > 0) {
-    s += ", " + count(c[JobState::failed]) + " failed";
+    counts += ", " + count(c[JobState::failed]) + " failed";
   }
-  s += ", " + count(c[JobState::running]) + " running";
+  counts += ", " + count(c[JobState::running]) + " running";
   if (c[JobState::retrying] > 0) {
-    s += ", " + count(c[JobState::retrying]) + " retrying";
+    counts += ", " + count(c[JobState::retrying]) + " retrying";
   }
-  s += " | " + util::format_rate(p.rate) + " | " + util::format_duration(p.elapsed_ms);
+  const std::string head = "[" + run_id + "] ";
+  const std::string rate = " | " + util::format_rate(p.rate);
+  const std::string elapsed = " | " + util::format_duration(p.elapsed_ms);
+  std::string tail;
   if (p.eta_ms >= 0 && c.finished() < p.total) {
-    s += " | ETA " + util::format_duration(p.eta_ms);
+    tail += " | ETA " + util::format_duration(p.eta_ms);
   }
   if (p.draining) {
-    s += " | stopping";
+    tail += " | stopping";
+  }
+  // Dropped in this order when the line is too wide.
+  const std::string* optional[] = {&rate, &elapsed, &head};
+  bool keep[3] = {true, true, true};
+  auto length = [&] {
+    size_t n = counts.size() + tail.size();
+    for (size_t k = 0; k < 3; ++k) {
+      n += keep[k] ? optional[k]->size() : 0;
+    }
+    return n;
+  };
+  for (size_t k = 0; width > 0 && k < 3 && length() > width; ++k) {
+    keep[k] = false;
+  }
+  std::string s = (keep[2] ? head : "") + counts + (keep[0] ? rate : "") +
+                  (keep[1] ? elapsed : "") + tail;
+  if (width > 0 && s.size() > width) {
+    // Still too wide: the end of the counts goes, the ETA stays.
+    const size_t room = width > tail.size() + 1 ? width - tail.size() - 1 : 0;
+    s = util::truncate_columns(counts, room) + "…" + tail;
+    s = util::truncate_columns(s, width);
   }
   return s;
 }
@@ -74,8 +100,8 @@ void ProgressPrinter::draw(const agent::Progress& p) {
   }
   const int64_t now = util::monotonic_ms();
   if (m_term.smart) {
-    std::string text = util::truncate_columns(line(m_run_id, p),
-                                              static_cast<size_t>(std::max(m_term.width - 1, 10)));
+    std::string text =
+        line(m_run_id, p, static_cast<size_t>(std::max(m_term.columns() - 1, 10)));
     std::fprintf(stderr, "\r%s\x1b[K", text.c_str());
     std::fflush(stderr);
     m_line_shown = true;
@@ -94,7 +120,9 @@ void ProgressPrinter::started(const std::string& run_id, const agent::Progress& 
   }
 }
 
-void ProgressPrinter::job_started(const agent::StartedJob& job) { m_output.started(job); }
+void ProgressPrinter::job_started(const agent::StartedJob& job) {
+  m_output.started(job);
+}
 
 void ProgressPrinter::output(pid_t pid, bool is_stderr, std::string_view data) {
   m_output.output(pid, is_stderr, data);
@@ -104,8 +132,9 @@ void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress
   std::string header;
   if (job.state == JobState::retrying) {
     clear_line();
-    std::fprintf(stderr, "muster: job %s attempt %lld %s; retrying in %s\n", job.job_id.c_str(),
-                 static_cast<long long>(job.attempt), job.outcome.error.c_str(),
+    std::fprintf(stderr, "muster: job %s attempt %lld %s; retrying in %s\n",
+                 job.job_id.c_str(), static_cast<long long>(job.attempt),
+                 job.outcome.error.c_str(),
                  util::format_duration(job.retry_in_ms).c_str());
   } else if (job.state == JobState::failed) {
     header = m_term.paint("── job " + job.job_id + " failed: " + job.outcome.error +
@@ -188,10 +217,14 @@ void ProgressPrinter::ended(const agent::Progress& p) {
   if (left > 0) {
     s += ", " + count(left) + " left (muster resume " + m_run_id + ")";
   }
-  const double rate = p.elapsed_ms > 0 ? static_cast<double>(c.finished()) * 1000.0 /
-                                             static_cast<double>(p.elapsed_ms)
-                                       : -1;
-  s += " in " + util::format_duration(p.elapsed_ms) + " (" + util::format_rate(rate) + ")";
+  s += " in " + util::format_duration(p.elapsed_ms);
+  if (p.elapsed_ms >= 1000 && c.finished() > 0) {
+    // A rate over less than a second says nothing.
+    s += " (" +
+         util::format_rate(static_cast<double>(c.finished()) * 1000.0 /
+                           static_cast<double>(p.elapsed_ms)) +
+         ")";
+  }
   std::fprintf(stderr, "%s\n", s.c_str());
 }
 

@@ -14,9 +14,9 @@ namespace muster::ui {
 
 /// What to print.
 struct ProgressOptions {
-  bool quiet = false;      ///< -q: no progress and no summary
-  bool live = true;        ///< draw the live line when stderr is a smart terminal
-  OutputOptions output;    ///< where and how jobs' output goes
+  bool quiet = false;              ///< -q: no progress and no summary
+  bool live = true;                ///< draw the live line when stderr is a smart terminal
+  OutputOptions output;            ///< where and how jobs' output goes
   int64_t plain_every_ms = 10'000; ///< plain-line interval when not on a tty
 };
 
@@ -39,8 +39,11 @@ public:
   void paused(const std::string& why, int64_t until_ms) override;
   void unpaused() override;
 
-  /// The status line for `p`, without colour or cursor control.
-  static std::string line(const std::string& run_id, const agent::Progress& p);
+  /// The status line for `p`, without colour or cursor control, in at most
+  /// `width` columns (0: any): the rate, the elapsed time and the run id go
+  /// first, so that the counts and the ETA stay.
+  static std::string line(const std::string& run_id, const agent::Progress& p,
+                          size_t width = 0);
 
 private:
   void clear_line();

@@ -1,10 +1,9 @@
 #include "ui/terminal.hpp"
 
-#include <sys/stat.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace muster::ui {
@@ -16,11 +15,17 @@ Terminal Terminal::detect(FILE* stream) {
   t.smart = isatty(fd) && !(term && std::strcmp(term, "dumb") == 0);
   const char* no_color = std::getenv("NO_COLOR");
   t.color = t.smart && !(no_color && *no_color);
-  struct winsize ws {};
-  if (t.smart && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-    t.width = ws.ws_col;
-  }
+  t.fd = fd;
+  t.width = t.columns();
   return t;
+}
+
+int Terminal::columns() const {
+  struct winsize ws {};
+  if (smart && fd >= 0 && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  return width;
 }
 
 std::string Terminal::paint(std::string_view text, const char* sgr) const {

@@ -12,6 +12,10 @@ struct Terminal {
   bool smart = false; ///< a tty whose TERM is not "dumb": a live line can be redrawn
   bool color = false;
   int width = 80;
+  int fd = -1;
+
+  /// The width now: it follows a resize (SIGWINCH) without a handler.
+  int columns() const;
 
   /// Looks at `stream`'s fd and the environment.
   static Terminal detect(FILE* stream);

@@ -42,14 +42,17 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
       {"slots", run.settings.slots},
       {"inputs", run.settings.inputs},
       {"rate", rate},
-      {"eta_ms", rate > 0 ? ordered_json(static_cast<int64_t>(static_cast<double>(left) * 1000.0 / rate))
+      {"eta_ms", rate > 0 ? ordered_json(static_cast<int64_t>(static_cast<double>(left) *
+                                                              1000.0 / rate))
                           : ordered_json(nullptr)},
       {"created_at", util::format_timestamp(run.created_at)},
       {"updated_at", util::format_timestamp(run.updated_at)},
-      {"holder", holder_alive ? ordered_json{{"pid", run.holder.pid}, {"host", run.holder.host}}
-                              : ordered_json(nullptr)},
+      {"holder", holder_alive
+                     ? ordered_json{{"pid", run.holder.pid}, {"host", run.holder.host}}
+                     : ordered_json(nullptr)},
       {"resume_at", time_or_null(run.resume_at)},
-      {"halt_reason", run.halt_reason.empty() ? ordered_json(nullptr) : ordered_json(run.halt_reason)},
+      {"halt_reason",
+       run.halt_reason.empty() ? ordered_json(nullptr) : ordered_json(run.halt_reason)},
       {"created_at_ms", run.created_at},
       {"updated_at_ms", run.updated_at},
       {"resume_at_ms", ms_or_null(run.resume_at)},
@@ -68,7 +71,8 @@ ordered_json job_json(const store::JobRecord& job) {
       {"exit_code", optional(job.exit_code)},
       {"signal", optional(job.signal)},
       {"error", job.error.empty() ? ordered_json(nullptr) : ordered_json(job.error)},
-      {"error_type", job.error_type.empty() ? ordered_json(nullptr) : ordered_json(job.error_type)},
+      {"error_type",
+       job.error_type.empty() ? ordered_json(nullptr) : ordered_json(job.error_type)},
       {"slot", optional(job.slot)},
       {"pid", optional(job.pid)},
       {"started_at", time_or_null(job.started_at)},

@@ -77,3 +77,47 @@ test_parallel_replacement_strings_and_relative_slots() {
   expect_contains "$STDOUT" "Usage: muster run [OPTIONS] [--] COMMAND [ARG...] [::: VALUES...]" "run --help usage"
   expect_contains "$STDOUT" "{#}" "run --help lists the placeholders"
 }
+
+test_bash_completion_and_man_page() {
+  TEST "the bash completion completes a subcommand, a flag and a run name; man -l renders muster(1)"
+  muster completions bash >muster.bash || fail "completions bash failed"
+  expect_exit 0 muster run -q --name nightly -- true ::: a
+  local got
+  got=$(bash -c '
+    source ./muster.bash
+    muster() { "$MUSTER_BIN" "$@"; }
+    complete -p muster
+    COMP_WORDS=(muster sta); COMP_CWORD=1; _muster; echo "sub: ${COMPREPLY[*]}"
+    COMP_WORDS=(muster run --no-std); COMP_CWORD=2; _muster; echo "flag: ${COMPREPLY[*]}"
+    COMP_WORDS=(muster status nig); COMP_CWORD=2; _muster; echo "run: ${COMPREPLY[*]}"
+    COMP_WORDS=(muster logs nightly ""); COMP_CWORD=3; _muster; echo "job: ${COMPREPLY[*]}"
+  ' 2>&1)
+  expect_contains "$got" "complete -F _muster muster" "complete -p"
+  expect_contains "$got" "sub: status" "a subcommand"
+  expect_contains "$got" "flag: --no-stdout --no-stderr" "a flag"
+  expect_contains "$got" "run: nightly" "a run name"
+  expect_contains "$got" "job: 1" "a job id"
+  muster completions fish >muster.fish || fail "completions fish failed"
+  expect_contains "$(cat muster.fish)" "complete -c muster" "the fish script"
+  muster man >muster.1 || fail "muster man failed"
+  if command -v man >/dev/null; then
+    local page
+    page=$(MANWIDTH=100 man -l muster.1 2>&1)
+    expect_contains "$page" "run batches of jobs" "man -l muster.1"
+    expect_contains "$page" "--keep-order" "the page lists run's flags"
+    expect_contains "$page" "EXIT STATUS" "the page has the exit codes"
+  else
+    expect_contains "$(cat muster.1)" ".TH MUSTER 1" "the roff page"
+  fi
+}
+
+test_exit_code_count_and_rerun_messages() {
+  TEST "--exit-code count gives the failed count; run --name again says what runs and refuses changed settings"
+  expect_exit 2 muster run -q --name e --exit-code count -- sh -c 'exit $1' sh ::: 0 1 2
+  expect_exit 0 muster run -q --exit-code count -- true ::: a
+  expect_exit 1 muster run --name r -- sh -c '[ $1 != 2 ]' sh ::: 1 2
+  expect_exit 1 muster run --name r -- sh -c '[ $1 != 2 ]' sh ::: 1 2
+  expect_contains "$STDERR" "1 that failed or were interrupted will not (\`muster retry r\` runs them again)" "what a re-run says"
+  expect_exit 2 muster run --name r --retries 3 -- sh -c '[ $1 != 2 ]' sh ::: 1 2
+  expect_contains "$STDERR" "--retries (3; the run has 1)" "a changed setting is refused"
+}

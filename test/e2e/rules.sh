@@ -713,3 +713,22 @@ test_halt_on_failure() {
   expect_exit 2 muster run --halt soon,fail=0 -- true ::: a
   expect_contains "$STDERR" "--halt: expected" "a bad --halt"
 }
+
+test_load_and_memfree_hold_new_jobs() {
+  TEST "--load and --memfree: no job starts while the machine is past them, and muster says why"
+  local flag
+  for flag in "--load 0.0001" "--memfree 1000000G"; do
+    rm -f ran
+    # shellcheck disable=SC2086
+    start_bg m muster run -j 1 $flag -- sh -c 'echo x >>ran' ::: a
+    wait_until 30 grep -q "no new jobs: " "$T/m.err" || fail "$flag: muster did not say why no job starts: $(cat "$T/m.err")"
+    [[ ! -e ran ]] || fail "$flag: a job started"
+    kill -TERM "$BG_PID"
+    wait_bg "$BG_PID" 30
+    expect_eq "$BG_STATUS" 130 "$flag: exit status after SIGTERM"
+  done
+  expect_contains "$(cat "$T/m.err")" "below --memfree" "the memory reason"
+  expect_exit 2 muster run --memfree lots -- true ::: a
+  expect_contains "$STDERR" "--memfree" "a bad --memfree"
+  expect_json runs_json 'len(j)' 2 "runs (a bad --memfree creates none)"
+}
