@@ -190,6 +190,13 @@ util::Result<std::optional<store::RunRecord>> find_named(const std::string& loca
   if (existing && existing->name == name) {
     return std::optional<store::RunRecord>(std::move(*existing));
   }
+  if (existing) {
+    // `muster status NAME` would find that run, not this one.
+    return util::Error{"--name " + name + ": that is how run " + existing->id +
+                           " is found (its id starts so); choose a name that is not a "
+                           "run id's prefix",
+                       util::ErrorKind::bad_input};
+  }
   return std::optional<store::RunRecord>();
 }
 

@@ -382,6 +382,9 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     throw Failure{ExitCode::usage, unknown_run_option(command.front(), o.flags)};
   }
   check(apply_config(o));
+  if (o.given.contains("--name") && o.name.empty()) {
+    throw Failure{ExitCode::usage, "--name: expected a name, not an empty one"};
+  }
   if (command.empty() && !groups.empty()) {
     // Such as `::: a b -- echo {}`: the values came first.
     throw Failure{ExitCode::usage,

@@ -121,3 +121,15 @@ test_exit_code_count_and_rerun_messages() {
   expect_exit 2 muster run --name r --retries 3 -- sh -c '[ $1 != 2 ]' sh ::: 1 2
   expect_contains "$STDERR" "--retries (3; the run has 1)" "a changed setting is refused"
 }
+
+test_names_that_would_mislead_are_refused() {
+  TEST "an empty --name, or one that is another run's id prefix, is refused"
+  expect_exit 2 muster run -q --name '' -- true ::: a
+  expect_contains "$STDERR" "--name: expected a name" "an empty name"
+  expect_exit 0 muster run -q -- true ::: a
+  local id
+  id=$(last_run_id)
+  expect_exit 2 muster run -q --name "${id:0:3}" -- true ::: b
+  expect_contains "$STDERR" "that is how run $id is found" "a name that is an id's prefix"
+  expect_json runs_json 'len(j)' 1 "runs"
+}

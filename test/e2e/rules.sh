@@ -688,13 +688,7 @@ test_rate_limit() {
 
 test_max_halts_ends_a_halt_that_always_recurs() {
   TEST "a halt whose trigger always recurs: past max_halts the job fails and the run ends"
-  cat >muster.toml <<'TOML'
-[[rules]]
-match = "rate limit"
-action = "halt"
-cooldown = "100ms"
-max_halts = 2
-TOML
+  { halt_config 100ms; echo "max_halts = 2"; } >muster.toml
   expect_exit 1 muster run -q -j 1 -- sh -c 'echo "rate limit"; exit 1' ::: a
   expect_json jobs_json 'j[0]["state"]' failed "the job that keeps halting the run"
   expect_json jobs_json 'j[0]["interrupts"]' 2 "halts before it failed"
