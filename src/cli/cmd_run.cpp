@@ -7,6 +7,7 @@
 #include "cli/common.hpp"
 #include "cli/config.hpp"
 #include "store/codec.hpp"
+#include "store/open.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
 #include "util/strings.hpp"
@@ -411,6 +412,11 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     }
   }
   const bool tell = !g.quiet && !g.json && isatty(STDERR_FILENO);
+  if (tell && !o.config_used.empty() && o.config.empty()) {
+    std::fprintf(stderr,
+                 "muster: using %s from this directory (--config chooses another)\n",
+                 o.config_used.c_str());
+  }
   if (tell && templates.command.appended_row()) {
     std::fprintf(stderr,
                  "muster: the command has no placeholder, so each job's row is "
@@ -440,8 +446,20 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   copts.check_locks = !o.seed_only;
   copts.wait_locks = o.wait_locks;
   copts.waiting = lock_waiting(g.quiet || g.json);
+  const bool store_existed = ::access(store::files_dir(g.store).c_str(), F_OK) == 0;
   const auto run =
       check(app::create_run(g.store, o.name, settings, templates, inputs, copts));
+  if (tell && !store_existed) {
+    std::fprintf(stderr,
+                 "muster: created the store in %s (--store or MUSTER_STORE chooses "
+                 "another)\n",
+                 g.store.c_str());
+  }
+  if (run.total == 0 && !g.quiet) {
+    std::fprintf(stderr,
+                 "muster: warning: the input has no rows, so run %s has no jobs\n",
+                 run.id.c_str());
+  }
   if (o.seed_only) {
     return report_seeded(g, run);
   }

@@ -104,50 +104,51 @@ std::unique_ptr<OutputWriter::Kept> OutputWriter::kept(const agent::Finished& jo
                                                        std::string tag, bool keep) {
   auto k = std::make_unique<Kept>();
   k->failed = job.state == JobState::failed;
-  k->header = header;
-  k->tag = std::move(tag);
   k->bytes[0] = job.stdout_bytes;
   k->bytes[1] = job.stderr_bytes;
+  k->add(Kept::header, header);
+  k->add(Kept::tag, tag);
   const bool in_memory = job.stdout_data.size() == job.stdout_bytes &&
                          job.stderr_data.size() == job.stderr_bytes &&
                          (!keep || m_held_bytes + job.stdout_bytes + job.stderr_bytes <=
                                        m_opts.held_in_memory);
   if (in_memory) {
-    k->out = job.stdout_data;
-    k->err = job.stderr_data;
+    k->add(Kept::out, job.stdout_data);
+    k->add(Kept::err, job.stderr_data);
     if (keep) {
       m_held_bytes += job.stdout_bytes + job.stderr_bytes;
       k->counted = true;
     }
     return k;
   }
-  k->out = job.stdout_path;
-  k->err = job.stderr_path;
+  k->in_files = true;
+  std::string paths[2] = {job.stdout_path, job.stderr_path};
   if (keep) {
     // The agent cuts the files to their tails after this call: a link keeps
     // the whole of them until their turn.
     k->linked = true;
-    for (std::string* path : {&k->out, &k->err}) {
-      if (path->empty()) {
+    for (std::string& path : paths) {
+      if (path.empty()) {
         continue;
       }
-      const std::string link = *path + ".held";
+      const std::string link = path + ".held";
       ::unlink(link.c_str());
-      if (::link(path->c_str(), link.c_str()) != 0) {
-        util::write_file(link, util::read_file(*path));
+      if (::link(path.c_str(), link.c_str()) != 0) {
+        util::write_file(link, util::read_file(path));
       }
-      *path = link;
+      path = link;
     }
   }
+  k->add(Kept::out, paths[0]);
+  k->add(Kept::err, paths[1]);
   return k;
 }
 
 void OutputWriter::emit(const Kept& k) {
-  write(true, k.header);
-  const bool in_memory =
-      k.out.size() == k.bytes[0] && k.err.size() == k.bytes[1] && !k.linked;
+  write(true, k.get(Kept::header));
+  const std::string tag(k.get(Kept::tag));
   for (int s : {0, 1}) {
-    const std::string& what = s == 0 ? k.out : k.err;
+    const std::string_view what = k.get(s == 0 ? Kept::out : Kept::err);
     if (k.bytes[s] == 0) {
       continue;
     }
@@ -163,18 +164,18 @@ void OutputWriter::emit(const Kept& k) {
       continue;
     }
     bool line_start = true;
-    if (in_memory) {
-      write_tagged(to_stderr, k.tag, line_start, what);
+    if (!k.in_files) {
+      write_tagged(to_stderr, tag, line_start, what);
     } else {
-      util::each_chunk(what, [&](std::string_view chunk) {
-        write_tagged(to_stderr, k.tag, line_start, chunk);
+      util::each_chunk(std::string(what), [&](std::string_view chunk) {
+        write_tagged(to_stderr, tag, line_start, chunk);
       });
     }
   }
   if (k.linked) {
-    for (const std::string* path : {&k.out, &k.err}) {
-      if (!path->empty()) {
-        ::unlink(path->c_str());
+    for (Kept::Part part : {Kept::out, Kept::err}) {
+      if (k.len[part] > 0) {
+        ::unlink(std::string(k.get(part)).c_str());
       }
     }
   }

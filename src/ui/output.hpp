@@ -69,15 +69,28 @@ private:
     bool line_start[2] = {true, true}; ///< --tag: the next byte starts a line
   };
   /// What one finished job passes through.
+  /// One string for all four parts keeps a held job small.
   struct Kept {
+    enum Part { header, tag, out, err };
+    std::string blob;           ///< the parts, one after another
+    uint64_t bytes[2] = {0, 0}; ///< the job's stdout and stderr sizes
+    uint32_t len[4] = {0, 0, 0, 0};
     bool failed = false;
-    bool linked = false;  ///< `out` and `err` are paths of links to its files
-    bool counted = false; ///< held in memory, in m_held_bytes
-    std::string header;
-    std::string tag;
-    std::string out;
-    std::string err;
-    uint64_t bytes[2] = {0, 0};
+    bool in_files = false; ///< `out` and `err` are the paths of its files
+    bool linked = false;   ///< ... of links to them, removed once written
+    bool counted = false;  ///< held in memory, in m_held_bytes
+    /// Appends `text` as `part`; parts go in order.
+    void add(Part part, std::string_view text) {
+      len[part] = static_cast<uint32_t>(text.size());
+      blob.append(text);
+    }
+    std::string_view get(Part part) const {
+      size_t at = 0;
+      for (int k = 0; k < part; ++k) {
+        at += len[k];
+      }
+      return std::string_view(blob).substr(at, len[part]);
+    }
   };
   /// One job's place under -k. Small: 100,000 of them may wait behind a
   /// slow first job.

@@ -1,8 +1,12 @@
 // Jobs' output through the OutputWriter, read back from a pipe.
 
 #include "ui/output.hpp"
+#include "util/fd.hpp"
+#include "util/files.hpp"
+#include "util/test_support.hpp"
 
 #include <fcntl.h>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -70,6 +74,31 @@ TEST(OutputWriter, LineBufferNeverCutsALineAndTagsEach) {
       << "the unfinished last line comes at the end, as it is";
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+TEST(OutputWriter, KeepOrderHoldsABigOutputWholeThroughTheCutToItsTail) {
+  util::test_support::TempDir dir{"muster-output"};
+  const std::string path = dir.path() + "/2.out";
+  const std::string big(200'000, 'x');
+  util::write_file(path, big);
+  const std::string out_path = dir.path() + "/stdout";
+  util::Fd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  OutputOptions o;
+  o.mode = OutputMode::keep_order;
+  o.stdout_fd = out.get();
+  OutputWriter w(o, nullptr);
+  w.started({"a", 1, 1, 0, 301, ""});
+  w.started({"b", 2, 1, 1, 302, ""});
+  agent::Finished b = finished("b", 2, 302, "");
+  b.stdout_bytes = big.size(); // too big to be in memory: only in its file
+  b.stdout_data.clear();
+  b.stdout_path = path;
+  w.finished(b, "");
+  util::keep_tail(path, 10); // what the agent does after finished()
+  EXPECT_EQ(util::read_file(out_path), "") << "b waits for a";
+  w.finished(finished("a", 1, 301, "A"), "");
+  EXPECT_EQ(util::read_file(out_path), "A" + big);
+  EXPECT_FALSE(std::filesystem::exists(path + ".held")) << "the link goes once written";
 }
 
 } // namespace

@@ -133,3 +133,20 @@ test_names_that_would_mislead_are_refused() {
   expect_contains "$STDERR" "that is how run $id is found" "a name that is an id's prefix"
   expect_json runs_json 'len(j)' 1 "runs"
 }
+
+test_notices_on_a_terminal() {
+  TEST "on a terminal: the new store, an appended {}, a picked-up muster.toml and rows read from the terminal are announced"
+  command -v script >/dev/null || return 0
+  printf 'retries = 2\n' >muster.toml
+  local out
+  out=$(script -qec "'$MUSTER_BIN' run -- true ::: a" /dev/null 2>&1)
+  expect_contains "$out" "created the store in .muster" "the first store"
+  expect_contains "$out" "the command has no placeholder" "the appended {}"
+  expect_contains "$out" "using muster.toml from this directory" "the config file"
+  out=$(script -qec "'$MUSTER_BIN' run -- true {} </dev/null" /dev/null 2>&1 </dev/null)
+  expect_not_contains "$out" "created the store" "the second run"
+  out=$(printf '' | script -qec "timeout 5 '$MUSTER_BIN' validate -- echo {}" /dev/null 2>&1)
+  expect_contains "$out" "reading rows from the terminal" "rows from the terminal"
+  expect_exit 0 muster run -- true ::: a
+  expect_not_contains "$STDERR" "has no placeholder" "no notice off a terminal"
+}
