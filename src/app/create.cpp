@@ -190,11 +190,10 @@ util::Result<std::optional<store::RunRecord>> find_named(const std::string& loca
   if (existing && existing->name == name) {
     return std::optional<store::RunRecord>(std::move(*existing));
   }
-  if (existing) {
-    // `muster status NAME` would find that run, not this one.
-    return util::Error{"--name " + name + ": that is how run " + existing->id +
-                           " is found (its id starts so); choose a name that is not a "
-                           "run id's prefix",
+  if (existing && existing->id == name) {
+    // An id is looked up before a name: this name would find that run.
+    return util::Error{"--name " + name + ": that is the id of run " + existing->id +
+                           "; choose a name that is not a run's id",
                        util::ErrorKind::bad_input};
   }
   return std::optional<store::RunRecord>();

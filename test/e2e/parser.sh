@@ -123,15 +123,17 @@ test_exit_code_count_and_rerun_messages() {
 }
 
 test_names_that_would_mislead_are_refused() {
-  TEST "an empty --name, or one that is another run's id prefix, is refused"
+  TEST "an empty --name, or one that is another run's id, is refused"
   expect_exit 2 muster run -q --name '' -- true ::: a
   expect_contains "$STDERR" "--name: expected a name" "an empty name"
   expect_exit 0 muster run -q -- true ::: a
   local id
   id=$(last_run_id)
-  expect_exit 2 muster run -q --name "${id:0:3}" -- true ::: b
-  expect_contains "$STDERR" "that is how run $id is found" "a name that is an id's prefix"
+  expect_exit 2 muster run -q --name "$id" -- true ::: b
+  expect_contains "$STDERR" "that is the id of run $id" "a name that is another run's id"
   expect_json runs_json 'len(j)' 1 "runs"
+  expect_exit 0 muster run -q --name "${id:0:1}" -- true ::: c
+  expect_json runs_json 'len(j)' 2 "runs (a short name that starts an id is fine)"
 }
 
 test_notices_on_a_terminal() {
