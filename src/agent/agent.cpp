@@ -24,7 +24,8 @@ Agent::Agent(store::Store& store, exec::Runner& runner, Reporter& reporter,
       m_liveness(store, reporter, m_attempts, m_opts.heartbeat_ms, m_opts.is_alive,
                  m_opts.reap_orphans),
       m_control(store, reporter, m_opts.control_ms),
-      m_machine(m_opts.max_load, m_opts.min_free_bytes) {}
+      m_machine(m_opts.max_load, m_opts.min_free_bytes),
+      m_fail_fast(m_opts.halt_on_failure) {}
 
 util::Result<AgentResult> Agent::run(int64_t rid) {
   auto busy = take_over(rid);
@@ -342,62 +343,6 @@ void Agent::on_ended(Ended& ended) {
   }
 }
 
-void Agent::count_failure() {
-  const HaltOnFailure& h = m_opts.halt_on_failure;
-  ++m_failed_here;
-  if (!h.enabled() || m_draining) {
-    return;
-  }
-  const bool reached = h.count > 0 ? m_failed_here >= h.count
-                                   : m_failed_here * 100 >= h.percent * m_counts.total();
-  if (!reached) {
-    return;
-  }
-  m_failed_fast = true;
-  m_draining = true;
-  m_drain_deadline = -1; // "soon": running jobs finish, however long they take
-  m_reporter.notice("--halt " + h.text + ": " + std::to_string(m_failed_here) +
-                    " job(s) failed; no new jobs" +
-                    (h.now ? ", and the running ones are stopped" : ""));
-  if (h.now) {
-    m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
-  }
-}
-
-util::Result<HaltOnFailure> parse_halt_on_failure(std::string_view text) {
-  HaltOnFailure h;
-  h.text = std::string(text);
-  if (text == "never" || text.empty()) {
-    return h;
-  }
-  const size_t comma = text.find(',');
-  const std::string_view when = text.substr(0, comma);
-  const std::string_view what =
-      comma == std::string_view::npos ? "" : text.substr(comma + 1);
-  const util::Error bad{"expected now,fail=N, soon,fail=N, now,fail=P% or never (got '" +
-                            std::string(text) + "')",
-                        util::ErrorKind::bad_input};
-  if ((when != "now" && when != "soon") || what.substr(0, 5) != "fail=") {
-    return bad;
-  }
-  h.now = when == "now";
-  std::string_view n = what.substr(5);
-  const bool percent = !n.empty() && n.back() == '%';
-  if (percent) {
-    n.remove_suffix(1);
-  }
-  if (n.empty() || n.size() > 9 ||
-      n.find_first_not_of("0123456789") != std::string_view::npos) {
-    return bad;
-  }
-  const int64_t v = std::stoll(std::string(n));
-  if (v < 1 || (percent && v > 100)) {
-    return bad;
-  }
-  (percent ? h.percent : h.count) = v;
-  return h;
-}
-
 void Agent::on_output(const exec::Output& output) {
   m_reporter.output(output.pid, output.is_stderr, output.data);
 }
@@ -406,22 +351,6 @@ void Agent::on_job_exit(const exec::Exited& exited) {
   if (auto ended = m_attempts.on_exit(exited)) {
     on_ended(*ended);
   }
-}
-
-void Agent::on_signal(int sig) {
-  ++m_signals_seen;
-  if (m_signals_seen == 1) {
-    m_draining = true;
-    m_drain_deadline = util::monotonic_ms() + m_run.settings.grace_ms;
-    m_reporter.draining(sig, m_run.settings.grace_ms,
-                        static_cast<int64_t>(m_attempts.running()));
-    if (m_run.settings.grace_ms <= 0) {
-      m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
-    }
-    return;
-  }
-  // A second signal: stop at once.
-  m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
 }
 
 void Agent::after_wait() {
@@ -443,69 +372,6 @@ util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
     return recovered.error();
   }
   return *recovered > 0 ? recount(rid) : util::Result<void>();
-}
-
-util::Result<void> Agent::poll_control(int64_t rid, int64_t mono) {
-  auto act = m_control.poll(rid, m_halted_until, mono);
-  if (!act) {
-    return act.error();
-  }
-  if (act->jobs_added) {
-    // Jobs were added: count again, so the loop sees them.
-    if (auto r = recount(rid); !r) {
-      return r;
-    }
-    m_reporter.notice("jobs were added to the run; " + std::to_string(m_counts.total()) +
-                      " in all");
-  }
-  if (m_halted_until > util::now_ms() && act->resume_at < m_halted_until) {
-    // `muster resume --now` ended the cooldown.
-    m_halted_until = act->resume_at;
-    if (m_halted_until <= util::now_ms() && !act->was_paused) {
-      m_paused_shown = false;
-      m_reporter.unpaused();
-    }
-  }
-  if (act->scale_to > 0) {
-    m_pool.scale_to(act->scale_to, m_aid);
-  }
-  if (act->cancel) {
-    m_reporter.paused("cancelled by `muster cancel`: stopping " +
-                          std::to_string(m_attempts.running()) + " running job(s)",
-                      0);
-    m_attempts.stop_all(SIGTERM, core::ErrorType::cancelled);
-  }
-  if (act->pause) {
-    m_reporter.paused(std::string("paused by `muster pause`") +
-                          (act->stop_running ? "; stopping running jobs" : "") +
-                          "; `muster resume` continues",
-                      0);
-    m_paused_shown = true;
-  }
-  if (act->stop_running && m_attempts.any_unstopped()) {
-    m_attempts.stop_all(SIGTERM, core::ErrorType::paused);
-  }
-  if (act->resume) {
-    m_paused_shown = false;
-    m_reporter.unpaused();
-  }
-  return {};
-}
-
-void Agent::on_halt(int64_t until, const std::string& reason) {
-  if (until <= m_halted_until) {
-    return;
-  }
-  const bool was_halted = m_halted_until > util::now_ms();
-  m_halted_until = until;
-  m_halt_reason = reason;
-  if (!was_halted) {
-    m_reporter.paused("halted: " + reason, until);
-    m_paused_shown = true;
-  }
-  if (m_run.settings.halt_mode == core::HaltMode::stop) {
-    m_attempts.stop_all(SIGTERM, core::ErrorType::halted);
-  }
 }
 
 util::Result<void> Agent::recount(int64_t rid) {

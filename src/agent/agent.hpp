@@ -6,6 +6,7 @@
 
 #include "agent/attempts.hpp"
 #include "agent/control_poller.hpp"
+#include "agent/fail_fast.hpp"
 #include "agent/liveness.hpp"
 #include "agent/machine_gate.hpp"
 #include "agent/rate_meter.hpp"
@@ -44,18 +45,6 @@ struct AgentResult {
   int64_t resume_at = 0; ///< when halted or waiting: when claims may go on (0: unknown)
   std::string reason;    ///< when halted: why
 };
-
-/// GNU parallel's --halt: stop once enough jobs have failed.
-struct HaltOnFailure {
-  bool now = false;    ///< stop running jobs too (else let them finish: "soon")
-  int64_t count = 0;   ///< fail=N: after N failed jobs; 0 when unset
-  int64_t percent = 0; ///< fail=P%: after P% of the run's jobs failed; 0 when unset
-  std::string text;    ///< as given, for messages
-  bool enabled() const { return count > 0 || percent > 0; }
-};
-
-/// Parses "now,fail=N", "soon,fail=N", "now,fail=P%" or "never".
-util::Result<HaltOnFailure> parse_halt_on_failure(std::string_view text);
 
 /// Per-agent settings that may differ from the run's (resume with other -j).
 struct AgentOptions {
@@ -186,7 +175,7 @@ private:
   int64_t m_wake_at = 0;       ///< epoch ms; a waiting job may be claimable then
   int64_t m_last_poll = 0;     ///< monotonic ms of the last commit that claimed
   int64_t m_last_recount = 0;  ///< monotonic ms of the last recount while others finish
-  int64_t m_failed_here = 0;   ///< jobs this agent saw fail for good (--halt)
+  FailFast m_fail_fast;        ///< --halt: the jobs this agent saw fail for good
   bool m_failed_fast = false;  ///< --halt stopped it
   bool m_paused_shown = false; ///< the reporter was told claims stopped
   int64_t m_last_tick = 0;

@@ -7,35 +7,21 @@
 #include "util/strings.hpp"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <thread>
 #include <vector>
 
 namespace muster::cli {
 
 namespace {
-
-constexpr const char* k_exit_codes = R"(Exit codes:
-  0    every job succeeded (or the command did what it was asked)
-  1    the run ended and some jobs failed (or it was cancelled)
-  2    bad flags, input or config, or no such run; nothing was changed
-  3    the run cannot go on now: another live muster holds it, a lock it
-       needs is held, or a rule halted it (with --no-wait)
-  4    every job left waits, for a limit's next window or for job locks
-       other runs hold (with --no-wait)
-  5    the store could not be read or written: a full disk, a read-only or
-       locked store, a damaged file (fix the disk, not the flags)
-  70   an internal error: muster failed in a way no input explains
-  130  interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it
-  141  its stdout was closed (as by `| head`): no new jobs were started, the
-       running ones finished, and `muster resume RUN` continues it
-
-A run whose only unfinished jobs are held by --on-interrupt hold ends with 1.)";
 
 constexpr const char* k_placeholders = R"(Placeholders in the command:
   {}            the whole row (a line, or a value after :::)
@@ -81,15 +67,15 @@ CLI::Option* add_slots_option(CLI::App& cmd, int64_t& slots, const std::string& 
         if (!plus && !minus && !percent) {
           return "";
         }
-        const std::string digits =
-            value.substr(plus || minus ? 1 : 0, value.size() - (plus || minus) - percent);
-        if (digits.empty() ||
-            digits.find_first_not_of("0123456789") != std::string::npos ||
-            digits.size() > 6) {
+        const auto digits = util::parse_digits(
+            std::string_view(value).substr(plus || minus ? 1 : 0,
+                                           value.size() - (plus || minus) - percent),
+            6);
+        if (!digits) {
           return "expected N, +N, -N or N% (relative to the CPU count)";
         }
         const int64_t cpus = std::max<int64_t>(1, std::thread::hardware_concurrency());
-        const int64_t n = std::stoll(digits);
+        const int64_t n = *digits;
         const int64_t slots = plus ? cpus + n : minus ? cpus - n : cpus * n / 100;
         value = std::to_string(std::max<int64_t>(1, slots));
         return "";
@@ -199,13 +185,16 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--halt-mode", o->halt_mode,
                  "When a rule halts the run: drain (running jobs finish) or stop")
       ->check(CLI::IsMember({"drain", "stop"}));
-  add_wait_flags(cmd, o->no_wait, o->wait_locks);
-  add_heartbeat_flag(cmd, o->heartbeat);
-  cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
-  cmd.add_flag(
-      "--dry-run", o->dry_run,
-      "Print each job's command (shell-quoted, or JSON with --json); create nothing");
-  add_job_output_flags(cmd, o->output);
+  if (mode == RunMode::run) {
+    // What only running does: validate and show-config run nothing.
+    add_wait_flags(cmd, o->no_wait, o->wait_locks);
+    add_heartbeat_flag(cmd, o->heartbeat);
+    cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
+    cmd.add_flag(
+        "--dry-run", o->dry_run,
+        "Print each job's command (shell-quoted, or JSON with --json); create nothing");
+    add_job_output_flags(cmd, o->output);
+  }
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   // Everything from the first non-option word on is the command template.
@@ -430,7 +419,7 @@ std::function<int()> setup_completions(CLI::App& cmd, GlobalOptions& g) {
   cmd.footer(
       "Install: muster completions bash > /etc/bash_completion.d/muster (make install "
       "does it)\n\n" +
-      std::string(k_exit_codes));
+      exit_codes_help("completions"));
   return [shell, &cmd] {
     std::fputs(completion_script(*cmd.get_parent(), *shell).c_str(), stdout);
     return 0;
@@ -439,7 +428,7 @@ std::function<int()> setup_completions(CLI::App& cmd, GlobalOptions& g) {
 
 std::function<int()> setup_man(CLI::App& cmd, GlobalOptions& g) {
   return [&cmd] {
-    std::fputs(man_page(*cmd.get_parent(), k_exit_codes).c_str(), stdout);
+    std::fputs(man_page(*cmd.get_parent(), exit_codes_help("")).c_str(), stdout);
     return 0;
   };
 }
@@ -541,6 +530,61 @@ std::optional<int> check_leading_words(std::vector<std::string>& args) {
   return std::nullopt;
 }
 
+/// CLI11's message for a parse error, said as muster says things: what was
+/// wrong with which flag or argument, and what was expected.
+std::string explain(const CLI::App* sub, const CLI::ParseError& e) {
+  const std::string what = e.what();
+  std::smatch m;
+  // An argument's description, for "missing RUN: run id, id prefix or name".
+  const auto described = [&](const std::string& name) {
+    const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
+    if (!opt || opt->get_description().empty()) {
+      return std::string();
+    }
+    std::string text = opt->get_description();
+    text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    return ": " + text;
+  };
+  // A positional argument is named as --help shows it: RUN, SHELL.
+  const auto shown = [](std::string name) {
+    if (name[0] != '-') {
+      for (char& c : name) {
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+    }
+    return name;
+  };
+  static const std::regex range(R"(^(\S+): Value (.*) not in range (\S+) to (\S+)$)");
+  static const std::regex member(R"(^(\S+): (.*) not in \{(.*)\}$)");
+  static const std::regex required(R"(^(\S+) is required$)");
+  static const std::regex missing(R"(^(\S+): \d+ required .* missing$)");
+  static const std::regex convert(R"(^Could not convert: (\S+) = (.*)$)");
+  if (std::regex_match(what, m, range)) {
+    return m[1].str() + ": expected a whole number from " + m[3].str() + " to " +
+           m[4].str() + " (got '" + m[2].str() + "')";
+  }
+  if (std::regex_match(what, m, member)) {
+    std::string choices = m[3].str();
+    for (size_t at = 0; (at = choices.find(',', at)) != std::string::npos; at += 2) {
+      choices.replace(at, 1, ", ");
+    }
+    return shown(m[1].str()) + ": expected one of " + choices + " (got '" + m[2].str() + "')";
+  }
+  if (std::regex_match(what, m, required)) {
+    const std::string name = m[1].str();
+    return (name[0] == '-' ? name + " is required" : "missing " + shown(name)) +
+           described(name);
+  }
+  if (std::regex_match(what, m, missing)) {
+    return m[1].str() + ": expected a value after it" + described(m[1].str());
+  }
+  if (std::regex_match(what, m, convert)) {
+    return m[1].str() + ": '" + m[2].str() + "' is not a value it takes" +
+           described(m[1].str());
+  }
+  return what;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -551,7 +595,7 @@ int main(int argc, char** argv) {
                "nothing and runs nothing twice.",
                "muster"};
   app.set_version_flag("--version", std::string("muster ") + MUSTER_VERSION);
-  app.footer(k_exit_codes);
+  app.footer(exit_codes_help(""));
   app.require_subcommand(1);
   app.fallthrough();
   // `run` passes its command words up as extras; nothing else may have any.
@@ -565,9 +609,9 @@ int main(int argc, char** argv) {
     const std::string name = sub.name;
     if (name == "run" || name == "validate" || name == "show-config") {
       cmd->formatter(std::make_shared<RunFormatter>());
-      cmd->footer(std::string(k_placeholders) + k_exit_codes);
+      cmd->footer(std::string(k_placeholders) + exit_codes_help(name));
     } else {
-      cmd->footer(k_exit_codes);
+      cmd->footer(exit_codes_help(name));
     }
     auto act = sub.setup(*cmd, g);
     cmd->callback([&action, act] { action = act; });
@@ -581,8 +625,15 @@ int main(int argc, char** argv) {
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : to_int(ExitCode::usage);
+    if (e.get_exit_code() == 0) {
+      return app.exit(e); // --help, --version
+    }
+    const auto parsed = app.get_subcommands();
+    const CLI::App* sub = parsed.empty() ? nullptr : parsed.back();
+    const std::string who = sub ? "muster " + sub->get_name() : "muster";
+    std::fprintf(stderr, "%s: %s (see %s --help)\n", who.c_str(), explain(sub, e).c_str(),
+                 who.c_str());
+    return to_int(ExitCode::usage);
   }
   for (const CLI::App* sub : app.get_subcommands()) {
     const bool takes_command = sub->get_name() == "run" ||
@@ -612,6 +663,12 @@ int main(int argc, char** argv) {
   try {
     return action ? action() : to_int(ExitCode::usage);
   } catch (const Failure& f) {
+    const auto parsed = app.get_subcommands();
+    if (g.json && !parsed.empty() && parsed.front()->get_name() == "validate") {
+      // validate --json answers in JSON either way; the message also goes to stderr.
+      nlohmann::ordered_json j = {{"ok", false}, {"jobs", nullptr}, {"error", f.message}};
+      std::printf("%s\n", j.dump(2).c_str());
+    }
     std::fflush(stdout);
     std::fprintf(stderr, "muster: %s\n", f.message.c_str());
     return to_int(f.code);

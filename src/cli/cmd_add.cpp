@@ -4,17 +4,18 @@
 
 #include "app/control.hpp"
 #include "cli/common.hpp"
+#include "ui/views.hpp"
 
 namespace muster::cli {
 
 int cmd_add(const GlobalOptions& g, const AddOptions& o) {
   auto store = open_store(g, store::Create::no);
   const auto added =
-      check(app::add_jobs(*store, o.run, app::RunInputs{o.inputs, o.format, {}}));
+      check(app::add_jobs(*store, o.run, app::RunInputs{o.inputs, o.format, {}, {}}));
   const auto& run = added.target.run;
   if (g.json) {
-    std::printf("{\"run\":\"%s\",\"added\":%lld}\n", run.id.c_str(),
-                static_cast<long long>(added.added));
+    std::printf("%s\n",
+                ui::dump({{"run", run.id}, {"added", added.added}}, 2).c_str());
   } else if (!g.quiet) {
     std::fprintf(
         stderr, "muster: added %lld job(s) to run %s; %s\n",

@@ -2,6 +2,7 @@
 
 #include "app/control.hpp"
 #include "cli/common.hpp"
+#include "ui/views.hpp"
 
 namespace muster::cli {
 
@@ -17,8 +18,7 @@ int cmd_retry(const GlobalOptions& g, const RetryOptions& o) {
   const auto& run = retried.target.run;
   const int64_t moved = retried.requeued;
   if (g.json) {
-    std::printf("{\"run\":\"%s\",\"requeued\":%lld}\n", run.id.c_str(),
-                static_cast<long long>(moved));
+    std::printf("%s\n", ui::dump({{"run", run.id}, {"requeued", moved}}, 2).c_str());
   } else if (!g.quiet) {
     std::printf("requeued %lld job(s) of run %s%s\n", static_cast<long long>(moved),
                 run.id.c_str(),

@@ -4,6 +4,7 @@
 #include "util/result.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace muster::cli {
 
@@ -24,6 +25,10 @@ enum class ExitCode : int {
 };
 
 inline int to_int(ExitCode c) { return static_cast<int>(c); }
+
+/// The "Exit codes:" section of `command`'s --help: only the codes it can
+/// return. For "" (muster --help, the man page), every code.
+std::string exit_codes_help(std::string_view command);
 
 /// The one mapping from an error's kind to the exit code it ends with.
 constexpr ExitCode exit_code_for(util::ErrorKind kind) {

@@ -38,7 +38,7 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
       {"state", std::string(core::to_string(run.state))},
       {"total", run.total},
       {"counts", c},
-      {"command", util::join(run.settings.command, " ")},
+      {"command", run.settings.command}, // the argv template, word by word
       {"slots", run.settings.slots},
       {"inputs", run.settings.inputs},
       {"rate", rate},
@@ -64,7 +64,7 @@ ordered_json job_json(const store::JobRecord& job) {
   return ordered_json{
       {"id", job.id},
       {"seq", job.seq},
-      {"key", job.key},
+      {"key", job.key.empty() ? ordered_json(nullptr) : ordered_json(job.key)},
       {"state", std::string(core::to_string(job.state))},
       {"attempts", job.attempts},
       {"max_attempts", job.max_attempts},

@@ -155,4 +155,16 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
   return best;
 }
 
+std::optional<int64_t> parse_digits(std::string_view digits, size_t max_digits) {
+  if (digits.empty() || digits.size() > max_digits || max_digits > 18 ||
+      digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  int64_t v = 0;
+  for (char c : digits) {
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
 } // namespace muster::util

@@ -1,6 +1,7 @@
 #pragma once
 // String helpers with no muster types.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@ void append_csv_field(std::string& out, std::string_view value);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 /// The argv as a shell would need it typed: each word sh-quoted where needed.
 std::string shell_words(const std::vector<std::string>& argv);
+/// The number that `digits` spells, when it is 1 to `max_digits` ASCII digits
+/// and nothing else; none otherwise (no sign, no space, no overflow).
+std::optional<int64_t> parse_digits(std::string_view digits, size_t max_digits);
 /// True when `s` starts with `prefix`.
 inline bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;

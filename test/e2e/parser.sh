@@ -152,3 +152,34 @@ test_notices_on_a_terminal() {
   expect_exit 0 muster run -- true ::: a
   expect_not_contains "$STDERR" "has no placeholder" "no notice off a terminal"
 }
+
+test_parser_messages_name_the_flag_and_what_was_expected() {
+  TEST "CLI11's own words never reach the user: each message names the flag and what it expects"
+  expect_exit 2 muster run --jobs abc -- echo ::: a
+  expect_eq "$STDERR" "muster run: --jobs: expected a whole number from 1 to 100000 (got 'abc') (see muster run --help)" "--jobs abc"
+  expect_exit 2 muster logs
+  expect_eq "$STDERR" "muster logs: missing RUN: run id, id prefix or name (see muster logs --help)" "logs with no run"
+  expect_exit 2 muster export x --format yaml
+  expect_contains "$STDERR" "--format: expected one of csv, jsonl, joblog (got 'yaml')" "export --format yaml"
+  expect_exit 2 muster run --jobs
+  expect_contains "$STDERR" "--jobs: expected a value after it" "--jobs with no value"
+  expect_not_contains "$STDERR" "Run with --help" "CLI11's hint"
+  expect_no_file .muster
+}
+
+test_each_help_lists_its_own_exit_codes() {
+  TEST "list --help shows no run codes; cancel --help explains 1; validate --help has no --seed-only"
+  expect_exit 0 muster list --help
+  expect_contains "$STDOUT" "Exit codes:" "list --help"
+  expect_not_contains "$STDOUT" "  3    " "list cannot return 3"
+  expect_not_contains "$STDOUT" "  141  " "list cannot return 141"
+  expect_exit 0 muster run --help
+  expect_contains "$STDOUT" "  141  " "run returns 141"
+  expect_exit 0 muster cancel --help
+  expect_contains "$STDOUT" "you answered no at the prompt" "cancel's 1"
+  expect_exit 0 muster validate --help
+  expect_not_contains "$STDOUT" "--seed-only" "validate --help"
+  expect_exit 0 muster run -q -- true ::: a
+  expect_exit 0 muster stop-all
+  expect_contains "$STDERR" "nothing to stop" "stop-all with nothing to stop"
+}
