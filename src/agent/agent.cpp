@@ -117,8 +117,10 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
       m_halted_until > now_ms || m_control.paused() || m_control.cancelling();
   if (m_machine.enabled()) {
     const std::string& busy = m_machine.holding(mono_now);
-    if (busy != m_machine_shown) {
-      m_machine_shown = busy;
+    m_machine_shown = busy; // the heartbeats carry it
+    // Said again only when another limit holds: the figures move all the time.
+    if (m_machine.limit() != m_machine_told) {
+      m_machine_told = m_machine.limit();
       if (busy.empty()) {
         m_reporter.unpaused();
       } else {
@@ -366,8 +368,13 @@ void Agent::after_wait() {
 }
 
 util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
-  auto recovered = m_liveness.beat(rid, m_aid, m_run.id, progress().rate,
-                                   m_pool.reports(m_attempts.busy_slots()), mono);
+  auto reports = m_pool.reports(m_attempts.busy_slots());
+  for (auto& r : reports) {
+    if (r.activity != store::SlotActivity::busy) {
+      r.held = m_machine_shown; // --load, --memfree: for `muster why`
+    }
+  }
+  auto recovered = m_liveness.beat(rid, m_aid, m_run.id, progress().rate, reports, mono);
   if (!recovered) {
     return recovered.error();
   }

@@ -28,8 +28,9 @@ public:
   /// jobs in the run, its limit is now reached.
   bool failed(int64_t total) {
     ++m_failures;
-    return m_rule.count > 0 ? m_failures >= m_rule.count
-                            : m_rule.percent > 0 && m_failures * 100 >= m_rule.percent * total;
+    return m_rule.count > 0
+               ? m_failures >= m_rule.count
+               : m_rule.percent > 0 && m_failures * 100 >= m_rule.percent * total;
   }
   int64_t failures() const { return m_failures; }
   const HaltOnFailure& rule() const { return m_rule; }

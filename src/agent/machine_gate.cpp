@@ -29,16 +29,19 @@ const std::string& MachineGate::holding(int64_t mono_ms) {
   const MachineState m = m_read();
   char buf[160];
   if (m_max_load > 0 && m.load1 > m_max_load) {
-    std::snprintf(buf, sizeof buf, "the load average is %.2f, above --load %.2f", m.load1,
+    std::snprintf(buf, sizeof buf, "the load average is %.2f, above --load %g", m.load1,
                   m_max_load);
     m_why = buf;
+    m_limit = Limit::load;
   } else if (m_min_free > 0 && m.available < m_min_free) {
     std::snprintf(buf, sizeof buf,
                   "%" PRIu64 " MiB of memory is free, below --memfree %" PRIu64 " MiB",
                   m.available >> 20, m_min_free >> 20);
     m_why = buf;
+    m_limit = Limit::memory;
   } else {
     m_why.clear();
+    m_limit = Limit::none;
   }
   return m_why;
 }

@@ -25,9 +25,14 @@ public:
               std::function<MachineState()> read = read_machine_state)
       : m_max_load(max_load), m_min_free(min_free), m_read(std::move(read)) {}
 
+  /// Which limit holds new jobs back.
+  enum class Limit { none, load, memory };
+
   bool enabled() const { return m_max_load > 0 || m_min_free > 0; }
   /// Why no job may start now ("" when one may), as of `mono_ms`.
   const std::string& holding(int64_t mono_ms);
+  /// Which limit `holding()` last found passed.
+  Limit limit() const { return m_limit; }
 
 private:
   double m_max_load;
@@ -35,6 +40,7 @@ private:
   std::function<MachineState()> m_read;
   int64_t m_checked = -1'000'000;
   std::string m_why;
+  Limit m_limit = Limit::none;
 };
 
 } // namespace muster::agent

@@ -81,38 +81,51 @@ std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents,
   return out;
 }
 
+WhyReason reason(std::string kind, std::string text) {
+  WhyReason r;
+  r.kind = std::move(kind);
+  r.text = std::move(text);
+  return r;
+}
+
 // The reason a job's state itself gives for not running now, if any.
 void state_reasons(const store::RunRecord& run, const store::JobRecord& job, int64_t now,
-                   const std::string& resume, std::vector<std::string>& reasons) {
+                   const std::string& resume, std::vector<WhyReason>& reasons) {
   switch (job.state) {
   case core::JobState::succeeded:
   case core::JobState::failed:
   case core::JobState::skipped:
   case core::JobState::cancelled:
-    reasons.push_back("it finished: " + std::string(core::to_string(job.state)) +
-                      (job.error.empty() ? "" : " (" + job.error + ")"));
+    reasons.push_back(
+        reason("finished", "it finished: " + std::string(core::to_string(job.state)) +
+                               (job.error.empty() ? "" : " (" + job.error + ")")));
     break;
   case core::JobState::running:
-    reasons.push_back("it is running in slot " +
-                      (job.slot ? std::to_string(*job.slot) : "?") +
-                      (job.pid ? ", pid " + std::to_string(*job.pid) : "") + ", for " +
-                      ui::job_duration(job, now));
+    reasons.push_back(
+        reason("running", "it is running in slot " +
+                              (job.slot ? std::to_string(*job.slot) : "?") +
+                              (job.pid ? ", pid " + std::to_string(*job.pid) : "") +
+                              ", for " + ui::job_duration(job, now)));
     break;
   case core::JobState::interrupted:
-    reasons.push_back(
-        "it was interrupted and is held (on_interrupt = hold): `muster retry " + run.id +
-        " --job " + job.id + "`, then " + resume);
+    reasons.push_back(reason(
+        "held", "it was interrupted and is held (on_interrupt = hold): `muster retry " +
+                    run.id + " --job " + job.id + "`, then " + resume));
     break;
   case core::JobState::retrying:
-    reasons.push_back("attempt " + std::to_string(job.attempts - job.interrupts) +
-                      " failed (" + job.error + "); the next is due " +
-                      (job.retry_at > now
-                           ? "in " + util::format_duration(job.retry_at - now) + ", at " +
-                                 util::format_clock(job.retry_at)
-                           : "now"));
+    reasons.push_back(
+        reason("retrying", "attempt " + std::to_string(job.attempts - job.interrupts) +
+                               " failed (" + job.error + "); the next is due " +
+                               (job.retry_at > now
+                                    ? "in " + util::format_duration(job.retry_at - now) +
+                                          ", at " + util::format_clock(job.retry_at)
+                                    : "now")));
+    reasons.back().until = job.retry_at;
     break;
   case core::JobState::waiting:
-    reasons.push_back(job.reason.empty() ? "it waits on a limit" : job.reason);
+    reasons.push_back(
+        reason("waiting", job.reason.empty() ? "it waits on a limit" : job.reason));
+    reasons.back().until = job.retry_at;
     break;
   case core::JobState::pending:
     break;
@@ -159,12 +172,33 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       !core::is_terminal(job.state) && job.state != core::JobState::running;
   if (unfinished) {
     if (v.run.resume_at > now) {
-      reasons.push_back("the run is halted until " + util::format_clock(v.run.resume_at) +
+      reasons.push_back(reason(
+          "halted", "the run is halted until " + util::format_clock(v.run.resume_at) +
                         " (" + util::format_duration(v.run.resume_at - now) +
-                        " left): " + v.run.halt_reason);
+                        " left): " + v.run.halt_reason));
+      reasons.back().until = v.run.resume_at;
+    }
+    auto agents = store.agents(v.run.rid);
+    if (!agents) {
+      return agents.error();
+    }
+    for (const auto& a : *agents) {
+      if (a.state != store::AgentState::running || agent_offline(a, now)) {
+        continue;
+      }
+      for (const auto& slot : a.slot_reports) {
+        if (!slot.held.empty()) {
+          // --load or --memfree of that agent: one reason for all its slots.
+          reasons.push_back(
+              reason("machine", "the agent pid " + std::to_string(a.who.pid) + " on " +
+                                    a.who.host + " starts no new job: " + slot.held));
+          break;
+        }
+      }
     }
     if (!holder_alive(v.run.holder)) {
-      reasons.push_back("no muster runs this run now: " + resume + " runs it");
+      reasons.push_back(
+          reason("no_agent", "no muster runs this run now: " + resume + " runs it"));
     }
   }
   if (!job.key.empty() && (s.limits.per_key > 0 || s.limits.per_key_daily > 0)) {
@@ -188,9 +222,34 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
                       " in the window until " +
                       core::format_in_zone(window.end_ms, *zone));
     }
+    // The key's running jobs hold it, whether or not a limit is reached now.
+    std::vector<std::string> holders;
+    auto r = store.each_job(v.run.rid, [&](const store::JobRecord& other) {
+      if (other.state == core::JobState::running && other.key == job.key &&
+          other.id != job.id) {
+        holders.push_back("job " + other.id);
+      }
+    });
+    if (!r) {
+      return r.error();
+    }
+    if (!holders.empty()) {
+      notes.push_back("key " + job.key + " is used by " + util::join(holders, ", "));
+    }
     for (const auto& hold : core::key_holds(s.limits, job.key, *use, window, *zone)) {
-      if (unfinished && job.state != core::JobState::waiting) {
-        reasons.push_back(hold.reason);
+      if (unfinished) {
+        const bool running = hold.kind == core::Hold::Kind::key_running;
+        WhyReason why{running ? "key_running" : "key_daily",
+                      hold.reason,
+                      job.key,
+                      hold.used,
+                      hold.limit,
+                      hold.until,
+                      {}};
+        if (running) {
+          why.holders = holders;
+        }
+        reasons.push_back(std::move(why));
       }
     }
   }
@@ -206,9 +265,18 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       }
     }
     notes.push_back("lock " + job.lock + ": " + (held ? "held" : "free"));
-    if (unfinished && held && job.state != core::JobState::waiting) {
-      reasons.push_back(describe_lock(*held));
+    if (unfinished && held) {
+      reasons.push_back(reason("lock", describe_lock(*held)));
+      reasons.back().holders.push_back(
+          "run " + held->run_id + (held->job_id.empty() ? "" : " job " + held->job_id));
     }
+  }
+  // A waiting job's recorded reason gives way to what holds it now.
+  if (job.state == core::JobState::waiting &&
+      std::any_of(reasons.begin(), reasons.end(), [](const WhyReason& r) {
+        return r.kind == "key_running" || r.kind == "key_daily" || r.kind == "lock";
+      })) {
+    std::erase_if(reasons, [](const WhyReason& r) { return r.kind == "waiting"; });
   }
   if (!s.limits.rate.empty()) {
     notes.push_back("the run starts at most " + s.limits.rate);
@@ -225,8 +293,9 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
     if (!r) {
       return r.error();
     }
-    reasons.push_back("nothing holds it back; " + std::to_string(ahead) +
-                      " pending job(s) go first");
+    reasons.push_back(reason("queued", "nothing holds it back; " + std::to_string(ahead) +
+                                           " pending job(s) go first"));
+    reasons.back().count = ahead;
   }
   return v;
 }

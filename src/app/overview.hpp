@@ -12,12 +12,28 @@
 
 namespace muster::app {
 
+/// One thing that holds a job back, or that it is doing instead of running.
+struct WhyReason {
+  /// finished, running, held, retrying, waiting, halted, machine (an
+  /// agent's --load or --memfree), no_agent, key_running, key_daily, lock or
+  /// queued
+  std::string kind;
+  std::string text;   ///< as `why` prints it
+  std::string key;    ///< the key limits: the job's key
+  int64_t count = -1; ///< the key limits: what the key used; queued: the jobs ahead
+  int64_t limit = -1; ///< the key limits: of this many
+  int64_t until = 0;  ///< when it may lift (epoch ms); 0 when an event lifts it
+  /// Who holds what it needs: the key's running jobs, or the lock's holder
+  /// ("run 3f2e1d job 7").
+  std::vector<std::string> holders;
+};
+
 /// Why a job is not running now, as `why` shows it.
 struct WhyView {
   store::RunRecord run;
   store::JobRecord job;
-  std::vector<std::string> reasons; ///< what holds it back now
-  std::vector<std::string> notes;   ///< what applies to it (limits, its lock)
+  std::vector<WhyReason> reasons; ///< what holds it back now
+  std::vector<std::string> notes; ///< what applies to it (limits, its lock)
 };
 
 /// Why job `job_id` of the run named by `ref` is not running at `now`; an

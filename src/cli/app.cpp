@@ -7,13 +7,13 @@
 #include "util/strings.hpp"
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <thread>
@@ -568,7 +568,8 @@ std::string explain(const CLI::App* sub, const CLI::ParseError& e) {
     for (size_t at = 0; (at = choices.find(',', at)) != std::string::npos; at += 2) {
       choices.replace(at, 1, ", ");
     }
-    return shown(m[1].str()) + ": expected one of " + choices + " (got '" + m[2].str() + "')";
+    return shown(m[1].str()) + ": expected one of " + choices + " (got '" + m[2].str() +
+           "')";
   }
   if (std::regex_match(what, m, required)) {
     const std::string name = m[1].str();

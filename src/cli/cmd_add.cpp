@@ -14,8 +14,7 @@ int cmd_add(const GlobalOptions& g, const AddOptions& o) {
       check(app::add_jobs(*store, o.run, app::RunInputs{o.inputs, o.format, {}, {}}));
   const auto& run = added.target.run;
   if (g.json) {
-    std::printf("%s\n",
-                ui::dump({{"run", run.id}, {"added", added.added}}, 2).c_str());
+    std::printf("%s\n", ui::dump({{"run", run.id}, {"added", added.added}}, 2).c_str());
   } else if (!g.quiet) {
     std::fprintf(
         stderr, "muster: added %lld job(s) to run %s; %s\n",

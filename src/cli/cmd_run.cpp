@@ -234,7 +234,8 @@ int resume_named(const GlobalOptions& g, const RunOptions& o,
 /// Prints what `validate` found: every row was read and is fine.
 int report_valid(const GlobalOptions& g, const RunOptions& o, int64_t count) {
   if (g.json) {
-    std::printf("%s\n", ui::dump({{"ok", true}, {"jobs", count}, {"error", nullptr}}, 2).c_str());
+    std::printf("%s\n",
+                ui::dump({{"ok", true}, {"jobs", count}, {"error", nullptr}}, 2).c_str());
   } else if (!g.quiet) {
     std::printf("ok: %lld jobs%s%s\n", static_cast<long long>(count),
                 o.config_used.empty() ? "" : ", config ", o.config_used.c_str());

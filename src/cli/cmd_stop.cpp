@@ -41,14 +41,16 @@ int cmd_stop_all(const GlobalOptions& g) {
   };
   const auto actions = check(app::stop_all(*store, g.store, report));
   if (actions.empty() && !g.quiet) {
-    std::fprintf(stderr, "muster: nothing to stop: no live agent, and no dead one's slots "
-                         "left to tear down\n");
+    std::fprintf(stderr,
+                 "muster: nothing to stop: no live agent, and no dead one's slots "
+                 "left to tear down\n");
   }
   if (const auto left = app::wait_stopped(actions)) {
     // Still running after its grace periods: busy, as a run another muster holds.
-    throw Failure{ExitCode::busy, "run " + left->run.id + ": pid " +
-                                      std::to_string(left->run.holder.pid) +
-                                      " did not stop within its grace periods and 30s more"};
+    throw Failure{ExitCode::busy,
+                  "run " + left->run.id + ": pid " +
+                      std::to_string(left->run.holder.pid) +
+                      " did not stop within its grace periods and 30s more"};
   }
   return to_int(ExitCode::ok);
 }

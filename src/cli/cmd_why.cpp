@@ -15,7 +15,21 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
   if (g.json) {
     nlohmann::ordered_json j = ui::job_json(v.job);
     j["run"] = v.run.id;
-    j["why"] = v.reasons;
+    nlohmann::ordered_json reasons = nlohmann::ordered_json::array();
+    const auto or_null = [](auto value, bool set) {
+      return set ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
+    };
+    for (const auto& r : v.reasons) {
+      reasons.push_back({{"kind", r.kind},
+                         {"text", r.text},
+                         {"key", or_null(r.key, !r.key.empty())},
+                         {"count", or_null(r.count, r.count >= 0)},
+                         {"limit", or_null(r.limit, r.limit >= 0)},
+                         {"until", or_null(util::format_timestamp(r.until), r.until > 0)},
+                         {"until_ms", or_null(r.until, r.until > 0)},
+                         {"holders", r.holders}});
+    }
+    j["why"] = reasons;
     j["limits"] = v.notes;
     std::printf("%s\n", ui::dump(j, 2).c_str());
     return to_int(ExitCode::ok);
@@ -23,7 +37,7 @@ int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
   std::printf("job %s of run %s: %s\n", v.job.id.c_str(), v.run.id.c_str(),
               std::string(core::to_string(v.job.state)).c_str());
   for (const auto& r : v.reasons) {
-    std::printf("  - %s\n", r.c_str());
+    std::printf("  - %s\n", r.text.c_str());
   }
   for (const auto& n : v.notes) {
     std::printf("  %s\n", n.c_str());

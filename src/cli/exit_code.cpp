@@ -20,10 +20,12 @@ const std::vector<CodeLine> k_run = {
     {ExitCode::usage, "bad flags, input or config, or no such run; nothing was changed"},
     {ExitCode::busy, "the run cannot go on now: another live muster holds it, a lock it\n"
                      "       needs is held, or a rule halted it (with --no-wait)"},
-    {ExitCode::waiting, "every job left waits, for a limit's next window or for job locks\n"
-                        "       other runs hold (with --no-wait)"},
-    {ExitCode::store, "the store could not be read or written: a full disk, a read-only or\n"
-                      "       locked store, a damaged file (fix the disk, not the flags)"},
+    {ExitCode::waiting,
+     "every job left waits, for a limit's next window or for job locks\n"
+     "       other runs hold (with --no-wait)"},
+    {ExitCode::store,
+     "the store could not be read or written: a full disk, a read-only or\n"
+     "       locked store, a damaged file (fix the disk, not the flags)"},
     {ExitCode::internal, "an internal error: muster failed in a way no input explains"},
     {ExitCode::interrupted,
      "interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it"},
@@ -51,14 +53,16 @@ const std::vector<CommandCodes> k_commands = {
     {"cancel",
      {k_ok,
       {ExitCode::jobs_failed, "you answered no at the prompt: nothing was cancelled"},
-      {ExitCode::usage, "bad flags, no such run, a run that has ended, or no terminal to\n"
-                        "       ask on and no --force; nothing was changed"},
+      {ExitCode::usage,
+       "bad flags, no such run, a run that has ended, or no terminal to\n"
+       "       ask on and no --force; nothing was changed"},
       k_store,
       k_internal}},
     {"pause scale add",
      {k_ok,
-      {ExitCode::usage, "bad flags or input, no such run, or a run that has ended (or, for\n"
-                        "       scale, one with no live agent); nothing was changed"},
+      {ExitCode::usage,
+       "bad flags or input, no such run, or a run that has ended (or, for\n"
+       "       scale, one with no live agent); nothing was changed"},
       k_store,
       k_internal}},
     {"stop-all",
@@ -69,11 +73,15 @@ const std::vector<CommandCodes> k_commands = {
       k_internal}},
     {"validate show-config",
      {{ExitCode::ok, "the config, the command and every input row are valid"},
-      {ExitCode::usage, "something is not: the message names the file, line and column, or\n"
-                        "       the flag, and what was expected"},
+      {ExitCode::usage,
+       "something is not: the message names the file, line and column, or\n"
+       "       the flag, and what was expected"},
       k_internal}},
     {"logs",
-     {k_ok, k_usage, k_store, k_internal,
+     {k_ok,
+      k_usage,
+      k_store,
+      k_internal,
       {ExitCode::interrupted, "interrupted while following (-f)"}}},
     {"completions man __complete", {k_ok, k_usage, k_internal}},
 };

@@ -50,14 +50,15 @@ std::vector<Hold> key_holds(const Limits& limits, const std::string& key,
     return std::to_string(n) + "/" + std::to_string(limit);
   };
   if (limits.per_key > 0 && usage.running >= limits.per_key) {
-    out.push_back(Hold{
-        "key " + key + " busy: " + of(usage.running, limits.per_key) + " running", 0});
+    out.push_back(
+        Hold{"key " + key + " busy: " + of(usage.running, limits.per_key) + " running", 0,
+             Hold::Kind::key_running, usage.running, limits.per_key});
   }
   if (const int64_t used = daily_used(limits, usage);
       limits.per_key_daily > 0 && used >= limits.per_key_daily) {
     out.push_back(Hold{"key " + key + " at daily cap " + of(used, limits.per_key_daily) +
                            " until " + format_in_zone(window.end_ms, zone),
-                       window.end_ms});
+                       window.end_ms, Hold::Kind::key_daily, used, limits.per_key_daily});
   }
   return out;
 }

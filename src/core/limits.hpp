@@ -49,8 +49,12 @@ struct KeyUsage {
 
 /// One limit that holds a job of the key back.
 struct Hold {
+  enum class Kind { key_running, key_daily, lock };
   std::string reason; ///< "key acct1 busy: 2/2 running", for the job's reason
   int64_t until = 0;  ///< when it may lift (epoch ms); 0 when only an event lifts it
+  Kind kind = Kind::lock;
+  int64_t used = 0;  ///< the key limits: what the key has used ...
+  int64_t limit = 0; ///< ... of this many
 };
 
 /// What the daily cap sees as used: the counted ones, and with a cap on

@@ -343,6 +343,9 @@ std::string encode_slot_reports(const std::vector<SlotReport>& slots) {
       j["since"] = s.since;
     }
     j["sidecar"] = to_string(s.sidecar);
+    if (!s.held.empty()) {
+      j["held"] = s.held;
+    }
     out.push_back(std::move(j));
   }
   return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -372,6 +375,7 @@ std::vector<SlotReport> decode_slot_reports(const std::string& json) {
     r.job = text("job");
     r.since = number("since", 0);
     r.sidecar = parse_sidecar_state(text("sidecar")).value_or(SidecarState::none);
+    r.held = text("held");
     out.push_back(std::move(r));
   }
   return out;

@@ -95,6 +95,7 @@ struct SlotReport {
   std::string job;   ///< busy: the job it runs
   int64_t since = 0; ///< busy: when that job started (epoch ms)
   SidecarState sidecar = SidecarState::none;
+  std::string held; ///< not busy: why it takes no new job (--load); "" when none
 };
 
 /// What other terminals ask of a run's live agent.

@@ -631,7 +631,10 @@ test_why() {
   expect_contains "$STDOUT" "key acct1 busy: 1/1 running" "why"
   expect_exit 0 muster why "$run" 2 --json
   expect_eq "$(json_eval .last.out 'j["state"]')" waiting "why --json .state"
-  expect_eq "$(json_eval .last.out '[w for w in j["why"] if "busy" in w]')" '["key acct1 busy: 1/1 running"]' "why --json .why"
+  expect_eq "$(json_eval .last.out '[w["text"] for w in j["why"] if "busy" in w["text"]]')" '["key acct1 busy: 1/1 running"]' "why --json .why"
+  expect_eq "$(json_eval .last.out '[(w["kind"], w["key"], w["count"], w["limit"], len(w["holders"])) for w in j["why"]]')" \
+    '[["key_running", "acct1", 1, 1, 1]]' "why --json: a structured reason that names the job holding the key"
+  expect_contains "$(json_eval .last.out 'j["limits"]')" "key acct1 is used by job" "why names the key's holder"
   expect_contains "$(json_eval .last.out 'j["limits"]')" "key acct1: 1/1 running" "why --json .limits"
   expect_exit 0 muster jobs "$run"
   expect_contains "$STDOUT" "key acct1 busy: 1/1 running" "muster jobs"
@@ -717,6 +720,9 @@ test_load_and_memfree_hold_new_jobs() {
     start_bg m muster run -j 1 $flag -- sh -c 'echo x >>ran' ::: a
     wait_until 30 grep -q "no new jobs: " "$T/m.err" || fail "$flag: muster did not say why no job starts: $(cat "$T/m.err")"
     [[ ! -e ran ]] || fail "$flag: a job started"
+    # The agent's next heartbeat tells other terminals why.
+    wait_until 15 eval '[[ $(muster why "$(last_run_id)" 1 2>&1) == *"starts no new job: "* ]]' ||
+      fail "$flag: muster why did not say why: $(muster why "$(last_run_id)" 1 2>&1)"
     kill -TERM "$BG_PID"
     wait_bg "$BG_PID" 30
     expect_eq "$BG_STATUS" 130 "$flag: exit status after SIGTERM"
