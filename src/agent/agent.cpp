@@ -1,5 +1,6 @@
 #include "agent/agent.hpp"
 
+#include "core/eta.hpp"
 #include "core/run_files.hpp"
 #include "util/time.hpp"
 
@@ -436,12 +437,15 @@ Progress Agent::progress() const {
   p.elapsed_ms = now - m_started_mono;
   p.draining = m_draining;
   p.rate = m_rate.rate(now, p.elapsed_ms);
-  const int64_t left = p.total - m_counts.finished();
-  if (p.rate > 0) {
-    p.eta_ms = static_cast<int64_t>(static_cast<double>(left) * 1000.0 / p.rate);
-  } else if (left == 0) {
-    p.eta_ms = 0;
-  }
+  core::EtaInput eta;
+  eta.left = p.total - m_counts.finished();
+  eta.rate = p.rate;
+  eta.rate_interval_us = m_run.settings.limits.rate_interval_us;
+  eta.now_ms = util::now_ms();
+  eta.halted_until = m_halted_until;
+  eta.retry_at = m_counts[core::JobState::retrying] > 0 ? m_next_retry_at : 0;
+  eta.paused = m_control.paused();
+  p.eta_ms = core::eta_ms(eta);
   return p;
 }
 

@@ -38,6 +38,10 @@ void Agent::on_signal(int sig) {
     return;
   }
   // A second signal: stop at once.
+  if (m_signals_seen == 2 && m_attempts.running() > 0) {
+    m_reporter.notice("again: stopping " + std::to_string(m_attempts.running()) +
+                      " running job(s) now");
+  }
   m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
 }
 

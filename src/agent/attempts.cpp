@@ -206,11 +206,11 @@ Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
   const int64_t counted = a.claim.attempt - a.claim.interrupts;
   core::Outcome outcome = ended;
   core::Decision decision = classify(a, outcome, exited);
-  if (decision.action == core::Action::halt && a.claim.interrupts >= decision.max_halts) {
+  if (decision.action == core::Action::halt && a.claim.halts >= decision.max_halts) {
     // Its halts are uncounted attempts; a trigger that always recurs would
     // halt the run forever.
     decision.action = core::Action::fail;
-    outcome.error += "; it halted the run " + std::to_string(a.claim.interrupts) +
+    outcome.error += "; it halted the run " + std::to_string(a.claim.halts) +
                      " times, the most its rule allows (max_halts = " +
                      std::to_string(decision.max_halts) + ")";
   }

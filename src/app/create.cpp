@@ -207,8 +207,8 @@ util::Result<void> check_resumable(const store::RunRecord& run, const std::strin
   }
   if (run.settings.command != wanted.command) {
     return util::Error{"a run named '" + name + "' exists with another command (" +
-                       util::join(run.settings.command, " ") + "); use `muster resume " +
-                       name + "` or another --name"};
+                       util::shell_words(run.settings.command) +
+                       "); use `muster resume " + name + "` or another --name"};
   }
   // Settings by their flag, where they have one.
   static const std::map<std::string, std::string> k_flags = {

@@ -201,6 +201,19 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
           reason("no_agent", "no muster runs this run now: " + resume + " runs it"));
     }
   }
+  // What holds the job back now; for a waiting job, the first one takes the
+  // place of the reason it recorded when it began to wait.
+  bool replaced = false;
+  const auto add_hold = [&](WhyReason why) {
+    auto waiting = std::find_if(reasons.begin(), reasons.end(),
+                                [](const WhyReason& r) { return r.kind == "waiting"; });
+    if (!replaced && waiting != reasons.end()) {
+      *waiting = std::move(why);
+      replaced = true;
+    } else {
+      reasons.push_back(std::move(why));
+    }
+  };
   if (!job.key.empty() && (s.limits.per_key > 0 || s.limits.per_key_daily > 0)) {
     auto zone = util::TimeZone::load(s.limits.timezone);
     if (!zone) {
@@ -249,7 +262,7 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
         if (running) {
           why.holders = holders;
         }
-        reasons.push_back(std::move(why));
+        add_hold(std::move(why));
       }
     }
   }
@@ -266,17 +279,11 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
     }
     notes.push_back("lock " + job.lock + ": " + (held ? "held" : "free"));
     if (unfinished && held) {
-      reasons.push_back(reason("lock", describe_lock(*held)));
-      reasons.back().holders.push_back(
-          "run " + held->run_id + (held->job_id.empty() ? "" : " job " + held->job_id));
+      WhyReason why = reason("lock", describe_lock(*held));
+      why.holders.push_back("run " + held->run_id +
+                            (held->job_id.empty() ? "" : " job " + held->job_id));
+      add_hold(std::move(why));
     }
-  }
-  // A waiting job's recorded reason gives way to what holds it now.
-  if (job.state == core::JobState::waiting &&
-      std::any_of(reasons.begin(), reasons.end(), [](const WhyReason& r) {
-        return r.kind == "key_running" || r.kind == "key_daily" || r.kind == "lock";
-      })) {
-    std::erase_if(reasons, [](const WhyReason& r) { return r.kind == "waiting"; });
   }
   if (!s.limits.rate.empty()) {
     notes.push_back("the run starts at most " + s.limits.rate);

@@ -4,10 +4,51 @@
 #include "exec/proc.hpp"
 #include "util/time.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <pwd.h>
 #include <unistd.h>
+#include <vector>
 
 namespace muster::app {
+
+std::string default_store_location() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::current_path(ec);
+  if (ec) {
+    return ".muster";
+  }
+  std::vector<fs::path> ceilings;
+  if (const char* env = std::getenv("MUSTER_CEILING_DIRS"); env && *env) {
+    std::string_view list(env);
+    while (!list.empty()) {
+      const size_t colon = list.find(':');
+      const fs::path p(std::string(list.substr(0, colon)));
+      if (p.is_absolute()) {
+        ceilings.push_back(fs::weakly_canonical(p, ec));
+      }
+      list =
+          colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+    }
+  }
+  std::string up;
+  for (;;) {
+    if (std::find(ceilings.begin(), ceilings.end(), dir) != ceilings.end()) {
+      break;
+    }
+    if (fs::is_regular_file(dir / ".muster" / "muster.db", ec)) {
+      return up + ".muster";
+    }
+    if (!dir.has_relative_path()) {
+      break; // the root
+    }
+    dir = dir.parent_path();
+    up += "../";
+  }
+  return ".muster";
+}
 
 util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
                                                        store::Create create) {

@@ -12,6 +12,14 @@
 
 namespace muster::app {
 
+/// Where commands find the store when neither --store nor $MUSTER_STORE names
+/// one, as git finds `.git`: the nearest `.muster` that holds a store, in this
+/// directory or one above it ("../.muster"); `.muster` here when there is
+/// none. The search does not enter a directory listed in $MUSTER_CEILING_DIRS
+/// (absolute paths, colon-separated) or any above it, as git's
+/// GIT_CEILING_DIRECTORIES.
+std::string default_store_location();
+
 /// Opens the store at `location` (a directory, `sqlite:DIR`, ...).
 util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
                                                        store::Create create);

@@ -1,6 +1,7 @@
 // The command line: one table row per subcommand. Parsing lives here alone;
 // each subcommand's work lives in its own file.
 
+#include "app/store.hpp"
 #include "cli/exit_code.hpp"
 #include "cli/options.hpp"
 #include "cli/shell.hpp"
@@ -602,8 +603,10 @@ int main(int argc, char** argv) {
   // `run` passes its command words up as extras; nothing else may have any.
   app.allow_extras();
   GlobalOptions g;
-  app.add_option("--store", g.store,
-                 "Store directory (default $MUSTER_STORE or ./.muster)");
+  app.add_option(
+      "--store", g.store,
+      "Store directory (default $MUSTER_STORE, else the nearest .muster here or "
+      "above, else ./.muster)");
   std::function<int()> action;
   for (const auto& sub : k_subcommands) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.description);
@@ -659,7 +662,7 @@ int main(int argc, char** argv) {
   }
   if (g.store.empty()) {
     const char* env = std::getenv("MUSTER_STORE");
-    g.store = env && *env ? env : ".muster";
+    g.store = env && *env ? env : app::default_store_location();
   }
   try {
     return action ? action() : to_int(ExitCode::usage);

@@ -16,6 +16,23 @@
 
 namespace muster::cli {
 
+namespace {
+
+/// The attempts that did not count, as the ATTEMPTS column adds them:
+/// " +2 halted +1 interrupted".
+std::string uncounted(const store::JobRecord& j) {
+  std::string s;
+  if (j.halts > 0) {
+    s += " +" + std::to_string(j.halts) + " halted";
+  }
+  if (j.interrupts > j.halts) {
+    s += " +" + std::to_string(j.interrupts - j.halts) + " interrupted";
+  }
+  return s;
+}
+
+} // namespace
+
 int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
   auto store = open_store(g, store::Create::no);
   auto run = find_run(*store, o.run);
@@ -49,9 +66,7 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                                    : "-";
     t.add({j.id, std::string(core::to_string(j.state)),
            std::to_string(j.attempts - j.interrupts) + "/" +
-               std::to_string(j.max_attempts) +
-               (j.interrupts > 0 ? " +" + std::to_string(j.interrupts) + " interrupted"
-                                 : ""),
+               std::to_string(j.max_attempts) + uncounted(j),
            exit, j.slot ? std::to_string(*j.slot) : "-", ui::job_duration(j, now),
            j.key.empty() ? "-" : j.key,
            j.state == core::JobState::waiting && !j.reason.empty() ? j.reason : j.error});

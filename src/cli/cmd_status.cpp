@@ -36,12 +36,13 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
     auto j = ui::run_json(run, counts, alive);
     auto slots = nlohmann::ordered_json::array();
     for (const auto& job : active) {
-      slots.push_back({{"slot", job.slot ? *job.slot : -1},
-                       {"job", job.id},
-                       {"attempt", job.attempts},
-                       {"pid", job.pid ? nlohmann::ordered_json(*job.pid) : nullptr},
-                       {"agent", job.agent > 0 ? nlohmann::ordered_json(job.agent) : nullptr},
-                       {"running_ms", now - job.started_at}});
+      slots.push_back(
+          {{"slot", job.slot ? *job.slot : -1},
+           {"job", job.id},
+           {"attempt", job.attempts},
+           {"pid", job.pid ? nlohmann::ordered_json(*job.pid) : nullptr},
+           {"agent", job.agent > 0 ? nlohmann::ordered_json(job.agent) : nullptr},
+           {"running_ms", now - job.started_at}});
     }
     j["running"] = slots;
     std::printf("%s\n", ui::dump(j, 2).c_str());
@@ -50,12 +51,15 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   std::printf("run %s%s: %s\n", run.id.c_str(),
               run.name.empty() ? "" : (" (" + run.name + ")").c_str(),
               std::string(core::to_string(run.state)).c_str());
-  std::printf("  command: %s\n", util::join(run.settings.command, " ").c_str());
+  std::printf(
+      "  command: %s\n",
+      ui::command_text(run.settings, 1000).c_str());
   std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
               counts_summary(counts).c_str());
   if (run.resume_at > now) {
-    std::printf("  halted:  until %s (%s left): %s\n", util::format_clock(run.resume_at).c_str(),
-                util::format_duration(run.resume_at - now).c_str(), run.halt_reason.c_str());
+    std::printf(
+        "  halted:  until %s (%s left): %s\n", util::format_clock(run.resume_at).c_str(),
+        util::format_duration(run.resume_at - now).c_str(), run.halt_reason.c_str());
   }
   if (counts[core::JobState::waiting] > 0) {
     for (const auto& job : view.waiting) {
@@ -63,18 +67,16 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
     }
     if (counts[core::JobState::waiting] > 3) {
       std::printf("           and %lld more (muster jobs %s --state waiting)\n",
-                  static_cast<long long>(counts[core::JobState::waiting] - 3), run.id.c_str());
+                  static_cast<long long>(counts[core::JobState::waiting] - 3),
+                  run.id.c_str());
     }
   }
   if (alive) {
-    const int64_t left = run.total - counts.finished();
+    const int64_t eta = ui::run_eta_ms(run, counts, alive, util::now_ms());
     std::printf("  agent:   pid %lld on %s, %s, ETA %s\n",
                 static_cast<long long>(run.holder.pid), run.holder.host.c_str(),
                 util::format_rate(run.rate).c_str(),
-                run.rate > 0 ? util::format_duration(static_cast<int64_t>(
-                                   static_cast<double>(left) * 1000.0 / run.rate))
-                                   .c_str()
-                             : "-");
+                eta >= 0 ? util::format_duration(eta).c_str() : "-");
   } else if (counts[core::JobState::running] > 0) {
     std::printf("  agent:   none alive; `muster resume %s` recovers its running jobs\n",
                 run.id.c_str());
@@ -104,11 +106,12 @@ int cmd_list(const GlobalOptions& g, const ListOptions& o) {
   }
   ui::Table t({"ID", "NAME", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "COMMAND"});
   for (const auto& [run, c, alive] : runs) {
-    t.add({run.id, run.name.empty() ? "-" : run.name, std::string(core::to_string(run.state)),
+    t.add({run.id, run.name.empty() ? "-" : run.name,
+           std::string(core::to_string(run.state)),
            std::to_string(c[core::JobState::succeeded]),
            std::to_string(c[core::JobState::failed]), std::to_string(run.total),
            util::format_timestamp(run.created_at).substr(0, 19),
-           util::join(run.settings.command, " ")});
+           ui::command_text(run.settings, 80)});
   }
   t.print(stdout);
   return 0;

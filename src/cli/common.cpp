@@ -4,6 +4,7 @@
 #include "core/limits.hpp"
 #include "ui/progress.hpp"
 #include "ui/views.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/timezone.hpp"
 
@@ -39,7 +40,7 @@ namespace {
 int report_ending(store::Store& store, const store::RunRecord& run,
                   const GlobalOptions& g, const app::RunOutcome& outcome, bool count) {
   const agent::AgentResult& result = outcome.result;
-  const std::string name = run.name.empty() ? run.id : run.name;
+  const std::string name = util::sh_quote(run.name.empty() ? run.id : run.name);
   if (result.ending == agent::Ending::halted) {
     if (!g.quiet) {
       std::fprintf(
@@ -94,6 +95,7 @@ int execute(store::Store& store, const store::RunRecord& run, const GlobalOption
             app::ExecOptions e, const OutputFlags& output) {
   ui::ProgressOptions popts;
   popts.quiet = g.quiet || g.json;
+  popts.run_ref = util::sh_quote(run.name.empty() ? run.id : run.name);
   auto& out = popts.output;
   out.mode = output.keep_order    ? ui::OutputMode::keep_order
              : output.line_buffer ? ui::OutputMode::line_buffer

@@ -235,8 +235,10 @@ std::string man_page(const CLI::App& app, const std::string& exit_codes) {
   }
   s += ".SH EXIT STATUS\n.nf\n" + roff(exit_codes) + "\n.fi\n";
   s += ".SH ENVIRONMENT\n.TP\n.B MUSTER_STORE\nThe store directory when "
-       "\\fB\\-\\-store\\fR is "
-       "not given (default \\fI./.muster\\fR).\n"
+       "\\fB\\-\\-store\\fR is not given (default: the nearest \\fI.muster\\fR "
+       "with a store, here or in a directory above, else \\fI./.muster\\fR).\n"
+       ".TP\n.B MUSTER_CEILING_DIRS\nColon-separated absolute directories that the "
+       "search for \\fI.muster\\fR does not enter, nor any above them.\n"
        ".TP\n.B NO_COLOR\nNo colour, even on a terminal.\n";
   s += ".SH SEE ALSO\nxargs(1), parallel(1)\n";
   return s;

@@ -241,6 +241,9 @@ TEST_P(StoreConformance, HaltStopsClaimsUntilItsTime) {
   EXPECT_EQ(ids(*resumed), (std::vector<std::string>{"j1", "j2", "j3"}));
   EXPECT_EQ(resumed->claims[0].attempt, 2);
   EXPECT_EQ(resumed->claims[0].interrupts, 1) << "the halted attempt counted";
+  EXPECT_EQ(resumed->claims[0].halts, 1) << "as a halt";
+  EXPECT_EQ(resumed->claims[1].halts, 0);
+  EXPECT_EQ(job(*store, run.rid, "j1").halts, 1);
   auto after = store->find_run(run.id);
   ASSERT_TRUE(after.ok()) << why(after);
   EXPECT_EQ(after->state, core::RunState::running);

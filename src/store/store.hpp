@@ -159,6 +159,7 @@ struct JobRecord {
   core::JobState state = core::JobState::pending;
   int64_t attempts = 0;
   int64_t interrupts = 0; ///< attempts that were interrupted (they do not count)
+  int64_t halts = 0;      ///< of those, the ones that halted the run (a halt rule)
   int64_t max_attempts = 1;
   std::optional<int64_t> exit_code;
   std::optional<int64_t> signal;
@@ -197,6 +198,7 @@ struct Claim {
   std::string raw;
   int64_t attempt = 1;    ///< this attempt's number
   int64_t interrupts = 0; ///< earlier attempts that were interrupted
+  int64_t halts = 0;      ///< of those, the ones that halted the run
   int64_t max_attempts = 1;
   int64_t seq = 0;
   core::JobState from = core::JobState::pending; ///< pending, or retrying

@@ -16,6 +16,9 @@ using core::JobState;
 
 namespace {
 
+/// A failed job's header shows at most this much of its command.
+constexpr size_t k_header_command = 200;
+
 std::string count(int64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
@@ -139,7 +142,8 @@ void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress
   } else if (job.state == JobState::failed) {
     header = m_term.paint("── job " + job.job_id + " failed: " + job.outcome.error +
                               " (attempt " + std::to_string(job.attempt) + ", slot " +
-                              std::to_string(job.slot) + ") ── " + job.command,
+                              std::to_string(job.slot) + ") ── " +
+                              util::shorten_middle(job.command, k_header_command),
                           "1;31") +
              "\n";
   }
@@ -210,12 +214,12 @@ void ProgressPrinter::ended(const agent::Progress& p) {
   }
   const int64_t held = p.draining ? 0 : c[JobState::interrupted];
   if (held > 0) {
-    s += ", " + count(held) + " interrupted and held (muster retry " + m_run_id +
+    s += ", " + count(held) + " interrupted and held (muster retry " + ref() +
          " --interrupted)";
   }
   const int64_t left = p.total - c.finished() - held;
   if (left > 0) {
-    s += ", " + count(left) + " left (muster resume " + m_run_id + ")";
+    s += ", " + count(left) + " left (muster resume " + ref() + ")";
   }
   s += " in " + util::format_duration(p.elapsed_ms);
   if (p.elapsed_ms >= 1000 && c.finished() > 0) {

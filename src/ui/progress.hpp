@@ -18,6 +18,7 @@ struct ProgressOptions {
   bool live = true;                ///< draw the live line when stderr is a smart terminal
   OutputOptions output;            ///< where and how jobs' output goes
   int64_t plain_every_ms = 10'000; ///< plain-line interval when not on a tty
+  std::string run_ref;             ///< how hints name the run: its name, or "" for its id
 };
 
 /// Prints progress to stderr and job output to stdout.
@@ -53,6 +54,8 @@ private:
   Terminal m_term;
   OutputWriter m_output;
   std::string m_run_id;
+  /// The run as hints name it: a name is easier to type again than an id.
+  std::string ref() const { return m_opts.run_ref.empty() ? m_run_id : m_opts.run_ref; }
   bool m_line_shown = false;
   int64_t m_last_draw = 0;
   int64_t m_last_plain = 0;

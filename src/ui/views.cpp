@@ -1,5 +1,6 @@
 #include "ui/views.hpp"
 
+#include "core/eta.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -24,14 +25,37 @@ ordered_json ms_or_null(int64_t ms) {
 
 } // namespace
 
+std::string command_text(const core::RunSettings& settings, size_t width) {
+  const auto& words = settings.command;
+  const std::string text = settings.shell == core::Shell::yes && words.size() == 1
+                               ? words.front()
+                               : util::shell_words(words);
+  return util::shorten_middle(text, width);
+}
+
+int64_t run_eta_ms(const store::RunRecord& run, const core::Counts& counts,
+                   bool holder_alive, int64_t now_ms) {
+  if (!holder_alive) {
+    return -1;
+  }
+  core::EtaInput in;
+  in.left = run.total - counts.finished();
+  in.rate = run.rate;
+  in.rate_interval_us = run.settings.limits.rate_interval_us;
+  in.now_ms = now_ms;
+  in.halted_until = run.resume_at;
+  in.paused = run.state == core::RunState::paused;
+  return core::eta_ms(in);
+}
+
 ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
                       bool holder_alive) {
   ordered_json c = ordered_json::object();
   for (size_t i = 0; i < 9; ++i) {
     c[std::string(core::to_string(static_cast<core::JobState>(i)))] = counts.by_state[i];
   }
-  const int64_t left = run.total - counts.finished();
   const double rate = holder_alive ? run.rate : 0;
+  const int64_t eta = run_eta_ms(run, counts, holder_alive, util::now_ms());
   ordered_json j = {
       {"id", run.id},
       {"name", run.name.empty() ? ordered_json(nullptr) : ordered_json(run.name)},
@@ -42,9 +66,7 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
       {"slots", run.settings.slots},
       {"inputs", run.settings.inputs},
       {"rate", rate},
-      {"eta_ms", rate > 0 ? ordered_json(static_cast<int64_t>(static_cast<double>(left) *
-                                                              1000.0 / rate))
-                          : ordered_json(nullptr)},
+      {"eta_ms", eta >= 0 ? ordered_json(eta) : ordered_json(nullptr)},
       {"created_at", util::format_timestamp(run.created_at)},
       {"updated_at", util::format_timestamp(run.updated_at)},
       {"holder", holder_alive
@@ -82,6 +104,7 @@ ordered_json job_json(const store::JobRecord& job) {
       {"lock", job.lock.empty() ? ordered_json(nullptr) : ordered_json(job.lock)},
       {"reason", job.reason.empty() ? ordered_json(nullptr) : ordered_json(job.reason)},
       {"interrupts", job.interrupts},
+      {"halts", job.halts},
       {"pgid", optional(job.pgid)},
       {"agent", job.agent > 0 ? ordered_json(job.agent) : ordered_json(nullptr)},
       {"started_at_ms", ms_or_null(job.started_at)},

@@ -12,6 +12,14 @@ namespace muster::ui {
 /// settings, holder, rate, eta_ms, created_at, updated_at.
 nlohmann::ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
                                 bool holder_alive);
+/// The run's command template as `status`, `list` and messages show it: its
+/// words shell-quoted as the failure headers show them, but a --shell script
+/// of one word as it is, and shortened in the middle past `width` columns.
+std::string command_text(const core::RunSettings& settings, size_t width);
+/// When a run should end, as its live agent last reported its rate; -1 when
+/// that cannot be told (no live agent, paused, nothing measured yet).
+int64_t run_eta_ms(const store::RunRecord& run, const core::Counts& counts,
+                   bool holder_alive, int64_t now_ms);
 /// A job as JSON (everything the store records).
 nlohmann::ordered_json job_json(const store::JobRecord& job);
 /// JSON text; bytes that are not UTF-8 become U+FFFD instead of failing.

@@ -96,6 +96,31 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
+std::string shorten_middle(std::string_view text, size_t width) {
+  const auto columns = [](std::string_view t) {
+    size_t n = 0;
+    for (char c : t) {
+      n += (static_cast<unsigned char>(c) & 0xC0) != 0x80; // not a continuation byte
+    }
+    return n;
+  };
+  const size_t have = columns(text);
+  if (have <= width || width < 3) {
+    return have <= width ? std::string(text) : truncate_columns(text, width);
+  }
+  const size_t tail_cols = (width - 1) / 3; // the end often holds the values
+  std::string out = truncate_columns(text, width - 1 - tail_cols) + "…";
+  size_t at = text.size();
+  for (size_t taken = 0; taken < tail_cols && at > 0;) {
+    --at;
+    if ((static_cast<unsigned char>(text[at]) & 0xC0) != 0x80) {
+      ++taken;
+    }
+  }
+  out.append(text.substr(at));
+  return out;
+}
+
 std::string truncate_columns(std::string_view text, size_t width) {
   std::string out;
   size_t cols = 0;

@@ -28,6 +28,9 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 }
 /// Cuts `text` to at most `width` display columns (UTF-8 aware), adding nothing.
 std::string truncate_columns(std::string_view text, size_t width);
+/// `text` in at most `width` display columns: when longer, its start and its
+/// end with "…" between them.
+std::string shorten_middle(std::string_view text, size_t width);
 /// The candidate closest to `word` (a typo of it: at most 2 edits, or a
 /// prefix), for "did you mean"; "" when none is close.
 std::string closest(std::string_view word, const std::vector<std::string>& candidates);

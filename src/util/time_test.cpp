@@ -1,18 +1,9 @@
-#include "util/strings.hpp"
 #include "util/time.hpp"
 
 #include <gtest/gtest.h>
 
 namespace muster::util {
 namespace {
-
-TEST(Closest, SuggestsATypoOrAPrefix) {
-  const std::vector<std::string> names{"status", "list", "jobs", "logs", "resume"};
-  EXPECT_EQ(util::closest("stats", names), "status");
-  EXPECT_EQ(util::closest("resu", names), "resume");
-  EXPECT_EQ(util::closest("lgos", names), "logs");
-  EXPECT_EQ(util::closest("frobnicate", names), "");
-}
 
 TEST(Duration, Parses) {
   EXPECT_EQ(*parse_duration_ms("500ms"), 500);
@@ -67,30 +58,6 @@ TEST(Bytes, ParseAndFormat) {
   EXPECT_EQ(format_bytes(512), "512B");
   EXPECT_EQ(format_bytes(1536), "1.5KiB");
   EXPECT_EQ(format_bytes(3 * 1024 * 1024), "3.0MiB");
-}
-
-TEST(Strings, ShQuote) {
-  EXPECT_EQ(sh_quote("plain-word_1.txt"), "plain-word_1.txt");
-  EXPECT_EQ(sh_quote(""), "''");
-  EXPECT_EQ(sh_quote("a b"), "'a b'");
-  EXPECT_EQ(sh_quote("it's"), "'it'\\''s'");
-  EXPECT_EQ(sh_quote("$(x)"), "'$(x)'");
-}
-
-TEST(Strings, JsonAndCsv) {
-  std::string j;
-  append_json_string(j, "a\"b\\c\n\x01");
-  EXPECT_EQ(j, "\"a\\\"b\\\\c\\n\\u0001\"");
-  std::string c;
-  append_csv_field(c, "plain");
-  c += ',';
-  append_csv_field(c, "a,\"b\"");
-  EXPECT_EQ(c, "plain,\"a,\"\"b\"\"\"");
-}
-
-TEST(Strings, TruncateColumnsIsUtf8Aware) {
-  EXPECT_EQ(truncate_columns("héllo", 2), "hé");
-  EXPECT_EQ(truncate_columns("abc", 10), "abc");
 }
 
 } // namespace

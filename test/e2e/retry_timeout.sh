@@ -65,7 +65,8 @@ test_backoff_doubles_and_caps() {
   start_bg a muster run -q --retries 4 --backoff 500ms -- sh -c 'date +%s%3N >>starts.a; exit 1' ::: x
   local pa=$BG_PID
   mkdir capped
-  (cd capped && start_bg b muster run -q --retries 4 --backoff 500ms --backoff-max 600ms -- sh -c 'date +%s%3N >>starts.b; exit 1' ::: x)
+  # A store of its own: without --store, muster would find the one above.
+  (cd capped && start_bg b muster --store .muster run -q --retries 4 --backoff 500ms --backoff-max 600ms -- sh -c 'date +%s%3N >>starts.b; exit 1' ::: x)
   wait_bg "$pa" 60
   expect_eq "$BG_STATUS" 1 "exit status"
   DB=capped/.muster/muster.db wait_until 60 eval '[[ -n $(last_run_id 2>/dev/null) ]]' || fail "second run never started"

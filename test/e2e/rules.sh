@@ -695,6 +695,10 @@ test_max_halts_ends_a_halt_that_always_recurs() {
   expect_exit 1 muster run -q -j 1 -- sh -c 'echo "rate limit"; exit 1' ::: a
   expect_json jobs_json 'j[0]["state"]' failed "the job that keeps halting the run"
   expect_json jobs_json 'j[0]["interrupts"]' 2 "halts before it failed"
+  expect_json jobs_json 'j[0]["halts"]' 2 "counted as halts"
+  expect_exit 0 muster jobs "$(last_run_id)"
+  expect_contains "$STDOUT" "1/1 +2 halted" "muster jobs shows them as halts"
+  expect_not_contains "$STDOUT" "interrupted" "... not as interruptions"
   expect_contains "$(json jobs_json 'j[0]["error"]')" "max_halts = 2" "its error says why"
   expect_json run_json 'j["state"]' completed "the run"
 }

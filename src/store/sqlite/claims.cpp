@@ -11,7 +11,8 @@ namespace muster::store::sqlite {
 
 util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sql) {
   const std::string cols =
-      "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock";
+      "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock, "
+      "halts";
   return prepare_all(
       db, sql,
       {

@@ -27,20 +27,22 @@ int unwritable(const std::string& path) {
 
 } // namespace
 
-util::Error classify(int code, int sys_errno, const std::string& path, std::string_view what,
-                     std::string_view why) {
+util::Error classify(int code, int sys_errno, const std::string& path,
+                     std::string_view what, std::string_view why) {
   std::string detail = std::string(what) + ": " + std::string(why);
   const int primary = code & 0xff;
   if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && sys_errno != EROFS &&
       sys_errno != EACCES) {
     if (const int err = unwritable(path); err != 0) {
       sys_errno = err;
-      detail += err == EROFS ? "; the filesystem is mounted read-only" : "; permission denied";
+      detail +=
+          err == EROFS ? "; the filesystem is mounted read-only" : "; permission denied";
     }
   }
   if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sys_errno == ENOSPC)) {
     return {"store " + path + ": the disk is full (" + detail +
-                "); free space on its filesystem, then run the command again: nothing was lost",
+                "); free space on its filesystem, then run the command again: nothing "
+                "was lost",
             util::ErrorKind::disk_full};
   }
   if (primary == SQLITE_READONLY || sys_errno == EROFS ||
@@ -51,8 +53,8 @@ util::Error classify(int code, int sys_errno, const std::string& path, std::stri
             util::ErrorKind::store_unavailable};
   }
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-    return {"store " + path + " stayed locked by another process past the timeout (" + detail +
-                "); find the process that holds it (`fuser " + path +
+    return {"store " + path + " stayed locked by another process past the timeout (" +
+                detail + "); find the process that holds it (`fuser " + path +
                 "`) and let it finish, then run the command again",
             util::ErrorKind::store_unavailable};
   }
@@ -123,9 +125,9 @@ util::Result<void> Db::run_cached(int which) {
 util::Result<Db> Db::open(const std::string& path) {
   Db db;
   db.m_path = path;
-  int rc = sqlite3_open_v2(path.c_str(), &db.m_db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db.m_db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     return db.error("open");
   }
@@ -147,7 +149,8 @@ util::Result<Db> Db::open(const std::string& path) {
 util::Result<void> Db::exec(std::string_view sql) {
   char* msg = nullptr;
   std::string owned(sql);
-  if (int rc = sqlite3_exec(m_db, owned.c_str(), nullptr, nullptr, &msg); rc != SQLITE_OK) {
+  if (int rc = sqlite3_exec(m_db, owned.c_str(), nullptr, nullptr, &msg);
+      rc != SQLITE_OK) {
     std::string why = msg ? msg : sqlite3_errstr(rc);
     sqlite3_free(msg);
     return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path,
@@ -161,8 +164,8 @@ util::Error Db::error(std::string_view what) const {
     return {"store " + m_path + ": " + std::string(what) + ": out of memory",
             util::ErrorKind::internal};
   }
-  return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path, what,
-                  sqlite3_errmsg(m_db));
+  return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path,
+                  what, sqlite3_errmsg(m_db));
 }
 
 Statement::Statement(Statement&& other) noexcept
@@ -177,7 +180,9 @@ Statement& Statement::operator=(Statement&& other) noexcept {
   return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(m_stmt); }
+Statement::~Statement() {
+  sqlite3_finalize(m_stmt);
+}
 
 util::Result<Statement> Statement::prepare(Db& db, std::string_view sql) {
   Statement s;
@@ -195,7 +200,8 @@ Statement& Statement::bind(int index, int64_t value) {
 }
 
 Statement& Statement::bind(int index, std::string_view text) {
-  sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT,
+                      SQLITE_UTF8);
   return *this;
 }
 
@@ -224,8 +230,8 @@ util::Result<bool> Statement::step() {
   if (rc == SQLITE_DONE) {
     return false;
   }
-  util::Error e = m_db->error(sqlite3_sql(m_stmt) ? std::string_view(sqlite3_sql(m_stmt)).substr(0, 60)
-                                                 : "step");
+  util::Error e = m_db->error(
+      sqlite3_sql(m_stmt) ? std::string_view(sqlite3_sql(m_stmt)).substr(0, 60) : "step");
   sqlite3_reset(m_stmt);
   return e;
 }
@@ -244,8 +250,12 @@ void Statement::reset() {
   sqlite3_clear_bindings(m_stmt);
 }
 
-int64_t Statement::int64(int col) const { return sqlite3_column_int64(m_stmt, col); }
-double Statement::real(int col) const { return sqlite3_column_double(m_stmt, col); }
+int64_t Statement::int64(int col) const {
+  return sqlite3_column_int64(m_stmt, col);
+}
+double Statement::real(int col) const {
+  return sqlite3_column_double(m_stmt, col);
+}
 
 std::optional<int64_t> Statement::optional_int64(int col) const {
   if (is_null(col)) {
@@ -263,7 +273,9 @@ std::string Statement::text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(m_stmt, col)));
 }
 
-bool Statement::is_null(int col) const { return sqlite3_column_type(m_stmt, col) == SQLITE_NULL; }
+bool Statement::is_null(int col) const {
+  return sqlite3_column_type(m_stmt, col) == SQLITE_NULL;
+}
 
 util::Result<Transaction> Transaction::begin(Db& db) {
   if (auto r = db.run_cached(Db::begin_immediate); !r) {

@@ -18,7 +18,7 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
           {&finish,
            "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
            "error_type = ?5, finished_at = ?6, retry_at = ?7, "
-           "interrupts = interrupts + ?8, pid = coalesce(?10, pid), "
+           "interrupts = interrupts + ?8, halts = halts + ?12, pid = coalesce(?10, pid), "
            "pgid = coalesce(?10, pgid), reason = NULL, aid = NULL, lease_until = NULL "
            "WHERE jid = ?9 AND state = 'running' AND aid IS ?11"},
           {&halt, "UPDATE runs SET state = 'halted', resume_at = max(coalesce(resume_at, "
@@ -87,6 +87,7 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
   }
   m_results.finish.bind(6, u.finished_at).bind(7, u.retry_at);
   m_results.finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
+  m_results.finish.bind(12, static_cast<int64_t>(u.halt_until > 0 ? 1 : 0));
   m_results.finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
   if (auto r = m_results.finish.bind(9, u.jid).bind(11, owner.aid).run(); !r) {
     return r;

@@ -65,6 +65,7 @@ JobRecord read_job(const Statement& st) {
   j.lock = st.text(21);
   j.reason = st.text(22);
   j.agent = st.optional_int64(23).value_or(0);
+  j.halts = st.int64(24);
   return j;
 }
 
@@ -81,6 +82,7 @@ Claim read_claim(const Statement& row) {
   c.seq = row.int64(8);
   c.from = core::parse_job_state(row.text(9)).value_or(core::JobState::pending);
   c.lock = row.text(10);
+  c.halts = row.int64(11);
   return c;
 }
 

@@ -155,11 +155,18 @@ CREATE INDEX jobs_agent ON jobs(aid) WHERE state = 'running';
       R"sql(
 DROP INDEX jobs_agent;
 )sql",
+      // 7 → 8: a job counts the times it halted the run apart from its other
+      // uncounted attempts, for max_halts and for `jobs`.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN halts INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return k_migrations;
 }
 
-int current_schema_version() { return static_cast<int>(migrations().size()); }
+int current_schema_version() {
+  return static_cast<int>(migrations().size());
+}
 
 util::Result<int> schema_version(Db& db) {
   auto st = Statement::prepare(db, "PRAGMA user_version");
@@ -184,18 +191,19 @@ util::Result<void> migrate(Db& db) {
   }
   const int current = current_schema_version();
   if (*version > current) {
-    return util::Error{"store " + db.path() + " has schema version " +
-                       std::to_string(*version) + ", which a newer muster wrote; this muster "
-                       "knows versions up to " + std::to_string(current) +
-                       ". Upgrade muster, or use another --store."};
+    return util::Error{
+        "store " + db.path() + " has schema version " + std::to_string(*version) +
+        ", which a newer muster wrote; this muster "
+        "knows versions up to " +
+        std::to_string(current) + ". Upgrade muster, or use another --store."};
   }
   if (*version == current) {
     return tx->commit();
   }
   for (int v = *version; v < current; ++v) {
     if (auto r = db.exec(migrations()[static_cast<size_t>(v)]); !r) {
-      return util::Error{"migrating store to schema version " + std::to_string(v + 1) + ": " +
-                         r.error().message};
+      return util::Error{"migrating store to schema version " + std::to_string(v + 1) +
+                         ": " + r.error().message};
     }
   }
   if (auto r = db.exec("PRAGMA user_version = " + std::to_string(current)); !r) {

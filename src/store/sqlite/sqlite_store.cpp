@@ -6,9 +6,9 @@
 #include "store/codec.hpp"
 #include "store/sqlite/schema.hpp"
 
-#include <sqlite3.h>
 #include <cerrno>
 #include <cstring>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,7 +19,8 @@ namespace {
 util::Result<void> make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
     const int err = errno;
-    return util::Error{"cannot create store directory " + path + ": " + std::strerror(err) +
+    return util::Error{"cannot create store directory " + path + ": " +
+                           std::strerror(err) +
                            "; pass --store DIR on a filesystem this user can write",
                        err == ENOSPC   ? util::ErrorKind::disk_full
                        : err == ENOENT ? util::ErrorKind::not_found

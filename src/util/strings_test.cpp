@@ -1,0 +1,66 @@
+#include "util/strings.hpp"
+
+#include <gtest/gtest.h>
+
+namespace muster::util {
+namespace {
+
+TEST(Closest, SuggestsATypoOrAPrefix) {
+  const std::vector<std::string> names{"status", "list", "jobs", "logs", "resume"};
+  EXPECT_EQ(util::closest("stats", names), "status");
+  EXPECT_EQ(util::closest("resu", names), "resume");
+  EXPECT_EQ(util::closest("lgos", names), "logs");
+  EXPECT_EQ(util::closest("frobnicate", names), "");
+}
+
+TEST(Strings, ShQuote) {
+  EXPECT_EQ(sh_quote("plain-word_1.txt"), "plain-word_1.txt");
+  EXPECT_EQ(sh_quote(""), "''");
+  EXPECT_EQ(sh_quote("a b"), "'a b'");
+  EXPECT_EQ(sh_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(sh_quote("$(x)"), "'$(x)'");
+}
+
+TEST(Strings, JsonAndCsv) {
+  std::string j;
+  append_json_string(j, "a\"b\\c\n\x01");
+  EXPECT_EQ(j, "\"a\\\"b\\\\c\\n\\u0001\"");
+  std::string c;
+  append_csv_field(c, "plain");
+  c += ',';
+  append_csv_field(c, "a,\"b\"");
+  EXPECT_EQ(c, "plain,\"a,\"\"b\"\"\"");
+}
+
+TEST(Strings, TruncateColumnsIsUtf8Aware) {
+  EXPECT_EQ(truncate_columns("héllo", 2), "hé");
+  EXPECT_EQ(truncate_columns("abc", 10), "abc");
+}
+
+TEST(ParseDigits, TakesOnlyPlainDigits) {
+  EXPECT_EQ(parse_digits("42", 9), 42);
+  EXPECT_EQ(parse_digits("007", 3), 7);
+  EXPECT_FALSE(parse_digits("", 9));
+  EXPECT_FALSE(parse_digits("-1", 9));
+  EXPECT_FALSE(parse_digits("+1", 9));
+  EXPECT_FALSE(parse_digits("1 ", 9));
+  EXPECT_FALSE(parse_digits("1234", 3));
+}
+
+TEST(ShortenMiddle, KeepsTheStartAndTheEnd) {
+  EXPECT_EQ(shorten_middle("echo hi", 20), "echo hi");
+  const std::string cmd = "convert --quality 90 " + std::string(300, 'x') + " out.png";
+  const std::string s = shorten_middle(cmd, 40);
+  EXPECT_EQ(s.rfind("convert --quality 90", 0), 0u) << s;
+  EXPECT_EQ(s.substr(s.size() - 7), "out.png") << s;
+  EXPECT_NE(s.find("…"), std::string::npos) << s;
+  // 40 columns: "…" is one column of three bytes.
+  EXPECT_EQ(s.size(), 39u + 3u) << s;
+  // A multi-byte character is never cut in two.
+  const std::string wide = std::string(50, 'a') + "é" + std::string(50, 'b');
+  const std::string w = shorten_middle(wide, 21);
+  EXPECT_EQ(w, std::string(14, 'a') + "…" + std::string(6, 'b'));
+}
+
+} // namespace
+} // namespace muster::util
