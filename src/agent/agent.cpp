@@ -114,8 +114,9 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   const int64_t now_ms = util::now_ms();
   const int64_t mono_now = util::monotonic_ms();
   // A halt, a pause or a cancel: no new claims, and no new slots.
-  bool claims_stopped =
-      m_halted_until > now_ms || m_control.paused() || m_control.cancelling();
+  // A reader of the output that lags far behind holds new claims back too.
+  bool claims_stopped = m_halted_until > now_ms || m_control.paused() ||
+                        m_control.cancelling() || m_reporter.backlogged();
   if (m_machine.enabled()) {
     const std::string& busy = m_machine.holding(mono_now);
     m_machine_shown = busy; // the heartbeats carry it

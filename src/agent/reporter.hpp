@@ -17,8 +17,8 @@ struct Progress {
   core::Counts counts;
   int64_t total = 0;
   int64_t elapsed_ms = 0;
-  double rate = -1;     ///< finished jobs per second, recent; < 0 unknown
-  int64_t eta_ms = -1;  ///< < 0 unknown
+  double rate = -1;    ///< finished jobs per second, recent; < 0 unknown
+  int64_t eta_ms = -1; ///< < 0 unknown
   bool draining = false;
 };
 
@@ -42,15 +42,15 @@ struct Finished {
   core::JobState state = core::JobState::succeeded;
   core::Outcome outcome;
   int64_t duration_ms = 0;
-  int64_t retry_in_ms = 0;   ///< when retrying
-  std::string stdout_path;   ///< "" when the job wrote nothing there
+  int64_t retry_in_ms = 0; ///< when retrying
+  std::string stdout_path; ///< "" when the job wrote nothing there
   std::string stderr_path;
   uint64_t stdout_bytes = 0; ///< all it wrote: the files hold it whole during finished()
   uint64_t stderr_bytes = 0;
-  std::string stdout_data;   ///< the whole stdout when small (exec::k_output_in_memory)
+  std::string stdout_data; ///< the whole stdout when small (exec::k_output_in_memory)
   std::string stderr_data;
-  std::string output_error;  ///< why some of its output could not be kept
-  std::string command;       ///< the command as run, for people ("" when it succeeded)
+  std::string output_error; ///< why some of its output could not be kept
+  std::string command;      ///< the command as run, for people ("" when it succeeded)
 };
 
 /// Receives the agent's events. Called on the agent's thread.
@@ -67,6 +67,8 @@ public:
   /// Whether the output's reader is gone (a closed pipe): the agent then
   /// stops claiming and drains, as for SIGTERM.
   virtual bool output_closed() const { return false; }
+  /// So much output waits for a slow reader that no new job should start.
+  virtual bool backlogged() const { return false; }
   /// Called at most a few times a second, and whenever counts change.
   virtual void tick(const Progress& p) {}
   /// The first signal arrived: no new claims; `grace_ms` for running jobs.

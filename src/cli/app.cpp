@@ -327,9 +327,15 @@ std::function<int()> setup_export(CLI::App& cmd, GlobalOptions& g) {
 std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<RetryOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
-  cmd.add_flag("--failed", o->failed, "Failed jobs (the default with --interrupted)");
-  cmd.add_flag("--interrupted", o->interrupted, "Interrupted jobs");
-  cmd.add_option("--job", o->job, "One job, by id");
+  cmd.add_flag("--failed", o->failed, "Only the failed jobs");
+  cmd.add_flag("--interrupted", o->interrupted,
+               "Only the interrupted jobs (held by --on-interrupt hold)");
+  cmd.add_option("--job", o->job, "Only this job, by id");
+  cmd.footer("With neither --failed nor --interrupted, both the failed and the "
+             "interrupted jobs move back to pending, with their attempts reset.\n"
+             "A live agent of the run picks them up; else `muster resume RUN` runs "
+             "them.\n\n" +
+             exit_codes_help("retry"));
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_retry(g, *o); };
 }

@@ -4,16 +4,34 @@
 #include "util/files.hpp"
 
 #include <cerrno>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace muster::ui {
 
 using core::JobState;
 
+namespace {
+
+bool is_pipe(int fd, struct stat& st) {
+  return ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+} // namespace
+
 OutputWriter::OutputWriter(OutputOptions options, std::function<void()> before_write)
     : m_opts(options), m_before_write(std::move(before_write)) {
   if (m_opts.mode == OutputMode::ungroup && m_opts.tag) {
     m_opts.mode = OutputMode::line_buffer; // a tag needs whole lines
+  }
+  struct stat out {};
+  struct stat err {};
+  if (m_opts.pump && is_pipe(m_opts.stdout_fd, out)) {
+    m_pump = std::make_unique<OutputPump>(m_opts.stdout_fd);
+    m_pumped[0] = true;
+    // 2>&1 into the same pipe: one queue keeps their order.
+    m_pumped[1] = ::fstat(m_opts.stderr_fd, &err) == 0 && err.st_dev == out.st_dev &&
+                  err.st_ino == out.st_ino;
   }
 }
 
@@ -22,7 +40,11 @@ OutputWriter::~OutputWriter() {
 }
 
 void OutputWriter::write(bool to_stderr, std::string_view data) {
-  if (data.empty() || (!to_stderr && m_closed)) {
+  if (data.empty() || (!to_stderr && closed())) {
+    return;
+  }
+  if (m_pumped[to_stderr ? 1 : 0]) {
+    m_pump->bytes(data); // a pipe: no live line to clear there
     return;
   }
   if (m_before_write) {
@@ -42,17 +64,7 @@ void OutputWriter::write_tagged(bool to_stderr, const std::string& tag, bool& li
   }
   std::string out;
   out.reserve(data.size() + 64);
-  while (!data.empty()) {
-    if (line_start) {
-      out += tag;
-      out += '\t';
-    }
-    const size_t nl = data.find('\n');
-    const size_t len = nl == std::string_view::npos ? data.size() : nl + 1;
-    out.append(data.substr(0, len));
-    line_start = nl != std::string_view::npos;
-    data.remove_prefix(len);
-  }
+  append_tagged(out, tag, line_start, data);
   write(to_stderr, out);
 }
 
@@ -145,6 +157,7 @@ std::unique_ptr<OutputWriter::Kept> OutputWriter::kept(const agent::Finished& jo
 }
 
 void OutputWriter::emit(const Kept& k) {
+  bool handed[2] = {false, false}; ///< the part's file went to the pump
   write(true, k.get(Kept::header));
   const std::string tag(k.get(Kept::tag));
   for (int s : {0, 1}) {
@@ -166,6 +179,10 @@ void OutputWriter::emit(const Kept& k) {
     bool line_start = true;
     if (!k.in_files) {
       write_tagged(to_stderr, tag, line_start, what);
+    } else if (m_pumped[to_stderr ? 1 : 0]) {
+      // The pump reads the file; a link is its own to remove once written.
+      m_pump->file(std::string(what), m_opts.tag ? tag : std::string(), k.linked);
+      handed[s] = true;
     } else {
       util::each_chunk(std::string(what), [&](std::string_view chunk) {
         write_tagged(to_stderr, tag, line_start, chunk);
@@ -173,9 +190,10 @@ void OutputWriter::emit(const Kept& k) {
     }
   }
   if (k.linked) {
-    for (Kept::Part part : {Kept::out, Kept::err}) {
-      if (k.len[part] > 0) {
-        ::unlink(std::string(k.get(part)).c_str());
+    for (int s : {0, 1}) {
+      const std::string_view path = k.get(s == 0 ? Kept::out : Kept::err);
+      if (!handed[s] && !path.empty()) {
+        ::unlink(std::string(path).c_str());
       }
     }
   }
@@ -201,7 +219,12 @@ void OutputWriter::finished(const agent::Finished& job, const std::string& heade
   }
   if (m_opts.mode == OutputMode::group) {
     if (final_state) {
-      emit(*kept(job, header, std::move(tag), false));
+      // A file the pump will read later must outlive the cut to its tail.
+      const auto k = kept(job, header, std::move(tag), m_pump != nullptr);
+      emit(*k);
+      if (k->counted) {
+        m_held_bytes -= k->bytes[0] + k->bytes[1];
+      }
     } else {
       write(true, header);
     }

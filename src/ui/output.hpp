@@ -6,6 +6,7 @@
 // the file descriptors, so that nothing is added, cut or reordered by stdio.
 
 #include "agent/reporter.hpp"
+#include "ui/output_pump.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,10 @@ struct OutputOptions {
   /// Output held back under -k is kept in memory up to this many bytes in
   /// all; past it, it stays in the job's files (linked, so not cut).
   uint64_t held_in_memory = 4 * 1024 * 1024;
+  /// When fd 1 is a pipe or a socket, write it (and fd 2 when it is the same
+  /// one) from a thread of its own, so that a slow reader never holds up the
+  /// agent's loop.
+  bool pump = true;
 };
 
 /// Whether the agent must hand over output as it comes for `mode`.
@@ -59,7 +64,22 @@ public:
   /// Writes what -k still holds, in order, and forgets the rest.
   void flush();
   /// Whether fd 1 was closed by its reader (EPIPE): nothing more goes there.
-  bool closed() const { return m_closed; }
+  bool closed() const { return m_closed || (m_pump && m_pump->closed()); }
+  /// So much waits for a slow reader that no new job should start.
+  bool backlogged() const { return m_pump && m_pump->backlogged(); }
+  /// Waits until what was handed over is written.
+  void drain() {
+    if (m_pump) {
+      m_pump->drain();
+    }
+  }
+  /// Before muster writes a message of its own to fd 2: when fd 2 is the pipe
+  /// of the jobs' output, what they wrote goes first.
+  void before_message() {
+    if (m_pumped[1]) {
+      m_pump->drain();
+    }
+  }
 
 private:
   struct Live { ///< a started attempt, by pid
@@ -116,6 +136,8 @@ private:
   uint64_t m_first_index = 0; ///< the index of m_order.front() among all
   std::unordered_map<int64_t, uint64_t> m_index; ///< job seq → index among all
   uint64_t m_held_bytes = 0;
+  std::unique_ptr<OutputPump> m_pump; ///< fd 1 is a pipe: its writer thread
+  bool m_pumped[2] = {false, false};  ///< fd 1, fd 2 go through m_pump
 };
 
 } // namespace muster::ui

@@ -39,6 +39,7 @@ TEST(OutputWriter, KeepOrderHoldsLaterJobsUntilTheEarlierEnd) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
   OutputOptions o;
+  o.pump = false; // written at once, to read back at once
   o.mode = OutputMode::keep_order;
   o.stdout_fd = fds[1];
   {
@@ -60,6 +61,7 @@ TEST(OutputWriter, LineBufferNeverCutsALineAndTagsEach) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
   OutputOptions o;
+  o.pump = false; // written at once, to read back at once
   o.mode = OutputMode::line_buffer;
   o.tag = true;
   o.stdout_fd = fds[1];
@@ -84,6 +86,7 @@ TEST(OutputWriter, KeepOrderHoldsABigOutputWholeThroughTheCutToItsTail) {
   const std::string out_path = dir.path() + "/stdout";
   util::Fd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
   OutputOptions o;
+  o.pump = false; // written at once, to read back at once
   o.mode = OutputMode::keep_order;
   o.stdout_fd = out.get();
   OutputWriter w(o, nullptr);

@@ -90,6 +90,7 @@ std::string ProgressPrinter::line(const std::string& run_id, const agent::Progre
 }
 
 void ProgressPrinter::clear_line() {
+  m_output.before_message();
   if (m_line_shown) {
     std::fputs("\r\x1b[K", stderr);
     std::fflush(stderr);
@@ -202,6 +203,7 @@ void ProgressPrinter::unpaused() {
 
 void ProgressPrinter::ended(const agent::Progress& p) {
   m_output.flush();
+  m_output.drain(); // the summary comes after the jobs' output
   clear_line();
   if (m_opts.quiet || m_output.closed()) {
     return;

@@ -32,6 +32,7 @@ public:
   void output(pid_t pid, bool is_stderr, std::string_view data) override;
   void finished(const agent::Finished& job, const agent::Progress& p) override;
   bool output_closed() const override { return m_output.closed(); }
+  bool backlogged() const override { return m_output.backlogged(); }
   void tick(const agent::Progress& p) override;
   void draining(int signal, int64_t grace_ms, int64_t running) override;
   void ended(const agent::Progress& p) override;

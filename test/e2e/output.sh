@@ -147,3 +147,17 @@ test_head_closes_stdout() {
   expect_exit 0 muster resume h -q
   expect_eq "$(json jobs_json 'groups("state")')" "succeeded:200" "job states after resume"
 }
+
+test_a_reader_that_lags_holds_up_no_job() {
+  TEST "a pipe whose reader does not read yet: every job still finishes and is recorded, and then every byte arrives"
+  # The reader starts reading only once `go` exists; 3 MiB do not fit in a pipe.
+  start_bg p bash -c "'$MUSTER_BIN' run -q -j 2 -- sh -c 'head -c 1048576 /dev/zero; echo \$1' sh ::: a b c |
+    (n=0; while [ ! -e go ] && [ \$n -lt 600 ]; do sleep 0.1; n=\$((n + 1)); done; wc -c >count)"
+  local pid=$BG_PID
+  wait_until 30 eval '[[ $(json jobs_json "each(\"state\")" 2>/dev/null) == "succeeded succeeded succeeded" ]]' ||
+    fail "the jobs were not all recorded while the reader waited: $(json jobs_json 'each("state")' 2>&1)"
+  touch go
+  wait_bg "$pid" 60
+  expect_eq "$BG_STATUS" 0 "the pipeline's status"
+  expect_eq "$(tr -d ' ' <count)" $((3 * 1048576 + 6)) "bytes that reached the reader"
+}
