@@ -332,8 +332,8 @@ std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
                "Only the interrupted jobs (held by --on-interrupt hold)");
   cmd.add_option("--job", o->job, "Only this job, by id");
   cmd.footer("With neither --failed nor --interrupted, both the failed and the "
-             "interrupted jobs move back to pending, with their attempts reset.\n"
-             "A live agent of the run picks them up; else `muster resume RUN` runs "
+             "interrupted\njobs move back to pending, with their attempts reset. A "
+             "live agent of the run\npicks them up; else `muster resume RUN` runs "
              "them.\n\n" +
              exit_codes_help("retry"));
   add_output_flags(cmd, g);

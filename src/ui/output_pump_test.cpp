@@ -15,15 +15,7 @@
 namespace muster::ui {
 namespace {
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
+using util::test_support::read_fd;
 
 TEST(OutputPump, AStalledReaderDoesNotBlockTheWriter) {
   int fds[2];
@@ -42,7 +34,7 @@ TEST(OutputPump, AStalledReaderDoesNotBlockTheWriter) {
     EXPECT_FALSE(pump.backlogged()) << "1 MiB is under the soft limit";
     std::this_thread::sleep_for(std::chrono::milliseconds(200)); // the reader is late
     std::string got;
-    std::thread drain([&] { got = read_all(fds[0]); });
+    std::thread drain([&] { got = read_fd(fds[0]); });
     pump.drain();
     ::close(fds[1]);
     drain.join();
@@ -65,7 +57,7 @@ TEST(OutputPump, AFileIsTaggedLineByLineAndItsLinkRemoved) {
     pump.drain();
   }
   ::close(fds[1]);
-  EXPECT_EQ(read_all(fds[0]), "x\tone\nx\ttwo\nx\tthr\n");
+  EXPECT_EQ(read_fd(fds[0]), "x\tone\nx\ttwo\nx\tthr\n");
   ::close(fds[0]);
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << "the link is removed once written";
 }
@@ -88,7 +80,7 @@ TEST(OutputWriter, APipeGoesThroughThePumpAndKeepsStderrInOrderWhenItIsTheSamePi
   o.stdout_fd = fds[1];
   o.stderr_fd = fds[1]; // 2>&1
   std::string got;
-  std::thread reader([&] { got = read_all(fds[0]); });
+  std::thread reader([&] { got = read_fd(fds[0]); });
   {
     OutputWriter w(o, nullptr);
     agent::Finished f;

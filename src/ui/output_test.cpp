@@ -15,13 +15,7 @@ namespace {
 
 /// What an OutputWriter wrote to a pipe's read end.
 std::string drain(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return util::test_support::read_fd(fd);
 }
 
 agent::Finished finished(const std::string& id, int64_t seq, pid_t pid,

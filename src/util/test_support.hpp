@@ -7,8 +7,21 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 
 namespace muster::util::test_support {
+
+/// What `fd` gives until a read returns 0 (its end) or fails (EAGAIN on an
+/// empty non-blocking pipe).
+inline std::string read_fd(int fd) {
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
 
 /// A new directory under /tmp for one test, removed with all it holds. A
 /// test fixture holds one; if it cannot be made, the constructor throws, and
