@@ -27,9 +27,18 @@ ordered_json ms_or_null(int64_t ms) {
 
 std::string command_text(const core::RunSettings& settings, size_t width) {
   const auto& words = settings.command;
-  const std::string text = settings.shell == core::Shell::yes && words.size() == 1
-                               ? words.front()
-                               : util::shell_words(words);
+  std::string text;
+  if (settings.shell == core::Shell::yes && words.size() == 1) {
+    text = words.front();
+  } else {
+    for (const auto& word : words) {
+      // A placeholder is shown as typed: {word}, not '{word}'.
+      std::string bare = word;
+      std::erase_if(bare, [](char c) { return c == '{' || c == '}'; });
+      const bool plain = !word.empty() && (bare.empty() || util::sh_quote(bare) == bare);
+      text += (text.empty() ? "" : " ") + (plain ? word : util::sh_quote(word));
+    }
+  }
   return util::shorten_middle(text, width);
 }
 

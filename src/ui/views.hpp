@@ -13,7 +13,8 @@ namespace muster::ui {
 nlohmann::ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
                                 bool holder_alive);
 /// The run's command template as `status`, `list` and messages show it: its
-/// words shell-quoted as the failure headers show them, but a --shell script
+/// words shell-quoted as the failure headers show them (placeholders as
+/// typed), but a --shell script
 /// of one word as it is, and shortened in the middle past `width` columns.
 std::string command_text(const core::RunSettings& settings, size_t width);
 /// When a run should end, as its live agent last reported its rate; -1 when
