@@ -119,7 +119,6 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
                         m_control.cancelling() || m_reporter.backlogged();
   if (m_machine.enabled()) {
     const std::string& busy = m_machine.holding(mono_now);
-    m_machine_shown = busy; // the heartbeats carry it
     // Said again only when another limit holds: the figures move all the time.
     if (m_machine.limit() != m_machine_told) {
       m_machine_told = m_machine.limit();
@@ -373,7 +372,7 @@ util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
   auto reports = m_pool.reports(m_attempts.busy_slots());
   for (auto& r : reports) {
     if (r.activity != store::SlotActivity::busy) {
-      r.held = m_machine_shown; // --load, --memfree: for `muster why`
+      r.held = m_machine.last_reason(); // --load, --memfree: for `muster why`
     }
   }
   auto recovered = m_liveness.beat(rid, m_aid, m_run.id, progress().rate, reports, mono);

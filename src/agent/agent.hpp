@@ -161,7 +161,6 @@ private:
   Liveness m_liveness;
   ControlPoller m_control;
   MachineGate m_machine;
-  std::string m_machine_shown; ///< why the machine holds new jobs back ("" when not)
   MachineGate::Limit m_machine_told =
       MachineGate::Limit::none; ///< last told to the reporter
   RateMeter m_rate;

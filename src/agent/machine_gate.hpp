@@ -31,6 +31,8 @@ public:
   bool enabled() const { return m_max_load > 0 || m_min_free > 0; }
   /// Why no job may start now ("" when one may), as of `mono_ms`.
   const std::string& holding(int64_t mono_ms);
+  /// What `holding()` last said, without looking again.
+  const std::string& last_reason() const { return m_why; }
   /// Which limit `holding()` last found passed.
   Limit limit() const { return m_limit; }
 

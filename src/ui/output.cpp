@@ -1,5 +1,6 @@
 #include "ui/output.hpp"
 
+#include "ui/terminal.hpp"
 #include "util/fd.hpp"
 #include "util/files.hpp"
 
@@ -13,8 +14,12 @@ using core::JobState;
 
 namespace {
 
-bool is_pipe(int fd, struct stat& st) {
-  return ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+/// Whether `a` and `b` are the same open file (2>&1).
+bool same_file(int a, int b) {
+  struct stat sa {};
+  struct stat sb {};
+  return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
 }
 
 } // namespace
@@ -24,14 +29,11 @@ OutputWriter::OutputWriter(OutputOptions options, std::function<void()> before_w
   if (m_opts.mode == OutputMode::ungroup && m_opts.tag) {
     m_opts.mode = OutputMode::line_buffer; // a tag needs whole lines
   }
-  struct stat out {};
-  struct stat err {};
-  if (m_opts.pump && is_pipe(m_opts.stdout_fd, out)) {
+  if (m_opts.pump && is_pipe(m_opts.stdout_fd)) {
     m_pump = std::make_unique<OutputPump>(m_opts.stdout_fd);
     m_pumped[0] = true;
     // 2>&1 into the same pipe: one queue keeps their order.
-    m_pumped[1] = ::fstat(m_opts.stderr_fd, &err) == 0 && err.st_dev == out.st_dev &&
-                  err.st_ino == out.st_ino;
+    m_pumped[1] = same_file(m_opts.stdout_fd, m_opts.stderr_fd);
   }
 }
 
