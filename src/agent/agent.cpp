@@ -76,6 +76,13 @@ util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
   }
   m_run = std::move(takeover->run);
   m_aid = takeover->aid;
+  if (m_opts.retune && !m_opts.join) {
+    if (auto r = m_store.retune(rid, *m_opts.retune); !r) {
+      leave(rid, core::RunState::paused);
+      return r.error();
+    }
+    m_run.settings = *m_opts.retune;
+  }
   m_liveness.reap(m_run.id, takeover->orphans);
   return std::optional<AgentResult>();
 }

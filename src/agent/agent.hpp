@@ -74,6 +74,9 @@ struct AgentOptions {
   /// --load and --memfree: no new job starts while the machine is above one.
   double max_load = 0;
   uint64_t min_free_bytes = 0;
+  /// Settings to replace the run's once it is held (a re-run's new
+  /// --retries or --timeout); never with `join`.
+  std::optional<core::RunSettings> retune;
 };
 
 /// Runs one run's jobs until none is left or a signal stops it. It is made

@@ -5,6 +5,7 @@
 #include "store/codec.hpp"
 #include "store/open.hpp"
 #include "util/strings.hpp"
+#include "util/time.hpp"
 
 #include <filesystem>
 #include <map>
@@ -48,6 +49,20 @@ util::Result<JobSource> open_source(core::RunSettings& s, const JobTemplates& te
     return r.error();
   }
   return source;
+}
+
+// A setting's value as its flag takes it: durations, sizes, words.
+std::string setting_text(const std::string& key, const nlohmann::json& value) {
+  if (value.is_number_integer() && key.ends_with("_ms")) {
+    const auto ms = value.get<int64_t>();
+    return ms <= 0     ? "none"
+           : ms < 1000 ? std::to_string(ms) + "ms"
+                       : util::format_duration(ms);
+  }
+  if (value.is_number_integer() && key == "max_output") {
+    return util::format_bytes(value.get<uint64_t>());
+  }
+  return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
 } // namespace
@@ -199,9 +214,10 @@ util::Result<std::optional<store::RunRecord>> find_named(const std::string& loca
   return std::optional<store::RunRecord>();
 }
 
-util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
-                                   const core::RunSettings& wanted,
-                                   const std::set<std::string>& given) {
+util::Result<Resumable> check_resumable(const store::RunRecord& run,
+                                        const std::string& name,
+                                        const core::RunSettings& wanted,
+                                        const std::set<std::string>& given) {
   if (run.state == core::RunState::cancelled) {
     return util::Error{"a run named '" + name + "' was cancelled; use another --name"};
   }
@@ -210,44 +226,76 @@ util::Result<void> check_resumable(const store::RunRecord& run, const std::strin
                        util::shell_words(run.settings.command) +
                        "); use `muster resume " + name + "` or another --name"};
   }
-  // Settings by their flag, where they have one.
-  static const std::map<std::string, std::string> k_flags = {
-      {"max_attempts", "--retries"},
-      {"timeout_ms", "--timeout"},
-      {"backoff_ms", "--backoff"},
-      {"backoff_max_ms", "--backoff-max"},
-      {"kill_grace_ms", "--kill-grace"},
-      {"grace_ms", "--grace"},
-      {"on_interrupt", "--on-interrupt"},
-      {"max_output", "--max-output"},
-      {"key", "--key"},
-      {"shell", "--shell"},
-      {"halt_mode", "--halt-mode"},
-      {"priority", "--priority"},
-      {"locks", "--lock"},
-      {"job_lock", "--job-lock"}};
+  // Settings by their flag, where they have one; `safe` ones are read by the
+  // agent each time it uses them, so a new value applies from the next job.
+  struct Flag {
+    std::string_view name;
+    bool safe;
+  };
+  static const std::map<std::string, Flag> k_flags = {
+      {"max_attempts", {"--retries", true}},
+      {"timeout_ms", {"--timeout", true}},
+      {"backoff_ms", {"--backoff", true}},
+      {"backoff_max_ms", {"--backoff-max", true}},
+      {"kill_grace_ms", {"--kill-grace", true}},
+      {"grace_ms", {"--grace", true}},
+      {"max_output", {"--max-output", true}},
+      {"on_interrupt", {"--on-interrupt", false}},
+      {"key", {"--key", false}},
+      {"shell", {"--shell", false}},
+      {"halt_mode", {"--halt-mode", false}},
+      {"priority", {"--priority", false}},
+      {"locks", {"--lock", false}},
+      {"job_lock", {"--job-lock", false}}};
   const auto had = nlohmann::json::parse(store::encode_settings(run.settings));
   const auto asked = nlohmann::json::parse(store::encode_settings(wanted));
-  std::string changed;
+  auto merged = had;
+  Resumable out;
+  std::string refused;
   for (const auto& [key, value] : asked.items()) {
     const auto flag = k_flags.find(key);
-    if (flag == k_flags.end() || !given.contains(flag->second) ||
+    if (flag == k_flags.end() || !given.contains(std::string(flag->second.name)) ||
         had.value(key, nlohmann::json()) == value) {
       continue;
     }
-    changed += (changed.empty() ? "" : ", ") + flag->second +
-               (value.is_primitive() ? " (" + value.dump() + "; the run has " +
-                                           had.value(key, nlohmann::json()).dump() + ")"
-                                     : "");
+    const auto before = had.value(key, nlohmann::json());
+    std::string& list = flag->second.safe ? out.applied : refused;
+    list += (list.empty() ? "" : ", ") + std::string(flag->second.name);
+    if (value.is_primitive()) {
+      list += " " + setting_text(key, value) + " (was " + setting_text(key, before) + ")";
+    }
+    if (flag->second.safe) {
+      merged[key] = value;
+    }
   }
-  if (!changed.empty()) {
+  if (!refused.empty()) {
     return util::Error{"a run named '" + name +
-                       "' exists, and these settings differ from " +
-                       "the ones it was made with: " + changed +
-                       ". A run keeps its settings: drop the change, use `muster retry " +
+                       "' exists, and these settings differ from the ones it was made "
+                       "with: " +
+                       refused +
+                       ". Only attempts, timeouts, graces, backoff and --max-output "
+                       "change under a run: drop the change, use `muster retry " +
                        name + "` to run failed jobs again, or give another --name"};
   }
-  return {};
+  if (!out.applied.empty()) {
+    auto retuned = store::decode_settings(merged.dump());
+    if (!retuned) {
+      return retuned.error();
+    }
+    out.retuned = std::move(*retuned);
+  }
+  return out;
+}
+
+util::Result<void> retune_idle(store::Store& store, const store::RunRecord& run,
+                               const core::RunSettings& settings) {
+  if (!run.holder.empty() && holder_alive(run.holder)) {
+    return util::Error{"run " + run.id + " is running (pid " +
+                           std::to_string(run.holder.pid) +
+                           "); its settings change only when no muster runs it",
+                       util::ErrorKind::busy};
+  }
+  return store.retune(run.rid, settings);
 }
 
 } // namespace muster::app

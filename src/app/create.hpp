@@ -61,11 +61,27 @@ create_run(const std::string& location, const std::string& name,
 util::Result<std::optional<store::RunRecord>> find_named(const std::string& location,
                                                          const std::string& name);
 
+/// What a re-run of an existing run may change: the settings to apply once
+/// it is held, and their description for the user.
+struct Resumable {
+  std::optional<core::RunSettings> retuned; ///< nullopt: nothing changes
+  std::string applied; ///< such as "--retries 3 (was 1), --timeout 5s (was none)"
+};
+
 /// Whether the existing run named `name` may go on as `wanted` asks: the same
-/// command, and none of the settings whose flags were `given` changed (a run
-/// keeps the settings it was created with; a change is refused, never ignored).
-util::Result<void> check_resumable(const store::RunRecord& run, const std::string& name,
-                                   const core::RunSettings& wanted,
-                                   const std::set<std::string>& given);
+/// command, and of the settings whose flags were `given`, only those that are
+/// safe to change under a run (attempts, timeouts, graces, backoff, the stored
+/// output's cap) differ. Those are applied; any other change is refused with
+/// a message, never ignored.
+util::Result<Resumable> check_resumable(const store::RunRecord& run,
+                                        const std::string& name,
+                                        const core::RunSettings& wanted,
+                                        const std::set<std::string>& given);
+
+/// Applies `settings` (Resumable::retuned) now, to a run that no live agent
+/// holds; a busy error when one does, as it runs with the old ones. An agent
+/// that is to run the run applies them itself (ExecOptions::retune).
+util::Result<void> retune_idle(store::Store& store, const store::RunRecord& run,
+                               const core::RunSettings& settings);
 
 } // namespace muster::app

@@ -102,6 +102,7 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   options.halt_on_failure = e.halt;
   options.max_load = e.max_load;
   options.min_free_bytes = e.min_free_bytes;
+  options.retune = e.retune;
   RunOutcome out;
   for (;;) {
     if (e.wait_locks && !run.settings.locks.empty()) {

@@ -17,14 +17,16 @@ namespace muster::app {
 struct ExecOptions {
   int64_t slots = 0; ///< 0: the run's own
   int64_t heartbeat_ms = core::k_default_heartbeat_ms;
-  bool join = false; ///< take a share of a run another agent holds
-  bool stream_output = false; ///< hand jobs' output to the reporter as it comes
-  std::string tag;            ///< a template each started job's tag is rendered from
-  agent::HaltOnFailure halt;  ///< --halt now|soon,fail=N
-  double max_load = 0;        ///< --load
+  bool join = false;           ///< take a share of a run another agent holds
+  bool stream_output = false;  ///< hand jobs' output to the reporter as it comes
+  std::string tag;             ///< a template each started job's tag is rendered from
+  agent::HaltOnFailure halt;   ///< --halt now|soon,fail=N
+  double max_load = 0;         ///< --load
   uint64_t min_free_bytes = 0; ///< --memfree
   bool no_wait = false;
   bool wait_locks = false;
+  /// Settings the run takes once this agent holds it (Resumable::retuned).
+  std::optional<core::RunSettings> retune;
 };
 
 /// How an agent's run ended.

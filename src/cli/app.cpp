@@ -331,6 +331,7 @@ std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_flag("--interrupted", o->interrupted,
                "Only the interrupted jobs (held by --on-interrupt hold)");
   cmd.add_option("--job", o->job, "Only this job, by id");
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   cmd.footer("With neither --failed nor --interrupted, both the failed and the "
              "interrupted\njobs move back to pending, with their attempts reset. A "
              "live agent of the run\npicks them up; else `muster resume RUN` runs "

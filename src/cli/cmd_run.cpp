@@ -197,10 +197,10 @@ app::ExecOptions exec_options(const RunOptions& o) {
   return e;
 }
 
-int resume_named(const GlobalOptions& g, const RunOptions& o,
-                 const app::ExecOptions& exec, const store::RunRecord& run,
-                 const core::RunSettings& wanted) {
-  check(app::check_resumable(run, o.name, wanted, o.given));
+int resume_named(const GlobalOptions& g, const RunOptions& o, app::ExecOptions exec,
+                 const store::RunRecord& run, const core::RunSettings& wanted) {
+  auto resumable = check(app::check_resumable(run, o.name, wanted, o.given));
+  exec.retune = std::move(resumable.retuned);
   if (!g.quiet && !g.json) {
     // What runs again, and what does not.
     auto store = open_store(g, store::Create::no);
@@ -222,8 +222,17 @@ int resume_named(const GlobalOptions& g, const RunOptions& o,
                  "muster: run '%s' exists (%s): continuing it: %s. Its rows were fixed "
                  "when it was created, so the input is not read again\n",
                  o.name.c_str(), run.id.c_str(), what.c_str());
+    if (!resumable.applied.empty()) {
+      std::fprintf(stderr, "muster: run '%s' takes the new %s from its next job%s\n",
+                   o.name.c_str(), resumable.applied.c_str(),
+                   o.seed_only ? " (when it runs)" : "");
+    }
   }
   if (o.seed_only) {
+    if (exec.retune) {
+      auto store = open_store(g, store::Create::no);
+      check(app::retune_idle(*store, run, *exec.retune));
+    }
     std::printf("%s\n", run.id.c_str());
     return to_int(ExitCode::ok);
   }

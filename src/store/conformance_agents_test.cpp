@@ -89,8 +89,9 @@ TEST_P(StoreConformance, HeartbeatRenewsLeasesAndNamesTheJobsStillHeld) {
   ASSERT_EQ(c->claims.size(), 2u);
   const int64_t now = util::now_ms();
   std::vector<SlotReport> slots(2);
-  slots[0] = {0, SlotActivity::busy, c->claims[0].id, now - 5, SidecarState::ready};
-  slots[1] = {1, SlotActivity::restarting, "", 0, SidecarState::restarting};
+  slots[0] = {0, SlotActivity::busy, c->claims[0].id, now - 5, SidecarState::ready, ""};
+  slots[1] = {1, SlotActivity::restarting, "",
+              0, SidecarState::restarting, "held for the test"};
   auto b = store->beat(run.rid, a->aid, 2.5, slots, now, 6000);
   ASSERT_TRUE(b.ok()) << why(b);
   EXPECT_FALSE(b->offline);
@@ -111,6 +112,8 @@ TEST_P(StoreConformance, HeartbeatRenewsLeasesAndNamesTheJobsStillHeld) {
   EXPECT_EQ(rec->slot_reports[1].activity, SlotActivity::restarting);
   EXPECT_EQ(rec->slot_reports[1].job, "");
   EXPECT_EQ(rec->slot_reports[1].sidecar, SidecarState::restarting);
+  EXPECT_EQ(rec->slot_reports[0].held, "");
+  EXPECT_EQ(rec->slot_reports[1].held, "held for the test");
   EXPECT_DOUBLE_EQ(store->find_run(run.id)->rate, 2.5);
 }
 

@@ -158,6 +158,45 @@ TEST_P(StoreConformance, SettingsAndColumnsSurviveTheStore) {
   EXPECT_EQ(back->state, core::RunState::created);
 }
 
+TEST_P(StoreConformance, RetuneAppliesNewSettingsToJobsThatWillStillRun) {
+  auto store = open();
+  auto [run, c] = claimed_run(*store, 4, {0, 1, 2}, 2);
+  ASSERT_EQ(c.size(), 3u);
+  auto failed = finished(c[1], JobState::failed, 2000);
+  failed.outcome = core::Outcome::exited(1);
+  ASSERT_TRUE(record(*store, run.rid,
+                     {finished(c[0], JobState::succeeded, 2000), failed,
+                      retrying(c[2], 2000, 5000)},
+                     2000)
+                  .ok());
+  auto s = run.settings;
+  s.max_attempts = 5;
+  s.timeout_ms = 3000;
+  auto r = store->retune(run.rid, s);
+  ASSERT_TRUE(r.ok()) << why(r);
+  auto back = store->find_run(run.id);
+  ASSERT_TRUE(back.ok()) << why(back);
+  EXPECT_EQ(back->settings.max_attempts, 5);
+  EXPECT_EQ(back->settings.timeout_ms, 3000);
+  // Ended jobs keep their budget; the ones that will run get three more.
+  EXPECT_EQ(job(*store, run.rid, "j1").max_attempts, 2);
+  EXPECT_EQ(job(*store, run.rid, "j2").max_attempts, 2);
+  EXPECT_EQ(job(*store, run.rid, "j3").max_attempts, 5);
+  EXPECT_EQ(job(*store, run.rid, "j4").max_attempts, 5);
+  // Lower: a job that has used its new budget still has the attempt it
+  // was scheduled for.
+  s.max_attempts = 1;
+  ASSERT_TRUE(store->retune(run.rid, s).ok());
+  EXPECT_EQ(job(*store, run.rid, "j3").max_attempts, 2);
+  EXPECT_EQ(job(*store, run.rid, "j4").max_attempts, 1);
+  EXPECT_EQ(job(*store, run.rid, "j3").state, JobState::retrying);
+  // `retry` then gives the failed job the new budget.
+  RetrySelection sel;
+  sel.failed = true;
+  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ(job(*store, run.rid, "j2").max_attempts, 2);
+}
+
 TEST_P(StoreConformance, JobListingsFilterByStateIdAndLimit) {
   auto store = open();
   auto run = held_run(*store, 4);

@@ -406,6 +406,12 @@ public:
   /// Returns how many moved.
   virtual util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) = 0;
   virtual util::Result<void> set_run_state(int64_t rid, core::RunState state) = 0;
+  /// Replaces the run's settings, in one transaction with the jobs that
+  /// will still run (pending, retrying, waiting): each one's max_attempts
+  /// moves by the change in the run's, and keeps at least one attempt left.
+  /// Its holder calls it, right after acquire, to apply a re-run's new
+  /// --retries or --timeout.
+  virtual util::Result<void> retune(int64_t rid, const core::RunSettings& settings) = 0;
 
   /// The run's control request, slot target and generation.
   virtual util::Result<Control> control(int64_t rid) = 0;

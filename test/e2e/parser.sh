@@ -118,8 +118,36 @@ test_exit_code_count_and_rerun_messages() {
   expect_exit 1 muster run --name r -- sh -c '[ $1 != 2 ]' sh ::: 1 2
   expect_exit 1 muster run --name r -- sh -c '[ $1 != 2 ]' sh ::: 1 2
   expect_contains "$STDERR" "1 that failed or were interrupted will not (\`muster retry r\` runs them again)" "what a re-run says"
-  expect_exit 2 muster run --name r --retries 3 -- sh -c '[ $1 != 2 ]' sh ::: 1 2
-  expect_contains "$STDERR" "--retries (3; the run has 1)" "a changed setting is refused"
+  expect_exit 2 muster run --name r --on-interrupt hold -- sh -c '[ $1 != 2 ]' sh ::: 1 2
+  expect_contains "$STDERR" "--on-interrupt hold (was requeue)" "a setting that is not safe to change is refused"
+}
+
+test_rerun_applies_new_retries_and_timeout() {
+  TEST "run --name again with new --retries or --timeout applies them to what runs next, and retry uses the new budget"
+  # --retries: the job left pending gets the new budget.
+  expect_exit 0 muster run -q --seed-only --name r -- sh -c 'echo x >>"tries-$1"; exit 1' sh ::: a
+  expect_exit 1 muster run --name r --retries 3 --backoff 10ms -- sh -c 'echo x >>"tries-$1"; exit 1' sh ::: a
+  expect_contains "$STDERR" "takes the new --backoff 10ms (was 1.0s), --retries 3 (was 1) from its next job" "what a re-run applies"
+  expect_eq "$(wc -l <tries-a)" 3 "attempts under the new --retries"
+  expect_json 'jobs_json r' 'j[0]["max_attempts"]' 3 "the job's budget"
+  # A failed job stays failed on a re-run; `retry` then gives it the run's new budget.
+  expect_exit 1 muster run -q --name r --retries 2 --backoff 10ms -- sh -c 'echo x >>"tries-$1"; exit 1' sh ::: a
+  expect_eq "$(wc -l <tries-a)" 3 "a failed job does not run on a re-run"
+  expect_exit 0 muster retry -q r
+  expect_eq "$STDOUT" "" "retry -q says nothing"
+  expect_exit 1 muster resume -q r
+  expect_eq "$(wc -l <tries-a)" 5 "attempts after retry under the new --retries 2"
+  # --timeout: a job that would run 30 s is stopped after the new timeout.
+  local m
+  m=$(marker 30)
+  expect_exit 0 muster run -q --seed-only --name t -- sleep "$m" ::: 1
+  expect_exit 1 muster run -q --name t --timeout 300ms --kill-grace 100ms -- sleep "$m" ::: 1
+  expect_json 'jobs_json t' 'j[0]["error"]' "timed out after 0.3s" "the new timeout stopped the job"
+  # --seed-only applies them at once, and `resume` runs with them.
+  expect_exit 0 muster run -q --seed-only --name s -- sleep "$m" ::: 1
+  expect_exit 0 muster run -q --seed-only --name s --timeout 200ms -- sleep "$m" ::: 1
+  expect_exit 1 muster resume -q s
+  expect_json 'jobs_json s' 'j[0]["error"]' "timed out after 0.2s" "resume used the new timeout"
 }
 
 test_names_that_would_mislead_are_refused() {

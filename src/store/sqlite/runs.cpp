@@ -175,6 +175,30 @@ util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state)
                  core::to_string(state), util::now_ms());
 }
 
+util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& settings) {
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  // The jobs first, while the run's settings still hold the old budget.
+  if (auto r = run_sql(m_db,
+                       "UPDATE jobs SET max_attempts = MAX(attempts - interrupts + 1, "
+                       "max_attempts + ?2 - (SELECT json_extract(settings, "
+                       "'$.max_attempts') FROM runs WHERE rid = ?1)) "
+                       "WHERE rid = ?1 AND state IN ('pending', 'retrying', 'waiting')",
+                       rid, settings.max_attempts);
+      !r) {
+    return r;
+  }
+  if (auto r =
+          run_sql(m_db, "UPDATE runs SET settings = ?2, updated_at = ?3 WHERE rid = ?1",
+                  rid, encode_settings(settings), util::now_ms());
+      !r) {
+    return r;
+  }
+  return tx->commit();
+}
+
 util::Result<void> SqliteStore::delete_run(int64_t rid) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {

@@ -76,6 +76,7 @@ public:
   util::Result<void> release(int64_t rid, core::RunState state) override;
   util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
+  util::Result<void> retune(int64_t rid, const core::RunSettings& settings) override;
   util::Result<Control> control(int64_t rid) override;
   util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
                                  std::optional<int64_t> target_slots, bool lift_halt,
