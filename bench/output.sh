@@ -13,7 +13,8 @@
 #     output back (target: under 32 MB). Measured with GNU time.
 #
 # Environment: MUSTER_BENCH_COUNT (default 10000), MUSTER_BENCH_BIG (default
-# 100000), MUSTER_BENCH_RUNS (default 3).
+# 100000; 0 skips part 2), MUSTER_BENCH_RUNS (default 3), MUSTER_BENCH_WARMUP
+# (default 1).
 set -euo pipefail
 
 [[ $# -eq 1 ]] || { echo "usage: bash bench/output.sh path/to/muster" >&2; exit 2; }
@@ -30,7 +31,7 @@ cd "$work"
 seq "$count" >in.txt
 
 echo "== throughput: $count jobs that print a line, 8 slots =="
-hyperfine -N -w 1 -r "$runs" -p 'rm -rf s' --export-json throughput.json \
+hyperfine -N -w "${MUSTER_BENCH_WARMUP:-1}" -r "$runs" -p 'rm -rf s' --export-json throughput.json \
   -n xargs "sh -c 'xargs -P 8 -n 1 echo < in.txt'" \
   -n parallel "sh -c 'parallel --will-cite -j 8 echo < in.txt'" \
   -n 'parallel -k' "sh -c 'parallel --will-cite -k -j 8 echo < in.txt'" \
@@ -49,6 +50,7 @@ for name, x in r.items():
           f" {r['xargs']['median'] / med:9.2f} {r['parallel']['median'] / med:12.2f}")
 PY
 
+[[ $big -gt 0 ]] || exit 0
 echo
 echo "== peak RSS: -k, $big jobs, the first one waits for all the others =="
 python3 - "$big" >big.csv <<'PY'
