@@ -202,10 +202,13 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.prefix_command();
   cmd.allow_extras();
   return [o, &g, &cmd] {
+    // Words CLI11 did not know (an unknown option, reported by cmd_run),
+    // then the command, which it never saw.
     o->command = cmd.remaining();
     if (o->command.empty()) {
       o->command = cmd.get_parent()->remaining();
     }
+    o->command.insert(o->command.end(), g.command.begin(), g.command.end());
     for (const CLI::Option* opt : cmd.get_options()) {
       if (opt->count() > 0 && !opt->get_lnames().empty()) {
         o->given.insert("--" + opt->get_lnames().front());
@@ -538,6 +541,60 @@ std::optional<int> check_leading_words(std::vector<std::string>& args) {
   return std::nullopt;
 }
 
+/// For run, validate and show-config: cuts `args` where the command begins
+/// (at `--`, or at the first word that is neither an option nor an option's
+/// value) and returns the words from there on. Options are read only before
+/// the command; nothing in the command or its `:::` values is ever one.
+std::vector<std::string> split_off_command(const CLI::App& app,
+                                           std::vector<std::string>& args) {
+  size_t i = 1;
+  while (i < args.size() && !args[i].empty() && args[i][0] == '-') {
+    i += args[i] == "--store" ? 2 : 1;
+  }
+  if (i >= args.size() ||
+      (args[i] != "run" && args[i] != "validate" && args[i] != "show-config")) {
+    return {};
+  }
+  const CLI::App* sub = app.get_subcommand(args[i]);
+  const auto takes_value = [&](const std::string& name) {
+    const CLI::Option* opt = sub->get_option_no_throw(name);
+    if (opt == nullptr) {
+      opt = app.get_option_no_throw(name);
+    }
+    return opt != nullptr && opt->get_items_expected_max() > 0;
+  };
+  size_t at = i + 1;
+  while (at < args.size()) {
+    const std::string& w = args[at];
+    if (w == "--" || w.size() < 2 || w[0] != '-') {
+      break;
+    }
+    size_t next = at + 1;
+    if (w[1] == '-') {
+      if (w.find('=') == std::string::npos && takes_value(w)) {
+        ++next;
+      }
+    } else {
+      // A cluster of short flags; the first that takes a value takes the
+      // rest of the word, or the next word.
+      for (size_t k = 1; k < w.size(); ++k) {
+        if (takes_value(std::string("-") + w[k])) {
+          next += k + 1 == w.size() ? 1 : 0;
+          break;
+        }
+      }
+    }
+    at = next;
+  }
+  if (at >= args.size()) {
+    return {};
+  }
+  std::vector<std::string> tail(args.begin() + static_cast<std::ptrdiff_t>(at),
+                                args.end());
+  args.resize(at);
+  return tail;
+}
+
 /// CLI11's message for a parse error, said as muster says things: what was
 /// wrong with which flag or argument, and what was expected.
 std::string explain(const CLI::App* sub, const CLI::ParseError& e) {
@@ -631,6 +688,7 @@ int main(int argc, char** argv) {
   if (auto rc = check_leading_words(args)) {
     return *rc;
   }
+  g.command = split_off_command(app, args);
   try {
     // CLI11 takes the words last to first.
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);

@@ -18,6 +18,9 @@ struct GlobalOptions {
   std::string store; ///< --store, else $MUSTER_STORE, else ./.muster
   bool json = false;
   bool quiet = false;
+  /// run, validate, show-config: the words from the command on, split off
+  /// before the options are parsed, so that none of them is read as one.
+  std::vector<std::string> command;
 };
 
 /// How jobs' output reaches muster's stdout and stderr (run, resume, join).

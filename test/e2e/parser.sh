@@ -12,6 +12,34 @@ test_repeated_options_do_not_eat_the_command() {
   expect_eq "$STDOUT" $'1\n2\n3\n4\n5' "two -i"
 }
 
+test_options_are_read_only_before_the_command() {
+  TEST "no word of the command or of its ::: values is read as muster's option (--store, -h, --version, --help)"
+  expect_exit 0 muster run -q -j1 -- echo {} ::: a --store other b
+  expect_eq "$STDOUT" $'a\n--store\nother\nb' "a ::: value that looks like --store"
+  expect_no_file other
+  expect_json jobs_json 'len(j)' 4 "jobs, all in this directory's store"
+  printf 'foo\n' >f1
+  expect_exit 0 muster run -q -- grep -h foo {} ::: f1
+  expect_eq "$STDOUT" "foo" "grep -h in the command"
+  expect_exit 0 muster run -q -- echo --version ::: x
+  expect_eq "$STDOUT" "--version x" "--version in the command"
+  expect_exit 0 muster run -q echo --store=X {} ::: y
+  expect_eq "$STDOUT" "--store=X y" "--store=X in the command, with no --"
+  expect_no_file X
+  expect_exit 0 muster run -q echo --help ::: z
+  expect_eq "$STDOUT" "--help z" "--help in the command"
+  expect_exit 0 muster validate -q -- echo -h {} ::: a
+  # Options before the command still count, clustered or with their value.
+  expect_exit 0 muster run -qj1 -i f1 -- echo -j {}
+  expect_eq "$STDOUT" "-j foo" "-qj1 before the command"
+  expect_exit 0 muster run -q --lock L1 --name locked echo hi ::: a
+  expect_eq "$STDOUT" "hi a" "--lock with its value, then the command with no --"
+  expect_exit 0 muster --store s2 run -q --name=n -j 1 -- echo {} ::: c
+  expect_file_exists s2
+  expect_exit 2 muster run -q --bogus -- echo {} ::: a
+  expect_contains "$STDERR" "--bogus" "an unknown option before the command"
+}
+
 test_help_and_unknown_subcommands() {
   TEST "muster help CMD shows its help; an unknown subcommand gets a suggestion"
   expect_exit 0 muster help run
