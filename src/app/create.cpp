@@ -77,7 +77,7 @@ util::Result<std::vector<core::SlotPorts>> plan_slots(const core::RunSettings& s
     if (!script->empty()) {
       auto t = core::Template::parse_word(*script, core::Shell::yes);
       if (!t) {
-        return t.error();
+        return util::Error{std::string(what) + ": " + t.error().message};
       }
       if (auto r = check_slot_template(s, *t, what); !r) {
         return r.error();
@@ -289,7 +289,7 @@ util::Result<Resumable> check_resumable(const store::RunRecord& run,
 
 util::Result<void> retune_idle(store::Store& store, const store::RunRecord& run,
                                const core::RunSettings& settings) {
-  if (holder_alive(run.holder)) {
+  if (!run.holder.empty() && holder_alive(run.holder)) {
     return util::Error{"run " + run.id + " is running (pid " +
                            std::to_string(run.holder.pid) +
                            "); its settings change only when no muster runs it",

@@ -111,6 +111,7 @@ util::Result<std::vector<Segment>> parse_segments(std::string_view word) {
           s.index -= 1;
         }
         flush();
+        s.typed = std::string(word.substr(i, j - i + 1));
         out.push_back(std::move(s));
         i = j + 1;
         continue;
@@ -121,6 +122,171 @@ util::Result<std::vector<Segment>> parse_segments(std::string_view word) {
   }
   flush();
   return out;
+}
+
+// One character of a --shell script's literal text, or a placeholder.
+struct ScriptItem {
+  char c = 0;
+  Segment* placeholder = nullptr;
+};
+
+// The sh contexts a script scan tracks: the ones a placeholder may sit in,
+// and the ones where no quoting of a value is safe.
+enum class Context { plain, single, dollar_single, dbl, backtick, subst, brace };
+
+std::string_view context_name(Context c) {
+  switch (c) {
+  case Context::dollar_single:
+    return "$'...'";
+  case Context::backtick:
+    return "`...`";
+  case Context::brace:
+    return "${...}";
+  default:
+    return "the script";
+  }
+}
+
+util::Error unquotable(const Segment& seg, std::string_view where) {
+  return util::Error{"the placeholder " + seg.typed + " is " + std::string(where) +
+                     " in a shell script, where no quoting keeps its value from being "
+                     "read as code; "
+                     "set a variable with it first and use that, as in `v=" +
+                     seg.typed + "; ... \"$v\"`"};
+}
+
+// Marks where each placeholder of a --shell script sits (Segment::quoting),
+// scanning the words joined by spaces as sh reads them: quotes, escapes,
+// $(...), `...`, ${...}, comments and here-documents. A placeholder whose
+// value no quoting can keep literal is an error that shows the fix.
+util::Result<void> mark_shell_quoting(std::vector<std::vector<Segment>>& words) {
+  std::vector<ScriptItem> items;
+  bool any = false;
+  for (size_t w = 0; w < words.size(); ++w) {
+    if (w > 0) {
+      items.push_back({' ', nullptr});
+    }
+    for (auto& seg : words[w]) {
+      if (seg.kind == PlaceholderKind::literal) {
+        for (char c : seg.text) {
+          items.push_back({c, nullptr});
+        }
+      } else {
+        items.push_back({0, &seg});
+        any = true;
+      }
+    }
+  }
+  if (!any) {
+    return {};
+  }
+  const auto literal_at = [&](size_t i) -> char {
+    return i < items.size() && !items[i].placeholder ? items[i].c : 0;
+  };
+  const auto placeholder_at = [&](size_t i) {
+    return i < items.size() && items[i].placeholder != nullptr;
+  };
+  std::vector<Context> stack{Context::plain};
+  bool heredoc = false;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Context top = stack.back();
+    if (Segment* seg = items[i].placeholder) {
+      if (heredoc) {
+        return unquotable(*seg, "after a here-document (<<)");
+      }
+      switch (top) {
+      case Context::plain:
+      case Context::subst:
+        seg->quoting = ShellQuoting::bare;
+        break;
+      case Context::single:
+        seg->quoting = ShellQuoting::single;
+        break;
+      case Context::dbl:
+        seg->quoting = ShellQuoting::double_;
+        break;
+      default:
+        return unquotable(*seg, "inside " + std::string(context_name(top)));
+      }
+      if (i > 0 && literal_at(i - 1) == '$') {
+        return unquotable(*seg, "right after a $");
+      }
+      continue;
+    }
+    const char c = items[i].c;
+    const char next = literal_at(i + 1);
+    if (c == '\\' && top != Context::single && top != Context::brace) {
+      if (placeholder_at(i + 1)) {
+        return unquotable(*items[i + 1].placeholder, "right after a backslash");
+      }
+      ++i;
+      continue;
+    }
+    switch (top) {
+    case Context::plain:
+    case Context::subst:
+      if (c == '\'') {
+        stack.push_back(Context::single);
+      } else if (c == '"') {
+        stack.push_back(Context::dbl);
+      } else if (c == '`') {
+        stack.push_back(Context::backtick);
+      } else if (c == '$' && (next == '(' || next == '{' || next == '\'')) {
+        stack.push_back(next == '('   ? Context::subst
+                        : next == '{' ? Context::brace
+                                      : Context::dollar_single);
+        ++i;
+      } else if (c == '(') {
+        stack.push_back(Context::subst);
+      } else if (c == ')' && top == Context::subst) {
+        stack.pop_back();
+      } else if (c == '<' && next == '<') {
+        heredoc = true;
+      } else if (c == '#' &&
+                 (i == 0 || std::string_view(" \t\n;&|()").find(literal_at(i - 1)) !=
+                                std::string_view::npos)) {
+        while (i + 1 < items.size() && literal_at(i + 1) != '\n') {
+          ++i; // a comment, placeholders and all
+        }
+      }
+      break;
+    case Context::single:
+      if (c == '\'') {
+        stack.pop_back();
+      }
+      break;
+    case Context::dollar_single:
+      if (c == '\'') {
+        stack.pop_back();
+      }
+      break;
+    case Context::dbl:
+      if (c == '"') {
+        stack.pop_back();
+      } else if (c == '`') {
+        stack.push_back(Context::backtick);
+      } else if (c == '$' && (next == '(' || next == '{')) {
+        stack.push_back(next == '(' ? Context::subst : Context::brace);
+        ++i;
+      }
+      break;
+    case Context::backtick:
+      if (c == '`') {
+        stack.pop_back();
+      }
+      break;
+    case Context::brace:
+      if (c == '}') {
+        stack.pop_back();
+      }
+      break;
+    }
+  }
+  if (stack.size() != 1) {
+    return util::Error{"the quotes or brackets of a shell script are not closed, so "
+                       "where its placeholders sit cannot be told; close them"};
+  }
+  return {};
 }
 
 bool has_placeholder(const std::vector<Segment>& segs) {
@@ -207,7 +373,7 @@ std::string render_segments(const std::vector<Segment>& segs, const RowView& row
     if (shell == Shell::yes && seg.kind != PlaceholderKind::literal) {
       std::string value;
       append_value(value, seg, row, ctx);
-      out += util::sh_quote(value);
+      out += shell_quote_in(value, seg.quoting);
     } else {
       append_value(out, seg, row, ctx);
     }
@@ -216,6 +382,28 @@ std::string render_segments(const std::vector<Segment>& segs, const RowView& row
 }
 
 } // namespace
+
+std::string shell_quote_in(std::string_view value, ShellQuoting quoting) {
+  switch (quoting) {
+  case ShellQuoting::bare:
+    return util::sh_quote(value);
+  case ShellQuoting::single:
+    // '...'value'...': close the quote, add the value quoted, reopen.
+    return "'" + util::sh_quote(value) + "'";
+  case ShellQuoting::double_: {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+      if (c == '$' || c == '`' || c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    return out;
+  }
+  }
+  return util::sh_quote(value);
+}
 
 std::string path_part(std::string_view value, PathPart part) {
   const size_t slash = value.rfind('/');
@@ -287,8 +475,15 @@ util::Result<Template> Template::parse_command(const std::vector<std::string>& w
     t.m_words.push_back(std::move(*segs));
   }
   if (!any) {
-    t.m_words.push_back({Segment{PlaceholderKind::whole, "", 0}});
+    Segment whole{PlaceholderKind::whole, "", 0};
+    whole.typed = "{}";
+    t.m_words.push_back({std::move(whole)});
     t.m_appended_row = true;
+  }
+  if (shell == Shell::yes) {
+    if (auto r = mark_shell_quoting(t.m_words); !r) {
+      return r.error();
+    }
   }
   return t;
 }
@@ -302,6 +497,11 @@ util::Result<Template> Template::parse_word(std::string_view word, Shell shell) 
   t.m_shell = shell;
   t.m_source = std::string(word);
   t.m_words.push_back(std::move(*segs));
+  if (shell == Shell::yes) {
+    if (auto r = mark_shell_quoting(t.m_words); !r) {
+      return r.error();
+    }
+  }
   return t;
 }
 

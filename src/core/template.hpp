@@ -32,13 +32,24 @@ enum class PlaceholderKind {
 /// GNU parallel's path forms of a value, on {} or a field: {.} {/} {//} {/.}.
 enum class PathPart { all, no_extension, base, dir, base_no_extension };
 
+/// Where a placeholder sits in a --shell script, which decides how its
+/// value is quoted: bare ('v'), inside '...' (closed, quoted, reopened) or
+/// inside "..." (with $ ` " \ escaped).
+enum class ShellQuoting { bare, single, double_ };
+
 /// A run of literal text or one placeholder.
 struct Segment {
   PlaceholderKind kind = PlaceholderKind::literal;
   std::string text; ///< the literal text, or the field name
   size_t index = 0; ///< 0-based field index for field_index
   PathPart part = PathPart::all;
+  ShellQuoting quoting = ShellQuoting::bare;
+  std::string typed; ///< a placeholder as written, such as "{v}", for messages
 };
+
+/// `value` quoted for sh at `quoting`: it reaches the command as one literal
+/// word (part of one), whatever bytes it holds.
+std::string shell_quote_in(std::string_view value, ShellQuoting quoting);
 
 /// `value` as `part` says: "d/f.txt" gives "d/f", "f.txt", "d" and "f".
 std::string path_part(std::string_view value, PathPart part);

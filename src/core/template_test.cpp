@@ -7,8 +7,8 @@ namespace {
 
 std::vector<std::string> render(const std::vector<std::string>& words,
                                 const std::vector<std::string>& names,
-                                const std::vector<std::string>& values, std::string_view raw,
-                                Shell shell = Shell::no) {
+                                const std::vector<std::string>& values,
+                                std::string_view raw, Shell shell = Shell::no) {
   auto t = Template::parse_command(words, shell);
   EXPECT_TRUE(t.ok()) << (t ? "" : t.error().message);
   RowView row{&names, &values, raw};
@@ -25,7 +25,8 @@ TEST(Template, NamedAndNumberedFieldsStayInOneArgvEntry) {
 }
 
 TEST(Template, WholeRowAndAttemptValues) {
-  auto argv = render({"echo", "{}", "{job}", "{slot}", "{attempt}", "{run}"}, {}, {"x"}, "x");
+  auto argv =
+      render({"echo", "{}", "{job}", "{slot}", "{attempt}", "{run}"}, {}, {"x"}, "x");
   EXPECT_EQ(argv, (std::vector<std::string>{"echo", "x", "job-7", "3", "2", "r1a2b3"}));
 }
 
@@ -64,7 +65,8 @@ TEST(Template, TextWithoutARowGetsNothingAppended) {
   std::map<std::string, std::string> slot{{"port.web", "9001"}, {"slot_dir", "/x y/0"}};
   JobContext ctx{"", "r1", 0, 0, &slot};
   // A hook with no placeholder runs exactly as written.
-  EXPECT_EQ(render_without_row("docker compose down", Shell::yes, ctx), "docker compose down");
+  EXPECT_EQ(render_without_row("docker compose down", Shell::yes, ctx),
+            "docker compose down");
   EXPECT_EQ(render_without_row("rm -rf {slot_dir}", Shell::yes, ctx), "rm -rf '/x y/0'");
   EXPECT_EQ(render_without_row("http://127.0.0.1:{port.web}/s", Shell::no, ctx),
             "http://127.0.0.1:9001/s");
@@ -77,6 +79,41 @@ TEST(Template, ShellQuotesEveryValue) {
   EXPECT_EQ(argv[0], "/bin/sh");
   EXPECT_EQ(argv[1], "-c");
   EXPECT_EQ(argv[2], "echo '$(touch pwned); `x` '\\''q'\\''' > out-job-7");
+}
+
+TEST(Template, ShellQuotesForTheQuotingAPlaceholderSitsIn) {
+  const std::string v = "a\"$(x)`y`\\'z";
+  const auto script = [&](const std::string& text) {
+    return render({text}, {"v"}, {v}, v, Shell::yes)[2];
+  };
+  EXPECT_EQ(script("echo {v}"), "echo 'a\"$(x)`y`\\'\\''z'");
+  // Inside '...': the quote is closed, the value quoted, the quote reopened.
+  EXPECT_EQ(script("echo '<{v}>'"), "echo '<''a\"$(x)`y`\\'\\''z''>'");
+  // Inside "...": $ ` " \ are escaped, nothing else.
+  EXPECT_EQ(script("echo \"<{v}>\""), "echo \"<a\\\"\\$(x)\\`y\\`\\\\'z>\"");
+  EXPECT_EQ(script("echo \"$(echo {v})\""), "echo \"$(echo 'a\"$(x)`y`\\'\\''z')\"");
+  // Quotes seen through escapes and other quotes.
+  EXPECT_EQ(script("echo \\\" {v} '\"' {v}"),
+            "echo \\\" 'a\"$(x)`y`\\'\\''z' '\"' 'a\"$(x)`y`\\'\\''z'");
+  // A placeholder in a comment renders but runs nothing.
+  EXPECT_EQ(script("true # \"{v}\""), "true # \"'a\"$(x)`y`\\'\\''z'\"");
+}
+
+TEST(Template, ShellPlaceholdersWhereNoQuotingIsSafeAreRefusedWithTheFix) {
+  for (const char* text : {"echo `echo {v}`", "echo \"`echo {v}`\"", "echo ${x:-{v}}",
+                           "echo $'{v}'", "echo \\{v}", "cat <<EOF\n{v}\nEOF"}) {
+    auto t = Template::parse_command({text}, Shell::yes);
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_NE(t.error().message.find("{v}"), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find("v={v}; ... \"$v\""), std::string::npos)
+        << t.error().message;
+  }
+  auto open = Template::parse_command({"echo \"{v}"}, Shell::yes);
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().message.find("not closed"), std::string::npos);
+  // Without --shell the same words are argv entries, and nothing is refused.
+  EXPECT_TRUE(Template::parse_command({"echo `echo {v}`"}, Shell::no).ok());
+  EXPECT_TRUE(Template::parse_word("echo \"{v}", Shell::no).ok());
 }
 
 TEST(Template, UnknownPlaceholderIsAnError) {
@@ -102,7 +139,8 @@ TEST(Template, EmptyCommandIsAnError) {
 }
 
 TEST(Template, KnownFieldsAndSpecialsPass) {
-  auto t = Template::parse_command({"x", "{a}", "{1}", "{}", "{job}", "{slot}"}, Shell::no);
+  auto t =
+      Template::parse_command({"x", "{a}", "{1}", "{}", "{job}", "{slot}"}, Shell::no);
   ASSERT_TRUE(t.ok());
   EXPECT_TRUE(t->check_fields({"a"}, 1, "the command").ok());
   EXPECT_TRUE(t->uses_attempt_values());

@@ -134,6 +134,44 @@ with open("values.txt") as f, open("in.jsonl", "w") as out:
   check_literal
 }
 
+# check_literal_in PRE POST: job i's only argv entry is PRE, line i, POST.
+check_literal_in() {
+  local i=0 v
+  while IFS= read -r v; do
+    i=$((i + 1))
+    argv_of "$i"
+    expect_eq "${#ARGV[@]}" 1 "argc of job $i (value: $v)"
+    expect_eq "${ARGV[0]}" "$1$v$2" "argv of job $i"
+  done <values.txt
+  expect_no_file pwned
+  expect_eq "$(find "$T" -name pwned)" "" "files named pwned"
+}
+
+test_shell_placeholders_inside_quotes() {
+  TEST "--shell: a placeholder inside '...', \"...\" or \$(...) is quoted for where it sits"
+  local w
+  w=$(make_argv_writer)
+  hostile_values >values.txt
+  expect_exit 0 muster run -q -j 4 --name dq --shell -i values.txt -- "$w \"{}\""
+  check_literal_in "" ""
+  expect_exit 0 muster run -q -j 4 --name dq2 --shell -i values.txt -- "$w \"<{} \$HOME-free>\""
+  check_literal_in "<" " $HOME-free>"
+  expect_exit 0 muster run -q -j 4 --name sq --shell -i values.txt -- "$w 'a {} b'"
+  check_literal_in "a " " b"
+  expect_exit 0 muster run -q -j 4 --name sub --shell -i values.txt -- "$w \"\$(printf %s {})\""
+  check_literal_in "" ""
+}
+
+test_shell_placeholders_that_cannot_be_quoted_are_refused() {
+  TEST "--shell: a placeholder in backquotes or \${...} is refused before anything runs, with the fix"
+  expect_exit 2 muster run -q --shell -- 'echo `echo {}`' ::: '$(touch pwned)'
+  expect_contains "$STDERR" 'v={}; ... "$v"' "the fix"
+  expect_exit 2 muster run -q --shell -- 'echo "{}' ::: x
+  expect_contains "$STDERR" "not closed" "an open quote"
+  expect_no_file pwned
+  expect_no_file .muster
+}
+
 test_shell_is_a_shell() {
   TEST "--shell does run the command through sh"
   expect_exit 0 muster run -q --shell -- 'echo {} >out.$MUSTER_JOB_ID; test -n "$MUSTER_RUN_ID"' ::: 'a b'
