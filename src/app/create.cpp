@@ -289,7 +289,7 @@ util::Result<Resumable> check_resumable(const store::RunRecord& run,
 
 util::Result<void> retune_idle(store::Store& store, const store::RunRecord& run,
                                const core::RunSettings& settings) {
-  if (!run.holder.empty() && holder_alive(run.holder)) {
+  if (holder_alive(run.holder)) {
     return util::Error{"run " + run.id + " is running (pid " +
                            std::to_string(run.holder.pid) +
                            "); its settings change only when no muster runs it",
