@@ -3,6 +3,9 @@
 #include "util/fd.hpp"
 
 #include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <memory>
 #include <fcntl.h>
 #include <filesystem>
 #include <fnmatch.h>
@@ -17,54 +20,151 @@ namespace muster::util {
 
 namespace {
 
-bool excluded(const fs::path& p, const std::vector<std::string>& exclude) {
-  const std::string name = p.filename().string();
+bool excluded(std::string_view name, const std::vector<std::string>& exclude) {
+  const std::string n(name);
   for (const auto& pattern : exclude) {
-    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
+    if (fnmatch(pattern.c_str(), n.c_str(), 0) == 0) {
       return true;
     }
   }
   return false;
 }
 
+Error copy_error(const std::string& what, const std::string& path) {
+  return Error{what + " " + path + ": " + std::strerror(errno)};
+}
+
+// Copies the file `name` of the directory `src` to the same name in `dst`,
+// with its permission bits. The new file is created, never opened through
+// an existing link.
+Result<void> copy_file_at(int src, int dst, const char* name, mode_t mode,
+                          const std::string& src_path, const std::string& dst_path) {
+  Fd in(::openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!in.valid()) {
+    return copy_error("cannot read", src_path);
+  }
+  Fd out(::openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  mode & 07777));
+  if (!out.valid()) {
+    return copy_error("cannot create", dst_path);
+  }
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return copy_error("cannot read", src_path);
+    }
+    if (n == 0) {
+      break;
+    }
+    if (!write_all(out.get(), std::string_view(buf, static_cast<size_t>(n)))) {
+      return copy_error("cannot write", dst_path);
+    }
+  }
+  ::fchmod(out.get(), mode & 07777); // the umask may have taken bits away
+  return {};
+}
+
+// Copies what the directory `src` holds into the directory `dst`, working
+// only through the two descriptors and names inside them: no path is
+// resolved, no link is followed, so nothing is written outside `dst`.
+Result<void> copy_dir_at(int src, int dst, const std::string& src_path,
+                         const std::string& dst_path,
+                         const std::vector<std::string>& exclude, int depth) {
+  if (depth > 256) {
+    return Error{"slot directory template " + src_path + " is nested too deep"};
+  }
+  const int listing = ::dup(src);
+  DIR* dir = listing < 0 ? nullptr : ::fdopendir(listing);
+  if (dir == nullptr) {
+    if (listing >= 0) {
+      ::close(listing);
+    }
+    return copy_error("cannot read", src_path);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  ::rewinddir(dir);
+  while (dirent* e = ::readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name == "." || name == ".." || excluded(name, exclude)) {
+      continue;
+    }
+    const std::string from = src_path + "/" + e->d_name;
+    const std::string to = dst_path + "/" + e->d_name;
+    struct stat st {};
+    if (::fstatat(src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return copy_error("cannot read", from);
+    }
+    // What a previous setup left: a directory stays and is filled again;
+    // anything else (a file, a link) is replaced, never written through.
+    struct stat old {};
+    const bool exists = ::fstatat(dst, e->d_name, &old, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool keep_dir = exists && S_ISDIR(old.st_mode) && S_ISDIR(st.st_mode);
+    if (exists && !keep_dir) {
+      if (S_ISDIR(old.st_mode)) {
+        return Error{"cannot copy " + from + ": " + to + " is a directory"};
+      }
+      if (::unlinkat(dst, e->d_name, 0) != 0) {
+        return copy_error("cannot replace", to);
+      }
+    }
+    if (S_ISLNK(st.st_mode)) {
+      // The link's text as it is, absolute or not: it is never resolved.
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      const ssize_t n = ::readlinkat(src, e->d_name, target.data(), target.size());
+      if (n < 0) {
+        return copy_error("cannot read", from);
+      }
+      target.resize(static_cast<size_t>(n));
+      if (::symlinkat(target.c_str(), dst, e->d_name) != 0) {
+        return copy_error("cannot create", to);
+      }
+    } else if (S_ISDIR(st.st_mode)) {
+      if (!keep_dir && ::mkdirat(dst, e->d_name, 0700) != 0) {
+        return copy_error("cannot create", to);
+      }
+      Fd sub_src(::openat(src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub_src.valid()) {
+        return copy_error("cannot read", from);
+      }
+      Fd sub_dst(::openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub_dst.valid()) {
+        return copy_error("cannot open", to);
+      }
+      if (auto r = copy_dir_at(sub_src.get(), sub_dst.get(), from, to, exclude, depth + 1);
+          !r) {
+        return r;
+      }
+      ::fchmod(sub_dst.get(), st.st_mode & 07777);
+    } else if (S_ISREG(st.st_mode)) {
+      if (auto r = copy_file_at(src, dst, e->d_name, st.st_mode, from, to); !r) {
+        return r;
+      }
+    }
+    // Sockets, fifos and devices are not copied.
+  }
+  return {};
+}
+
 } // namespace
 
 Result<void> copy_tree(const std::string& from, const std::string& to,
                        const std::vector<std::string>& exclude) {
-  std::error_code ec;
-  if (!fs::is_directory(from, ec)) {
+  Fd src(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!src.valid()) {
     return Error{"slot directory template " + from + " is not a directory"};
   }
-  fs::create_directories(to, ec);
-  if (ec) {
-    return Error{"cannot create " + to + ": " + ec.message()};
+  if (auto made = make_dirs(to); !made) {
+    return made;
   }
-  fs::recursive_directory_iterator it(from, fs::directory_options::none, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    const fs::path& src = it->path();
-    if (excluded(src, exclude)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) {
-        it.disable_recursion_pending();
-      }
-      continue;
-    }
-    const fs::path dst = fs::path(to) / fs::relative(src, from, ec);
-    if (it->is_symlink(ec)) {
-      fs::copy_symlink(src, dst, ec);
-    } else if (it->is_directory(ec)) {
-      fs::create_directories(dst, ec);
-    } else {
-      fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-    }
-    if (ec) {
-      return Error{"copying " + src.string() + " to " + dst.string() + ": " +
-                   ec.message()};
-    }
+  Fd dst(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dst.valid()) {
+    return copy_error("cannot open", to);
   }
-  if (ec) {
-    return Error{"reading " + from + ": " + ec.message()};
-  }
-  return {};
+  return copy_dir_at(src.get(), dst.get(), from, to, exclude, 0);
 }
 
 bool copy_file_to(const std::string& path, FILE* to, bool* ends_with_newline) {

@@ -67,6 +67,36 @@ TOML
   expect_eq "$(ls "$slots"/*/job-* | wc -l)" 12 "jobs that wrote into a slot directory"
 }
 
+test_directory_templates_are_sealed() {
+  TEST "links in a slot directory template are copied as links, never followed, nothing lands outside the slot"
+  mkdir -p tpl/sub
+  echo base >tpl/file.txt
+  ln -s /etc tpl/etc
+  ln -s ../.. tpl/up
+  ln -s ../../../../../../../../tmp tpl/sub/tmp
+  cat >muster.toml <<'TOML'
+jobs = 2
+command = ["sh", "-c", "test -L {slot_dir}/etc && test -L {slot_dir}/up"]
+[slots]
+dir = { from = "tpl", keep = true }
+TOML
+  expect_exit 0 muster run -q ::: 1 2 3 4
+  local run slots
+  run=$(last_run_id)
+  slots=.muster/runs/$run/slots
+  for s in 0 1; do
+    expect_eq "$(readlink "$slots/$s/etc")" /etc "slot $s's etc link"
+    expect_eq "$(readlink "$slots/$s/up")" ../.. "slot $s's up link"
+    expect_eq "$(readlink "$slots/$s/sub/tmp")" ../../../../../../../../tmp "slot $s's sub/tmp link"
+  done
+  expect_eq "$(ls -A .muster/runs/"$run")" "$(ls -A .muster/runs/"$run" | grep -vx -e etc -e up -e tmp)" "no link left beside the slots"
+  expect_eq "$(find .muster -maxdepth 2 -type l)" "" "links outside the slot directories"
+  # A second setup of the kept directories writes through none of its links.
+  expect_exit 0 muster resume -q "$run"
+  expect_exit 0 muster run -q ::: 5 6
+  expect_eq "$(find .muster -maxdepth 3 -type l)" "" "links outside the slot directories, after more runs"
+}
+
 test_directories_are_removed_unless_kept() {
   TEST "slot directories are removed at the end unless keep = true"
   printf 'jobs = 2\ncommand = ["sh", "-c", "echo $MUSTER_SLOT_DIR > where-{}"]\n[slots]\ndir = true\n' >muster.toml
