@@ -342,10 +342,6 @@ void Agent::on_ended(Ended& ended) {
   }
   m_counts[ended.finished.state] += 1;
   m_rate.note(ended.ended_mono);
-  if (!ended.finished.output_error.empty()) {
-    m_reporter.warning("job " + ended.finished.job_id + ": " +
-                       ended.finished.output_error);
-  }
   m_reporter.finished(ended.finished, progress());
   m_attempts.keep_tails(ended.finished);
   if (ended.finished.state == core::JobState::failed) {

@@ -184,6 +184,14 @@ std::optional<Ended> Attempts::on_exit(const exec::Exited& exited) {
   } else if (a.sidecar_died && !outcome.succeeded()) {
     outcome.error = "its slot's sidecar died (" + outcome.error + ")"; // retryable
   }
+  const bool by_job = outcome.type == core::ErrorType::none ||
+                      outcome.type == core::ErrorType::exit_code ||
+                      outcome.type == core::ErrorType::signal;
+  if (by_job && !exited.output_error.empty()) {
+    // Never a success with output missing: the attempt failed, and is retried.
+    outcome = core::Outcome::output_lost(
+        exited.output_error + (outcome.succeeded() ? "" : "; the job " + outcome.error));
+  }
   return record(a, outcome, exited);
 }
 
@@ -275,7 +283,6 @@ void Attempts::fill_finished(Ended& e, const Attempt& a, const core::Outcome& ou
   f.stderr_bytes = exited.stderr_bytes;
   f.stdout_data = exited.stdout_data;
   f.stderr_data = exited.stderr_data;
-  f.output_error = exited.output_error;
   if (exited.stdout_bytes > 0) {
     f.stdout_path = out_path(a.claim.seq, ".out");
   }

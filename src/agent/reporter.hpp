@@ -49,7 +49,6 @@ struct Finished {
   uint64_t stderr_bytes = 0;
   std::string stdout_data; ///< the whole stdout when small (exec::k_output_in_memory)
   std::string stderr_data;
-  std::string output_error; ///< why some of its output could not be kept
   std::string command;      ///< the command as run, for people ("" when it succeeded)
 };
 

@@ -121,6 +121,18 @@ int execute(store::Store& store, const store::RunRecord& run, const GlobalOption
   ui::ProgressPrinter printer(popts, ui::Terminal::detect(stderr));
   const auto outcome =
       check(app::run_agent(store, g.store, run, e, printer, lock_waiting(popts.quiet)));
+  if (const std::string why = printer.output_error(); !why.empty()) {
+    // Never a quiet success with output missing from the stream.
+    std::string msg =
+        "muster: the jobs' output could not be written to stdout or stderr: " + why +
+        "; from then on no job started, and each job's output is kept (muster logs " +
+        run.id + " JOB)";
+    if (outcome.result.ending == agent::Ending::interrupted) {
+      msg += "; muster resume " + run.id + " continues";
+    }
+    std::fprintf(stderr, "%s\n", msg.c_str());
+    return to_int(ExitCode::output_closed);
+  }
   if (printer.output_closed() && outcome.result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::output_closed);
   }

@@ -30,8 +30,9 @@ const std::vector<CodeLine> k_run = {
     {ExitCode::interrupted,
      "interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it"},
     {ExitCode::output_closed,
-     "its stdout was closed (as by `| head`): no new jobs were started, the\n"
-     "       running ones finished, and `muster resume RUN` continues it"},
+     "its stdout was closed (as by `| head`), or the jobs' output could not be\n"
+     "       written to stdout or stderr (a full disk): no new jobs were started,\n"
+     "       the running ones finished, and `muster resume RUN` continues it"},
 };
 
 const CodeLine k_ok = {ExitCode::ok, "it did what it was asked"};

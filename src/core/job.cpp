@@ -81,6 +81,8 @@ std::string_view to_string(ErrorType type) {
     return "timeout";
   case ErrorType::spawn:
     return "spawn";
+  case ErrorType::output:
+    return "output";
   case ErrorType::interrupted:
     return "interrupted";
   case ErrorType::halted:
@@ -129,6 +131,13 @@ Outcome Outcome::spawn_failed(std::string why) {
   return o;
 }
 
+Outcome Outcome::output_lost(std::string why) {
+  Outcome o;
+  o.type = ErrorType::output;
+  o.error = "its output was not saved: " + std::move(why);
+  return o;
+}
+
 namespace {
 
 // An attempt muster itself stopped, and why.
@@ -168,6 +177,7 @@ Retryable retryable(const Outcome& outcome) {
   case ErrorType::exit_code:
   case ErrorType::signal:
   case ErrorType::timeout:
+  case ErrorType::output: // a system fault, such as a full disk
     return Retryable::yes;
   case ErrorType::spawn: // the command cannot start: trying again will not help
   case ErrorType::none:

@@ -36,6 +36,7 @@ enum class ErrorType {
   signal,
   timeout,
   spawn,
+  output, ///< its captured output could not be written (a full disk): retried
   interrupted,
   halted,
   paused,
@@ -57,6 +58,8 @@ struct Outcome {
   static Outcome signaled(int sig);
   static Outcome timed_out(int sig);
   static Outcome spawn_failed(std::string why);
+  /// Its output could not be saved; `why` names the file and the error.
+  static Outcome output_lost(std::string why);
   static Outcome interrupted_by_stop();
   /// Stopped because a rule halted the run (halt_mode = "stop"): requeued.
   static Outcome stopped_by_halt();

@@ -62,6 +62,15 @@ TEST(StateAfter, SpawnFailuresAreNotRetried) {
   EXPECT_EQ(state_after(Outcome::spawn_failed("no such file"), 1, 5), JobState::failed);
 }
 
+TEST(StateAfter, OutputThatWasNotSavedIsRetriedNeverASuccess) {
+  const Outcome lost =
+      Outcome::output_lost("cannot write out/1.out: No space left on device");
+  EXPECT_FALSE(lost.succeeded());
+  EXPECT_EQ(to_string(lost.type), "output");
+  EXPECT_EQ(state_after(lost, 1, 2), JobState::retrying);
+  EXPECT_EQ(state_after(lost, 2, 2), JobState::failed);
+}
+
 TEST(StateAfter, InterruptionIsNotAFailure) {
   EXPECT_EQ(state_after(Outcome::interrupted_by_stop(), 1, 1), JobState::interrupted);
 }

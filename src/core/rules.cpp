@@ -42,12 +42,15 @@ util::Result<int64_t> duration_field(const nlohmann::json& j, const char* name) 
     }
     return *ms;
   }
-  return util::Error{std::string(name) + ": expected a duration such as \"30s\", or seconds"};
+  return util::Error{std::string(name) +
+                     ": expected a duration such as \"30s\", or seconds"};
 }
 
 } // namespace
 
-std::string_view to_string(Action action) { return k_actions[static_cast<size_t>(action)]; }
+std::string_view to_string(Action action) {
+  return k_actions[static_cast<size_t>(action)];
+}
 
 std::optional<Action> parse_action(std::string_view text) {
   for (size_t i = 1; i < std::size(k_actions); ++i) {
@@ -58,7 +61,9 @@ std::optional<Action> parse_action(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(HaltMode mode) { return mode == HaltMode::drain ? "drain" : "stop"; }
+std::string_view to_string(HaltMode mode) {
+  return mode == HaltMode::drain ? "drain" : "stop";
+}
 
 std::optional<HaltMode> parse_halt_mode(std::string_view text) {
   if (text == "drain") {
@@ -85,8 +90,8 @@ util::Result<RuleSet> RuleSet::compile(const std::vector<Rule>& rules) {
       options.set_log_errors(false);
       c.re = std::make_unique<RE2>(c.rule.match, options);
       if (!c.re->ok()) {
-        const std::string at = c.rule.where.empty() ? "rule " + std::to_string(i + 1)
-                                                    : c.rule.where;
+        const std::string at =
+            c.rule.where.empty() ? "rule " + std::to_string(i + 1) : c.rule.where;
         return util::Error{at + ": match: bad pattern '" + c.rule.match +
                            "': " + c.re->error()};
       }
@@ -107,13 +112,15 @@ bool RuleSet::needs_output() const {
 
 Decision RuleSet::classify(const Outcome& outcome, std::string_view output) const {
   Decision d;
-  if (stopped_by_muster(outcome.type) || outcome.type == ErrorType::spawn) {
-    return d;
+  if (stopped_by_muster(outcome.type) || outcome.type == ErrorType::spawn ||
+      outcome.type == ErrorType::output) {
+    return d; // the rules are not asked: the output they would read is cut
   }
   for (size_t i = 0; i < m_rules.size(); ++i) {
     const auto& c = m_rules[i];
     if (!c.rule.exit_codes.empty()) {
-      const bool exited = outcome.type == ErrorType::none || outcome.type == ErrorType::exit_code;
+      const bool exited =
+          outcome.type == ErrorType::none || outcome.type == ErrorType::exit_code;
       bool hit = false;
       for (int code : c.rule.exit_codes) {
         hit = hit || (exited && code == outcome.exit_code);
@@ -172,7 +179,8 @@ util::Result<Decision> parse_result_file(std::string_view text) {
       if (!j[name].is_string()) {
         return util::Error{std::string("\"") + name + "\": expected a string"};
       }
-      (std::string_view(name) == "message" ? d.message : d.error_type) = j[name].get<std::string>();
+      (std::string_view(name) == "message" ? d.message : d.error_type) =
+          j[name].get<std::string>();
     }
   }
   if (j.contains("retry_after")) {

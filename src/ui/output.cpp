@@ -5,6 +5,7 @@
 #include "util/files.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,9 +54,17 @@ void OutputWriter::write(bool to_stderr, std::string_view data) {
     m_before_write();
   }
   const bool ok = util::write_all(to_stderr ? m_opts.stderr_fd : m_opts.stdout_fd, data);
-  if (!ok && !to_stderr && errno == EPIPE) {
+  if (!ok && errno != EPIPE) {
+    m_errno = errno; // such as a full disk: stop, and say so
+    m_closed = true;
+  } else if (!ok && !to_stderr) {
     m_closed = true;
   }
+}
+
+std::string OutputWriter::write_error() const {
+  const int e = m_errno != 0 ? m_errno : m_pump ? m_pump->write_errno() : 0;
+  return e == 0 ? "" : std::strerror(e);
 }
 
 void OutputWriter::write_tagged(bool to_stderr, const std::string& tag, bool& line_start,

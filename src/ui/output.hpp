@@ -63,8 +63,12 @@ public:
   void finished(const agent::Finished& job, const std::string& header);
   /// Writes what -k still holds, in order, and forgets the rest.
   void flush();
-  /// Whether fd 1 was closed by its reader (EPIPE): nothing more goes there.
+  /// Whether fd 1 was closed by its reader (EPIPE), or a write to fd 1 or 2
+  /// failed: nothing more goes there.
   bool closed() const { return m_closed || (m_pump && m_pump->closed()); }
+  /// Why a write to fd 1 or 2 failed other than by EPIPE (such as "No space
+  /// left on device"), or "": output that did not reach them is only in the logs.
+  std::string write_error() const;
   /// So much waits for a slow reader that no new job should start.
   bool backlogged() const { return m_pump && m_pump->backlogged(); }
   /// Waits until what was handed over is written.
@@ -131,6 +135,7 @@ private:
   OutputOptions m_opts;
   std::function<void()> m_before_write;
   bool m_closed = false;
+  int m_errno = 0; ///< of a failed write other than EPIPE
   std::unordered_map<pid_t, Live> m_live;
   std::deque<Held> m_order;
   uint64_t m_first_index = 0; ///< the index of m_order.front() among all

@@ -67,7 +67,10 @@ void OutputPump::write(std::string_view data) {
   if (closed() || data.empty()) {
     return;
   }
-  if (!util::write_all(m_fd, data) && errno == EPIPE) {
+  if (!util::write_all(m_fd, data)) {
+    if (errno != EPIPE) {
+      m_errno = errno;
+    }
     m_closed = true;
   }
 }

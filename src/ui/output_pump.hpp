@@ -42,8 +42,10 @@ public:
   void file(std::string path, std::string tag, bool unlink);
   /// Waits until everything queued is written (or the reader is gone).
   void drain();
-  /// The reader is gone (EPIPE): nothing more is written.
+  /// The reader is gone (EPIPE), or a write failed: nothing more is written.
   bool closed() const { return m_closed.load(std::memory_order_relaxed); }
+  /// The errno of a write that failed other than by EPIPE (such as ENOSPC), or 0.
+  int write_errno() const { return m_errno.load(); }
   /// More than the soft limit waits in memory.
   bool backlogged() const {
     return m_pending.load(std::memory_order_relaxed) > k_soft_limit;
@@ -69,6 +71,7 @@ private:
   bool m_stop = false;
   std::atomic<uint64_t> m_pending{0}; ///< bytes queued in memory
   std::atomic<bool> m_closed{false};
+  std::atomic<int> m_errno{0};
   std::thread m_thread;
 };
 

@@ -32,6 +32,8 @@ public:
   void output(pid_t pid, bool is_stderr, std::string_view data) override;
   void finished(const agent::Finished& job, const agent::Progress& p) override;
   bool output_closed() const override { return m_output.closed(); }
+  /// Why the jobs' output could not be written to stdout or stderr, or "".
+  std::string output_error() const { return m_output.write_error(); }
   bool backlogged() const override { return m_output.backlogged(); }
   void tick(const agent::Progress& p) override;
   void draining(int signal, int64_t grace_ms, int64_t running) override;

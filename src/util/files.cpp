@@ -5,11 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
-#include <memory>
 #include <fcntl.h>
 #include <filesystem>
 #include <fnmatch.h>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,15 +126,18 @@ Result<void> copy_dir_at(int src, int dst, const std::string& src_path,
       if (!keep_dir && ::mkdirat(dst, e->d_name, 0700) != 0) {
         return copy_error("cannot create", to);
       }
-      Fd sub_src(::openat(src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd sub_src(
+          ::openat(src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub_src.valid()) {
         return copy_error("cannot read", from);
       }
-      Fd sub_dst(::openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd sub_dst(
+          ::openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub_dst.valid()) {
         return copy_error("cannot open", to);
       }
-      if (auto r = copy_dir_at(sub_src.get(), sub_dst.get(), from, to, exclude, depth + 1);
+      if (auto r =
+              copy_dir_at(sub_src.get(), sub_dst.get(), from, to, exclude, depth + 1);
           !r) {
         return r;
       }

@@ -1,5 +1,4 @@
 #include "util/files.hpp"
-
 #include "util/test_support.hpp"
 
 #include <filesystem>

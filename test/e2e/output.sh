@@ -161,3 +161,44 @@ test_a_reader_that_lags_holds_up_no_job() {
   expect_eq "$BG_STATUS" 0 "the pipeline's status"
   expect_eq "$(tr -d ' ' <count)" $((3 * 1048576 + 6)) "bytes that reached the reader"
 }
+
+test_a_stdout_that_cannot_be_written_is_an_error() {
+  TEST "stdout on a full disk (/dev/full): muster says so, starts no new job, exits 141, and resume completes the run"
+  "$MUSTER_BIN" run -j 1 --name full -- sh -c 'echo $1; sleep 0.05' sh {} ::: 1 2 3 4 5 >/dev/full 2>err.txt
+  expect_eq "$?" 141 "muster's exit status when its stdout cannot be written"
+  expect_contains "$(cat err.txt)" "could not be written to stdout or stderr: No space left on device" "the message"
+  expect_contains "$(cat err.txt)" "muster resume" "how to go on"
+  local left
+  left=$(json 'jobs_json full' 'sum(1 for x in j if x["state"] == "pending")')
+  expect_ge "$left" 1 "jobs left pending"
+  expect_exit 0 muster logs full 1
+  expect_eq "$STDOUT" 1 "the first job's output, kept"
+  expect_exit 0 muster resume full -q
+  expect_eq "$(json 'jobs_json full' 'groups("state")')" "succeeded:5" "job states after resume"
+}
+
+test_captured_output_on_a_full_disk_fails_the_attempt() {
+  TEST "a job whose output cannot be saved (a full tmpfs) is not a success: it is retried, then failed, and says why"
+  can_mount || return 0
+  expect_exit 0 muster run -q --seed-only --name big --retries 2 --backoff 10ms -- \
+    sh -c 'head -c 300000 /dev/zero | tr "\\0" x; echo done' sh {} ::: $(seq 8)
+  local run
+  run=$(last_run_id)
+  mount_tmpfs ".muster/runs/$run/out" 1m || return 0
+  expect_exit 1 muster resume big -q -j 1
+  local ok failed
+  ok=$(json 'jobs_json big' 'sum(1 for x in j if x["state"] == "succeeded")')
+  failed=$(json 'jobs_json big' 'sum(1 for x in j if x["state"] == "failed")')
+  expect_ge "$failed" 1 "jobs failed because their output was not saved"
+  expect_eq "$((ok + failed))" 8 "jobs succeeded or failed"
+  expect_json 'jobs_json big' '[x["error_type"] for x in j if x["state"] == "failed"][0]' output "a failed job's error_type"
+  expect_json 'jobs_json big' '[x["attempts"] for x in j if x["state"] == "failed"][0]' 2 "a failed job's attempts: retried"
+  expect_contains "$(json 'jobs_json big' '[x["error"] for x in j if x["state"] == "failed"][0]')" \
+    "No space left on device" "a failed job's error"
+  # Every job recorded as a success has all of its output.
+  local id
+  for id in $(json 'jobs_json big' '" ".join(x["id"] for x in j if x["state"] == "succeeded")'); do
+    expect_eq "$(muster_store logs big "$id" | wc -c)" 300005 "bytes in the saved output of succeeded job $id"
+  done
+  unmount_tmpfs
+}

@@ -1,37 +1,11 @@
 # End to end: a store that cannot be used ends the command with exit 5 and a
 # message that says what happened and what to do; bad flags still exit 2.
-# The read-only and full-disk cases mount a tmpfs, so they need root.
+# The read-only and full-disk cases mount a tmpfs (can_mount, mount_tmpfs in
+# run), so they need root.
 
 # A store with one finished run in the test directory.
 make_store() {
   expect_exit 0 muster run -q -- true ::: 1 2
-}
-
-# can_mount: true when this shell may mount a tmpfs (root); else prints why
-# the test is skipped.
-can_mount() {
-  if [[ $(id -u) != 0 ]]; then
-    echo "  skipped: $E2E_CURRENT needs root to mount a tmpfs"
-    return 1
-  fi
-  return 0
-}
-
-# mount_tmpfs DIR SIZE: mounts a tmpfs on DIR, unmounted however the test
-# ends; skips (returns 1) when the mount fails.
-mount_tmpfs() {
-  mkdir -p "$1"
-  if ! mount -t tmpfs -o "size=$2" tmpfs "$1" 2>"$T/mount.err"; then
-    echo "  skipped: $E2E_CURRENT: mount failed: $(cat "$T/mount.err")"
-    return 1
-  fi
-  E2E_MOUNT=$(realpath "$1")
-  trap 'umount -l "$E2E_MOUNT" 2>/dev/null; e2e_cleanup_test' EXIT
-  return 0
-}
-
-unmount_tmpfs() {
-  umount -l "$E2E_MOUNT" || fail "umount $E2E_MOUNT failed"
 }
 
 test_corrupt_store() {
