@@ -422,6 +422,11 @@ std::function<int()> setup_stop_all(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_stop_all(g); };
 }
 
+std::function<int()> setup_doctor(CLI::App& cmd, GlobalOptions& g) {
+  add_output_flags(cmd, g);
+  return [&g] { return cmd_doctor(g); };
+}
+
 std::function<int()> setup_completions(CLI::App& cmd, GlobalOptions& g) {
   auto shell = std::make_shared<std::string>();
   cmd.add_option("shell", *shell, "bash, zsh or fish")
@@ -482,6 +487,10 @@ const Subcommand k_subcommands[] = {
     {"stop-all",
      "Drain and stop every live agent of this store; tear down after dead ones",
      setup_stop_all},
+    {"doctor",
+     "How this host contains jobs (cgroup or process groups), and how to get the strong "
+     "mode",
+     setup_doctor},
     {"completions", "A completion script for bash, zsh or fish", setup_completions},
     {"man", "The muster(1) manual page, in roff (man -l <(muster man))", setup_man},
     {"__complete", "Run ids, names and job ids for the completion scripts",

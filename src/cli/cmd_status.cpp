@@ -1,5 +1,6 @@
 // `muster status` and `muster list`: read-only views of runs.
 
+#include "app/doctor.hpp"
 #include "app/queries.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
@@ -51,9 +52,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   std::printf("run %s%s: %s\n", run.id.c_str(),
               run.name.empty() ? "" : (" (" + run.name + ")").c_str(),
               std::string(core::to_string(run.state)).c_str());
-  std::printf(
-      "  command: %s\n",
-      ui::command_text(run.settings, 1000).c_str());
+  std::printf("  command: %s\n", ui::command_text(run.settings, 1000).c_str());
   std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
               counts_summary(counts).c_str());
   if (run.resume_at > now) {
@@ -77,6 +76,11 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
                 static_cast<long long>(run.holder.pid), run.holder.host.c_str(),
                 util::format_rate(run.rate).c_str(),
                 eta >= 0 ? util::format_duration(eta).c_str() : "-");
+    if (const app::Containment c = app::containment(); !c.cgroup) {
+      std::printf(
+          "  containment: process groups, weaker than cgroups: a process that "
+          "leaves its job's group is found only by its environment (muster doctor)\n");
+    }
   } else if (counts[core::JobState::running] > 0) {
     std::printf("  agent:   none alive; `muster resume %s` recovers its running jobs\n",
                 run.id.c_str());

@@ -84,7 +84,7 @@ const std::vector<CommandCodes> k_commands = {
       k_store,
       k_internal,
       {ExitCode::interrupted, "interrupted while following (-f)"}}},
-    {"completions man __complete", {k_ok, k_usage, k_internal}},
+    {"completions man __complete doctor", {k_ok, k_usage, k_internal}},
 };
 
 bool named(const char* names, std::string_view command) {

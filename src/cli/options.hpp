@@ -201,6 +201,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
+int cmd_doctor(const GlobalOptions& g);
 int cmd_complete(const GlobalOptions& g, const CompleteOptions& o);
 int cmd_why(const GlobalOptions& g, const WhyOptions& o);
 int cmd_pause(const GlobalOptions& g, const PauseOptions& o);

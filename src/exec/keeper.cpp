@@ -1,5 +1,7 @@
 #include "exec/keeper.hpp"
 
+#include "exec/cgroup.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -36,7 +38,8 @@ void close_other_fds(int keep) {
   }
 }
 
-[[noreturn]] void keeper_main(int pipe_fd, const std::atomic<int32_t>* table) {
+[[noreturn]] void keeper_main(int pipe_fd, const std::atomic<int32_t>* table,
+                              const std::string& cgroup) {
   // Terminal signals are for muster, which drains; the keeper's work starts
   // only when muster is gone.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) {
@@ -63,14 +66,18 @@ void close_other_fds(int keep) {
       kill(-pgid, SIGKILL);
     }
   }
+  if (!cgroup.empty()) {
+    kill_cgroup_tree(cgroup.c_str(), 5000, false); // all of it, setsid or not
+  }
   _exit(0);
 }
 
 } // namespace
 
-util::Result<Keeper> Keeper::start() {
+util::Result<Keeper> Keeper::start(const std::string& cgroup) {
   const size_t bytes = k_capacity * sizeof(std::atomic<int32_t>);
-  void* shared = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* shared =
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) {
     return util::Error{std::string("keeper: mmap: ") + std::strerror(errno)};
   }
@@ -89,7 +96,7 @@ util::Result<Keeper> Keeper::start() {
     close(fds[1]);
     // Its own group: a Ctrl-C at the terminal is not meant for it.
     setpgid(0, 0);
-    keeper_main(fds[0], table);
+    keeper_main(fds[0], table, cgroup);
   }
   close(fds[0]);
   Keeper k;

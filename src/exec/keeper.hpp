@@ -9,10 +9,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <unordered_map>
-#include <vector>
-#include <utility>
+#include <string>
 #include <sys/types.h>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace muster::exec {
 
@@ -21,8 +22,9 @@ namespace muster::exec {
 /// keeper only waits for the pipe to close and then reads the table.
 class Keeper {
 public:
-  /// Forks the keeper. Call before any job starts.
-  static util::Result<Keeper> start();
+  /// Forks the keeper. Call before any job starts. `cgroup` (if not empty) is
+  /// the jobs' cgroup subtree, killed and removed when muster dies.
+  static util::Result<Keeper> start(const std::string& cgroup = "");
   Keeper() = default;
   Keeper(Keeper&& other) noexcept;
   Keeper& operator=(Keeper&&) = delete;

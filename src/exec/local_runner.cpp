@@ -2,25 +2,43 @@
 
 #include "exec/probe.hpp"
 #include "exec/spawn.hpp"
+#include "util/files.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sstream>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <unordered_set>
 
 extern char** environ;
 
 namespace muster::exec {
 
 namespace {
+
+// The ids of this process's threads: its children are listed per thread.
+std::vector<std::string> list_tasks() {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') {
+        out.emplace_back(e->d_name);
+      }
+    }
+    ::closedir(d);
+  }
+  return out;
+}
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -69,11 +87,23 @@ void block_handled_signals() {
 
 util::Result<std::unique_ptr<LocalRunner>> LocalRunner::create() {
   block_handled_signals();
-  auto keeper = Keeper::start();
+  ContainmentInfo containment;
+  auto cgroups = Cgroups::create();
+  if (cgroups) {
+    containment.mode = Containment::cgroup;
+    containment.cgroup = (*cgroups)->dir();
+  } else {
+    containment.why = cgroups.error().message;
+  }
+  auto keeper = Keeper::start(cgroups ? (*cgroups)->dir() : "");
   if (!keeper) {
     return keeper.error();
   }
   std::unique_ptr<LocalRunner> r(new LocalRunner(std::move(*keeper)));
+  r->m_containment = std::move(containment);
+  if (cgroups) {
+    r->m_cgroups = std::move(*cgroups);
+  }
   sigset_t set = handled_signals();
   r->m_signals.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!r->m_signals.valid()) {
@@ -158,11 +188,29 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   sr.envp = envp.data();
   sr.stdout_fd = out->second.get();
   sr.stderr_fd = err->second.get();
+  Cgroups::Job cgroup;
+  if (m_cgroups) {
+    auto taken = m_cgroups->take();
+    if (!taken) {
+      return taken.error();
+    }
+    cgroup = *taken;
+    sr.cgroup_procs = cgroup.procs;
+  }
   auto pid = spawn(sr);
   if (!pid) {
+    if (m_cgroups) {
+      m_cgroups->release(cgroup.id);
+    }
     return pid.error();
   }
   Job job;
+  job.cgroup = cgroup.id;
+  for (const auto& e : request.env) {
+    if (e.rfind("MUSTER_JOB_ID=", 0) == 0) {
+      job.job_id = e.substr(14);
+    }
+  }
   job.append = request.append;
   job.stream = request.stream;
   job.out.pipe = std::move(out->first);
@@ -263,6 +311,45 @@ void LocalRunner::signal_group(pid_t pgid, int sig) {
   if (pgid > 0) {
     ::kill(-pgid, sig);
   }
+  // And whatever left the group (setsid, a daemon) but not the cgroup.
+  if (auto it = m_jobs.find(pgid); m_cgroups && it != m_jobs.end()) {
+    m_cgroups->signal(it->second.cgroup, sig);
+  }
+}
+
+void LocalRunner::kill_strays() {
+  // Without cgroups, what left a job's group is found by its environment:
+  // re-parented to muster (the subreaper), it names a job that has ended.
+  std::vector<pid_t> children;
+  for (const auto& task : list_tasks()) {
+    std::istringstream in(util::read_file("/proc/self/task/" + task + "/children"));
+    for (pid_t pid = 0; in >> pid;) {
+      children.push_back(pid);
+    }
+  }
+  std::unordered_set<std::string> running;
+  for (const auto& [pid, job] : m_jobs) {
+    running.insert(job.job_id);
+  }
+  for (pid_t pid : children) {
+    if (pid == m_keeper.pid() || m_jobs.count(pid) > 0) {
+      continue;
+    }
+    const std::string env = util::read_file("/proc/" + std::to_string(pid) + "/environ");
+    const size_t at = env.find(std::string_view("MUSTER_JOB_ID="));
+    if (at == std::string::npos || (at > 0 && env[at - 1] != '\0')) {
+      continue;
+    }
+    const size_t end = env.find('\0', at);
+    const std::string id =
+        env.substr(at + 14, end == std::string::npos ? end : end - at - 14);
+    if (running.count(id) == 0) {
+      if (::getpgid(pid) == pid) {
+        ::kill(-pid, SIGKILL);
+      }
+      ::kill(pid, SIGKILL);
+    }
+  }
 }
 
 void LocalRunner::reap(Events& events) {
@@ -279,6 +366,9 @@ void LocalRunner::reap(Events& events) {
       // The job is over when its leader exits; nothing it started may linger.
       ::kill(-pid, SIGKILL);
       m_keeper.remove(pid);
+      if (m_cgroups) {
+        m_cgroups->release(it->second.cgroup);
+      }
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -287,6 +377,9 @@ void LocalRunner::reap(Events& events) {
       continue; // it died early; jobs still have their parent-death signal
     }
     if (it == m_jobs.end()) {
+      if (!m_cgroups) {
+        kill_strays(); // what it left, re-parented to muster in turn
+      }
       continue; // an adopted grandchild
     }
     Job& job = it->second;
@@ -301,6 +394,9 @@ void LocalRunner::reap(Events& events) {
     e.stderr_data = std::move(job.err.kept);
     e.output_error = !job.out.error.empty() ? job.out.error : job.err.error;
     m_jobs.erase(it);
+    if (!m_cgroups) {
+      kill_strays();
+    }
     events.exited.push_back(e);
   }
 }

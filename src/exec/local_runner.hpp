@@ -4,6 +4,7 @@
 // A file is created only at its first byte: creating and deleting two files
 // per job costs more than the job itself on ext4.
 
+#include "exec/cgroup.hpp"
 #include "exec/keeper.hpp"
 #include "exec/runner.hpp"
 #include "util/fd.hpp"
@@ -29,6 +30,8 @@ public:
   util::Result<Events> wait(int64_t deadline_ms) override;
   size_t running() const override { return m_jobs.size(); }
   bool probe(const std::string& url, int timeout_ms) override;
+  /// How jobs are kept together: a cgroup each, or (weaker) process groups.
+  const ContainmentInfo& containment() const { return m_containment; }
 
 private:
   LocalRunner() = default;
@@ -47,14 +50,19 @@ private:
     Stream err;
     bool append = false;
     bool stream = false;
+    int cgroup = -1;    ///< its cgroup in m_cgroups, or -1
+    std::string job_id; ///< its MUSTER_JOB_ID, to find what leaves its group
   };
   void reap(Events& events);
   void read_stream(pid_t pid, Job& job, Stream& stream, Events& events);
   void write_chunk(const Job& job, Stream& stream, std::string_view data);
   void close_stream(pid_t pid, Job& job, Stream& stream, Events& events);
   util::Result<std::string> resolve(const std::string& name);
+  void kill_strays();
 
   Keeper m_keeper;
+  std::unique_ptr<Cgroups> m_cgroups; ///< after m_keeper: removed before it ends
+  ContainmentInfo m_containment;
   util::Fd m_epoll;
   util::Fd m_signals;
   std::vector<std::string> m_base_env; ///< muster's environment, MUSTER_* removed

@@ -51,6 +51,9 @@ int child_main(void* arg) {
   if (setpgid(0, 0) != 0) {
     child_fail(a, errno);
   }
+  if (r.cgroup_procs >= 0 && write(r.cgroup_procs, "0", 1) != 1) {
+    child_fail(a, errno);
+  }
   // Reset the signals muster handles; passing through SIG_IGN discards any
   // that arrived while the child was still in muster's process group.
   struct sigaction ign {};
@@ -136,9 +139,11 @@ util::Result<pid_t> spawn(const SpawnRequest& request) {
     pid = *forked;
   } else {
     // The stack grows down on every platform muster supports.
-    pid = clone(child_main, stack + k_stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    pid =
+        clone(child_main, stack + k_stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (pid < 0) {
-      return util::Error{std::string("spawn ") + request.path + ": " + std::strerror(errno)};
+      return util::Error{std::string("spawn ") + request.path + ": " +
+                         std::strerror(errno)};
     }
   }
   if (args.error != 0) {
@@ -163,7 +168,8 @@ util::Result<std::string> resolve_executable(const std::string& name,
   int last_error = ENOENT;
   for (;;) {
     size_t end = path_env.find(':', start);
-    std::string dir = path_env.substr(start, end == std::string::npos ? end : end - start);
+    std::string dir =
+        path_env.substr(start, end == std::string::npos ? end : end - start);
     if (dir.empty()) {
       dir = ".";
     }
@@ -181,9 +187,9 @@ util::Result<std::string> resolve_executable(const std::string& name,
     start = end + 1;
   }
   return util::Error{"cannot run " + name + ": " +
-                     (last_error == ENOENT ? std::string("command not found") +
-                                                 " (searched PATH)"
-                                           : std::string(std::strerror(last_error)))};
+                     (last_error == ENOENT
+                          ? std::string("command not found") + " (searched PATH)"
+                          : std::string(std::strerror(last_error)))};
 }
 
 } // namespace muster::exec

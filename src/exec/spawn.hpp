@@ -18,6 +18,9 @@ struct SpawnRequest {
   int stdin_fd = -1; ///< -1: /dev/null
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// A cgroup's cgroup.procs: the child moves itself there before exec, so
+  /// that everything it starts is born inside (-1: stay in muster's).
+  int cgroup_procs = -1;
 };
 
 /// Starts the process. Its pid is also its process group id. A failure to
@@ -27,6 +30,7 @@ util::Result<pid_t> spawn(const SpawnRequest& request);
 
 /// Finds `name` on `path_env` (colon-separated) like execvp does. Names with
 /// a slash are returned as they are.
-util::Result<std::string> resolve_executable(const std::string& name, const std::string& path_env);
+util::Result<std::string> resolve_executable(const std::string& name,
+                                             const std::string& path_env);
 
 } // namespace muster::exec
