@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fnmatch.h>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,7 +28,26 @@ bool excluded(const fs::path& p, const std::vector<std::string>& exclude) {
   return false;
 }
 
+/// The umask muster was started with, once use_store_mode replaced it.
+std::optional<mode_t> g_inherited_umask;
+
 } // namespace
+
+void use_store_mode(unsigned mode) {
+  const mode_t before = ::umask(~static_cast<mode_t>(mode) & 0777);
+  if (!g_inherited_umask) {
+    g_inherited_umask = before;
+  }
+}
+
+unsigned job_umask() {
+  if (g_inherited_umask) {
+    return *g_inherited_umask;
+  }
+  const mode_t now = ::umask(022);
+  ::umask(now);
+  return now;
+}
 
 Result<void> copy_tree(const std::string& from, const std::string& to,
                        const std::vector<std::string>& exclude) {
@@ -154,7 +174,7 @@ bool keep_tail(const std::string& path, uint64_t max_bytes) {
     return false;
   }
   const std::string tmp = path + ".tail";
-  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
   if (!out.valid()) {
     return false;
   }
