@@ -135,8 +135,8 @@ private:
 
 /// Prepares `sql`, binds `args` to ?1, ?2, ... in order, and runs it to its
 /// end: for statements run once, where a cached Statement buys nothing.
-template <typename... Args> util::Result<void> run_sql(Db& db, std::string_view sql,
-                                                      const Args&... args) {
+template <typename... Args>
+util::Result<void> run_sql(Db& db, std::string_view sql, const Args&... args) {
   auto st = Statement::prepare(db, sql);
   if (!st) {
     return st.error();

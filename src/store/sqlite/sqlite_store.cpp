@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,11 +116,32 @@ OpenMode read_mode(const std::string& dir, const std::string& db) {
   return OpenMode::read_only;
 }
 
-/// The rows of an integrity pragma other than "ok": the problems found, one
-/// line each. Damage that stops the pragma itself is one more problem.
+/// Runs the check `pragma`, handing each row to `on_row`. Damage that stops
+/// it is one more problem in `found` (once), not an error.
+util::Result<void> run_check(Db& db, std::string_view pragma,
+                             std::vector<std::string>& found,
+                             const std::function<void(Statement&)>& on_row) {
+  util::Result<void> read;
+  if (auto st = Statement::prepare(db, pragma); st) {
+    read = st->each(on_row);
+  } else {
+    read = st.error();
+  }
+  if (!read && read.error().kind != util::ErrorKind::corrupt) {
+    return read.error();
+  }
+  const std::string stopped =
+      std::string("reading stopped: ") + sqlite3_errmsg(db.handle());
+  if (!read && std::find(found.begin(), found.end(), stopped) == found.end()) {
+    found.push_back(stopped);
+  }
+  return {};
+}
+
+/// The problems an integrity pragma finds, one line each.
 util::Result<std::vector<std::string>> problems(Db& db, std::string_view pragma) {
   std::vector<std::string> found;
-  const auto add = [&found](Statement& row) {
+  auto r = run_check(db, pragma, found, [&found](Statement& row) {
     std::string line = row.text(0);
     if (line.rfind("*** in database main ***\n", 0) == 0) {
       line.erase(0, line.find('\n') + 1);
@@ -128,13 +150,9 @@ util::Result<std::vector<std::string>> problems(Db& db, std::string_view pragma)
     if (line != "ok") {
       found.push_back(line);
     }
-  };
-  auto st = Statement::prepare(db, pragma);
-  const util::Result<void> read = st ? st->each(add) : util::Result<void>(st.error());
-  if (!read && read.error().kind == util::ErrorKind::corrupt) {
-    found.push_back(std::string("reading stopped: ") + sqlite3_errmsg(db.handle()));
-  } else if (!read) {
-    return read.error();
+  });
+  if (!r) {
+    return r.error();
   }
   return found;
 }
@@ -250,16 +268,12 @@ util::Result<CheckReport> SqliteStore::check() {
   if (!found) {
     return found.error();
   }
-  auto keys = Statement::prepare(m_db, "PRAGMA foreign_key_check");
+  auto keys = run_check(m_db, "PRAGMA foreign_key_check", *found, [&](Statement& row) {
+    found->push_back("table " + row.text(0) + ": row " + row.text(1) +
+                     " refers to a missing row of " + row.text(2));
+  });
   if (!keys) {
     return keys.error();
-  }
-  if (auto r = keys->each([&](Statement& row) {
-        found->push_back("table " + row.text(0) + ": row " + row.text(1) +
-                         " refers to a missing row of " + row.text(2));
-      });
-      !r) {
-    return r.error();
   }
   return CheckReport{m_db.path(), std::move(*found), damaged_advice(m_db.path())};
 }
