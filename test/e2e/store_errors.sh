@@ -212,6 +212,11 @@ test_read_only_store_works_for_reading() {
   expect_exit 5 as_nobody run -q -- true ::: 3
   expect_contains "$STDERR" "cannot be written" "run says it cannot write"
   expect_eq "$(ls -la .muster)" "$before" "the store is unchanged after run"
+  # The owner's reader leaves -wal and -shm files behind; they are read-only
+  # for nobody, and reading still works.
+  expect_exit 0 muster list
+  expect_file_exists .muster/muster.db-shm
+  expect_exit 0 as_nobody status r
 }
 
 test_wal_and_shm_left_read_only() {

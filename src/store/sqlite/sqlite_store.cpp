@@ -74,15 +74,16 @@ util::Result<void> check_writable(const std::string& dir, const std::string& db)
                        util::ErrorKind::store_unavailable};
   }
   std::string stuck;
+  std::string mode;
   for (const std::string& f : {db + "-wal", db + "-shm"}) {
     if (exists(f) && write_denied(f) == EACCES) {
       stuck += (stuck.empty() ? "" : " ") + f;
+      mode = mode_of(f);
     }
   }
   if (!stuck.empty()) {
     return util::Error{
-        head + "it cannot be written: " + stuck + " are read-only (mode " +
-            mode_of(db + "-wal") +
+        head + "it cannot be written: " + stuck + " are read-only (mode " + mode +
             ") while the database is not; they were left so while the "
             "database was read-only. Give them its mode: `chmod --reference=" +
             db + " " + stuck + "`",
