@@ -89,8 +89,8 @@ util::Result<std::optional<AgentResult>> Agent::take_over(int64_t rid) {
 
 util::Result<void> Agent::start(int64_t rid) {
   const core::RunFiles files(m_opts.store_dir, m_run.id);
-  ::mkdir(files.dir().c_str(), 0755);
-  ::mkdir(files.out_dir().c_str(), 0755);
+  ::mkdir(files.dir().c_str(), 0777);
+  ::mkdir(files.out_dir().c_str(), 0777);
   if (auto r = recount(rid); !r) {
     return r;
   }

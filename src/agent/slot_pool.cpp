@@ -67,7 +67,7 @@ util::Result<std::vector<core::SlotPorts>> SlotPool::lease(int64_t n, int64_t ai
 }
 
 void SlotPool::prepare(const std::vector<core::SlotPorts>& ports) {
-  ::mkdir(core::RunFiles(m_store_dir, m_run.id).logs_dir().c_str(), 0755);
+  ::mkdir(core::RunFiles(m_store_dir, m_run.id).logs_dir().c_str(), 0777);
   const int64_t now = util::monotonic_ms();
   m_slots.clear();
   m_index.clear();
@@ -303,7 +303,8 @@ std::string SlotPool::log_path(size_t slot) const {
 void SlotPool::log(size_t slot, const std::string& line) {
   util::Fd& fd = m_slots[slot].log;
   if (!fd.valid()) {
-    fd.reset(::open(log_path(slot).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    fd.reset(
+        ::open(log_path(slot).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666));
   }
   // One write per line: O_APPEND keeps it whole among the hooks' own output.
   const std::string text = util::format_timestamp(util::now_ms()) + " " + line + "\n";

@@ -197,7 +197,10 @@ util::Result<std::optional<store::RunRecord>> find_named(const std::string& loca
   if (name.empty() || !path_exists(store::files_dir(location))) {
     return std::optional<store::RunRecord>();
   }
-  auto store = open_store(location, store::Create::no);
+  auto store = open_store(location, store::Create::no, store::Access::read_only);
+  if (!store && store.error().kind == util::ErrorKind::not_found) {
+    return std::optional<store::RunRecord>(); // a directory with no database yet
+  }
   if (!store) {
     return store.error();
   }

@@ -2,6 +2,7 @@
 
 #include "core/liveness.hpp"
 #include "exec/proc.hpp"
+#include "util/files.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -50,9 +51,51 @@ std::string default_store_location() {
   return ".muster";
 }
 
-util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
-                                                       store::Create create) {
-  return store::open(location, create);
+namespace {
+
+unsigned g_store_mode = 0700;
+
+} // namespace
+
+void set_store_mode(unsigned mode) {
+  g_store_mode = mode;
+}
+
+util::Result<unsigned> parse_store_mode(const std::string& text) {
+  const bool octal = !text.empty() && text.size() <= 4 &&
+                     text.find_first_not_of("01234567") == std::string::npos;
+  const unsigned mode = octal ? static_cast<unsigned>(std::stoul(text, nullptr, 8)) : 0;
+  if (!octal || mode > 0777) {
+    return util::Error{"store mode '" + text +
+                           "': expected an octal mode such as 0700 or 0750",
+                       util::ErrorKind::bad_input};
+  }
+  if ((mode & 0700) != 0700) {
+    return util::Error{"store mode '" + text +
+                           "': it must give the store's owner rwx (07xx), or muster "
+                           "could not use the store it creates",
+                       util::ErrorKind::bad_input};
+  }
+  return mode;
+}
+
+util::Result<std::unique_ptr<store::Store>>
+open_store(const std::string& location, store::Create create, store::Access access) {
+  if (access == store::Access::read_write) {
+    util::use_store_mode(g_store_mode);
+  }
+  return store::open(location, create, access);
+}
+
+util::Result<store::CheckReport> check_store(const std::string& location) {
+  auto store = store::open(location, store::Create::no, store::Access::read_only);
+  if (!store && store.error().kind == util::ErrorKind::corrupt) {
+    return store::CheckReport{location, {store.error().message}, ""};
+  }
+  if (!store) {
+    return store.error();
+  }
+  return (*store)->check();
 }
 
 util::Result<store::RunRecord> find_run(store::Store& store, const std::string& ref) {

@@ -20,9 +20,23 @@ namespace muster::app {
 /// GIT_CEILING_DIRECTORIES.
 std::string default_store_location();
 
-/// Opens the store at `location` (a directory, `sqlite:DIR`, ...).
-util::Result<std::unique_ptr<store::Store>> open_store(const std::string& location,
-                                                       store::Create create);
+/// The mode of what a writer creates in a store: directories get `mode`,
+/// files get it without execute bits. 0700 unless this is called (--store-mode).
+void set_store_mode(unsigned mode);
+/// Parses a store mode: octal, such as 0750; it must give its owner rwx.
+util::Result<unsigned> parse_store_mode(const std::string& text);
+
+/// Opens the store at `location` (a directory, `sqlite:DIR`, ...). Opening it
+/// for writing sets this process's umask to the store mode, so that every
+/// file muster creates in it gets that mode; the jobs it starts keep the
+/// user's umask.
+util::Result<std::unique_ptr<store::Store>>
+open_store(const std::string& location, store::Create create,
+           store::Access access = store::Access::read_write);
+/// Checks every page of the store at `location`, reading only. A file so
+/// damaged that it does not open is a report with that one problem.
+util::Result<store::CheckReport> check_store(const std::string& location);
+
 /// Finds a run by id, prefix or name; a not_found error names what was asked.
 util::Result<store::RunRecord> find_run(store::Store& store, const std::string& ref);
 /// The files of `run_id` for a store at `location`.

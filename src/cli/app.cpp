@@ -357,6 +357,12 @@ std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_locks(g); };
 }
 
+std::function<int()> setup_check(CLI::App& cmd, GlobalOptions& g) {
+  add_output_flags(cmd, g);
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing when the store is sound");
+  return [&g] { return cmd_check(g); };
+}
+
 std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<JoinOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
@@ -481,6 +487,7 @@ const Subcommand k_subcommands[] = {
     {"why", "Why a job is not running: its state, its limits, locks and the run's halt",
      setup_why},
     {"locks", "The locks runs and jobs hold", setup_locks},
+    {"check", "Read every page of the store and say whether it is damaged", setup_check},
     {"validate", "Check the config, the command and every input row; run nothing",
      setup_validate},
     {"show-config", "The resolved settings and what each slot owns", setup_show_config},
@@ -517,18 +524,20 @@ std::optional<int> check_leading_words(std::vector<std::string>& args) {
   const auto names = subcommand_names();
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& w = args[i];
-    if (w == "--store") {
+    if (w == "--store" || w == "--store-mode") {
       ++i;
       continue;
     }
-    if (w.rfind("--store=", 0) == 0 || w == "--version" || w == "-h" || w == "--help") {
+    if (w.rfind("--store=", 0) == 0 || w.rfind("--store-mode=", 0) == 0 ||
+        w == "--version" || w == "-h" || w == "--help") {
       continue;
     }
     if (!w.empty() && w[0] == '-') {
-      std::fprintf(
-          stderr, "muster: unknown option '%s'%s (muster --help lists them)\n", w.c_str(),
-          did_you_mean(w.substr(0, w.find('=')), {"--store", "--version", "--help"})
-              .c_str());
+      std::fprintf(stderr, "muster: unknown option '%s'%s (muster --help lists them)\n",
+                   w.c_str(),
+                   did_you_mean(w.substr(0, w.find('=')),
+                                {"--store", "--store-mode", "--version", "--help"})
+                       .c_str());
       return to_int(ExitCode::usage);
     }
     if (w == "help") {
@@ -680,6 +689,10 @@ int main(int argc, char** argv) {
       "--store", g.store,
       "Store directory (default $MUSTER_STORE, else the nearest .muster here or "
       "above, else ./.muster)");
+  app.add_option("--store-mode", g.store_mode,
+                 "Mode of the store's directories, 0700 by default (default "
+                 "$MUSTER_STORE_MODE); its files get it without execute bits, e.g. "
+                 "0750 for a store its group may read");
   std::function<int()> action;
   for (const auto& sub : k_subcommands) {
     CLI::App* cmd = app.add_subcommand(sub.name, sub.description);
@@ -737,6 +750,17 @@ int main(int argc, char** argv) {
   if (g.store.empty()) {
     const char* env = std::getenv("MUSTER_STORE");
     g.store = env && *env ? env : app::default_store_location();
+  }
+  if (const char* env = std::getenv("MUSTER_STORE_MODE"); g.store_mode.empty() && env) {
+    g.store_mode = env;
+  }
+  if (!g.store_mode.empty()) {
+    const auto mode = app::parse_store_mode(g.store_mode);
+    if (!mode) {
+      std::fprintf(stderr, "muster: --store-mode: %s\n", mode.error().message.c_str());
+      return to_int(ExitCode::usage);
+    }
+    app::set_store_mode(*mode);
   }
   try {
     return action ? action() : to_int(ExitCode::usage);

@@ -83,7 +83,7 @@ int cmd_scale(const GlobalOptions& g, const ScaleOptions& o) {
 }
 
 int cmd_events(const GlobalOptions& g, const EventsOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto events = check(app::events(*store, o.run));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();

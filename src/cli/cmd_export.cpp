@@ -22,7 +22,7 @@ std::string opt(const std::optional<int64_t>& v) {
 } // namespace
 
 int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto exported = check(app::export_run(*store, o.run));
   const auto& run = exported.run;
   const auto& columns = exported.columns;

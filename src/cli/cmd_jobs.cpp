@@ -34,7 +34,7 @@ std::string uncounted(const store::JobRecord& j) {
 } // namespace
 
 int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   auto run = find_run(*store, o.run);
   store::JobFilter filter;
   filter.limit = o.limit;
@@ -158,7 +158,7 @@ void note_tail(const app::JobOutput& output, bool show_stdout, bool show_stderr)
 } // namespace
 
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   if (o.slot >= 0) {
     auto log = app::slot_log(*store, g.store, o.run, o.slot);
     if (!log && !(o.follow && log.error().kind == util::ErrorKind::not_found)) {
@@ -211,7 +211,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
 
 int cmd_complete(const GlobalOptions& g, const CompleteOptions& o) {
   // Quiet when there is no store: a completion offers nothing then.
-  auto opened = app::open_store(g.store, store::Create::no);
+  auto opened = app::open_store(g.store, store::Create::no, store::Access::read_only);
   if (!opened) {
     return 0;
   }

@@ -8,7 +8,7 @@
 namespace muster::cli {
 
 int cmd_locks(const GlobalOptions& g) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto locks = check(app::locks(*store));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();

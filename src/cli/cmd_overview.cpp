@@ -13,7 +13,7 @@
 namespace muster::cli {
 
 int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const int64_t now = util::now_ms();
   const auto views = check(app::workers(
       *store, o.run, o.status.empty() ? std::nullopt : app::parse_worker_state(o.status),
@@ -62,7 +62,7 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
 }
 
 int cmd_summary(const GlobalOptions& g) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto sum = check(app::summary(*store, util::now_ms()));
   const int64_t idle = sum.idle, busy = sum.busy, offline = sum.offline,
                 starting = sum.starting;

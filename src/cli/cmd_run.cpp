@@ -203,7 +203,7 @@ int resume_named(const GlobalOptions& g, const RunOptions& o, app::ExecOptions e
   exec.retune = std::move(resumable.retuned);
   if (!g.quiet && !g.json) {
     // What runs again, and what does not.
-    auto store = open_store(g, store::Create::no);
+    auto store = open_store(g, store::Create::no, store::Access::read_only);
     const auto counts = check(app::run_status(*store, run.id)).counts;
     const int64_t left = counts.total() - counts.finished();
     std::string what = std::to_string(left) + " job(s) left will run";
@@ -255,7 +255,7 @@ int report_valid(const GlobalOptions& g, const RunOptions& o, int64_t count) {
 /// Prints the id of a run created with --seed-only.
 int report_seeded(const GlobalOptions& g, const store::RunRecord& run) {
   if (g.json) {
-    auto store = open_store(g, store::Create::no);
+    auto store = open_store(g, store::Create::no, store::Access::read_only);
     const auto counts = check(app::run_status(*store, run.id)).counts;
     std::printf("%s\n", ui::dump(ui::run_json(run, counts, false), 2).c_str());
   } else {

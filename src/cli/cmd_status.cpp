@@ -26,7 +26,7 @@ std::string counts_summary(const core::Counts& c) {
 } // namespace
 
 int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto view = check(app::status(*store, g.store, o.run));
   const auto& run = view.run;
   const auto& counts = view.counts;
@@ -98,7 +98,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
 }
 
 int cmd_list(const GlobalOptions& g, const ListOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto runs = check(app::list_runs(*store, o.status, o.limit));
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();

@@ -10,7 +10,7 @@
 namespace muster::cli {
 
 int cmd_why(const GlobalOptions& g, const WhyOptions& o) {
-  auto store = open_store(g, store::Create::no);
+  auto store = open_store(g, store::Create::no, store::Access::read_only);
   const auto v = check(app::why(*store, o.run, o.job, util::now_ms()));
   if (g.json) {
     nlohmann::ordered_json j = ui::job_json(v.job);

@@ -13,8 +13,9 @@
 
 namespace muster::cli {
 
-std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create) {
-  return check(app::open_store(g.store, create));
+std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create,
+                                         store::Access access) {
+  return check(app::open_store(g.store, create, access));
 }
 
 store::RunRecord find_run(store::Store& store, const std::string& ref) {

@@ -25,8 +25,11 @@ inline void check(util::Result<void> r) {
   }
 }
 
-/// Opens the store named by the global options.
-std::unique_ptr<store::Store> open_store(const GlobalOptions& g, store::Create create);
+/// Opens the store named by the global options; read-only commands pass
+/// Access::read_only, and then work on a store this user cannot write.
+std::unique_ptr<store::Store>
+open_store(const GlobalOptions& g, store::Create create,
+           store::Access access = store::Access::read_write);
 /// Finds a run by id, prefix or name.
 store::RunRecord find_run(store::Store& store, const std::string& ref);
 /// The files of `run` in the store named by the global options.

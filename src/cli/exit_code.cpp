@@ -84,6 +84,13 @@ const std::vector<CommandCodes> k_commands = {
       k_store,
       k_internal,
       {ExitCode::interrupted, "interrupted while following (-f)"}}},
+    {"check",
+     {{ExitCode::ok, "every page of the store was read and it is sound"},
+      {ExitCode::usage, "bad flags, or no store here"},
+      {ExitCode::store,
+       "the store is damaged (it lists what is wrong and says how to recover),\n"
+       "       or it could not be read"},
+      k_internal}},
     {"completions man __complete doctor", {k_ok, k_usage, k_internal}},
 };
 

@@ -15,7 +15,8 @@ namespace muster::cli {
 
 /// Options every subcommand takes.
 struct GlobalOptions {
-  std::string store; ///< --store, else $MUSTER_STORE, else ./.muster
+  std::string store;      ///< --store, else $MUSTER_STORE, else ./.muster
+  std::string store_mode; ///< --store-mode, else $MUSTER_STORE_MODE ("": 0700)
   bool json = false;
   bool quiet = false;
   /// run, validate, show-config: the words from the command on, split off
@@ -211,6 +212,7 @@ int cmd_scale(const GlobalOptions& g, const ScaleOptions& o);
 int cmd_add(const GlobalOptions& g, const AddOptions& o);
 int cmd_events(const GlobalOptions& g, const EventsOptions& o);
 int cmd_locks(const GlobalOptions& g);
+int cmd_check(const GlobalOptions& g);
 
 /// Parses argv and runs the subcommand; returns the exit code.
 int main(int argc, char** argv);

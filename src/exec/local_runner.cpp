@@ -248,7 +248,7 @@ void LocalRunner::write_chunk(const Job& job, Stream& stream, std::string_view d
   if (!stream.file.valid()) {
     const int mode = job.append ? O_APPEND : O_TRUNC;
     stream.file.reset(
-        ::open(stream.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0644));
+        ::open(stream.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0666));
     if (!stream.file.valid()) {
       stream.error = "cannot write " + stream.path + ": " + std::strerror(errno);
       return;

@@ -1,5 +1,7 @@
 #include "exec/spawn.hpp"
 
+#include "util/files.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -30,6 +32,7 @@ struct ChildArgs {
   int devnull;
   int error;      // written by the child when exec fails; shared through CLONE_VM
   int error_pipe; // with fork: where the child writes errno when exec fails
+  mode_t umask;   // the user's, not the store's (util::job_umask)
 };
 
 [[noreturn]] void child_fail(ChildArgs* a, int err) {
@@ -73,6 +76,7 @@ int child_main(void* arg) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  umask(a->umask);
 
   int in = r.stdin_fd >= 0 ? r.stdin_fd : a->devnull;
   if (dup2(in, 0) < 0 || dup2(r.stdout_fd, 1) < 0 || dup2(r.stderr_fd, 2) < 0) {
@@ -129,7 +133,7 @@ util::Result<pid_t> spawn(const SpawnRequest& request) {
   if (!stack || devnull_fd() < 0) {
     return util::Error{std::string("spawn: cannot set up: ") + std::strerror(errno)};
   }
-  ChildArgs args{&request, getpid(), devnull_fd(), 0, -1};
+  ChildArgs args{&request, getpid(), devnull_fd(), 0, -1, util::job_umask()};
   pid_t pid = -1;
   if constexpr (k_fork) {
     auto forked = fork_spawn(args);

@@ -217,7 +217,7 @@ TEST_P(StoreConformance, RefusesASchemaANewerVersionWrote) {
 util::Result<void> sqlite_at_version(const std::string& dir, int version) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  auto db = sqlite::Db::open(dir + "/muster.db");
+  auto db = sqlite::Db::open(dir + "/muster.db", sqlite::OpenMode::read_write);
   if (!db) {
     return db.error();
   }

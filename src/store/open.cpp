@@ -20,7 +20,8 @@ std::string files_dir(const std::string& location) {
   return starts_with(location, k_sqlite) ? location.substr(k_sqlite.size()) : location;
 }
 
-util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create) {
+util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create,
+                                          Access access) {
   if (starts_with(location, "postgres://") || starts_with(location, "postgresql://")) {
     return util::Error{"--store " + location + ": this build of muster has no PostgreSQL store",
                        util::ErrorKind::bad_input};
@@ -30,7 +31,7 @@ util::Result<std::unique_ptr<Store>> open(const std::string& location, Create cr
     return util::Error{"--store " + location + ": expected a directory, or sqlite:DIR",
                        util::ErrorKind::bad_input};
   }
-  auto s = sqlite::SqliteStore::open(dir, create);
+  auto s = sqlite::SqliteStore::open(dir, create, access);
   if (!s) {
     return s.error();
   }

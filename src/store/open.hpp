@@ -16,8 +16,11 @@ namespace muster::store {
 /// - `postgres://…` or `postgresql://…`: the PostgreSQL store (not built yet:
 ///   a bad_input error says so).
 /// A location that does not exist is created when `create` says so, and is
-/// a not_found error otherwise.
-util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create);
+/// a not_found error otherwise. A store opened for writing is checked first:
+/// a damaged one is refused (a corrupt error), and so is one whose files
+/// this user cannot write.
+util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create,
+                                          Access access = Access::read_write);
 
 /// The directory where runs' files (captured output, slot directories) live
 /// for a store at `location`.

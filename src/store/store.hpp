@@ -304,8 +304,18 @@ struct RetrySelection {
   std::optional<std::string> job_id;
 };
 
+/// What a full check of a store found.
+struct CheckReport {
+  std::string what;                  ///< what was checked (the database file)
+  std::vector<std::string> problems; ///< in the backend's words; none when sound
+  std::string advice;                ///< how to recover, when there are problems
+};
+
 /// Whether opening may create the store.
 enum class Create { yes, no };
+/// Whether the opener writes. A read-only opener never changes the store nor
+/// creates a file in it, so it works on a store this user can only read.
+enum class Access { read_write, read_only };
 /// How hard each commit is pushed to disk.
 enum class Durability { normal, full };
 
@@ -317,6 +327,9 @@ public:
   /// normal: a commit survives a crash of muster; full: it also survives
   /// power loss (at-most-once runs ask for it before their first claim).
   virtual util::Result<void> set_durability(Durability d) = 0;
+
+  /// Reads the whole store and checks that it is sound.
+  virtual util::Result<CheckReport> check() = 0;
 
   /// Creates `run` and its jobs in one transaction. `next` yields jobs until it
   /// returns false; an error from it, or a duplicate id, rolls everything back.

@@ -10,6 +10,7 @@
 #include <fnmatch.h>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@ bool excluded(std::string_view name, const std::vector<std::string>& exclude) {
   }
   return false;
 }
+
+/// The umask muster was started with, once use_store_mode replaced it.
+std::optional<mode_t> g_inherited_umask;
 
 Error copy_error(const std::string& what, const std::string& path) {
   return Error{what + " " + path + ": " + std::strerror(errno)};
@@ -154,6 +158,22 @@ Result<void> copy_dir_at(int src, int dst, const std::string& src_path,
 
 } // namespace
 
+void use_store_mode(unsigned mode) {
+  const mode_t before = ::umask(~static_cast<mode_t>(mode) & 0777);
+  if (!g_inherited_umask) {
+    g_inherited_umask = before;
+  }
+}
+
+unsigned job_umask() {
+  if (g_inherited_umask) {
+    return *g_inherited_umask;
+  }
+  const mode_t now = ::umask(022);
+  ::umask(now);
+  return now;
+}
+
 Result<void> copy_tree(const std::string& from, const std::string& to,
                        const std::vector<std::string>& exclude) {
   Fd src(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -257,7 +277,7 @@ bool keep_tail(const std::string& path, uint64_t max_bytes) {
     return false;
   }
   const std::string tmp = path + ".tail";
-  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
   if (!out.valid()) {
     return false;
   }

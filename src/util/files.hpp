@@ -6,11 +6,19 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muster::util {
+
+/// Sets this process's umask so that what it creates gets at most `mode`
+/// (files without its execute bits), and keeps the umask it replaced for the
+/// processes it starts (see job_umask).
+void use_store_mode(unsigned mode);
+/// The umask for the processes muster starts: the one it was started with,
+/// so that a job creates its own files as its user would.
+unsigned job_umask();
 
 /// Copies the tree at `from` into `to` (created), keeping symlinks as links.
 /// Entries whose name matches one of `exclude` (fnmatch patterns, such as

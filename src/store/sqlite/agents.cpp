@@ -53,6 +53,7 @@ util::Result<int64_t> SqliteStore::lease_ms_of(int64_t aid) {
 
 util::Result<std::vector<int64_t>>
 SqliteStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64_t n) {
+  const Doing doing(m_db, "lease slot numbers");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -112,6 +113,7 @@ SqliteStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64
 util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
                                      const std::vector<SlotReport>& slots, int64_t now_ms,
                                      int64_t lease_ms) {
+  const Doing doing(m_db, "record a heartbeat");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -185,6 +187,7 @@ util::Result<void> SqliteStore::end_agent(int64_t aid, AgentState state, int64_t
 }
 
 util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
+  const Doing doing(m_db, "record that the agent stopped");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -196,6 +199,7 @@ util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
 }
 
 util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
+  const Doing doing(m_db, "read the agents");
   auto st = Statement::prepare(
       m_db, "SELECT a.aid, a.rid, r.id, a.host, a.pid, a.start_time, a.heartbeat_at, "
             "a.heartbeat_ms, a.user, a.slots, a.started_at, a.state, a.stopped_at, "

@@ -90,12 +90,14 @@ util::Result<CommitResult> SqliteStore::in_tx(int64_t rid,
 util::Result<CommitResult> SqliteStore::record(int64_t rid,
                                                const std::vector<Update>& updates,
                                                int64_t now_ms, int64_t aid) {
+  const Doing doing(m_db, "record results");
   return in_tx(rid, updates, {}, now_ms, aid);
 }
 
 util::Result<CommitResult> SqliteStore::claim(int64_t rid,
                                               const std::vector<int64_t>& free_slots,
                                               int64_t now_ms, int64_t aid) {
+  const Doing doing(m_db, "claim jobs");
   return in_tx(rid, {}, free_slots, now_ms, aid);
 }
 
@@ -103,6 +105,7 @@ util::Result<CommitResult> SqliteStore::commit(int64_t rid,
                                                const std::vector<Update>& updates,
                                                const std::vector<int64_t>& free_slots,
                                                int64_t now_ms, int64_t aid) {
+  const Doing doing(m_db, "record results and claim jobs");
   return in_tx(rid, updates, free_slots, now_ms, aid);
 }
 

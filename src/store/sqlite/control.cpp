@@ -19,6 +19,7 @@ util::Result<void> ControlStatements::prepare(Db& db, std::vector<std::string>& 
 }
 
 util::Result<Control> SqliteStore::control(int64_t rid) {
+  const Doing doing(m_db, "read the control request");
   m_control.read.bind(1, rid);
   Control c;
   auto r = m_control.read.each([&](Statement& row) {
@@ -37,6 +38,7 @@ util::Result<void> SqliteStore::set_control(int64_t rid,
                                             std::optional<ControlRequest> request,
                                             std::optional<int64_t> target_slots,
                                             bool lift_halt, const Event& event) {
+  const Doing doing(m_db, "record the control request");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -75,6 +77,7 @@ util::Result<void> SqliteStore::set_control(int64_t rid,
 }
 
 util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
+  const Doing doing(m_db, "record an event");
   return run_sql(
       m_db,
       "INSERT INTO events (rid, at, host, user, pid, action, detail) VALUES (?1, ?2, "
@@ -83,6 +86,7 @@ util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
 }
 
 util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
+  const Doing doing(m_db, "read the events");
   auto st =
       Statement::prepare(m_db, "SELECT at, host, user, pid, action, detail FROM events "
                                "WHERE rid = ?1 ORDER BY eid");

@@ -1,6 +1,7 @@
 #include "store/sqlite/db.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -25,50 +26,71 @@ int unwritable(const std::string& path) {
   return 0;
 }
 
+/// `path` for a file: URI, with the characters a URI gives a meaning escaped.
+std::string uri_path(const std::string& path) {
+  std::string out;
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 util::Error classify(int code, int sys_errno, const std::string& path,
-                     std::string_view what, std::string_view why) {
-  std::string detail = std::string(what) + ": " + std::string(why);
+                     std::string_view action, std::string_view why) {
+  const std::string head = "cannot " + std::string(action) + " in store " + path + ": ";
+  std::string reason(why);
   const int primary = code & 0xff;
   if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && sys_errno != EROFS &&
       sys_errno != EACCES) {
     if (const int err = unwritable(path); err != 0) {
       sys_errno = err;
-      detail +=
+      reason +=
           err == EROFS ? "; the filesystem is mounted read-only" : "; permission denied";
     }
   }
   if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sys_errno == ENOSPC)) {
-    return {"store " + path + ": the disk is full (" + detail +
+    return {head + "the disk is full (" + reason +
                 "); free space on its filesystem, then run the command again: nothing "
                 "was lost",
             util::ErrorKind::disk_full};
   }
   if (primary == SQLITE_READONLY || sys_errno == EROFS ||
       (primary == SQLITE_CANTOPEN && sys_errno == EACCES) || primary == SQLITE_PERM) {
-    return {"store " + path + " cannot be written (" + detail +
+    return {head + "it cannot be written (" + reason +
                 "); check that its directory and files are writable by this user and "
                 "that the filesystem is not mounted read-only",
             util::ErrorKind::store_unavailable};
   }
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-    return {"store " + path + " stayed locked by another process past the timeout (" +
-                detail + "); find the process that holds it (`fuser " + path +
+    return {head + "it stayed locked by another process past the timeout (" + reason +
+                "); find the process that holds it (`fuser " + path +
                 "`) and let it finish, then run the command again",
             util::ErrorKind::store_unavailable};
   }
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
-    return {"store " + path + " is damaged or is not a muster store (" + detail +
-                "); move it aside and start a new store, or restore it from a backup",
+    return {head + "it is damaged or is not a muster store (" + reason +
+                "); `muster check` lists what is damaged; " + damaged_advice(path),
             util::ErrorKind::corrupt};
   }
   if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR) {
-    return {"store " + path + " cannot be read or written (" + detail +
+    return {head + "it cannot be read or written (" + reason +
                 "); check the disk and the path",
             util::ErrorKind::store_unavailable};
   }
-  return {"store " + path + ": " + detail, util::ErrorKind::internal};
+  return {head + reason, util::ErrorKind::internal};
+}
+
+std::string damaged_advice(const std::string& path) {
+  return "restore it from a backup, or save what can be read with `sqlite3 " + path +
+         " .recover | sqlite3 recovered.db` and move the damaged file aside";
 }
 
 Db::Db(Db&& other) noexcept
@@ -112,24 +134,35 @@ util::Result<void> Db::run_cached(int which) {
   sqlite3_stmt*& st = m_cached[which];
   if (!st && sqlite3_prepare_v3(m_db, k_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st,
                                 nullptr) != SQLITE_OK) {
-    return error(k_sql[which]);
+    return error();
   }
   const int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
-    return error(k_sql[which]);
+    return error();
   }
   return {};
 }
 
-util::Result<Db> Db::open(const std::string& path) {
+util::Result<Db> Db::open(const std::string& path, OpenMode mode) {
   Db db;
   db.m_path = path;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db.m_db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    return db.error("open");
+  int flags = SQLITE_OPEN_NOMUTEX;
+  std::string name = path;
+  switch (mode) {
+  case OpenMode::read_write:
+    flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    break;
+  case OpenMode::read_only:
+    flags |= SQLITE_OPEN_READONLY;
+    break;
+  case OpenMode::frozen:
+    flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+    name = "file:" + uri_path(path) + "?immutable=1";
+    break;
+  }
+  if (sqlite3_open_v2(name.c_str(), &db.m_db, flags, nullptr) != SQLITE_OK) {
+    return db.error();
   }
   // How long a statement waits for another process's lock before it fails;
   // MUSTER_STORE_BUSY_TIMEOUT_MS shortens it where waiting 10 s is pointless.
@@ -154,18 +187,18 @@ util::Result<void> Db::exec(std::string_view sql) {
     std::string why = msg ? msg : sqlite3_errstr(rc);
     sqlite3_free(msg);
     return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path,
-                    owned.substr(0, 60), why);
+                    m_doing, why);
   }
   return {};
 }
 
-util::Error Db::error(std::string_view what) const {
+util::Error Db::error() const {
   if (!m_db) {
-    return {"store " + m_path + ": " + std::string(what) + ": out of memory",
+    return {"cannot " + std::string(m_doing) + " in store " + m_path + ": out of memory",
             util::ErrorKind::internal};
   }
   return classify(sqlite3_extended_errcode(m_db), sqlite3_system_errno(m_db), m_path,
-                  what, sqlite3_errmsg(m_db));
+                  m_doing, sqlite3_errmsg(m_db));
 }
 
 Statement::Statement(Statement&& other) noexcept
@@ -189,7 +222,7 @@ util::Result<Statement> Statement::prepare(Db& db, std::string_view sql) {
   s.m_db = &db;
   if (sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
                          SQLITE_PREPARE_PERSISTENT, &s.m_stmt, nullptr) != SQLITE_OK) {
-    return db.error("prepare " + std::string(sql.substr(0, 60)));
+    return db.error();
   }
   return s;
 }
@@ -230,8 +263,7 @@ util::Result<bool> Statement::step() {
   if (rc == SQLITE_DONE) {
     return false;
   }
-  util::Error e = m_db->error(
-      sqlite3_sql(m_stmt) ? std::string_view(sqlite3_sql(m_stmt)).substr(0, 60) : "step");
+  util::Error e = m_db->error();
   sqlite3_reset(m_stmt);
   return e;
 }

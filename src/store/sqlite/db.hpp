@@ -14,11 +14,23 @@ struct sqlite3_stmt;
 
 namespace muster::store::sqlite {
 
-/// The error for SQLite result `code` (extended) with the system's `sys_errno`:
-/// a full disk, a read-only, locked or unreadable store and a damaged file
-/// each get their kind and a message that says what to do.
-util::Error classify(int code, int sys_errno, const std::string& path, std::string_view what,
-                     std::string_view why);
+/// The error for SQLite result `code` (extended) with the system's `sys_errno`,
+/// met while the store was doing `action` ("claim jobs"): "cannot ACTION in
+/// store PATH: WHY". A full disk, a read-only, locked or unreadable store and
+/// a damaged file each get their kind and a message that says what to do.
+util::Error classify(int code, int sys_errno, const std::string& path,
+                     std::string_view action, std::string_view why);
+
+/// How to recover a damaged database at `path`.
+std::string damaged_advice(const std::string& path);
+
+/// How a connection may use its database.
+enum class OpenMode {
+  read_write, ///< created when missing
+  read_only,  ///< never writes, nor creates a file
+  frozen,     ///< read-only, and no other connection writes (SQLite's immutable=1):
+              ///< reads a database whose -wal and -shm files cannot be made
+};
 
 /// One open database connection.
 class Db {
@@ -30,13 +42,17 @@ public:
   Db& operator=(const Db&) = delete;
   ~Db();
 
-  static util::Result<Db> open(const std::string& path);
+  static util::Result<Db> open(const std::string& path, OpenMode mode);
   /// Runs one or more statements that return no rows.
   util::Result<void> exec(std::string_view sql);
   sqlite3* handle() const { return m_db; }
   const std::string& path() const { return m_path; }
-  /// "what: sqlite's message", for errors.
-  util::Error error(std::string_view what) const;
+  /// The last error, as "cannot DOING in store PATH: sqlite's reason".
+  util::Error error() const;
+  /// What the store is doing, in its callers' words ("claim jobs"), for
+  /// errors: they say it instead of the SQL that failed. See Doing.
+  std::string_view doing() const { return m_doing; }
+  void set_doing(std::string_view action) { m_doing = action; }
   /// Runs BEGIN IMMEDIATE, COMMIT or ROLLBACK from statements prepared once:
   /// they run once per turn of the agent's loop.
   util::Result<void> run_cached(int which);
@@ -46,7 +62,24 @@ private:
   void finalize_cached();
   sqlite3* m_db = nullptr;
   std::string m_path;
+  std::string_view m_doing = "open the database";
   sqlite3_stmt* m_cached[3] = {nullptr, nullptr, nullptr};
+};
+
+/// Names what the store does while it lives (`action` must outlive it: a
+/// literal), and restores what it did before.
+class Doing {
+public:
+  Doing(Db& db, std::string_view action) : m_db(db), m_before(db.doing()) {
+    db.set_doing(action);
+  }
+  ~Doing() { m_db.set_doing(m_before); }
+  Doing(const Doing&) = delete;
+  Doing& operator=(const Doing&) = delete;
+
+private:
+  Db& m_db;
+  std::string_view m_before;
 };
 
 /// A prepared statement, reset after each use.
@@ -102,8 +135,8 @@ private:
 
 /// Prepares `sql`, binds `args` to ?1, ?2, ... in order, and runs it to its
 /// end: for statements run once, where a cached Statement buys nothing.
-template <typename... Args> util::Result<void> run_sql(Db& db, std::string_view sql,
-                                                      const Args&... args) {
+template <typename... Args>
+util::Result<void> run_sql(Db& db, std::string_view sql, const Args&... args) {
   auto st = Statement::prepare(db, sql);
   if (!st) {
     return st.error();

@@ -3,6 +3,7 @@
 
 #include "store/codec.hpp"
 #include "store/open.hpp"
+#include "store/sqlite/db.hpp"
 #include "util/test_support.hpp"
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <iterator>
 #include <optional>
 #include <sqlite3.h>
 #include <sys/mount.h>
@@ -205,6 +207,137 @@ TEST_F(StoreErrors, StoreLockedPastItsTimeoutIsUnavailableAndSaysLocked) {
       << "it did not wait for the lock at all";
   // Once the lock is gone the same connection writes again.
   EXPECT_FALSE(add_big_jobs(**store, run.rid, 1, 10, next_id).has_value());
+}
+
+TEST_F(StoreErrors, MessageSaysWhatTheStoreWasDoingAndNeverTheSql) {
+  ::setenv("MUSTER_STORE_BUSY_TIMEOUT_MS", "50", 1);
+  auto store = store::open(store_dir(), Create::yes);
+  ASSERT_TRUE(store.ok()) << describe(store.error());
+  auto run = make_run(**store);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((store_dir() + "/muster.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  int next_id = 0;
+  auto failed = add_big_jobs(**store, run.rid, 1, 10, next_id);
+  auto retried = (*store)->retry(run.rid, RetrySelection{true, false, std::nullopt});
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_TRUE(failed.has_value());
+  ASSERT_FALSE(retried.ok());
+  const std::string path = store_dir() + "/muster.db";
+  EXPECT_EQ(failed->message.rfind("cannot add jobs in store " + path + ": ", 0), 0u)
+      << failed->message;
+  EXPECT_EQ(
+      retried.error().message.rfind("cannot move jobs back to pending in store ", 0), 0u)
+      << retried.error().message;
+  for (const std::string& message : {failed->message, retried.error().message}) {
+    for (const char* sql : {"BEGIN", "INSERT", "UPDATE", "SELECT", "WHERE"}) {
+      EXPECT_EQ(message.find(sql), std::string::npos) << sql << " in: " << message;
+    }
+  }
+}
+
+TEST_F(StoreErrors, ClassifyNamesTheActionAndTheReason) {
+  const auto e = classify(SQLITE_CORRUPT, 0, "s/muster.db", "claim jobs",
+                          "database disk image is malformed");
+  EXPECT_EQ(e.kind, util::ErrorKind::corrupt);
+  EXPECT_EQ(e.message.rfind("cannot claim jobs in store s/muster.db: it is damaged", 0),
+            0u)
+      << e.message;
+  EXPECT_NE(e.message.find("database disk image is malformed"), std::string::npos)
+      << e.message;
+  EXPECT_NE(e.message.find("muster check"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find(".recover"), std::string::npos) << e.message;
+}
+
+/// The bytes of the file at `path`.
+std::string contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(StoreErrors, DamagedPagesAreRefusedForWritingAndCheckListsThem) {
+  {
+    auto store = store::open(store_dir(), Create::yes);
+    ASSERT_TRUE(store.ok()) << describe(store.error());
+    auto run = make_run(**store);
+    int next_id = 0;
+    ASSERT_FALSE(add_big_jobs(**store, run.rid, 300, 200, next_id).has_value());
+  } // the last connection checkpoints the WAL into the file and removes it
+  const std::string db = store_dir() + "/muster.db";
+  ASSERT_FALSE(std::filesystem::exists(db + "-wal"));
+  const auto size = std::filesystem::file_size(db);
+  ASSERT_GT(size, 20u * 4096);
+  {
+    std::fstream f(db, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    f << std::string(4096, '\x5a');
+  }
+  const std::string damaged = contents(db);
+
+  auto writer = store::open(store_dir(), Create::no);
+  ASSERT_FALSE(writer.ok()) << "a damaged store was opened for writing";
+  EXPECT_EQ(writer.error().kind, util::ErrorKind::corrupt) << describe(writer.error());
+  EXPECT_NE(writer.error().message.find("is damaged"), std::string::npos)
+      << writer.error().message;
+  EXPECT_NE(writer.error().message.find("muster check"), std::string::npos)
+      << writer.error().message;
+  EXPECT_EQ(contents(db), damaged) << "opening wrote to the damaged file";
+
+  auto reader = store::open(store_dir(), Create::no, Access::read_only);
+  ASSERT_TRUE(reader.ok()) << describe(reader.error());
+  auto report = (*reader)->check();
+  ASSERT_TRUE(report.ok()) << describe(report.error());
+  EXPECT_FALSE(report->problems.empty()) << "check found nothing wrong";
+  EXPECT_EQ(report->what, db);
+  EXPECT_NE(report->advice.find("backup"), std::string::npos) << report->advice;
+  EXPECT_EQ(contents(db), damaged) << "check wrote to the damaged file";
+}
+
+TEST_F(StoreErrors, SoundStoreChecksClean) {
+  auto store = store::open(store_dir(), Create::yes);
+  ASSERT_TRUE(store.ok()) << describe(store.error());
+  make_run(**store);
+  auto report = (*store)->check();
+  ASSERT_TRUE(report.ok()) << describe(report.error());
+  EXPECT_TRUE(report->problems.empty()) << report->problems.front();
+}
+
+TEST_F(StoreErrors, NewStoreTakesTheUmasksModeNotSqlites) {
+  const mode_t before = ::umask(077);
+  auto store = store::open(store_dir(), Create::yes);
+  ::umask(before);
+  ASSERT_TRUE(store.ok()) << describe(store.error());
+  make_run(**store);
+  struct stat st {};
+  ASSERT_EQ(::stat((store_dir() + "/muster.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
+  ASSERT_EQ(::stat((store_dir() + "/muster.db-wal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << std::oct << (st.st_mode & 0777);
+  ASSERT_EQ(::stat(store_dir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u) << std::oct << (st.st_mode & 0777);
+}
+
+TEST_F(StoreErrors, ReadOnlyOpenCreatesNothing) {
+  {
+    auto store = store::open(store_dir(), Create::yes);
+    ASSERT_TRUE(store.ok()) << describe(store.error());
+    make_run(**store);
+  }
+  ASSERT_FALSE(std::filesystem::exists(store_dir() + "/muster.db-wal"));
+  auto reader = store::open(store_dir(), Create::no, Access::read_only);
+  ASSERT_TRUE(reader.ok()) << describe(reader.error());
+  auto runs = (*reader)->list_runs();
+  ASSERT_TRUE(runs.ok()) << describe(runs.error());
+  EXPECT_EQ(runs->size(), 1u);
+  int next_id = 0;
+  auto wrote = add_big_jobs(**reader, runs->front().rid, 1, 10, next_id);
+  ASSERT_TRUE(wrote.has_value()) << "a read-only store took a write";
+  auto missing = store::open(m_dir + "/none", Create::yes, Access::read_only);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, util::ErrorKind::not_found)
+      << describe(missing.error());
+  EXPECT_FALSE(std::filesystem::exists(m_dir + "/none"));
 }
 
 } // namespace

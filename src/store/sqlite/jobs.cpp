@@ -60,6 +60,7 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
 util::Result<int64_t>
 SqliteStore::add_jobs(int64_t rid,
                       const std::function<util::Result<bool>(NewJob&)>& next) {
+  const Doing doing(m_db, "add jobs");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -102,6 +103,7 @@ SqliteStore::add_jobs(int64_t rid,
 }
 
 util::Result<core::Counts> SqliteStore::counts(int64_t rid) {
+  const Doing doing(m_db, "count the jobs");
   auto st = Statement::prepare(
       m_db, "SELECT state, count(*) FROM jobs WHERE rid = ?1 GROUP BY state");
   if (!st) {
@@ -122,6 +124,7 @@ util::Result<core::Counts> SqliteStore::counts(int64_t rid) {
 
 util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid,
                                                        const JobFilter& filter) {
+  const Doing doing(m_db, "read the jobs");
   std::string sql = "SELECT " + std::string(k_job_columns) + " FROM jobs WHERE rid = ?1";
   if (filter.state) {
     sql += " AND state = ?2";
@@ -151,6 +154,7 @@ util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid,
 
 util::Result<void>
 SqliteStore::each_job(int64_t rid, const std::function<void(const JobRecord&)>& fn) {
+  const Doing doing(m_db, "read the jobs");
   auto st = Statement::prepare(m_db, "SELECT " + std::string(k_job_columns) +
                                          " FROM jobs WHERE rid = ?1 ORDER BY jid");
   if (!st) {
@@ -161,6 +165,7 @@ SqliteStore::each_job(int64_t rid, const std::function<void(const JobRecord&)>& 
 }
 
 util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
+  const Doing doing(m_db, "find the next retry");
   auto st = Statement::prepare(
       m_db, "SELECT min(retry_at) FROM jobs WHERE rid = ?1 AND state = 'retrying'");
   if (!st) {
@@ -175,6 +180,7 @@ util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
 }
 
 util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel) {
+  const Doing doing(m_db, "move jobs back to pending");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -250,6 +256,7 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel)
 }
 
 util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
+  const Doing doing(m_db, "cancel the jobs left");
   if (auto r =
           run_sql(m_db,
                   "UPDATE jobs SET state = 'cancelled', finished_at = ?2, reason = NULL, "

@@ -84,6 +84,7 @@ util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why
 
 util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& key,
                                               int64_t window_start) {
+  const Doing doing(m_db, "count the key's use");
   KeyUsage u;
   m_limits.key_running.bind(1, rid).bind(2, key);
   auto running = scalar(m_limits.key_running);

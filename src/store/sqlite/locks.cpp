@@ -59,6 +59,7 @@ util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
 }
 
 util::Result<std::vector<LockRecord>> SqliteStore::locks() {
+  const Doing doing(m_db, "read the locks");
   return query_locks("", "");
 }
 
@@ -97,6 +98,7 @@ util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view 
 util::Result<std::optional<LockRecord>>
 SqliteStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
                            const std::function<bool(const Holder&)>& is_alive) {
+  const Doing doing(m_db, "check the locks");
   for (const auto& name : names) {
     auto held = query_locks("WHERE l.name = ?1", name);
     if (!held) {

@@ -30,6 +30,7 @@ std::string new_run_id() {
 util::Result<void>
 SqliteStore::create_run(RunRecord& run,
                         const std::function<util::Result<bool>(NewJob&)>& next) {
+  const Doing doing(m_db, "create the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -114,6 +115,7 @@ util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view wh
 }
 
 util::Result<RunRecord> SqliteStore::find_run(const std::string& ref) {
+  const Doing doing(m_db, "find the run");
   for (std::string_view where : {"WHERE id = ?1", "WHERE name = ?1"}) {
     auto runs = query_runs(where, ref);
     if (!runs) {
@@ -145,6 +147,7 @@ util::Result<RunRecord> SqliteStore::find_run(const std::string& ref) {
 }
 
 util::Result<std::optional<RunRecord>> SqliteStore::latest_run() {
+  const Doing doing(m_db, "find the latest run");
   auto runs = query_runs("ORDER BY rid DESC LIMIT 1", "");
   if (!runs) {
     return runs.error();
@@ -156,6 +159,7 @@ util::Result<std::optional<RunRecord>> SqliteStore::latest_run() {
 }
 
 util::Result<std::vector<RunRecord>> SqliteStore::list_runs() {
+  const Doing doing(m_db, "list the runs");
   return query_runs("ORDER BY rid", "");
 }
 
@@ -171,11 +175,13 @@ util::Result<RunRecord> SqliteStore::run_by_rid(int64_t rid) {
 }
 
 util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state) {
+  const Doing doing(m_db, "set the run's state");
   return run_sql(m_db, "UPDATE runs SET state = ?2, updated_at = ?3 WHERE rid = ?1", rid,
                  core::to_string(state), util::now_ms());
 }
 
 util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& settings) {
+  const Doing doing(m_db, "change the run's settings");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -200,6 +206,7 @@ util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& set
 }
 
 util::Result<void> SqliteStore::delete_run(int64_t rid) {
+  const Doing doing(m_db, "delete the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();

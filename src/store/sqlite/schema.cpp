@@ -180,7 +180,15 @@ util::Result<int> schema_version(Db& db) {
   return static_cast<int>(st->int64(0));
 }
 
+util::Error newer_schema(const std::string& path, int version) {
+  return util::Error{"store " + path + " has schema version " + std::to_string(version) +
+                     ", which a newer muster wrote; this muster knows versions up to " +
+                     std::to_string(current_schema_version()) +
+                     ". Upgrade muster, or use another --store."};
+}
+
 util::Result<void> migrate(Db& db) {
+  const Doing doing(db, "upgrade the schema");
   auto tx = Transaction::begin(db);
   if (!tx) {
     return tx.error();
@@ -191,11 +199,7 @@ util::Result<void> migrate(Db& db) {
   }
   const int current = current_schema_version();
   if (*version > current) {
-    return util::Error{
-        "store " + db.path() + " has schema version " + std::to_string(*version) +
-        ", which a newer muster wrote; this muster "
-        "knows versions up to " +
-        std::to_string(current) + ". Upgrade muster, or use another --store."};
+    return newer_schema(db.path(), *version);
   }
   if (*version == current) {
     return tx->commit();

@@ -15,6 +15,8 @@ const std::vector<std::string_view>& migrations();
 int current_schema_version();
 /// Brings `db` up to the current version. Refuses a newer one.
 util::Result<void> migrate(Db& db);
+/// The refusal of a store at `path` that a newer muster wrote.
+util::Error newer_schema(const std::string& path, int version);
 /// Reads PRAGMA user_version.
 util::Result<int> schema_version(Db& db);
 

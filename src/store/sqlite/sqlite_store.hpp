@@ -23,13 +23,15 @@ namespace muster::store::sqlite {
 class SqliteStore final : public Store {
 public:
   /// Opens (or creates) the store in `dir`: dir/muster.db and dir/runs/.
-  static util::Result<std::unique_ptr<SqliteStore>> open(const std::string& dir,
-                                                         Create create);
+  /// With Access::read_only it creates nothing and writes nothing.
+  static util::Result<std::unique_ptr<SqliteStore>>
+  open(const std::string& dir, Create create, Access access = Access::read_write);
   ~SqliteStore() override;
 
   /// normal: a commit survives a crash of muster (WAL, synchronous=NORMAL);
   /// full: it also survives power loss (synchronous=FULL).
   util::Result<void> set_durability(Durability d) override;
+  util::Result<CheckReport> check() override;
   const std::string& dir() const { return m_dir; }
   /// The statements an agent runs per job or per turn (claims, results,
   /// limits, locks, control), so that tests can check their query plans:
@@ -146,6 +148,8 @@ private:
                                    const RunLimits& rl, const Owner& owner,
                                    int64_t now_ms, CommitResult& out);
   SqliteStore(Db db, std::string dir) : m_db(std::move(db)), m_dir(std::move(dir)) {}
+  static util::Result<std::unique_ptr<SqliteStore>>
+  open_read_only(const std::string& dir);
   util::Result<void> prepare_statements();
   /// acquire and join: `join` adds an agent beside a live holder.
   util::Result<Takeover> take_run(int64_t rid, const Holder& me,

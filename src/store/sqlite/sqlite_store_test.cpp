@@ -92,7 +92,7 @@ TEST_F(StoreTest, UpgradeRecordsTheNewestSchemaVersion) {
     const std::string dir = m_dir + "/v" + std::to_string(v);
     std::filesystem::create_directories(dir);
     {
-      auto db = Db::open(dir + "/muster.db");
+      auto db = Db::open(dir + "/muster.db", OpenMode::read_write);
       ASSERT_TRUE(db.ok()) << why(db);
       for (int i = 0; i < v; ++i) {
         ASSERT_TRUE(db->exec(steps[static_cast<size_t>(i)]).ok());

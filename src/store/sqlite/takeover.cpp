@@ -12,12 +12,14 @@ namespace muster::store::sqlite {
 util::Result<Takeover>
 SqliteStore::acquire(int64_t rid, const Holder& me,
                      const std::function<bool(const Holder&)>& is_alive) {
+  const Doing doing(m_db, "take the run");
   return take_run(rid, me, is_alive, false);
 }
 
 util::Result<Takeover>
 SqliteStore::join(int64_t rid, const Holder& me,
                   const std::function<bool(const Holder&)>& is_alive) {
+  const Doing doing(m_db, "join the run");
   return take_run(rid, me, is_alive, true);
 }
 
@@ -218,6 +220,7 @@ SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64
 util::Result<std::vector<Orphan>>
 SqliteStore::recover(int64_t rid, int64_t me,
                      const std::function<bool(const Holder&)>& is_alive, int64_t now_ms) {
+  const Doing doing(m_db, "recover the jobs of gone agents");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -251,6 +254,7 @@ SqliteStore::recover(int64_t rid, int64_t me,
 }
 
 util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
+  const Doing doing(m_db, "release the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
