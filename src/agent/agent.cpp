@@ -329,7 +329,9 @@ void Agent::apply_commit(store::CommitResult& result) {
 
 void Agent::on_ended(Ended& ended) {
   m_counts[core::JobState::running] -= 1;
-  m_pool.set_busy(ended.slot, false);
+  if (!ended.hook_running) {
+    m_pool.set_busy(ended.slot, false); // else once its after_job ends
+  }
   if (!ended.recorded) {
     m_attempts.keep_tails(ended.finished);
     return;
@@ -354,6 +356,10 @@ void Agent::on_output(const exec::Output& output) {
 }
 
 void Agent::on_job_exit(const exec::Exited& exited) {
+  if (auto slot = m_attempts.on_hook_exit(exited)) {
+    m_pool.set_busy(*slot, false);
+    return;
+  }
   if (auto ended = m_attempts.on_exit(exited)) {
     on_ended(*ended);
   }

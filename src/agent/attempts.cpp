@@ -55,6 +55,16 @@ util::Result<void> Attempts::prepare(bool stream, const std::string& tag) {
   if (!rules) {
     return rules.error();
   }
+  for (auto [text, target] : {std::pair{&m_run.settings.slot.before_job, &m_before_job},
+                              std::pair{&m_run.settings.slot.after_job, &m_after_job}}) {
+    if (!text->empty()) {
+      auto hook = core::Template::parse_word(*text, core::Shell::yes);
+      if (!hook) {
+        return hook.error();
+      }
+      *target = std::move(*hook);
+    }
+  }
   m_command = std::move(*tmpl);
   m_rules = std::move(*rules);
   m_read_output = m_rules.needs_output();
@@ -74,10 +84,9 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   exec::StartRequest req;
   req.argv = m_command.render_argv(row, ctx);
   std::vector<std::string> shown; // the job's own argv, for messages, when wrapped
-  const auto& hooks = m_run.settings.slot;
-  if (!hooks.before_job.empty() || !hooks.after_job.empty()) {
+  if (m_before_job) {
     shown = req.argv;
-    wrap_with_job_hooks(req.argv, ctx);
+    wrap_with_job_hooks(req.argv, row, ctx);
   }
   req.env = {"MUSTER_RUN_ID=" + m_run.id, "MUSTER_JOB_ID=" + claim.id,
              "MUSTER_SLOT=" + std::to_string(number),
@@ -97,6 +106,10 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   // A result file speaks for this attempt only.
   ::unlink(out_path(claim.seq, ".result").c_str());
   Attempt a;
+  if (m_after_job) {
+    a.after_job = m_after_job->render_word(row, ctx);
+    a.env = req.env;
+  }
   a.claim = std::move(claim);
   a.started_mono = util::monotonic_ms();
   auto pid = m_runner.start(req);
@@ -140,22 +153,13 @@ void Attempts::keep_tails(const Finished& f) const {
 }
 
 void Attempts::wrap_with_job_hooks(std::vector<std::string>& argv,
+                                   const core::RowView& row,
                                    const core::JobContext& ctx) const {
-  const auto& cfg = m_run.settings.slot;
-  // One sh in the job's own process group runs the hooks around the job, so a
-  // timeout or a stop reaches all of them. The job's exit status is the
-  // attempt's; a failing before_job fails the attempt without running it.
-  std::string script;
-  if (!cfg.before_job.empty()) {
-    script += "{ " + core::render_without_row(cfg.before_job, core::Shell::yes, ctx) +
-              "\n} || exit $?\n";
-  }
-  script += "\"$@\"\nrc=$?\n";
-  if (!cfg.after_job.empty()) {
-    script +=
-        "{ " + core::render_without_row(cfg.after_job, core::Shell::yes, ctx) + "\n}\n";
-  }
-  script += "exit $rc\n";
+  // One sh in the job's own process group runs before_job, then the job, so a
+  // timeout or a stop reaches both. A failing before_job fails the attempt
+  // without running it. after_job runs apart, once the attempt has ended.
+  const std::string script =
+      "{ " + m_before_job->render_word(row, ctx) + "\n} || exit $?\nexec \"$@\"\n";
   std::vector<std::string> wrapped{"/bin/sh", "-c", script, "muster-job"};
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   argv = std::move(wrapped);
@@ -195,8 +199,82 @@ std::optional<Ended> Attempts::on_exit(const exec::Exited& exited) {
   return record(a, outcome, exited);
 }
 
+namespace {
+
+// $MUSTER_END_REASON for after_job: how the attempt ended.
+const char* end_reason(const core::Outcome& o, bool fenced) {
+  if (fenced) {
+    return "fenced";
+  }
+  switch (o.type) {
+  case core::ErrorType::none:
+  case core::ErrorType::exit_code:
+    return "exit";
+  case core::ErrorType::signal:
+    return "signal";
+  case core::ErrorType::timeout:
+    return "timeout";
+  case core::ErrorType::spawn:
+    return "spawn";
+  case core::ErrorType::output:
+    return "output";
+  case core::ErrorType::interrupted:
+    return "stop";
+  case core::ErrorType::halted:
+    return "halt";
+  case core::ErrorType::paused:
+    return "pause";
+  case core::ErrorType::cancelled:
+    return "cancel";
+  }
+  return "exit";
+}
+
+} // namespace
+
+bool Attempts::start_after_job(const Attempt& a, const core::Outcome& outcome,
+                               size_t slot) {
+  if (a.after_job.empty()) {
+    return false;
+  }
+  const int rc = outcome.signal > 0       ? 128 + outcome.signal
+                 : outcome.exit_code >= 0 ? outcome.exit_code
+                                          : 1;
+  std::vector<std::string> env = a.env;
+  env.push_back("rc=" + std::to_string(rc));
+  env.push_back(std::string("MUSTER_END_REASON=") + end_reason(outcome, a.fenced));
+  auto pid = m_pool.start_script(slot, a.after_job, env);
+  if (!pid) {
+    m_pool.log(slot, "after_job of job " + a.claim.id +
+                         " could not start: " + pid.error().message);
+    return false;
+  }
+  m_after_hooks[*pid] = slot;
+  return true;
+}
+
+std::optional<size_t> Attempts::on_hook_exit(const exec::Exited& exited) {
+  auto it = m_after_hooks.find(exited.pid);
+  if (it == m_after_hooks.end()) {
+    return std::nullopt;
+  }
+  const size_t slot = it->second;
+  m_after_hooks.erase(it);
+  if (!WIFEXITED(exited.status) || WEXITSTATUS(exited.status) != 0) {
+    m_pool.log(slot, "after_job exited with status " + std::to_string(exited.status));
+  }
+  return slot;
+}
+
 Ended Attempts::record(const Attempt& a, const core::Outcome& ended,
                        const exec::Exited& exited) {
+  Ended e = record_end(a, ended, exited);
+  e.hook_running = start_after_job(a, e.recorded ? e.finished.outcome : ended, e.slot);
+  return e;
+}
+
+Ended Attempts::record_end(const Attempt& a, const core::Outcome& ended,
+                           const exec::Exited& exited) {
   Ended e;
   e.slot = static_cast<size_t>(a.claim.slot);
   e.ended_mono = util::monotonic_ms();

@@ -27,6 +27,7 @@ struct Ended {
   int64_t ended_mono = 0; ///< monotonic ms
   int64_t retry_at = 0;   ///< epoch ms when retrying; 0 otherwise
   int64_t halt_until = 0; ///< epoch ms when a rule halted the run; 0 otherwise
+  bool hook_running = false; ///< its after_job runs: the slot stays busy until it ends
   std::string halt_reason;
   Finished finished; ///< for the reporter (state, outcome, output files)
 };
@@ -45,6 +46,8 @@ public:
   std::optional<Ended> start(store::Claim claim);
   /// When `exited` is one of the attempts: how it ended.
   std::optional<Ended> on_exit(const exec::Exited& exited);
+  /// When `exited` is an after_job hook: the slot it kept busy, now free.
+  std::optional<size_t> on_hook_exit(const exec::Exited& exited);
 
   /// Signals every attempt's group; `reason` says how their ends are recorded.
   void stop_all(int sig, core::ErrorType reason);
@@ -60,7 +63,8 @@ public:
 
   /// The earliest of `next` and the attempts' deadlines (monotonic ms).
   int64_t next_deadline(int64_t next) const;
-  size_t running() const { return m_active.size(); }
+  /// Attempts and after_job hooks still running.
+  size_t running() const { return m_active.size() + m_after_hooks.size(); }
   /// Some attempt runs that nothing has asked to stop yet.
   bool any_unstopped() const;
   std::vector<BusySlot> busy_slots() const;
@@ -81,11 +85,16 @@ private:
     int64_t kill_at = -1;  ///< monotonic: when to SIGKILL after SIGTERM
     core::ErrorType stop_reason = core::ErrorType::none; ///< why muster stopped it
     std::vector<std::string> argv;                       ///< for messages about it
-    bool sidecar_died = false; ///< stopped because its slot's sidecar died
-    bool fenced = false;       ///< its lease was taken: stopped, and not recorded
+    bool sidecar_died = false;    ///< stopped because its slot's sidecar died
+    bool fenced = false;          ///< its lease was taken: stopped, and not recorded
+    std::string after_job;        ///< the slot's after_job, rendered for this job
+    std::vector<std::string> env; ///< the job's environment, for after_job
   };
-  /// Runs the job under `sh -c` between before_job and after_job, if set.
-  void wrap_with_job_hooks(std::vector<std::string>& argv,
+  /// Starts after_job for an attempt that ended as `outcome`; true when it
+  /// runs, and keeps the slot busy until on_hook_exit.
+  bool start_after_job(const Attempt& a, const core::Outcome& outcome, size_t slot);
+  /// Runs the job under `sh -c` after before_job.
+  void wrap_with_job_hooks(std::vector<std::string>& argv, const core::RowView& row,
                            const core::JobContext& ctx) const;
   /// What the rules or the result file make of an attempt.
   core::Decision classify(const Attempt& a, core::Outcome& outcome,
@@ -93,6 +102,8 @@ private:
   /// Turns an attempt's end into its update, queued for the next commit.
   Ended record(const Attempt& a, const core::Outcome& outcome,
                const exec::Exited& exited);
+  Ended record_end(const Attempt& a, const core::Outcome& outcome,
+                   const exec::Exited& exited);
   void fill_finished(Ended& e, const Attempt& a, const core::Outcome& outcome,
                      const exec::Exited& exited, core::JobState state,
                      int64_t delay) const;
@@ -104,10 +115,14 @@ private:
   const std::string& m_store_dir;
   core::Template m_command;
   core::RuleSet m_rules;
-  bool m_read_output = false;       ///< some rule looks at the output
+  bool m_read_output = false; ///< some rule looks at the output
   bool m_stream = false;
   std::optional<core::Template> m_tag;
-  std::vector<std::string> m_names; ///< the row being started, decoded
+  std::optional<core::Template>
+      m_before_job; ///< the slots' hooks, row placeholders and all
+  std::optional<core::Template> m_after_job;
+  std::unordered_map<pid_t, size_t> m_after_hooks; ///< after_job running → its slot
+  std::vector<std::string> m_names;                ///< the row being started, decoded
   std::vector<std::string> m_values;
   std::unordered_map<pid_t, Attempt> m_active;
   std::vector<store::Update> m_updates;

@@ -25,6 +25,14 @@ exec::StartRequest SlotPool::request(size_t slot) const {
   return req;
 }
 
+util::Result<pid_t> SlotPool::start_script(size_t slot, const std::string& script,
+                                           const std::vector<std::string>& env) {
+  exec::StartRequest req = request(slot);
+  req.argv = {"/bin/sh", "-c", script};
+  req.env.insert(req.env.end(), env.begin(), env.end());
+  return m_runner.start(req);
+}
+
 util::Result<int> SlotPool::serve(int64_t wait_ms, pid_t own) {
   auto events = m_runner.wait(util::monotonic_ms() + wait_ms);
   if (!events) {

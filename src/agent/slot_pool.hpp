@@ -10,10 +10,9 @@
 #include "core/slots.hpp"
 #include "exec/runner.hpp"
 #include "store/store.hpp"
-
-#include <cstdint>
 #include "util/fd.hpp"
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -91,6 +90,10 @@ public:
   /// Job lines in the slot logs cost a write each: only where slots own things.
   /// Appends a timestamped line to the slot's log, logs/slot-N.log.
   void log(size_t slot, const std::string& line);
+  /// Starts `script` under sh for the slot, its output in the slot's log, and
+  /// returns at once: the caller reaps it (after_job).
+  util::Result<pid_t> start_script(size_t slot, const std::string& script,
+                                   const std::vector<std::string>& env);
   /// Why no slot could be set up, naming the first slot's log.
   std::string failure() const;
   /// The earliest of `next` and the slots' start and restart times.

@@ -82,6 +82,14 @@ util::Result<std::vector<core::SlotPorts>> plan_slots(const core::RunSettings& s
       if (auto r = check_slot_template(s, *t, what); !r) {
         return r.error();
       }
+      const bool per_job = script == &s.slot.before_job || script == &s.slot.after_job;
+      if (const std::string p = t->job_placeholder(); !per_job && !p.empty()) {
+        return util::Error{
+            std::string(what) + ": " + p +
+                " needs a job, but this hook runs once per slot, with none; "
+                "use it in slots.before_job or slots.after_job",
+            util::ErrorKind::bad_input};
+      }
     }
   }
   return core::plan_ports(s.ports, s.slots);

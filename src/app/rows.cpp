@@ -63,7 +63,17 @@ util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
     return command.error();
   }
   JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt,
-                 s.id_column};
+                 std::nullopt,        std::nullopt, s.id_column};
+  for (auto [target, text] : {std::pair{&t.before_job, &s.slot.before_job},
+                              std::pair{&t.after_job, &s.slot.after_job}}) {
+    if (!text->empty()) {
+      auto hook = core::Template::parse_word(*text, core::Shell::yes);
+      if (!hook) {
+        return hook.error();
+      }
+      *target = std::move(*hook);
+    }
+  }
   const std::pair<std::optional<core::Template>*, const std::string*> words[] = {
       {&t.key, &s.key}, {&t.priority, &s.priority}, {&t.job_lock, &s.job_lock}};
   for (const auto& [target, text] : words) {
@@ -87,7 +97,9 @@ util::Result<void> JobSource::check_row(const std::vector<std::string>& names,
       {&m_t.command, "the command"},
       {m_t.key ? &*m_t.key : nullptr, "--key"},
       {m_t.priority ? &*m_t.priority : nullptr, "--priority"},
-      {m_t.job_lock ? &*m_t.job_lock : nullptr, "--job-lock"}};
+      {m_t.job_lock ? &*m_t.job_lock : nullptr, "--job-lock"},
+      {m_t.before_job ? &*m_t.before_job : nullptr, "slots.before_job"},
+      {m_t.after_job ? &*m_t.after_job : nullptr, "slots.after_job"}};
   for (const auto& [t, what] : checks) {
     if (t) {
       if (auto r = t->check_fields(names, count, what); !r) {

@@ -36,6 +36,8 @@ struct JobTemplates {
   std::optional<core::Template> key;
   std::optional<core::Template> priority;
   std::optional<core::Template> job_lock;
+  std::optional<core::Template> before_job; ///< slots.before_job and after_job, per job
+  std::optional<core::Template> after_job;
   std::string id_column;
   /// Parses the run's templates.
   static util::Result<JobTemplates> parse(const core::RunSettings& s);

@@ -567,7 +567,7 @@ std::vector<std::string> split_off_command(const CLI::App& app,
                                            std::vector<std::string>& args) {
   size_t i = 1;
   while (i < args.size() && !args[i].empty() && args[i][0] == '-') {
-    i += args[i] == "--store" ? 2 : 1;
+    i += args[i] == "--store" || args[i] == "--store-mode" ? 2 : 1;
   }
   if (i >= args.size() ||
       (args[i] != "run" && args[i] != "validate" && args[i] != "show-config")) {

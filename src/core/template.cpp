@@ -584,6 +584,25 @@ util::Result<void> Template::check_fields(const std::vector<std::string>& names,
   return {};
 }
 
+std::string Template::job_placeholder() const {
+  for (const auto& word : m_words) {
+    for (const auto& seg : word) {
+      switch (seg.kind) {
+      case PlaceholderKind::field_name:
+      case PlaceholderKind::field_index:
+      case PlaceholderKind::whole:
+      case PlaceholderKind::job:
+      case PlaceholderKind::attempt:
+      case PlaceholderKind::position:
+        return seg.typed;
+      default:
+        break;
+      }
+    }
+  }
+  return "";
+}
+
 bool Template::uses_attempt_values() const {
   for (const auto& word : m_words) {
     for (const auto& seg : word) {

@@ -104,6 +104,9 @@ public:
                                   size_t field_count, std::string_view what) const;
   /// Whether the template uses any field by name.
   bool uses_field_names() const;
+  /// The first placeholder that needs a job (a field, {}, {job}, {attempt},
+  /// {#}), as written; "" for none. Slot hooks run with no job.
+  std::string job_placeholder() const;
   /// Whether it uses {slot_dir}.
   bool uses_slot_dir() const;
   /// Checks that every {port.NAME} names one of `ports`. ({slot_dir} is

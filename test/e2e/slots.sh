@@ -357,3 +357,38 @@ TOML
   expect_json "jobs_json $(last_run_id)" 'job("1")["exit_code"]' 4 \
     "a failing before_job fails the attempt"
 }
+
+test_after_job_runs_however_the_attempt_ended() {
+  TEST "after_job runs after every attempt, on a timeout and a cancel too, with \$rc, \$MUSTER_END_REASON and the row's placeholders"
+  printf 'account\nann\nbob\n' >acc.csv
+  cat >muster.toml <<'TOML'
+jobs = 2
+[slots]
+before_job = "echo on {account} >> marks"
+after_job = "echo off {account} $rc $MUSTER_END_REASON >> marks"
+TOML
+  expect_exit 1 muster run -q -i acc.csv --timeout 1s -- sh -c 'test {account} = ann || exec sleep 30'
+  expect_eq "$(sort marks)" $'off ann 0 exit\noff bob 143 timeout\non ann\non bob' "hook lines after a timeout"
+  rm -f marks
+  local m
+  m=$(marker 30)
+  start_bg c muster run -q --name c -i acc.csv -- sh -c "exec sleep $m" {account}
+  wait_until 5 sh -c "[ \$(pgrep -fc '^sleep $m\$') -ge 2 ]" || fail "the jobs did not start"
+  expect_exit 0 muster cancel c --force -q
+  wait_bg "$BG_PID" 30
+  expect_eq "$(grep -c ' cancel$' marks)" 2 "after_job lines with reason cancel: $(cat marks)"
+}
+
+test_hook_placeholders_are_checked() {
+  TEST "an unknown placeholder in a hook is an error in validate and at run start; slot hooks may not use the row"
+  printf 'account\nann\n' >acc.csv
+  printf '[slots]\nafter_job = "echo {slott}"\n' >muster.toml
+  expect_exit 2 muster validate -i acc.csv -- true
+  expect_contains "$STDERR" "unknown placeholder {slott} in slots.after_job" "validate"
+  expect_exit 2 muster run -q -i acc.csv -- true
+  expect_contains "$STDERR" "unknown placeholder {slott} in slots.after_job" "run"
+  printf '[slots]\nsetup = "./phone.sh start {account}"\n' >muster.toml
+  expect_exit 2 muster validate -i acc.csv -- true
+  expect_contains "$STDERR" "slots.setup: {account} needs a job" "a row placeholder in setup"
+  expect_no_file .muster
+}
