@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize bench install clean
+.PHONY: all deps build demo test test-sanitize fuzz bench install clean
 
 all: build
 
@@ -26,6 +26,11 @@ test-sanitize: deps
 	@cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		MUSTER_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
+# The libFuzzer targets, built with clang, FUZZ_SECONDS each (test/fuzz/).
+FUZZ_SECONDS ?= 10
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: build
 	@MUSTER_BENCH_DEPS=1 bash scripts/install-deps.sh
 	@bash bench/run.sh $(BUILD)/muster
@@ -44,4 +49,4 @@ install: build
 	@$(SUDO) install -D -m 0644 $(BUILD)/muster.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/muster.fish
 
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-fuzz

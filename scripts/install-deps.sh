@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages muster needs to build, test and benchmark.
+# Installs the Debian packages muster needs to build, test, benchmark and fuzz.
 # Installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
@@ -12,6 +12,11 @@ packages=(
 # Benchmarks compare against these; install them only when asked.
 if [[ "${MUSTER_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(parallel hyperfine time findutils)
+fi
+
+# The fuzz targets need clang and its libFuzzer (scripts/fuzz.sh asks for them).
+if [[ "${MUSTER_FUZZ_DEPS:-0}" == 1 ]]; then
+  packages+=(clang libclang-rt-dev)
 fi
 
 missing=()

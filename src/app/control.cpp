@@ -91,12 +91,13 @@ util::Result<Controlled> resume(store::Store& store, const std::string& ref,
     }
     return Controlled{*run, true};
   }
-  if (control->request == store::ControlRequest::cancel && run->state == core::RunState::cancelled) {
+  if (control->request == store::ControlRequest::cancel &&
+      run->state == core::RunState::cancelled) {
     return util::Error{"run " + run->id + " was cancelled"};
   }
   if (control->request != store::ControlRequest::none || now) {
-    if (auto r = store.set_control(run->rid, store::ControlRequest::none, std::nullopt, now,
-                                   make_event("resume", detail));
+    if (auto r = store.set_control(run->rid, store::ControlRequest::none, std::nullopt,
+                                   now, make_event("resume", detail));
         !r) {
       return r.error();
     }
@@ -142,8 +143,8 @@ util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
       return out;
     }
   }
-  if (auto r = store.set_control(run->rid, store::ControlRequest::cancel, std::nullopt, false,
-                                 make_event("cancel", ""));
+  if (auto r = store.set_control(run->rid, store::ControlRequest::cancel, std::nullopt,
+                                 false, make_event("cancel", ""));
       !r) {
     return r.error();
   }
@@ -206,7 +207,7 @@ util::Result<Added> add_jobs(store::Store& store, const std::string& ref,
   if (!templates) {
     return templates.error();
   }
-  auto rows = open_rows(inputs.files, inputs.format, {});
+  auto rows = open_rows(inputs.files, inputs.format, inputs.json_path, {});
   if (!rows) {
     return rows.error();
   }
@@ -224,7 +225,8 @@ util::Result<Added> add_jobs(store::Store& store, const std::string& ref,
   auto added =
       store.add_jobs(run->rid, [&](store::NewJob& job) { return source.next(job); });
   if (!added) {
-    return util::Error{added.error().message + " (nothing was added)", added.error().kind};
+    return util::Error{added.error().message + " (nothing was added)",
+                       added.error().kind};
   }
   if (auto r = store.add_event(
           run->rid, make_event("add", std::to_string(*added) + " job(s) from " +

@@ -37,7 +37,8 @@ util::Result<void> check_slot_template(const core::RunSettings& s,
 
 util::Result<JobSource> open_source(core::RunSettings& s, const JobTemplates& templates,
                                     const RunInputs& inputs, int64_t first_seq) {
-  auto rows = open_rows(inputs.files, inputs.format, inputs.groups, inputs.linked);
+  auto rows = open_rows(inputs.files, inputs.format, inputs.json_path, inputs.groups,
+                        inputs.linked);
   if (!rows) {
     return rows.error();
   }
@@ -127,8 +128,8 @@ validate_rows(const core::RunSettings& settings, const JobTemplates& templates,
       break;
     }
     if (auto [it, added] = seen.emplace(job.id, job.where); !added) {
-      return util::Error{job.where + ": duplicate job id '" + job.id + "' (first at " +
-                         it->second + ")"};
+      return util::Error{job.where + ": duplicate job id '" + util::printable(job.id) +
+                         "' (first at " + it->second + ")"};
     }
     if (each) {
       if (auto d = store::decode_fields(job.fields, names, values); !d) {

@@ -23,6 +23,7 @@ struct RunInputs {
   std::string format;                           ///< "" to go by each file's name
   std::vector<std::vector<std::string>> groups; ///< the `:::` argument groups
   std::vector<bool> linked; ///< per group: `:::+`, linked to the one before
+  std::string json_path;    ///< --json-path: the array of rows in a JSON input
 };
 
 /// Checks the slots' hooks against what the slots own, and lays out each

@@ -9,14 +9,26 @@
 
 namespace muster::app {
 
+namespace {
+
+// Names from an input, joined for a message.
+std::string printable_list(const std::vector<std::string>& names) {
+  return util::printable(util::join(names, ", "));
+}
+
+} // namespace
+
 util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
-                             const std::string& format,
+                             const std::string& format, const std::string& json_path,
                              std::vector<std::vector<std::string>> groups,
                              std::vector<bool> linked) {
   Rows rows;
   if (!groups.empty()) {
     if (!inputs.empty()) {
       return util::Error{"give rows with --input or after :::, not both"};
+    }
+    if (!json_path.empty()) {
+      return util::Error{"--json-path: the rows come after :::, not from a JSON input"};
     }
     rows.field_count = groups.size();
     rows.readers.push_back(input::make_args_reader(std::move(groups), std::move(linked)));
@@ -31,28 +43,34 @@ util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
   }
   for (size_t i = 0; i < paths.size(); ++i) {
     const auto format = forced ? *forced : input::format_for_path(paths[i]);
+    const std::string label = paths[i] == "-" ? "<stdin>" : util::printable(paths[i]);
     if (i > 0 && format != rows.format) {
-      return util::Error{"--input " + paths[i] + ": its format (" +
+      return util::Error{"--input " + label + ": its format (" +
                          std::string(input::format_name(format)) +
                          ") differs from the first input's (" +
                          std::string(input::format_name(rows.format)) + ")"};
     }
     rows.format = format;
-    auto opened = input::open_reader(paths[i], format);
+    auto opened = input::open_reader(paths[i], format, json_path);
     if (!opened) {
       return opened.error();
     }
     auto reader = std::move(*opened);
+    const std::string header_where =
+        label + ":" + std::to_string(reader->header_line()) + ":1: ";
     if (i == 0) {
       rows.columns = reader->columns();
+      rows.header_where = reader->header_line() > 0 ? header_where : "";
     } else if (reader->columns() != rows.columns) {
-      return util::Error{"--input " + paths[i] +
-                         ": its header differs from the first input's"};
+      return util::Error{
+          header_where + "its header (" + printable_list(reader->columns()) +
+          ") differs from the first input's (" + printable_list(rows.columns) + ")"};
     }
     rows.readers.push_back(std::move(reader));
-    rows.labels.push_back(paths[i] == "-" ? "<stdin>" : paths[i]);
+    rows.labels.push_back(label);
   }
-  rows.per_row_names = rows.format == input::Format::jsonl;
+  rows.per_row_names =
+      rows.format == input::Format::jsonl || rows.format == input::Format::json;
   rows.field_count = rows.columns.empty() ? 1 : rows.columns.size();
   return rows;
 }
@@ -114,7 +132,7 @@ util::Result<void> JobSource::check_fields() const {
   if (m_rows.per_row_names) {
     return {}; // each JSON Lines row is checked as it is read
   }
-  if (auto r = check_row(m_rows.columns, m_rows.field_count, ""); !r) {
+  if (auto r = check_row(m_rows.columns, m_rows.field_count, m_rows.header_where); !r) {
     return r;
   }
   const std::string& id = m_t.id_column;
@@ -128,8 +146,9 @@ util::Result<void> JobSource::check_fields() const {
   }
   if (std::find(m_rows.columns.begin(), m_rows.columns.end(), id) ==
       m_rows.columns.end()) {
-    return util::Error{"--id-column " + id + ": no such column; the columns are " +
-                       util::join(m_rows.columns, ", ")};
+    return util::Error{m_rows.header_where + "--id-column " + id +
+                       ": no such column; the columns are " +
+                       printable_list(m_rows.columns)};
   }
   return {};
 }
@@ -149,7 +168,8 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
     ++m_current;
   }
   ++m_seq;
-  const std::string where = m_rows.labels[m_current] + ":" + std::to_string(m_rec.line);
+  const std::string where = m_rows.labels[m_current] + ":" + std::to_string(m_rec.line) +
+                            ":" + std::to_string(m_rec.column);
   const auto& names = m_rows.per_row_names ? m_rec.names : m_rows.columns;
   if (m_rows.per_row_names) {
     if (auto r = check_row(names, m_rec.values.size(), where + ": "); !r) {
@@ -163,10 +183,12 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
     bool found = false;
     job.id = std::string(core::field_value(row, m_t.id_column, found));
     if (!found) {
-      return util::Error{where + ": no field '" + m_t.id_column + "' for --id-column"};
+      return util::Error{where + ": no field '" + util::printable(m_t.id_column) +
+                         "' for --id-column"};
     }
     if (job.id.empty()) {
-      return util::Error{where + ": empty job id in field '" + m_t.id_column + "'"};
+      return util::Error{where + ": empty job id in field '" +
+                         util::printable(m_t.id_column) + "'"};
     }
   }
   const core::JobContext ctx{job.id, "", 0, 1};
@@ -179,8 +201,8 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
     errno = 0;
     const long long v = std::strtoll(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || errno != 0) {
-      return util::Error{where + ": --priority: expected a whole number, got '" + text +
-                         "'"};
+      return util::Error{where + ": --priority: expected a whole number, got '" +
+                         util::printable(text) + "'"};
     }
     job.priority = v;
   }

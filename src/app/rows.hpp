@@ -19,14 +19,17 @@ struct Rows {
   std::vector<std::unique_ptr<input::Reader>> readers;
   std::vector<std::string> labels; ///< file names for messages
   std::vector<std::string> columns;
+  /// "FILE:LINE:1: " of the first input's header row (CSV, TSV); "" when none.
+  std::string header_where;
   input::Format format = input::Format::lines;
   size_t field_count = 1;     ///< for unnamed rows
-  bool per_row_names = false; ///< JSON Lines: names come with each row
+  bool per_row_names = false; ///< JSON Lines and JSON: names come with each row
 };
 
-/// Opens `inputs` (stdin when none), or the `:::` groups.
+/// Opens `inputs` (stdin when none), or the `:::` groups. `json_path` is
+/// --json-path, for JSON inputs.
 util::Result<Rows> open_rows(const std::vector<std::string>& inputs,
-                             const std::string& format,
+                             const std::string& format, const std::string& json_path,
                              std::vector<std::vector<std::string>> groups,
                              std::vector<bool> linked = {});
 
@@ -50,7 +53,7 @@ public:
   /// Checks every template, and the id column, against the inputs' fields,
   /// where the inputs name them up front.
   util::Result<void> check_fields() const;
-  /// The next job; false at the end. An error names the file and line.
+  /// The next job; false at the end. An error names the file, line and column.
   util::Result<bool> next(store::NewJob& job);
   const std::vector<std::string>& columns() const { return m_rows.columns; }
   const std::vector<std::string>& labels() const { return m_rows.labels; }

@@ -140,10 +140,16 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   add_slots_option(cmd, o->slots,
                    "Parallel slots (default: one per CPU; +N, -N or N% of the CPUs)");
   cmd.add_option("-i,--input", o->inputs,
-                 "Input file (CSV, TSV, JSONL or lines; - is stdin); repeat for several")
+                 "Input file (CSV, TSV, JSON Lines, JSON or lines; - is stdin); repeat "
+                 "for several")
       ->allow_extra_args(false);
-  cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
+  cmd.add_option("--format", o->format,
+                 "Input format: csv, tsv, jsonl (one object per line), json (an array "
+                 "of objects) or lines")
       ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
+  cmd.add_option("--json-path", o->json_path,
+                 "The array of rows in a JSON input, as keys joined by dots, e.g. "
+                 "data.jobs");
   cmd.add_option("--id-column", o->id_column, "Field that gives each job a stable id");
   cmd.add_option("--key", o->key, "Template of the job's key, e.g. {account}");
   cmd.add_flag("--shell", o->shell,
@@ -409,8 +415,10 @@ std::function<int()> setup_add(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("-i,--input", o->inputs,
                  "Input file with the new rows; repeat for several")
       ->required();
-  cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl or lines")
+  cmd.add_option("--format", o->format, "Input format: csv, tsv, jsonl, json or lines")
       ->check(CLI::IsMember({"csv", "tsv", "jsonl", "json", "ndjson", "lines"}));
+  cmd.add_option("--json-path", o->json_path,
+                 "The array of rows in a JSON input, e.g. data.jobs");
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_add(g, *o); };

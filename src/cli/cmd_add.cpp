@@ -10,8 +10,8 @@ namespace muster::cli {
 
 int cmd_add(const GlobalOptions& g, const AddOptions& o) {
   auto store = open_store(g, store::Create::no);
-  const auto added =
-      check(app::add_jobs(*store, o.run, app::RunInputs{o.inputs, o.format, {}, {}}));
+  const auto added = check(app::add_jobs(
+      *store, o.run, app::RunInputs{o.inputs, o.format, {}, {}, o.json_path}));
   const auto& run = added.target.run;
   if (g.json) {
     std::printf("%s\n", ui::dump({{"run", run.id}, {"added", added.added}}, 2).c_str());

@@ -438,7 +438,8 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
     std::fprintf(stderr, "muster: reading rows from the terminal; end them with Ctrl-D "
                          "(or give --input FILE, or ::: VALUES)\n");
   }
-  const app::RunInputs inputs{o.inputs, o.format, std::move(groups), std::move(linked)};
+  const app::RunInputs inputs{o.inputs, o.format, std::move(groups), std::move(linked),
+                              o.json_path};
   if (o.dry_run) {
     check(app::validate_rows(settings, templates, inputs, [&](const auto& argv) {
       if (g.json) {

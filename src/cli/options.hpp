@@ -54,6 +54,7 @@ struct RunOptions {
   int64_t slots = 0; ///< 0: one per CPU
   std::vector<std::string> inputs;
   std::string format;
+  std::string json_path;
   std::string id_column;
   std::string key;
   bool shell = false;
@@ -146,6 +147,7 @@ struct AddOptions {
   std::string run;
   std::vector<std::string> inputs;
   std::string format;
+  std::string json_path;
 };
 
 struct EventsOptions {

@@ -14,6 +14,10 @@ util::Result<std::unique_ptr<Reader>> open_csv_reader(LineSource source);
 util::Result<std::unique_ptr<Reader>> open_tsv_reader(LineSource source);
 /// One JSON object per non-blank line.
 std::unique_ptr<Reader> make_jsonl_reader(LineSource source);
+/// One record per element of a JSON document's array: the document itself, or
+/// the array at `path` (keys joined by dots). Checks the path's syntax here.
+util::Result<std::unique_ptr<Reader>> open_json_reader(LineSource source,
+                                                       std::string_view path);
 /// One record per line.
 std::unique_ptr<Reader> make_lines_reader(LineSource source);
 

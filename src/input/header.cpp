@@ -1,5 +1,7 @@
 #include "input/header.hpp"
 
+#include "util/strings.hpp"
+
 #include <string_view>
 #include <unordered_map>
 
@@ -19,9 +21,10 @@ util::Result<void> check_header(const LineSource& source,
     auto [it, added] = seen.emplace(names[i], i);
     if (!added) {
       return source.error_at(where[i].line, where[i].column,
-                             "duplicate header name \"" + names[i] + "\" (fields " +
-                                 std::to_string(it->second + 1) + " and " +
-                                 std::to_string(i + 1) + "): expected each name once");
+                             "duplicate header name \"" + util::printable(names[i]) +
+                                 "\" (fields " + std::to_string(it->second + 1) +
+                                 " and " + std::to_string(i + 1) +
+                                 "): expected each name once");
     }
   }
   return {};
@@ -47,6 +50,7 @@ util::Result<void> TableReader::read_header() {
   }
   rec.values.resize(m_count);
   m_columns = std::move(rec.values);
+  m_header_line = rec.line;
   return check_header(m_source, m_columns, where);
 }
 
@@ -60,6 +64,7 @@ util::Result<bool> TableReader::next(Record& rec) {
   }
   rec.values.resize(m_count);
   rec.names.clear();
+  rec.column = 1;
   return true;
 }
 

@@ -32,6 +32,7 @@ public:
   /// Reads and checks the header row; call once, before next().
   util::Result<void> read_header();
   const std::vector<std::string>& columns() const override { return m_columns; }
+  size_t header_line() const override { return m_header_line; }
   util::Result<bool> next(Record& rec) override;
 
 protected:
@@ -47,6 +48,7 @@ protected:
 
 private:
   std::vector<std::string> m_columns;
+  size_t m_header_line = 0;
 };
 
 } // namespace muster::input

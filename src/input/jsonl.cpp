@@ -1,66 +1,16 @@
 // JSON Lines: one JSON object per line; blank lines are skipped.
 
 #include "input/formats.hpp"
+#include "input/json_text.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 namespace muster::input {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 bool is_blank(std::string_view line) {
   return line.find_first_not_of(" \t") == std::string_view::npos;
-}
-
-// nlohmann's message without its "[json.exception...] parse error at line 1,
-// column N: " prefix, which would repeat the location.
-std::string parse_detail(const nlohmann::json::parse_error& e) {
-  std::string_view what = e.what();
-  size_t at = what.find("column ");
-  if (at != std::string_view::npos) {
-    size_t colon = what.find(": ", at);
-    if (colon != std::string_view::npos) {
-      what.remove_prefix(colon + 2);
-    }
-  }
-  return std::string(what);
-}
-
-std::string describe_type(const Json& doc) {
-  switch (doc.type()) {
-  case Json::value_t::array:
-    return "an array";
-  case Json::value_t::string:
-    return "a string";
-  case Json::value_t::boolean:
-    return "a boolean";
-  case Json::value_t::null:
-    return "null";
-  case Json::value_t::number_integer:
-  case Json::value_t::number_unsigned:
-  case Json::value_t::number_float:
-    return "a number";
-  case Json::value_t::binary:
-    return "binary data";
-  case Json::value_t::object:
-    return "an object";
-  case Json::value_t::discarded:
-    return "nothing";
-  }
-  return "something else";
-}
-
-void set_value(std::string& out, const Json& value) {
-  if (value.is_string()) {
-    out = value.get_ref<const std::string&>();
-  } else if (value.is_null()) {
-    out.clear();
-  } else {
-    out = value.dump();
-  }
 }
 
 class JsonlReader final : public Reader {
@@ -80,34 +30,31 @@ public:
     } while (is_blank(line));
 
     size_t line_no = m_source.line_number();
+    if (auto fault = check_json_bounds(line)) {
+      return m_source.error_at(line_no, fault->offset + 1, fault->what);
+    }
     Json doc;
     try {
       doc = Json::parse(line.begin(), line.end());
     } catch (const nlohmann::json::parse_error& e) {
-      std::string detail = parse_detail(e);
+      std::string detail = parse_detail(e.what());
       if (detail.find("expected") == std::string::npos) {
         detail += "; expected a JSON object";
       }
       return m_source.error_at(line_no, std::max<size_t>(e.byte, 1),
                                "invalid JSON: " + detail);
     }
+    size_t column = line.find_first_not_of(" \t") + 1;
     if (!doc.is_object()) {
-      size_t column = line.find_first_not_of(" \t") + 1;
       return m_source.error_at(line_no, column,
                                "line holds " + describe_type(doc) +
                                    ": expected a JSON object");
     }
 
     rec.line = line_no;
+    rec.column = column;
     rec.raw.assign(line);
-    rec.names.resize(doc.size());
-    rec.values.resize(doc.size());
-    size_t i = 0;
-    for (const auto& [key, value] : doc.items()) {
-      rec.names[i] = key;
-      set_value(rec.values[i], value);
-      ++i;
-    }
+    fill_record(rec, doc);
     return true;
   }
 

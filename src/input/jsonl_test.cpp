@@ -112,6 +112,31 @@ TEST(Jsonl, ObjectSpanningLinesIsAnError) {
   EXPECT_THAT(r.error, StartsWith("1:6: invalid JSON: "));
 }
 
+TEST(Jsonl, NestingIsBounded) {
+  const auto nested = [](size_t depth) {
+    return "{\"a\":" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}\n";
+  };
+  auto r = read_all(nested(512), Format::jsonl);
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(
+      read_all(nested(513), Format::jsonl).error,
+      "1:517: arrays and objects nested deeper than 512 levels: expected at most 512");
+  // Deep enough to exhaust the stack of a recursive printer: a clean error.
+  EXPECT_THAT(read_all(nested(60'000), Format::jsonl).error,
+              StartsWith("1:517: arrays and objects nested deeper than 512 levels"));
+  // Brackets inside strings do not count.
+  EXPECT_EQ(read_all("{\"a\":\"" + std::string(1000, '[') + "\"}\n", Format::jsonl).error,
+            "");
+}
+
+TEST(Jsonl, ErrorsQuoteNoControlBytes) {
+  auto r = read_all("{\"a\":\"\x1B]0;x\x07\"}\n", Format::jsonl);
+  EXPECT_THAT(r.error, StartsWith("1:7: invalid JSON: "));
+  EXPECT_EQ(r.error.find('\x1B'), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.find('\x07'), std::string::npos) << r.error;
+}
+
 TEST(Jsonl, StreamsLargeInput) {
   constexpr size_t k_rows = 200'000;
   std::string text;

@@ -20,6 +20,7 @@ public:
     }
     line = strip_cr(line);
     rec.line = m_source.line_number();
+    rec.column = 1;
     rec.raw.assign(line);
     rec.names.clear();
     rec.values.resize(1);
@@ -53,6 +54,7 @@ public:
       return false;
     }
     rec.line = ++m_count;
+    rec.column = 1;
     rec.names.clear();
     rec.values.resize(m_groups.size());
     rec.raw.clear();

@@ -1,6 +1,7 @@
 #include "input/reader.hpp"
 
 #include "input/formats.hpp"
+#include "util/strings.hpp"
 
 namespace muster::input {
 
@@ -26,8 +27,11 @@ std::optional<Format> parse_format(std::string_view name) {
   if (n == "tsv") {
     return Format::tsv;
   }
-  if (n == "jsonl" || n == "ndjson" || n == "json") {
+  if (n == "jsonl" || n == "ndjson") {
     return Format::jsonl;
+  }
+  if (n == "json") {
+    return Format::json;
   }
   if (n == "lines") {
     return Format::lines;
@@ -43,6 +47,8 @@ std::string_view format_name(Format format) {
     return "tsv";
   case Format::jsonl:
     return "jsonl";
+  case Format::json:
+    return "json";
   case Format::lines:
     return "lines";
   }
@@ -64,14 +70,21 @@ Format format_for_path(std::string_view path) {
   if (ext == "tsv" || ext == "tab") {
     return Format::tsv;
   }
-  if (ext == "jsonl" || ext == "ndjson" || ext == "json") {
+  if (ext == "jsonl" || ext == "ndjson") {
     return Format::jsonl;
+  }
+  if (ext == "json") {
+    return Format::json;
   }
   return Format::lines;
 }
 
-util::Result<std::unique_ptr<Reader>> open_reader(const std::string& path,
-                                                  Format format) {
+util::Result<std::unique_ptr<Reader>> open_reader(const std::string& path, Format format,
+                                                  std::string_view json_path) {
+  if (!json_path.empty() && format != Format::json) {
+    return util::Error{"--json-path " + util::printable(json_path) +
+                       ": only a JSON input (--format json, or a .json file) has one"};
+  }
   auto source = open_source(path);
   if (!source) {
     return source.error();
@@ -83,6 +96,8 @@ util::Result<std::unique_ptr<Reader>> open_reader(const std::string& path,
     return open_tsv_reader(std::move(*source));
   case Format::jsonl:
     return make_jsonl_reader(std::move(*source));
+  case Format::json:
+    return open_json_reader(std::move(*source), json_path);
   case Format::lines:
     return make_lines_reader(std::move(*source));
   }

@@ -7,6 +7,7 @@
 namespace muster::input {
 namespace {
 
+using test_support::read_all;
 using test_support::read_reader;
 using test_support::TempFile;
 using ::testing::ElementsAre;
@@ -16,7 +17,7 @@ TEST(Format, ParseFormat) {
   EXPECT_EQ(parse_format("tsv"), Format::tsv);
   EXPECT_EQ(parse_format("jsonl"), Format::jsonl);
   EXPECT_EQ(parse_format("ndjson"), Format::jsonl);
-  EXPECT_EQ(parse_format("json"), Format::jsonl);
+  EXPECT_EQ(parse_format("json"), Format::json);
   EXPECT_EQ(parse_format("lines"), Format::lines);
   EXPECT_EQ(parse_format("CSV"), Format::csv);
   EXPECT_EQ(parse_format(""), std::nullopt);
@@ -25,7 +26,8 @@ TEST(Format, ParseFormat) {
 }
 
 TEST(Format, NamesRoundTrip) {
-  for (Format f : {Format::csv, Format::tsv, Format::jsonl, Format::lines}) {
+  for (Format f :
+       {Format::csv, Format::tsv, Format::jsonl, Format::json, Format::lines}) {
     EXPECT_EQ(parse_format(format_name(f)), f);
   }
   EXPECT_EQ(format_name(Format::jsonl), "jsonl");
@@ -38,7 +40,7 @@ TEST(Format, ForPath) {
   EXPECT_EQ(format_for_path("a.tab"), Format::tsv);
   EXPECT_EQ(format_for_path("a.jsonl"), Format::jsonl);
   EXPECT_EQ(format_for_path("a.ndjson"), Format::jsonl);
-  EXPECT_EQ(format_for_path("a.json"), Format::jsonl);
+  EXPECT_EQ(format_for_path("a.json"), Format::json);
   EXPECT_EQ(format_for_path("a.txt"), Format::lines);
   EXPECT_EQ(format_for_path("-"), Format::lines);
   EXPECT_EQ(format_for_path("noext"), Format::lines);
@@ -47,8 +49,38 @@ TEST(Format, ForPath) {
   EXPECT_EQ(format_for_path(""), Format::lines);
 }
 
+TEST(OpenReader, JsonPathIsOnlyForJson) {
+  TempFile file("a\n");
+  auto reader = open_reader(file.path(), Format::lines, "data.jobs");
+  ASSERT_FALSE(reader);
+  EXPECT_THAT(reader.error().message, ::testing::StartsWith("--json-path data.jobs: "));
+}
+
+// A NUL cannot reach a job, so every reader refuses it where it stands.
+TEST(OpenReader, NulIsAnErrorInEveryFormat) {
+  using namespace std::string_literals;
+  EXPECT_EQ(read_all("a,b\n1,x\0y\n"s, Format::csv).error.substr(0, 14),
+            "2:4: NUL byte:");
+  EXPECT_EQ(read_all("a,b\n1,\"x\ny\0\"\n"s, Format::csv).error.substr(0, 14),
+            "3:2: NUL byte:");
+  EXPECT_EQ(read_all("a\tb\n1\t\0\n"s, Format::tsv).error.substr(0, 14),
+            "2:3: NUL byte:");
+  EXPECT_EQ(read_all("ok\n\0\n"s, Format::lines).error.substr(0, 14), "2:1: NUL byte:");
+  EXPECT_EQ(read_all("{\"a\":\"\0\"}\n"s, Format::jsonl).error.substr(0, 14),
+            "1:7: NUL byte:");
+  EXPECT_EQ(read_all("[{\"a\":\"\0\"}]\n"s, Format::json).error.substr(0, 14),
+            "1:8: NUL byte:");
+  EXPECT_THAT(read_all("{\"a\":\"x\\u0000\"}\n", Format::jsonl).error,
+              ::testing::StartsWith("1:8: \\u0000 (NUL) in a string"));
+  EXPECT_THAT(read_all("[\n {\"a\\u0000\":1}]\n", Format::json).error,
+              ::testing::StartsWith("2:5: \\u0000 (NUL) in a string"));
+  // An escaped backslash before "u0000" is no NUL.
+  EXPECT_EQ(read_all("{\"a\":\"\\\\u0000\"}\n", Format::jsonl).error, "");
+}
+
 TEST(OpenReader, CannotOpen) {
-  for (Format f : {Format::csv, Format::tsv, Format::jsonl, Format::lines}) {
+  for (Format f :
+       {Format::csv, Format::tsv, Format::jsonl, Format::json, Format::lines}) {
     auto reader = open_reader("/nonexistent/muster/input", f);
     ASSERT_FALSE(reader);
     EXPECT_EQ(reader.error().message,

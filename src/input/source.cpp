@@ -1,5 +1,7 @@
 #include "input/source.hpp"
 
+#include "util/strings.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -21,7 +23,7 @@ LineSource::LineSource(std::string name, util::Fd owned, int fd)
 
 util::Error LineSource::error_at(size_t line, size_t column,
                                  std::string_view what) const {
-  std::string msg = m_name;
+  std::string msg = util::printable(m_name);
   msg += ':';
   msg += std::to_string(line);
   msg += ':';
@@ -29,6 +31,17 @@ util::Error LineSource::error_at(size_t line, size_t column,
   msg += ": ";
   msg += what;
   return util::Error{std::move(msg)};
+}
+
+util::Result<bool> LineSource::checked(std::string_view line) const {
+  const void* nul = std::memchr(line.data(), '\0', line.size());
+  if (nul == nullptr) {
+    return true;
+  }
+  const auto column =
+      static_cast<size_t>(static_cast<const char*>(nul) - line.data()) + 1;
+  return error_at(m_line, column,
+                  "NUL byte: expected text, since no argument of a job can hold a NUL");
 }
 
 util::Result<void> LineSource::fill() {
@@ -59,7 +72,8 @@ util::Result<void> LineSource::fill() {
       return {};
     }
     if (errno != EINTR) {
-      return util::Error{m_name + ": cannot read: " + std::strerror(errno)};
+      return util::Error{util::printable(m_name) +
+                         ": cannot read: " + std::strerror(errno)};
     }
   }
 }
@@ -86,7 +100,7 @@ util::Result<bool> LineSource::next(std::string_view& line) {
       line = std::string_view(base + m_begin, at - m_begin);
       m_begin = m_scan = at + 1;
       ++m_line;
-      return true;
+      return checked(line);
     }
     m_scan = m_end;
     if (m_eof) {
@@ -97,7 +111,7 @@ util::Result<bool> LineSource::next(std::string_view& line) {
       line = std::string_view(base + m_begin, m_end - m_begin);
       m_begin = m_scan = m_end;
       ++m_line;
-      return true;
+      return checked(line);
     }
     if (auto r = fill(); !r) {
       return r.error();
@@ -114,7 +128,7 @@ util::Result<LineSource> open_source(const std::string& path) {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    return util::Error{path + ": cannot open: " + std::strerror(errno)};
+    return util::Error{util::printable(path) + ": cannot open: " + std::strerror(errno)};
   }
   util::Fd owned(fd);
   return LineSource(path, std::move(owned), fd);

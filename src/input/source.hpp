@@ -21,7 +21,8 @@ public:
   LineSource(std::string name, util::Fd owned, int fd);
 
   /// The next line without its "\n" (a "\r" before it is kept), valid until
-  /// the next call; false at the end.
+  /// the next call; false at the end. A NUL byte is an error: no argument or
+  /// environment value of a job could hold it.
   util::Result<bool> next(std::string_view& line);
   /// 1-based number of the line that next() returned last.
   size_t line_number() const { return m_line; }
@@ -34,6 +35,8 @@ public:
 private:
   // Reads more bytes after m_end, compacting or growing the buffer first.
   util::Result<void> fill();
+  // `line` as next() returns it: true, or the error for a NUL in it.
+  util::Result<bool> checked(std::string_view line) const;
 
   std::string m_name;
   util::Fd m_owned;

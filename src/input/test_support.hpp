@@ -74,10 +74,11 @@ inline ReadAll read_reader(Reader& reader) {
   }
 }
 
-inline ReadAll read_all(std::string_view content, Format format) {
+inline ReadAll read_all(std::string_view content, Format format,
+                        std::string_view json_path = "") {
   TempFile file(content);
   ReadAll out;
-  auto reader = open_reader(file.path(), format);
+  auto reader = open_reader(file.path(), format, json_path);
   if (!reader) {
     out.error = reader.error().message;
   } else {

@@ -85,6 +85,74 @@ void append_csv_field(std::string& out, std::string_view value) {
   out += '"';
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `text` that encodes
+// a printable code point; 0 when there is none.
+size_t printable_sequence(std::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = byte(0);
+  const size_t len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || text.size() < len) {
+    return 0;
+  }
+  uint32_t cp = c & (0x7F >> len);
+  for (size_t i = 1; i < len; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) {
+      return 0;
+    }
+    cp = (cp << 6) | (byte(i) & 0x3F);
+  }
+  const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+  const bool valid =
+      cp >= least[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+  const bool c1_control = cp < 0xA0; // U+0080..U+009F steer some terminals
+  return valid && !c1_control ? len : 0;
+}
+
+} // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      if (c == '\\') {
+        out += '\\';
+      }
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (size_t len = printable_sequence(text.substr(i)); len > 0) {
+        out.append(text.substr(i, len));
+        i += len;
+        continue;
+      }
+    }
+    switch (c) {
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default: {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    }
+    }
+    ++i;
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {

@@ -15,6 +15,11 @@ std::string sh_quote(std::string_view value);
 void append_json_string(std::string& out, std::string_view value);
 /// Appends `value` as one CSV field (RFC 4180), quoting only when needed.
 void append_csv_field(std::string& out, std::string_view value);
+/// `text` safe to print on a terminal: control bytes become `\n`, `\r`, `\t`
+/// or `\xNN`, and so do the bytes of C1 controls and of invalid UTF-8; a
+/// backslash is doubled. Valid UTF-8 text is kept as it is. Every message that
+/// quotes input uses it.
+std::string printable(std::string_view text);
 /// Joins with `sep`.
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 /// The argv as a shell would need it typed: each word sh-quoted where needed.

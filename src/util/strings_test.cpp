@@ -37,6 +37,23 @@ TEST(Strings, TruncateColumnsIsUtf8Aware) {
   EXPECT_EQ(truncate_columns("abc", 10), "abc");
 }
 
+TEST(Strings, PrintableEscapesWhatATerminalWouldObey) {
+  EXPECT_EQ(printable("plain text, été"), "plain text, été");
+  EXPECT_EQ(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(printable(std::string_view("nul\0here", 8)), "nul\\x00here");
+  EXPECT_EQ(printable("\x1B]0;title\x07\x1B[2J"), "\\x1B]0;title\\x07\\x1B[2J");
+  EXPECT_EQ(printable("del\x7F"), "del\\x7F");
+  EXPECT_EQ(printable("back\\slash"), "back\\\\slash");
+  // C1 controls (U+009B is a CSI), invalid and overlong UTF-8.
+  EXPECT_EQ(printable("\xC2\x9B"
+                      "2J"),
+            "\\xC2\\x9B2J");
+  EXPECT_EQ(printable("\xFF\xC3"), "\\xFF\\xC3");
+  EXPECT_EQ(printable("\xC0\xAF"), "\\xC0\\xAF");
+  EXPECT_EQ(printable("\xED\xA0\x80"), "\\xED\\xA0\\x80");
+  EXPECT_EQ(printable("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");
+}
+
 TEST(ParseDigits, TakesOnlyPlainDigits) {
   EXPECT_EQ(parse_digits("42", 9), 42);
   EXPECT_EQ(parse_digits("007", 3), 7);

@@ -94,6 +94,66 @@ test_invalid_json() {
   expect_rejected_in_store in.jsonl:3 muster run -i in.jsonl -- touch touched
 }
 
+test_deep_json() {
+  TEST "JSON nested 60,000 deep is a located error, not a crash"
+  python3 -c 'print("{\"a\":" + "[" * 60000 + "]" * 60000 + "}")' >deep.jsonl
+  python3 -c 'print("[\n" + "{\"a\":" * 60000 + "1" + "}" * 60000 + "]")' >deep.json
+  # A small stack, so that any recursion over the nesting would crash.
+  ulimit -S -s 1024
+  expect_rejected deep.jsonl:1:517 muster run -i deep.jsonl -- touch touched
+  expect_contains "$STDERR" "nested deeper than 512 levels" "message"
+  expect_rejected deep.json:2:2556 muster run -i deep.json -- touch touched
+  expect_rejected deep.jsonl:1:517 muster run --dry-run -i deep.jsonl -- touch touched
+  make_store
+  expect_rejected_in_store deep.jsonl:1:517 muster run -i deep.jsonl -- touch touched
+}
+
+test_nul_in_values() {
+  TEST "a NUL in a value is a located error in every format"
+  printf 'id,v\n1,a\0b\n' >in.csv
+  expect_rejected in.csv:2:4 muster run -i in.csv -- touch touched {v}
+  expect_contains "$STDERR" "NUL" "message"
+  printf 'id\tv\n1\t\0\n' >in.tsv
+  expect_rejected in.tsv:2:3 muster run -i in.tsv -- touch touched {v}
+  printf 'a\nb\0\n' >in.txt
+  expect_rejected in.txt:2:2 muster run -i in.txt -- touch touched
+  printf '{"v":"a\\u0000b"}\n' >in.jsonl
+  expect_rejected in.jsonl:1:8 muster run -i in.jsonl -- touch touched {v}
+  printf '[{"v":"a"},\n {"v":"\\u0000"}]\n' >in.json
+  expect_rejected in.json:2:8 muster run -i in.json -- touch touched {v}
+  printf 'a\0b\n' >stdin.txt
+  expect_rejected "<stdin>:1:2" muster run -- touch touched <stdin.txt
+  make_store
+  expect_rejected_in_store in.csv:2:4 muster run -i in.csv -- touch touched {v}
+}
+
+test_errors_print_no_control_bytes() {
+  TEST "input errors name FILE:LINE:COLUMN and escape the control bytes they quote"
+  printf 'id,a\n\e]0;x\a,1\n\e]0;x\a,2\n' >dup.csv
+  expect_rejected dup.csv:3:1 muster run --id-column id -i dup.csv -- touch touched
+  expect_contains "$STDERR" '\x1B]0;x\x07' "the id, escaped"
+  printf '\e[2J,a,\e[2J\n1,2,3\n' >head.csv
+  expect_rejected head.csv:1:8 muster run -i head.csv -- touch touched
+  printf '{"v":"\e[2J"}\n' >ctl.jsonl
+  expect_rejected ctl.jsonl:1:7 muster run -i ctl.jsonl -- touch touched
+  printf 'p\nx\e[2J\n' >prio.csv
+  expect_rejected prio.csv:2:1 muster run --priority '{p}' -i prio.csv -- touch touched
+  printf 'name\n1\n' >in.csv
+  expect_rejected in.csv:1:1 muster run -i in.csv -- touch touched {nosuch}
+  expect_rejected in.csv:1:1 muster run --id-column nosuch -i in.csv -- touch touched
+  printf '{"a":"1"}\n{"\\u001b[2J":"1"}\n' >keys.jsonl
+  expect_rejected keys.jsonl:2:1 muster run -i keys.jsonl -- touch touched {a}
+  printf '{"id":""}\n' >empty.jsonl
+  expect_rejected empty.jsonl:1:1 muster run --id-column id -i empty.jsonl -- touch touched
+  local f
+  for f in dup.csv head.csv ctl.jsonl prio.csv keys.jsonl; do
+    expect_exit 2 muster run -i "$f" --id-column id --priority '{p}' -- touch touched {a}
+    if printf '%s' "$STDERR" | LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]'; then
+      fail "$f: stderr holds a raw control byte: $(printf '%s' "$STDERR" | od -c | head -5)"
+    fi
+  done
+}
+
 test_unknown_placeholder() {
   TEST "unknown placeholders"
   printf 'id,name\n1,a\n' >in.csv

@@ -89,6 +89,34 @@ EOF
   expect_eq "${ARGV[1]}" 22
 }
 
+test_json_document() {
+  TEST "JSON input: an array of objects, or the one at --json-path"
+  local w
+  w=$(make_argv_writer)
+  cat >in.json <<'EOF'
+[
+  {"name": "a b", "n": 1},
+  {"name": "q\"uote", "n": [2, {"x": null}]}
+]
+EOF
+  expect_exit 0 muster run -q -j 1 -i in.json -- "$w" {name} {n}
+  argv_of 1
+  expect_eq "${ARGV[0]}|${ARGV[1]}" "a b|1"
+  argv_of 2
+  expect_eq "${ARGV[0]}|${ARGV[1]}" 'q"uote|[2,{"x":null}]'
+  printf '{"data": {"count": 2, "jobs": [{"id": "x"}, {"id": "y"}]}}' >nested.data
+  expect_exit 0 muster run -q -j 1 --format json --json-path data.jobs --id-column id \
+    -i nested.data -- echo {id}
+  expect_eq "$STDOUT" $'x\ny'
+  local run
+  run=$(last_run_id)
+  expect_exit 2 muster add "$run" -i nested.data --format json --json-path data.nosuch
+  expect_contains "$STDERR" "nested.data:1:10: --json-path data.nosuch" "missing key"
+  printf '{"data": {"jobs": [{"id": "z"}]}}' >more.data
+  expect_exit 0 muster add "$run" -q -i more.data --format json --json-path data.jobs
+  expect_json "jobs_json $run" '[x["id"] for x in j]' '["x", "y", "z"]' "jobs after add"
+}
+
 test_format_flag() {
   TEST "--format overrides the extension"
   local w

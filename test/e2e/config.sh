@@ -61,7 +61,7 @@ test_validate_runs_nothing() {
   expect_no_file ports.txt
   printf 'id,v\n1,a\n1,b\n' >dup.csv
   expect_exit 2 muster validate -i dup.csv --id-column id
-  expect_contains "$STDERR" "dup.csv:3: duplicate job id '1'" "duplicate id"
+  expect_contains "$STDERR" "dup.csv:3:1: duplicate job id '1'" "duplicate id"
   expect_no_file .muster
 }
 

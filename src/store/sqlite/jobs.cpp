@@ -3,6 +3,7 @@
 #include "store/codec.hpp"
 #include "store/sqlite/rows.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 
 #include <sqlite3.h>
@@ -48,7 +49,7 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
     }
     if (auto r = insert_job->run(); !r) {
       if (sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE) {
-        return util::Error{job.where + ": duplicate job id '" + job.id +
+        return util::Error{job.where + ": duplicate job id '" + util::printable(job.id) +
                            "': every row needs its own id (see --id-column)"};
       }
       return r.error();
