@@ -43,15 +43,19 @@ agent::AgentOptions agent_options(const std::string& location,
 
 namespace {
 
+util::Error held_error(const store::RunRecord& run, const store::Holder& holder) {
+  return util::Error{"run " + run.id + " is held by a live muster (pid " +
+                         std::to_string(holder.pid) + " on " + holder.host + "); `muster join " +
+                         run.id +
+                         "` adds this terminal as another agent, "
+                         "or stop it with `kill " +
+                         std::to_string(holder.pid) + "`",
+                     util::ErrorKind::busy};
+}
+
 util::Error busy_error(const store::RunRecord& run, const agent::AgentResult& result) {
   if (result.ending == agent::Ending::busy) {
-    return util::Error{"run " + run.id + " is held by a live muster (pid " +
-                           std::to_string(result.holder->pid) + " on " +
-                           result.holder->host + "); `muster join " + run.id +
-                           "` adds this terminal as another agent, "
-                           "or stop it with `kill " +
-                           std::to_string(result.holder->pid) + "`",
-                       util::ErrorKind::busy};
+    return held_error(run, *result.holder);
   }
   return util::Error{"run " + run.id + " cannot start: " + describe_lock(*result.lock) +
                          " (--wait-locks waits for it)",
@@ -78,6 +82,11 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   auto ports = core::plan_ports(run.settings.ports, slot_count);
   if (!ports) {
     return ports.error();
+  }
+  // A live holder's slots own these ports: say who holds the run (exit 3),
+  // not that its ports are in use.
+  if (!e.join && holder_alive(run.holder)) {
+    return held_error(run, run.holder);
   }
   if (auto r = ports_free(*ports); !r) {
     return r.error();

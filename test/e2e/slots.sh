@@ -392,3 +392,23 @@ test_hook_placeholders_are_checked() {
   expect_contains "$STDERR" "slots.setup: {account} needs a job" "a row placeholder in setup"
   expect_no_file .muster
 }
+
+test_second_orchestrator_gets_the_holder_not_the_port() {
+  TEST "a second muster on a run that a live one holds gets exit 3 and the holder's pid, not 'port in use'"
+  local base m
+  base=$(sidecar_base)
+  sidecar_config 2 "$base"
+  cat >>muster.toml <<'TOML'
+[slots.sidecar]
+command = ["python3", "-m", "http.server", "{port.web}", "--bind", "127.0.0.1"]
+ready = "tcp://127.0.0.1:{port.web}"
+ready_timeout = "20s"
+TOML
+  m=$(marker 30)
+  start_bg first muster run -q --name phones -- sh -c "exec sleep $m" {} ::: a b
+  wait_until 20 sh -c "[ \$(pgrep -fc '^sleep $m\$') -ge 2 ]" || fail "the first run's jobs did not start"
+  expect_exit 3 muster run -q --name phones -- sh -c "exec sleep $m" {} ::: a b
+  expect_contains "$STDERR" "is held by a live muster (pid $BG_PID" "the holder"
+  expect_exit 0 muster cancel phones --force -q
+  wait_bg "$BG_PID" 30
+}
