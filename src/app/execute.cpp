@@ -45,8 +45,8 @@ namespace {
 
 util::Error held_error(const store::RunRecord& run, const store::Holder& holder) {
   return util::Error{"run " + run.id + " is held by a live muster (pid " +
-                         std::to_string(holder.pid) + " on " + holder.host + "); `muster join " +
-                         run.id +
+                         std::to_string(holder.pid) + " on " + holder.host +
+                         "); `muster join " + run.id +
                          "` adds this terminal as another agent, "
                          "or stop it with `kill " +
                          std::to_string(holder.pid) + "`",

@@ -330,6 +330,9 @@ std::function<int()> setup_export(CLI::App& cmd, GlobalOptions& g) {
                  "csv (default), jsonl, or joblog (GNU parallel's)")
       ->check(CLI::IsMember({"csv", "jsonl", "joblog"}));
   cmd.add_option("-o,--output", o->output, "Write to this file instead of stdout");
+  cmd.add_option("--columns", o->columns,
+                 "CSV columns to print, in order, e.g. account,state,exit_code (input "
+                 "fields, or any key of `muster jobs --json`)");
   return [o, &g] { return cmd_export(g, *o); };
 }
 

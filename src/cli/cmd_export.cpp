@@ -8,6 +8,7 @@
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,8 +16,66 @@ namespace muster::cli {
 
 namespace {
 
-std::string opt(const std::optional<int64_t>& v) {
-  return v ? std::to_string(*v) : "";
+// The job's columns by default, named and valued as in `muster jobs --json`.
+const char* const k_job_columns[] = {
+    "id",         "key",   "state", "attempts",   "max_attempts", "exit_code", "signal",
+    "error_type", "error", "slot",  "started_at", "finished_at",  "retry_at"};
+
+// One CSV column: an input field (by index), or a key of the job's JSON.
+struct Column {
+  std::string header;
+  int input = -1; ///< index into the input's columns, or -1
+  std::string key;
+};
+
+// The columns a CSV export prints: `--columns` in its order, or the input's
+// fields and then the job's. An input field named like a job column is
+// `input.NAME`, so that no two columns share a name.
+std::vector<Column> csv_columns(const std::vector<std::string>& inputs,
+                                const std::string& chosen) {
+  const nlohmann::ordered_json sample = ui::job_json(store::JobRecord{});
+  std::vector<Column> all;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool clash = sample.contains(inputs[i]);
+    all.push_back({clash ? "input." + inputs[i] : inputs[i], static_cast<int>(i), ""});
+  }
+  if (chosen.empty()) {
+    for (const char* key : k_job_columns) {
+      all.push_back({key, -1, key});
+    }
+    return all;
+  }
+  std::vector<Column> out;
+  std::vector<std::string> wanted;
+  for (size_t at = 0; at <= chosen.size();) {
+    const size_t comma = std::min(chosen.find(',', at), chosen.size());
+    wanted.push_back(chosen.substr(at, comma - at));
+    at = comma + 1;
+  }
+  for (const auto& name : wanted) {
+    auto it = std::find_if(all.begin(), all.end(),
+                           [&](const Column& c) { return c.header == name; });
+    if (it != all.end()) {
+      out.push_back(*it);
+    } else if (sample.contains(name)) {
+      out.push_back({name, -1, name});
+    } else {
+      std::vector<std::string> names;
+      for (const auto& c : all) {
+        names.push_back(c.header);
+      }
+      for (const auto& [key, value] : sample.items()) {
+        names.push_back(key);
+      }
+      throw Failure{ExitCode::usage, "--columns: no column '" + util::printable(name) +
+                                         "'; the columns are " + util::join(names, ", ")};
+    }
+  }
+  return out;
+}
+
+std::string csv_text(const nlohmann::ordered_json& v) {
+  return v.is_null() ? "" : v.is_string() ? v.get<std::string>() : v.dump();
 }
 
 } // namespace
@@ -26,6 +85,11 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
   const auto exported = check(app::export_run(*store, o.run));
   const auto& run = exported.run;
   const auto& columns = exported.columns;
+  if (!o.columns.empty() && o.format != "csv") {
+    throw Failure{ExitCode::usage, "--columns: only for --format csv"};
+  }
+  const std::vector<Column> csv =
+      o.format == "csv" ? csv_columns(columns, o.columns) : std::vector<Column>{};
   FILE* out = stdout;
   if (!o.output.empty()) {
     out = std::fopen(o.output.c_str(), "w");
@@ -37,13 +101,11 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
 
   if (o.format == "csv") {
     line.clear();
-    for (const auto& c : columns) {
-      util::append_csv_field(line, c);
+    for (const auto& c : csv) {
+      util::append_csv_field(line, c.header);
       line += ',';
     }
-    line +=
-        "job_id,key,status,worker_id,claimed_at,completed_at,error,attempts,max_attempts,"
-        "retry_at,error_type\n";
+    line.back() = '\n';
     std::fputs(line.c_str(), out);
   } else if (o.format == "joblog") {
     std::fputs(
@@ -57,24 +119,20 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
     const auto& values = r.values;
     line.clear();
     if (o.format == "csv") {
-      for (size_t i = 0; i < columns.size(); ++i) {
-        std::string_view v;
-        if (names.empty()) {
-          v = i < values.size() ? std::string_view(values[i]) : std::string_view();
+      const nlohmann::ordered_json job = ui::job_json(j);
+      for (const auto& c : csv) {
+        if (c.input < 0) {
+          util::append_csv_field(line, csv_text(job[c.key]));
+        } else if (names.empty()) {
+          const auto i = static_cast<size_t>(c.input);
+          util::append_csv_field(line, i < values.size() ? std::string_view(values[i])
+                                                         : std::string_view());
         } else {
           bool found = false;
           core::RowView row{&names, &values, j.raw};
-          v = core::field_value(row, columns[i], found);
+          util::append_csv_field(
+              line, core::field_value(row, columns[static_cast<size_t>(c.input)], found));
         }
-        util::append_csv_field(line, v);
-        line += ',';
-      }
-      for (const std::string& v :
-           {j.id, j.key, std::string(core::to_string(j.state)), opt(j.slot),
-            util::format_timestamp(j.started_at), util::format_timestamp(j.finished_at),
-            j.error, std::to_string(j.attempts), std::to_string(j.max_attempts),
-            util::format_timestamp(j.retry_at), j.error_type}) {
-        util::append_csv_field(line, v);
         line += ',';
       }
       line.back() = '\n';

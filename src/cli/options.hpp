@@ -28,16 +28,16 @@ struct GlobalOptions {
 struct OutputFlags {
   bool no_stdout = false;
   bool no_stderr = false;
-  bool keep_order = false;  ///< -k
+  bool keep_order = false; ///< -k
   bool line_buffer = false;
-  bool ungroup = false;     ///< -u
+  bool ungroup = false; ///< -u
   bool tag = false;
-  std::string tagstring;    ///< --tagstring TEMPLATE ("" for none)
+  std::string tagstring; ///< --tagstring TEMPLATE ("" for none)
   /// --exit-code count: exit with the number of failed jobs (at most 100), as
   /// GNU parallel does, instead of muster's codes.
   std::string exit_code = "default";
-  double load = 0;         ///< --load N: no new job while the load average is above N
-  std::string memfree;     ///< --memfree SIZE: no new job while less memory is available
+  double load = 0;     ///< --load N: no new job while the load average is above N
+  std::string memfree; ///< --memfree SIZE: no new job while less memory is available
 };
 
 /// What `run`'s options are for.
@@ -45,13 +45,13 @@ enum class RunMode { run, validate, show_config };
 
 struct RunOptions {
   RunMode mode = RunMode::run;
-  std::string config;         ///< --config ("" to look for ./muster.toml)
-  std::string config_used;    ///< the file that was read, if any
-  std::set<std::string> given; ///< options given on the command line, by long name
+  std::string config;             ///< --config ("" to look for ./muster.toml)
+  std::string config_used;        ///< the file that was read, if any
+  std::set<std::string> given;    ///< options given on the command line, by long name
   std::vector<std::string> flags; ///< every long option `run` takes, for "did you mean"
   std::vector<core::PortSpec> ports;
   core::SlotSettings slot; ///< [slots] of the config: directories, hooks, stagger
-  int64_t slots = 0; ///< 0: one per CPU
+  int64_t slots = 0;       ///< 0: one per CPU
   std::vector<std::string> inputs;
   std::string format;
   std::string json_path;
@@ -71,8 +71,8 @@ struct RunOptions {
   bool dry_run = false; ///< print each job's argv; create nothing
   std::string halt;     ///< --halt now|soon,fail=N|P%
   OutputFlags output;
-  bool no_wait = false;    ///< end (exit 3 or 4) instead of waiting out a halt or a window
-  bool wait_locks = false; ///< wait for held run locks instead of refusing
+  bool no_wait = false; ///< end (exit 3 or 4) instead of waiting out a halt or a window
+  bool wait_locks = false;       ///< wait for held run locks instead of refusing
   std::string heartbeat = "2s";  ///< how often the agent sends heartbeats
   std::vector<core::Rule> rules; ///< [[rules]] of the config
   std::string halt_mode = "drain";
@@ -86,7 +86,8 @@ struct RunOptions {
   std::vector<std::string> locks;
   std::string job_lock;
   std::vector<std::string> command; ///< the command words, then `:::` groups
-  std::vector<std::string> command_words; ///< the command alone (from the line, or the config)
+  std::vector<std::string>
+      command_words; ///< the command alone (from the line, or the config)
 };
 
 struct ResumeOptions {
@@ -181,7 +182,8 @@ struct LogsOptions {
 struct ExportOptions {
   std::string run;
   std::string format = "csv";
-  std::string output; ///< "" for stdout
+  std::string output;  ///< "" for stdout
+  std::string columns; ///< --columns a,b,c: which CSV columns, in order
 };
 
 struct RetryOptions {

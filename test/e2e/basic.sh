@@ -386,23 +386,32 @@ test_logs() {
 }
 
 test_export_csv() {
-  TEST "export csv: the input columns, then job_id,key,status,..."
+  TEST "export csv: the input columns, then the job's, named as in jobs --json"
   printf 'account,video\nalice,"a,1.mp4"\nbob,b.mp4\n' >in.csv
   expect_exit 1 muster run -q --key '{account}' -i in.csv -- sh -c '[ "$0" = alice ]' {account}
   local run
   run=$(last_run_id)
   expect_exit 0 muster export "$run" --format csv -o out.csv
   expect_eq "$(head -1 out.csv | tr -d '\r')" \
-    "account,video,job_id,key,status,worker_id,claimed_at,completed_at,error,attempts,max_attempts,retry_at,error_type" \
+    "account,video,id,key,state,attempts,max_attempts,exit_code,signal,error_type,error,slot,started_at,finished_at,retry_at" \
     "header"
   expect_eq "$(wc -l <out.csv)" 3 "lines"
   python3 - out.csv >parsed.txt <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 for r in rows:
-    print("|".join([r["account"], r["video"], r["job_id"], r["key"], r["status"], r["attempts"], r["max_attempts"]]))
+    print("|".join([r["account"], r["video"], r["id"], r["key"], r["state"], r["attempts"], r["max_attempts"], r["exit_code"]]))
 EOF
-  expect_eq "$(cat parsed.txt)" $'alice|a,1.mp4|1|alice|succeeded|1|1\nbob|b.mp4|2|bob|failed|1|1' "rows"
+  expect_eq "$(cat parsed.txt)" $'alice|a,1.mp4|1|alice|succeeded|1|1|0\nbob|b.mp4|2|bob|failed|1|1|1' "rows"
+  expect_exit 0 muster export "$run" --columns video,state,exit_code
+  expect_eq "$STDOUT" $'video,state,exit_code\n"a,1.mp4",succeeded,0\nb.mp4,failed,1' "--columns"
+  expect_exit 2 muster export "$run" --columns account,nope
+  expect_contains "$STDERR" "--columns: no column 'nope'" "an unknown column"
+  # An input field named like a job column keeps its place as input.NAME.
+  printf 'id,job_id\nx1,j1\n' >seed.csv
+  expect_exit 0 muster run -q --name seed -i seed.csv -- true {job_id}
+  expect_exit 0 muster export seed
+  expect_eq "$(head -1 <<<"$STDOUT")" "input.id,job_id,id,key,state,attempts,max_attempts,exit_code,signal,error_type,error,slot,started_at,finished_at,retry_at" "no two columns share a name"
   expect_exit 0 muster export "$run" --format jsonl
   expect_eq "$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["id"] + ":" + json.loads(l)["state"] for l in sys.stdin))' <.last.out)" \
     "1:succeeded 2:failed" "jsonl export"
