@@ -16,16 +16,8 @@ hostile_values() {
 
 # check_literal: job i's first argv entry is line i of values.txt, alone.
 check_literal() {
-  local i=0 v
-  while IFS= read -r v; do
-    i=$((i + 1))
-    argv_of "$i"
-    expect_eq "${#ARGV[@]}" 1 "argc of job $i (value: $v)"
-    expect_eq "${ARGV[0]}" "$v" "argv of job $i"
-  done <values.txt
-  expect_eq "$i" "$(hostile_values | wc -l)" "values checked"
-  expect_no_file pwned
-  expect_eq "$(find "$T" -name pwned)" "" "files named pwned"
+  check_literal_in "" ""
+  expect_eq "$(wc -l <values.txt)" "$(hostile_values | wc -l)" "values checked"
 }
 
 test_plain_lines() {
