@@ -308,12 +308,12 @@ bool LocalRunner::probe(const std::string& url, int timeout_ms) {
 }
 
 void LocalRunner::signal_group(pid_t pgid, int sig) {
-  if (pgid > 0) {
-    ::kill(-pgid, sig);
-  }
-  // And whatever left the group (setsid, a daemon) but not the cgroup.
+  // In a cgroup, every process of the job (its group, and whatever left it)
+  // gets the signal once; else its process group does.
   if (auto it = m_jobs.find(pgid); m_cgroups && it != m_jobs.end()) {
     m_cgroups->signal(it->second.cgroup, sig);
+  } else if (pgid > 0) {
+    ::kill(-pgid, sig);
   }
 }
 
