@@ -267,19 +267,8 @@ util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
   if (!events) {
     return events.error();
   }
-  for (int sig : events->signals) {
-    on_signal(sig);
-  }
-  for (const auto& o : events->output) {
-    on_output(o);
-  }
-  for (const auto& e : events->exited) {
-    if (!m_pool.on_exit(e)) {
-      on_job_exit(e);
-    }
-  }
+  serve(*events);
   const int64_t mono = util::monotonic_ms();
-  after_wait();
   if (mono - m_last_tick >= m_opts.tick_ms) {
     m_last_tick = mono;
     m_reporter.tick(progress());
@@ -351,6 +340,21 @@ void Agent::on_ended(Ended& ended) {
   }
 }
 
+void Agent::serve(const exec::Events& events) {
+  for (int sig : events.signals) {
+    on_signal(sig);
+  }
+  for (const auto& o : events.output) {
+    on_output(o);
+  }
+  for (const auto& e : events.exited) {
+    if (!m_pool.on_exit(e)) {
+      on_job_exit(e);
+    }
+  }
+  after_wait();
+}
+
 void Agent::on_output(const exec::Output& output) {
   m_reporter.output(output.pid, output.is_stderr, output.data);
 }
@@ -375,6 +379,7 @@ void Agent::after_wait() {
     m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
   }
   m_attempts.check_deadlines(now);
+  m_pool.advance();
 }
 
 util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {

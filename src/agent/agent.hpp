@@ -142,13 +142,20 @@ private:
   int64_t next_deadline() const;
   Progress progress() const;
 
-  // PoolLoop: what the slot pool hands back while it waits.
-  void on_signal(int sig) override;
-  void on_job_exit(const exec::Exited& exited) override;
-  void on_output(const exec::Output& output) override;
+  /// Hands the events of one wait to the slot pool and the attempts.
+  void serve(const exec::Events& events);
+  void on_signal(int sig);
+  void on_job_exit(const exec::Exited& exited);
+  void on_output(const exec::Output& output);
   /// --halt: one more job failed; stops claiming (and running) at the limit.
   void count_failure();
-  void after_wait() override;
+  /// After each wait: the drain's grace, the jobs' and the slots' deadlines.
+  void after_wait();
+  /// Tears every slot down, serving the loop (signals, exits, heartbeats)
+  /// until the last teardown hook has ended.
+  void tear_down_slots(int64_t rid);
+
+  // PoolLoop: what the slot pool asks of the loop.
   void on_sidecar_died(size_t slot) override { m_attempts.stop_slot(slot); }
   bool draining() const override { return m_draining; }
   bool stop_at_once() const override { return m_signals_seen >= 2; }

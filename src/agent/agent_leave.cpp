@@ -13,11 +13,11 @@ namespace muster::agent {
 
 util::Result<AgentResult> Agent::finish(int64_t rid, AgentResult result) {
   if (auto r = m_store.commit(rid, m_attempts.updates(), {}, util::now_ms(), m_aid); !r) {
-    m_pool.teardown_all();
+    tear_down_slots(rid);
     return r.error();
   }
   m_attempts.updates().clear();
-  m_pool.teardown_all();
+  tear_down_slots(rid);
   const int64_t left_in_store = left_to_do() + m_counts[core::JobState::running] +
                                 m_counts[core::JobState::interrupted];
   if (left_in_store > 0) {
@@ -81,6 +81,7 @@ util::Result<AgentResult> Agent::fail(int64_t rid, const util::Error& error) {
         on_job_exit(e);
       }
     }
+    m_pool.advance();
   }
   // Tried twice, as the failure may be the store's own and passing. If it
   // stays, the attempts stay `running` under this agent in the store, and the
@@ -96,10 +97,32 @@ util::Result<AgentResult> Agent::fail(int64_t rid, const util::Error& error) {
                        committed.error().message);
   }
   m_attempts.updates().clear();
-  m_pool.teardown_all();
+  tear_down_slots(rid);
   // A run none of whose slots could be set up "could not run at all".
   leave(rid, m_could_not_run ? core::RunState::failed : core::RunState::paused);
   return error;
+}
+
+void Agent::tear_down_slots(int64_t rid) {
+  m_pool.teardown_all();
+  while (m_pool.tearing_down()) {
+    auto events = m_runner.wait(next_deadline());
+    if (!events) {
+      // The runner cannot wait any more: the keeper kills what is left when
+      // muster exits.
+      m_reporter.warning("cannot wait for the slots' teardown: " +
+                         events.error().message);
+      return;
+    }
+    serve(*events);
+    const int64_t mono = util::monotonic_ms();
+    if (m_started_mono > 0 && m_liveness.due(mono)) { // an agent that ran jobs
+      if (auto r = heartbeat(rid, mono); !r) {
+        m_reporter.warning("cannot send a heartbeat during teardown: " +
+                           r.error().message);
+      }
+    }
+  }
 }
 
 void Agent::recount_or_warn(int64_t rid) {
@@ -152,7 +175,7 @@ util::Result<AgentResult> Agent::teardown(int64_t rid, bool cancel) {
   // Which slots the dead agent had set up is not recorded: tear down all.
   auto adopted = m_pool.adopt(std::max<int64_t>(m_opts.slots, 1));
   if (adopted) {
-    m_pool.teardown_all();
+    tear_down_slots(rid);
   }
   if (cancel) {
     if (auto r = m_store.cancel_rest(rid, util::now_ms()); !r) {

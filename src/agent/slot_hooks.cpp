@@ -1,6 +1,7 @@
-// The slot pool's processes: hooks run to their end, and sidecars started,
-// probed until ready, and stopped. While the pool waits for one, every other
-// event goes on being served by the loop around it.
+// The slot pool's processes: hooks, and sidecars started, probed until ready,
+// and stopped. Each is started here and returns at once; its exit comes back
+// through on_exit, and its deadlines through advance(), so that a slot's life
+// is a chain of events of the agent's loop and never a wait of its own.
 
 #include "agent/slot_pool.hpp"
 #include "core/backoff.hpp"
@@ -13,6 +14,20 @@
 #include <sys/wait.h>
 
 namespace muster::agent {
+
+namespace {
+
+// A readiness probe waits at most this long for its answer, and failed ones
+// are tried again this often: the loop serves everything else in between.
+constexpr int k_probe_timeout_ms = 200;
+constexpr int64_t k_probe_every_ms = 200;
+
+const char* hook_name(int kind) {
+  static const char* const names[] = {"", "setup", "ready", "teardown"};
+  return names[kind];
+}
+
+} // namespace
 
 exec::StartRequest SlotPool::request(size_t slot) const {
   exec::StartRequest req;
@@ -33,30 +48,27 @@ util::Result<pid_t> SlotPool::start_script(size_t slot, const std::string& scrip
   return m_runner.start(req);
 }
 
-util::Result<int> SlotPool::serve(int64_t wait_ms, pid_t own) {
-  auto events = m_runner.wait(util::monotonic_ms() + wait_ms);
-  if (!events) {
-    return events.error();
+bool SlotPool::start_hook(size_t s, Hook kind, const std::string& script) {
+  // Values in a hook are quoted for sh, as with --shell.
+  Slot& slot = m_slots[s];
+  core::JobContext ctx{"", m_run.id, number(s), 0, &slot.values};
+  const std::string what = hook_name(static_cast<int>(kind));
+  const std::string text = core::render_without_row(script, core::Shell::yes, ctx);
+  log(s, what + ": " + text);
+  auto pid = start_script(s, text, {});
+  if (!pid) {
+    log(s, what + " could not start: " + pid.error().message);
+    slot.error = what + " could not start: " + pid.error().message;
+    return false;
   }
-  for (int sig : events->signals) {
-    m_loop.on_signal(sig);
-  }
-  for (const auto& o : events->output) {
-    m_loop.on_output(o);
-  }
-  int status = -1;
-  for (const auto& e : events->exited) {
-    if (own != 0 && e.pid == own) {
-      status = e.status;
-    } else if (!on_exit(e)) {
-      m_loop.on_job_exit(e);
-    }
-  }
-  m_loop.after_wait();
-  return status;
+  slot.hook = *pid;
+  slot.hook_kind = kind;
+  slot.hook_stopping = false;
+  m_hooks[*pid] = s;
+  return true;
 }
 
-bool SlotPool::start_sidecar(size_t s) {
+void SlotPool::start_sidecar(size_t s) {
   const auto& cfg = m_run.settings.slot;
   Slot& slot = m_slots[s];
   core::JobContext ctx{"", m_run.id, number(s), 0, &slot.values};
@@ -65,75 +77,128 @@ bool SlotPool::start_sidecar(size_t s) {
     req.argv.push_back(core::render_without_row(word, core::Shell::no, ctx));
   }
   log(s, "sidecar: " + util::join(req.argv, " "));
+  slot.state = SlotState::starting;
   auto pid = m_runner.start(req);
   if (!pid) {
-    slot.error = "sidecar could not start: " + pid.error().message;
-    log(s, slot.error);
-    return false;
+    log(s, "sidecar could not start: " + pid.error().message);
+    sidecar_failed(s, "sidecar could not start: " + pid.error().message);
+    return;
   }
   slot.sidecar = *pid;
   slot.stopping = false;
   m_sidecars[*pid] = s;
-  // Ready: the probe passes. Meanwhile other slots' jobs go on being reaped.
-  const std::string ready = core::render_without_row(cfg.ready, core::Shell::no, ctx);
-  const int64_t deadline = util::monotonic_ms() + cfg.ready_timeout_ms;
-  for (;;) {
-    if (slot.sidecar == 0) {
-      slot.error = "sidecar exited before it was ready (see " + log_path(s) + ")";
-      return false;
-    }
-    bool ok = ready.empty();
-    if (!ok && ready.rfind("cmd:", 0) == 0) {
-      auto rc = run_hook(s, "ready", ready.substr(4));
-      ok = rc && *rc == 0;
-    } else if (!ok) {
-      ok = m_runner.probe(ready, 500);
-    }
-    if (ok) {
-      log(s, "sidecar ready");
-      return true;
-    }
-    if (m_loop.draining() || util::monotonic_ms() >= deadline) {
-      slot.error = m_loop.draining() ? "stopped while its sidecar was starting"
-                                     : "sidecar not ready within " +
-                                           util::format_duration(cfg.ready_timeout_ms) +
-                                           " (" + ready + ")";
-      stop_sidecar(s);
-      const std::string tail = util::read_file(log_path(s));
-      slot.error += "; the end of its log:\n" +
-                    tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0);
-      return false;
-    }
-    // A failed wait is tried again at the next probe, until the ready deadline.
-    if (auto served = serve(200, 0); !served) {
-      log(s, "waiting for the sidecar: " + served.error().message);
-    }
+  const int64_t now = util::monotonic_ms();
+  slot.ready_by = now + cfg.ready_timeout_ms;
+  slot.probe_at = now;
+  check_ready(s, now);
+}
+
+void SlotPool::check_ready(size_t s, int64_t now) {
+  const auto& cfg = m_run.settings.slot;
+  Slot& slot = m_slots[s];
+  if (slot.hook != 0 || slot.sidecar == 0 || slot.stopping) {
+    return; // a `cmd:` check runs, or the sidecar's exit is on its way
   }
+  core::JobContext ctx{"", m_run.id, number(s), 0, &slot.values};
+  const std::string ready = core::render_without_row(cfg.ready, core::Shell::no, ctx);
+  if (now >= slot.ready_by) {
+    std::string error = "sidecar not ready within " +
+                        util::format_duration(cfg.ready_timeout_ms) + " (" + ready + ")";
+    const std::string tail = util::read_file(log_path(s));
+    error += "; the end of its log:\n" +
+             tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0);
+    stop_sidecar(s);
+    sidecar_failed(s, std::move(error));
+    return;
+  }
+  if (now < slot.probe_at) {
+    return;
+  }
+  slot.probe_at = now + k_probe_every_ms;
+  if (ready.empty() ||
+      (ready.rfind("cmd:", 0) != 0 && m_runner.probe(ready, k_probe_timeout_ms))) {
+    became_ready(s);
+  } else if (ready.rfind("cmd:", 0) == 0 &&
+             !start_hook(s, Hook::ready, cfg.ready.substr(4))) {
+    stop_sidecar(s);
+    sidecar_failed(s, slot.error);
+  }
+}
+
+void SlotPool::became_ready(size_t s) {
+  Slot& slot = m_slots[s];
+  log(s, "sidecar ready");
+  slot.state = SlotState::ready;
+  slot.ever_ready = true;
+  slot.probe_at = slot.ready_by = -1;
+}
+
+void SlotPool::sidecar_failed(size_t s, std::string error) {
+  Slot& slot = m_slots[s];
+  slot.error = std::move(error);
+  slot.probe_at = slot.ready_by = -1;
+  if (!slot.ever_ready || ++slot.restarts > m_run.settings.slot.max_restarts) {
+    fail(s, slot.error, false);
+    return;
+  }
+  slot.state = SlotState::restarting;
+  slot.restart_at = util::monotonic_ms() +
+                    core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
+  log(s, slot.error + "; restarts in " +
+             util::format_duration(slot.restart_at - util::monotonic_ms()));
 }
 
 void SlotPool::stop_sidecar(size_t s) {
   Slot& slot = m_slots[s];
-  if (slot.sidecar == 0) {
+  if (slot.sidecar == 0 || slot.stopping) {
     return;
   }
-  const pid_t pid = slot.sidecar;
   slot.stopping = true;
-  m_runner.signal_group(pid, SIGTERM);
-  const int64_t kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
-  bool killed = false;
-  while (slot.sidecar == pid) {
-    if (!killed && (util::monotonic_ms() >= kill_at || m_loop.stop_at_once())) {
-      m_runner.signal_group(pid, SIGKILL);
-      killed = true;
+  m_runner.signal_group(slot.sidecar, SIGTERM);
+  if (slot.kill_at < 0) {
+    slot.kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
+  }
+}
+
+void SlotPool::stop_hook(size_t s) {
+  Slot& slot = m_slots[s];
+  if (slot.hook == 0 || slot.hook_stopping) {
+    return;
+  }
+  slot.hook_stopping = true;
+  m_runner.signal_group(slot.hook, SIGTERM);
+  if (slot.kill_at < 0) {
+    slot.kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
+  }
+}
+
+void SlotPool::advance() {
+  const int64_t now = util::monotonic_ms();
+  const bool at_once = m_loop.stop_at_once(); // "stop at once" covers hooks too
+  for (size_t s = 0; s < m_slots.size(); ++s) {
+    Slot& slot = m_slots[s];
+    if (at_once || (slot.kill_at >= 0 && now >= slot.kill_at)) {
+      slot.kill_at = -1;
+      if (slot.hook != 0 && (at_once || slot.hook_stopping)) {
+        m_runner.signal_group(slot.hook, SIGKILL);
+      }
+      if (slot.sidecar != 0 && (at_once || slot.stopping)) {
+        m_runner.signal_group(slot.sidecar, SIGKILL);
+      }
     }
-    if (auto served = serve(100, 0); !served) {
-      break; // the runner cannot wait any more; the keeper kills the group when muster
-             // exits
+    if (slot.state == SlotState::starting && !slot.tearing_down) {
+      check_ready(s, now);
     }
   }
 }
 
 bool SlotPool::on_exit(const exec::Exited& exited) {
+  if (auto it = m_hooks.find(exited.pid); it != m_hooks.end()) {
+    const size_t slot = it->second;
+    m_hooks.erase(it);
+    on_hook_exit(slot, exited.status);
+    return true;
+  }
   auto it = m_sidecars.find(exited.pid);
   if (it == m_sidecars.end()) {
     return false;
@@ -144,15 +209,69 @@ bool SlotPool::on_exit(const exec::Exited& exited) {
   return true;
 }
 
+void SlotPool::on_hook_exit(size_t s, int status) {
+  Slot& slot = m_slots[s];
+  const Hook kind = slot.hook_kind;
+  slot.hook = 0;
+  slot.hook_kind = Hook::none;
+  slot.hook_stopping = false;
+  if (slot.sidecar == 0 || !slot.stopping) {
+    slot.kill_at = -1;
+  }
+  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const std::string what = hook_name(static_cast<int>(kind));
+  log(s, what + " exited " + std::to_string(rc));
+  if (slot.tearing_down) {
+    if (kind == Hook::teardown && rc != 0) {
+      m_reporter.warning("slot " + std::to_string(number(s)) + ": teardown exited " +
+                         std::to_string(rc));
+    }
+    continue_teardown(s);
+    return;
+  }
+  if (kind == Hook::setup) {
+    if (rc != 0) {
+      fail(s, "setup exited " + std::to_string(rc), true);
+    } else {
+      after_setup(s);
+    }
+  } else if (kind == Hook::ready && slot.state == SlotState::starting) {
+    if (rc == 0) {
+      became_ready(s);
+    } else {
+      check_ready(s, util::monotonic_ms()); // the deadline may have passed
+    }
+  }
+}
+
 void SlotPool::on_sidecar_exit(size_t s, const exec::Exited& exited) {
   Slot& slot = m_slots[s];
+  const bool on_purpose = slot.stopping;
   slot.sidecar = 0;
+  slot.stopping = false;
+  if (slot.hook == 0 || !slot.hook_stopping) {
+    slot.kill_at = -1;
+  }
   log(s, std::string("sidecar exited (") +
              (WIFEXITED(exited.status)
                   ? "code " + std::to_string(WEXITSTATUS(exited.status))
                   : "signal " + std::to_string(WTERMSIG(exited.status))) +
              ")");
-  if (slot.stopping || slot.state != SlotState::ready) {
+  if (slot.tearing_down) {
+    continue_teardown(s);
+    return;
+  }
+  if (on_purpose) {
+    return;
+  }
+  if (slot.state == SlotState::starting) {
+    if (slot.hook != 0) {
+      stop_hook(s); // its ready check asks a sidecar that is gone
+    }
+    sidecar_failed(s, "sidecar exited before it was ready (see " + log_path(s) + ")");
+    return;
+  }
+  if (slot.state != SlotState::ready) {
     return;
   }
   // It died while the run went on: the slot's job cannot trust it either.
@@ -171,25 +290,55 @@ void SlotPool::on_sidecar_exit(size_t s, const exec::Exited& exited) {
 }
 
 void SlotPool::teardown_all() {
+  m_closing = true;
   for (size_t s = 0; s < m_slots.size(); ++s) {
-    teardown(s);
+    begin_teardown(s);
   }
 }
 
-void SlotPool::teardown(size_t s) {
-  const auto& cfg = m_run.settings.slot;
+bool SlotPool::tearing_down() const {
+  for (const Slot& slot : m_slots) {
+    if (slot.tearing_down) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void SlotPool::begin_teardown(size_t s) {
   Slot& slot = m_slots[s];
-  if (!slot.set_up) {
+  if (!slot.set_up || slot.tearing_down) {
+    if (!slot.tearing_down && (m_closing || slot.retiring)) {
+      slot.state = SlotState::retired; // never set up: nothing to undo
+      slot.retiring = false;
+    }
     return;
   }
   slot.set_up = false; // once, whatever happens below
-  stop_sidecar(s);
-  if (!cfg.teardown.empty()) {
-    auto rc = run_hook(s, "teardown", cfg.teardown);
-    if (!rc || *rc != 0) {
-      m_reporter.warning("slot " + std::to_string(number(s)) + ": teardown " +
-                         (rc ? "exited " + std::to_string(*rc) : rc.error().message));
+  slot.tearing_down = true;
+  slot.teardown_ran = false;
+  continue_teardown(s);
+}
+
+void SlotPool::continue_teardown(size_t s) {
+  const auto& cfg = m_run.settings.slot;
+  Slot& slot = m_slots[s];
+  if (slot.hook != 0) {
+    if (slot.hook_kind != Hook::teardown) {
+      stop_hook(s); // a setup or ready check still running
     }
+    return;
+  }
+  if (slot.sidecar != 0) {
+    stop_sidecar(s);
+    return;
+  }
+  if (!slot.teardown_ran && !cfg.teardown.empty()) {
+    slot.teardown_ran = true;
+    if (start_hook(s, Hook::teardown, cfg.teardown)) {
+      return;
+    }
+    m_reporter.warning("slot " + std::to_string(number(s)) + ": " + slot.error);
   }
   if (!slot.dir.empty() && !cfg.dir_keep) {
     // Reported, not retried: teardown goes on for the other slots, and what
@@ -199,36 +348,18 @@ void SlotPool::teardown(size_t s) {
                          slot.dir + ": " + removed.error().message);
     }
   }
-}
-
-util::Result<int> SlotPool::run_hook(size_t slot, const std::string& what,
-                                     const std::string& script) {
-  // Values in a hook are quoted for sh, as with --shell.
-  core::JobContext ctx{"", m_run.id, number(slot), 0, &m_slots[slot].values};
-  exec::StartRequest req = request(slot);
-  req.argv = {"/bin/sh", "-c", core::render_without_row(script, core::Shell::yes, ctx)};
-  log(slot, what + ": " + req.argv.back());
-  auto pid = m_runner.start(req);
-  if (!pid) {
-    log(slot, what + " could not start: " + pid.error().message);
-    return pid.error();
-  }
-  int status = -1;
-  bool killed = false;
-  while (status < 0) {
-    auto served = serve(100, *pid);
-    if (!served) {
-      return served.error();
+  slot.tearing_down = false;
+  if (m_closing || slot.retiring) {
+    if (slot.retiring) {
+      log(s, "retired: the run was scaled down");
     }
-    status = *served;
-    if (status < 0 && m_loop.stop_at_once() && !killed) {
-      m_runner.signal_group(*pid, SIGKILL); // "stop at once" covers hooks too
-      killed = true;
-    }
+    slot.state = SlotState::retired;
+    slot.retiring = false;
+  } else {
+    // Scaled up again while it was torn down: it is set up afresh.
+    slot.state = SlotState::waiting;
+    slot.start_at = util::monotonic_ms();
   }
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  log(slot, what + " exited " + std::to_string(rc));
-  return rc;
 }
 
 } // namespace muster::agent

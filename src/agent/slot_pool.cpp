@@ -130,11 +130,8 @@ void SlotPool::scale_to(int64_t n, int64_t aid) {
 void SlotPool::retire_idle() {
   for (size_t s = 0; s < m_slots.size(); ++s) {
     Slot& slot = m_slots[s];
-    if (slot.retiring && !slot.busy) {
-      teardown(s);
-      slot.retiring = false;
-      slot.state = SlotState::retired;
-      log(s, "retired: the run was scaled down");
+    if (slot.retiring && !slot.busy && !slot.tearing_down) {
+      begin_teardown(s);
     }
   }
 }
@@ -150,8 +147,9 @@ void SlotPool::activate_due() {
   // Sidecars that died between jobs come back, with backoff.
   for (size_t s = 0; s < m_slots.size() && !m_loop.draining(); ++s) {
     const Slot& slot = m_slots[s];
-    if (slot.state == SlotState::restarting && slot.restart_at <= util::monotonic_ms()) {
-      restart_sidecar(s);
+    if (slot.state == SlotState::restarting && slot.restart_at <= util::monotonic_ms() &&
+        slot.sidecar == 0 && !slot.tearing_down) {
+      start_sidecar(s);
     }
   }
 }
@@ -167,6 +165,7 @@ void SlotPool::set_up(size_t s) {
   const auto& cfg = m_run.settings.slot;
   Slot& slot = m_slots[s];
   slot.set_up = true;
+  slot.state = SlotState::setting_up;
   if (cfg.dir) {
     auto made = cfg.dir_from.empty()
                     ? util::make_dirs(slot.dir)
@@ -179,29 +178,21 @@ void SlotPool::set_up(size_t s) {
     log(s,
         "directory " + slot.dir + (cfg.dir_from.empty() ? "" : " from " + cfg.dir_from));
   }
-  if (!cfg.setup.empty()) {
-    auto rc = run_hook(s, "setup", cfg.setup);
-    if (!rc || *rc != 0) {
-      fail(s, rc ? "setup exited " + std::to_string(*rc) : rc.error().message, true);
-      return;
-    }
+  if (cfg.setup.empty()) {
+    after_setup(s);
+  } else if (!start_hook(s, Hook::setup, cfg.setup)) {
+    fail(s, slot.error, true);
   }
-  if (!cfg.sidecar.empty() && !start_sidecar(s)) {
-    fail(s, slot.error, false);
-    return;
-  }
-  slot.state = SlotState::ready;
 }
 
-void SlotPool::restart_sidecar(size_t s) {
-  Slot& slot = m_slots[s];
-  if (start_sidecar(s)) {
-    slot.state = SlotState::ready;
-  } else if (++slot.restarts > m_run.settings.slot.max_restarts) {
-    fail(s, slot.error, false);
+void SlotPool::after_setup(size_t s) {
+  if (m_loop.draining()) {
+    return; // stopped while it was set up: only its teardown is left
+  }
+  if (m_run.settings.slot.sidecar.empty()) {
+    m_slots[s].state = SlotState::ready;
   } else {
-    slot.restart_at = util::monotonic_ms() +
-                      core::backoff_delay_ms(m_run.settings.backoff, slot.restarts, 0);
+    start_sidecar(s);
   }
 }
 
@@ -213,15 +204,17 @@ bool SlotPool::any_usable() const {
 
 bool SlotPool::any_starting() const {
   return std::any_of(m_slots.begin(), m_slots.end(), [](const Slot& s) {
-    return !s.retiring &&
-           (s.state == SlotState::waiting || s.state == SlotState::restarting);
+    return !s.retiring && !s.tearing_down &&
+           (s.state == SlotState::waiting || s.state == SlotState::setting_up ||
+            s.state == SlotState::starting || s.state == SlotState::restarting);
   });
 }
 
 const std::vector<int64_t>& SlotPool::free_numbers() {
   m_free.clear();
   for (const Slot& slot : m_slots) {
-    if (!slot.busy && slot.state == SlotState::ready && !slot.retiring) {
+    if (!slot.busy && slot.state == SlotState::ready && !slot.retiring &&
+        !slot.tearing_down) {
       m_free.push_back(slot.number);
     }
   }
@@ -234,15 +227,20 @@ std::string SlotPool::failure() const {
 }
 
 int64_t SlotPool::next_deadline(int64_t next) const {
-  if (m_loop.draining()) {
-    return next;
-  }
-  for (const auto& slot : m_slots) {
-    const int64_t t = slot.state == SlotState::waiting      ? slot.start_at
-                      : slot.state == SlotState::restarting ? slot.restart_at
-                                                            : -1;
+  auto consider = [&](int64_t t) {
     if (t >= 0 && t < next) {
       next = t;
+    }
+  };
+  for (const auto& slot : m_slots) {
+    consider(slot.kill_at);
+    if (slot.state == SlotState::starting && slot.hook == 0) {
+      consider(std::min(slot.probe_at, slot.ready_by));
+    }
+    if (!m_loop.draining()) {
+      consider(slot.state == SlotState::waiting      ? slot.start_at
+               : slot.state == SlotState::restarting ? slot.restart_at
+                                                     : -1);
     }
   }
   return next;
@@ -262,6 +260,8 @@ SlotPool::reports(const std::vector<BusySlot>& busy) const {
     r.slot = slot.number;
     switch (slot.state) {
     case SlotState::waiting:
+    case SlotState::setting_up:
+    case SlotState::starting:
       r.activity = SlotActivity::starting;
       break;
     case SlotState::ready:
@@ -285,7 +285,8 @@ SlotPool::reports(const std::vector<BusySlot>& busy) const {
       r.since = now - (mono - it->started_mono);
     }
     if (!m_run.settings.slot.sidecar.empty()) {
-      r.sidecar = slot.state == SlotState::ready        ? SidecarState::ready
+      r.sidecar = slot.tearing_down                     ? SidecarState::stopped
+                  : slot.state == SlotState::ready      ? SidecarState::ready
                   : slot.state == SlotState::restarting ? SidecarState::restarting
                   : slot.state == SlotState::failed     ? SidecarState::failed
                   : slot.sidecar != 0                   ? SidecarState::starting

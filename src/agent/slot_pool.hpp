@@ -3,8 +3,10 @@
 // (directory, setup hook, sidecar and its readiness probe), takes jobs while
 // ready, has its sidecar restarted with backoff, may be scaled away, and is
 // torn down once on every way out. Hooks and sidecars run through the same
-// Runner as jobs; while the pool waits for one, it hands every other event to
-// the loop around it, so jobs keep being reaped and signals served.
+// Runner as jobs, as processes and timers of the agent's loop: the pool starts
+// them and returns, the loop hands it their exits (on_exit) and calls advance()
+// after every wait, so slots are set up side by side and the loop never blocks
+// on one (invariant 10).
 
 #include "agent/reporter.hpp"
 #include "core/slots.hpp"
@@ -20,18 +22,10 @@
 
 namespace muster::agent {
 
-/// What the pool needs from the loop around it while it waits for a hook or
-/// a sidecar (invariant 10: the loop never blocks).
+/// What the pool needs to know of the loop around it.
 class PoolLoop {
 public:
   virtual ~PoolLoop() = default;
-  virtual void on_signal(int sig) = 0;
-  /// An exit that is not the pool's own: a job's.
-  virtual void on_job_exit(const exec::Exited& exited) = 0;
-  /// A piece of a job's output, while the pool waited on a hook or sidecar.
-  virtual void on_output(const exec::Output& output) = 0;
-  /// After each wait: deadlines may have passed.
-  virtual void after_wait() = 0;
   /// The sidecar of `slot` died while the run went on.
   virtual void on_sidecar_died(size_t slot) = 0;
   /// The first signal came: no slot is set up any more.
@@ -63,18 +57,25 @@ public:
   /// Grows or shrinks to `n` slots. New ones are set up like the first;
   /// removed ones take no new job and are torn down once idle.
   void scale_to(int64_t n, int64_t aid);
-  /// Sets up every waiting slot whose time has come, and restarts sidecars.
+  /// Begins the setup of every waiting slot whose time has come, and
+  /// restarts sidecars that are due.
   void activate_due();
-  /// Tears down the slots scaled away once they are idle.
+  /// After each wait: probes starting sidecars, and kills what did not stop
+  /// in time.
+  void advance();
+  /// Begins the teardown of the slots scaled away once they are idle.
   void retire_idle();
-  /// Runs every set-up slot's teardown, and removes slot directories.
+  /// Begins every set-up slot's teardown (which also removes its directory);
+  /// the loop serves until tearing_down() is false.
   void teardown_all();
-  /// When `exited` is a sidecar's: handles it and returns true.
+  bool tearing_down() const;
+  /// When `exited` is a hook's or a sidecar's: handles it and returns true.
   bool on_exit(const exec::Exited& exited);
 
   size_t size() const { return m_slots.size(); }
   bool any_usable() const;
-  /// Some slot still waits for its stagger or its sidecar's restart.
+  /// Some slot is not ready yet: it waits for its stagger, is being set up,
+  /// or its sidecar starts or restarts.
   bool any_starting() const;
   /// The numbers of the ready slots without a job; valid until the next call.
   const std::vector<int64_t>& free_numbers();
@@ -102,16 +103,35 @@ public:
   std::vector<store::SlotReport> reports(const std::vector<BusySlot>& busy) const;
 
 private:
-  enum class SlotState { waiting, ready, restarting, failed, retired };
+  enum class SlotState {
+    waiting,
+    setting_up,
+    starting,
+    ready,
+    restarting,
+    failed,
+    retired
+  };
+  /// The hook a slot runs, at most one at a time.
+  enum class Hook { none, setup, ready, teardown };
   struct Slot {
     SlotState state = SlotState::waiting;
-    int64_t start_at = 0;  ///< monotonic ms: when it may be set up
-    bool set_up = false;   ///< setup began, so teardown is owed
-    bool busy = false;     ///< a job runs in it
-    std::string dir;       ///< its private directory, "" when none
-    std::string error;     ///< why it failed
-    pid_t sidecar = 0;     ///< its sidecar's process group, 0 when none runs
-    bool stopping = false; ///< muster is stopping the sidecar on purpose
+    int64_t start_at = 0;    ///< monotonic ms: when it may be set up
+    bool set_up = false;     ///< setup began, so teardown is owed
+    bool busy = false;       ///< a job runs in it
+    bool ever_ready = false; ///< its sidecar was ready once: a failure now is a restart's
+    std::string dir;         ///< its private directory, "" when none
+    std::string error;       ///< why it failed
+    pid_t sidecar = 0;       ///< its sidecar's process group, 0 when none runs
+    bool stopping = false;   ///< muster is stopping the sidecar on purpose
+    pid_t hook = 0;          ///< the hook's process group, 0 when none runs
+    Hook hook_kind = Hook::none;
+    bool hook_stopping = false; ///< muster is stopping the hook on purpose
+    int64_t kill_at = -1;       ///< monotonic ms: what is being stopped is killed then
+    int64_t probe_at = -1;      ///< monotonic ms, while starting: the next probe
+    int64_t ready_by = -1;      ///< monotonic ms, while starting: the ready deadline
+    bool tearing_down = false;
+    bool teardown_ran = false; ///< in this teardown, the teardown hook was started
     int64_t restarts = 0;
     int64_t restart_at = -1; ///< monotonic ms, when restarting
     bool retiring = false;   ///< scaled away: torn down once idle
@@ -124,19 +144,26 @@ private:
   void prepare(const std::vector<core::SlotPorts>& ports);
   void add(const core::SlotPorts& ports, int64_t start_at);
   void set_up(size_t slot);
-  void restart_sidecar(size_t slot);
-  /// Starts the slot's sidecar and waits until it is ready; false (with the
-  /// slot's error set) when it cannot start, dies, or is not ready in time.
-  bool start_sidecar(size_t slot);
+  /// After the setup hook: starts the sidecar, or the slot is ready.
+  void after_setup(size_t slot);
+  /// Starts the slot's sidecar; it is probed by advance() until ready.
+  void start_sidecar(size_t slot);
+  /// While the sidecar starts: the ready deadline, and the next probe.
+  void check_ready(size_t slot, int64_t now);
+  void became_ready(size_t slot);
+  /// The sidecar could not be made ready: the slot fails, or on a restart,
+  /// is restarted again with backoff while restarts are left.
+  void sidecar_failed(size_t slot, std::string error);
   void stop_sidecar(size_t slot);
+  void stop_hook(size_t slot);
   void on_sidecar_exit(size_t slot, const exec::Exited& exited);
-  void teardown(size_t slot);
-  /// Runs a hook script for `slot` to its end; returns its exit status.
-  util::Result<int> run_hook(size_t slot, const std::string& what,
-                             const std::string& script);
-  /// Waits up to `wait_ms` and serves what happened meanwhile; returns the
-  /// wait status of `own` when it ended then, -1 otherwise.
-  util::Result<int> serve(int64_t wait_ms, pid_t own);
+  void on_hook_exit(size_t slot, int status);
+  void begin_teardown(size_t slot);
+  /// The next step of a teardown: stop the hook, then the sidecar, run the
+  /// teardown hook, remove the directory; each waits for the one before.
+  void continue_teardown(size_t slot);
+  /// Starts a hook script for `slot`; false (logged) when it cannot start.
+  bool start_hook(size_t slot, Hook kind, const std::string& script);
   /// A hook's or the sidecar's request: its output goes to the slot's log.
   exec::StartRequest request(size_t slot) const;
   std::string log_path(size_t slot) const;
@@ -152,6 +179,8 @@ private:
   std::vector<Slot> m_slots;
   std::unordered_map<int64_t, size_t> m_index;  ///< slot number → index
   std::unordered_map<pid_t, size_t> m_sidecars; ///< sidecar pid → index
+  std::unordered_map<pid_t, size_t> m_hooks;    ///< hook pid → index
+  bool m_closing = false;                       ///< teardown_all began
   std::vector<int64_t> m_free;                  ///< reused by free_numbers()
 };
 

@@ -4,11 +4,6 @@
 # whose lease was taken over is stopped by its old agent (fencing); and the
 # overview commands (workers, summary, list, cleanup) read all of it.
 
-# The newest run's state.
-run_state() {
-  json run_json 'j["state"]' 2>/dev/null
-}
-
 # Running jobs of the newest run (each test has one run).
 running_count() {
   json run_json 'j["counts"]["running"]' 2>/dev/null

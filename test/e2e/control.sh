@@ -14,11 +14,6 @@ SH
   chmod +x job.sh
 }
 
-# The newest run's state.
-run_state() {
-  json run_json 'j["state"]' 2>/dev/null
-}
-
 state_is() {
   [[ $(run_state) == "$1" ]]
 }

@@ -412,3 +412,84 @@ TOML
   expect_exit 0 muster cancel phones --force -q
   wait_bg "$BG_PID" 30
 }
+
+# slow_setup_config JOBS SETUP: slots whose setup is SETUP, and jobs that
+# write the ms of their start to started-JOB_ID.
+slow_setup_config() {
+  cat >muster.toml <<TOML
+jobs = $1
+command = ["sh", "-c", "date +%s%3N > started-\$MUSTER_JOB_ID; sleep 0.3"]
+[slots]
+setup = "$2"
+teardown = "echo teardown {slot} >> marks"
+TOML
+}
+
+test_slots_are_set_up_side_by_side_while_the_agent_beats() {
+  TEST "slots are set up in parallel, and the agent sends heartbeats while the setups run"
+  slow_setup_config 3 "sleep 2"
+  local t0 id
+  t0=$(now_ms)
+  start_bg m muster run -q --name par --heartbeat 200ms ::: a b c
+  sleep 1.3
+  expect_exit 0 muster workers --json
+  expect_eq "$(json_eval - "each('state')" <<<"$STDOUT")" "starting starting starting" "slots during setup"
+  expect_le "$(json_eval - "max(w['heartbeat_ms_ago'] for w in j)" <<<"$STDOUT")" 800 \
+    "ms since the last heartbeat, during a 2s setup with --heartbeat 200ms"
+  wait_bg "$BG_PID" 30
+  expect_eq "$BG_STATUS" 0 "the run's exit"
+  for id in 1 2 3; do
+    # One after another, the last would start after 6 s.
+    expect_lt $(($(cat started-$id) - t0)) "$(scaled 3500 5000)" "ms until job $id started"
+  done
+  expect_torn_down_once 3
+}
+
+test_a_job_is_claimed_when_its_slot_is_ready() {
+  TEST "a job's claim is its start: a slot still being set up claims nothing"
+  slow_setup_config 2 "[ {slot} = 0 ] || sleep 2"
+  expect_exit 0 muster run -q --name ready ::: $(seq 12)
+  expect_exit 0 muster jobs ready --json
+  # The store's start (the claim) and the job's own clock agree: no job
+  # waited for a setup once claimed.
+  local late
+  late=$(json_eval - "[x['id'] for x in j if abs(int(open('started-' + x['id']).read()) - x['started_at_ms']) > 300]" <<<"$STDOUT")
+  expect_eq "$late" "[]" "jobs whose claim came long before their start"
+  expect_eq "$(json_eval - "len([x for x in j if x['slot'] == 1]) > 0" <<<"$STDOUT")" true \
+    "slot 1 ran jobs once its setup ended"
+}
+
+test_cancel_during_setup() {
+  TEST "a cancel during a slow setup takes effect at once; no job starts; teardown runs"
+  local m
+  m=$(marker 30)
+  slow_setup_config 2 "sleep $m"
+  start_bg m muster run -q --name cs ::: a b c
+  wait_until 10 marker_pids "$m" >/dev/null || fail "the setups did not start"
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster cancel cs --force
+  wait_bg "$BG_PID" 30
+  expect_lt $(($(now_ms) - t0)) "$(scaled 3000 6000)" "ms from cancel to the agent's exit"
+  expect_eq "$BG_STATUS" 1 "the agent's exit after a cancel"
+  expect_no_file started-1
+  expect_eq "$(run_state)" cancelled "the run's state"
+  expect_eq "$(count_state cs cancelled)" 3 "cancelled jobs"
+  expect_torn_down_once 2
+  marker_gone "$m" || fail "the setup hooks survived the cancel"
+}
+
+test_pause_during_setup() {
+  TEST "a pause during setup holds every job back until resume"
+  slow_setup_config 2 "echo setup {slot} >> marks; sleep 1.5"
+  start_bg m muster run -q --name ps ::: a b c
+  wait_until 5 test -s marks || fail "the setups did not start"
+  expect_exit 0 muster pause ps
+  sleep 2
+  expect_no_file started-1
+  expect_no_file started-2
+  expect_exit 0 muster resume ps
+  wait_bg "$BG_PID" 30
+  expect_eq "$BG_STATUS" 0 "the run's exit after resume"
+  expect_eq "$(count_state ps succeeded)" 3 "jobs run after resume"
+}
