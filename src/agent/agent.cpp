@@ -107,6 +107,9 @@ util::Result<void> Agent::start(int64_t rid) {
   }
   m_control.start(static_cast<int64_t>(m_pool.size()));
   m_started_mono = util::monotonic_ms();
+  if (m_opts.deadline_ms > 0) {
+    m_deadline_at = m_started_mono + m_opts.deadline_ms;
+  }
   m_liveness.start(m_started_mono);
   m_reporter.started(m_run.id, progress());
   return {};
@@ -374,6 +377,15 @@ void Agent::after_wait() {
   if (m_signals_seen == 0 && m_reporter.output_closed()) {
     on_signal(SIGPIPE); // drain as for SIGTERM; the reporter stays quiet
   }
+  if (m_deadline_at >= 0 && now >= m_deadline_at && !m_deadline_passed) {
+    m_deadline_passed = true;
+    m_draining = true;
+    m_drain_deadline = -1;
+    m_reporter.notice("--deadline " + util::format_duration(m_opts.deadline_ms) +
+                      " passed: stopping " + std::to_string(m_attempts.running()) +
+                      " running job(s); the rest stay pending");
+    m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
+  }
   if (m_draining && m_drain_deadline >= 0 && now >= m_drain_deadline) {
     m_drain_deadline = -1;
     m_attempts.stop_all(SIGTERM, core::ErrorType::interrupted);
@@ -422,6 +434,9 @@ int64_t Agent::next_deadline() const {
     }
   };
   consider(m_drain_deadline);
+  if (!m_deadline_passed) {
+    consider(m_deadline_at);
+  }
   next = m_pool.next_deadline(next);
   next = m_attempts.next_deadline(next);
   const int64_t wall = util::now_ms();

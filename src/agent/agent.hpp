@@ -34,6 +34,7 @@ enum class Ending {
   halted,      ///< a rule halted the run, and no_wait was set
   waiting,     ///< every job left waits on a limit, and no_wait was set
   cancelled,   ///< `muster cancel` ended it
+  deadline,    ///< --deadline passed: running jobs were stopped, the rest left pending
 };
 
 struct AgentResult {
@@ -59,6 +60,9 @@ struct AgentOptions {
   /// End (Ending::halted or Ending::waiting) instead of waiting out a halt's
   /// cooldown or a limit's window.
   bool no_wait = false;
+  /// --deadline: past this long after the start, running jobs are stopped as
+  /// on cancel and the rest left pending (Ending::deadline); 0 for none.
+  int64_t deadline_ms = 0;
   /// How often to look for jobs that others made claimable (waiting ones).
   int64_t poll_ms = 1000;
   /// How often to read requests from other terminals (pause, cancel, scale).
@@ -180,6 +184,8 @@ private:
   bool m_could_not_run = false; ///< no slot could be set up
   bool m_draining = false;
   int64_t m_drain_deadline = -1;
+  int64_t m_deadline_at = -1; ///< monotonic ms of --deadline, -1 for none
+  bool m_deadline_passed = false;
   int m_signals_seen = 0;
   int64_t m_halted_until = 0; ///< epoch ms; claims stop until then
   std::string m_halt_reason;

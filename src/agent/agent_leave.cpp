@@ -55,6 +55,10 @@ core::RunState Agent::conclude(AgentResult& result) const {
     result.reason = m_halt_reason;
     return core::RunState::halted;
   }
+  if (m_deadline_passed && !complete) {
+    result.ending = Ending::deadline;
+    return core::RunState::paused;
+  }
   if (result.ending != Ending::waiting || complete) {
     result.ending = complete    ? Ending::completed
                     : only_held ? Ending::held

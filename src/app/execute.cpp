@@ -105,6 +105,7 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   options.heartbeat_ms = e.heartbeat_ms;
   options.me.heartbeat_ms = e.heartbeat_ms;
   options.no_wait = e.no_wait;
+  options.deadline_ms = e.deadline_ms;
   options.join = e.join;
   options.stream_output = e.stream_output;
   options.tag = e.tag;

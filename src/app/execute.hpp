@@ -25,6 +25,7 @@ struct ExecOptions {
   uint64_t min_free_bytes = 0; ///< --memfree
   bool no_wait = false;
   bool wait_locks = false;
+  int64_t deadline_ms = 0; ///< --deadline: 0 for none
   /// Settings the run takes once this agent holds it (Resumable::retuned).
   std::optional<core::RunSettings> retune;
 };

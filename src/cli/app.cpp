@@ -125,6 +125,12 @@ void add_heartbeat_flag(CLI::App& cmd, std::string& heartbeat) {
       "How often the agent sends heartbeats (default 2s); it is offline after 3 missed");
 }
 
+void add_deadline_flag(CLI::App& cmd, std::string& deadline) {
+  cmd.add_option("--deadline", deadline,
+                 "Stop the run after this long, e.g. 30m: running jobs are stopped, the "
+                 "rest stay pending (exit 124)");
+}
+
 void add_wait_flags(CLI::App& cmd, bool& no_wait, bool& wait_locks) {
   cmd.add_flag("--wait-locks", wait_locks, "Wait for held locks instead of refusing");
   cmd.add_flag(
@@ -196,6 +202,7 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
     // What only running does: validate and show-config run nothing.
     add_wait_flags(cmd, o->no_wait, o->wait_locks);
     add_heartbeat_flag(cmd, o->heartbeat);
+    add_deadline_flag(cmd, o->deadline);
     cmd.add_flag("--seed-only", o->seed_only, "Create the run and its jobs; run nothing");
     cmd.add_flag(
         "--dry-run", o->dry_run,
@@ -248,6 +255,7 @@ std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   add_wait_flags(cmd, o->no_wait, o->wait_locks);
   cmd.add_flag("--now", o->now, "End a halt's cooldown now");
   add_heartbeat_flag(cmd, o->heartbeat);
+  add_deadline_flag(cmd, o->deadline);
   cmd.add_flag("-q,--quiet", g.quiet, "No progress line and no summary");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_resume(g, *o); };

@@ -187,9 +187,21 @@ int64_t heartbeat_flag(const std::string& value) {
   return ms;
 }
 
+int64_t deadline_flag(const std::string& value) {
+  if (value.empty()) {
+    return 0;
+  }
+  const int64_t ms = duration_flag("--deadline", value);
+  if (ms <= 0) {
+    throw Failure{ExitCode::usage, "--deadline: must be more than 0"};
+  }
+  return ms;
+}
+
 app::ExecOptions exec_options(const RunOptions& o) {
   app::ExecOptions e;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
+  e.deadline_ms = deadline_flag(o.deadline);
   e.slots = o.slots;
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
@@ -507,6 +519,7 @@ int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
   e.no_wait = o.no_wait;
   e.wait_locks = o.wait_locks;
   e.heartbeat_ms = heartbeat_flag(o.heartbeat);
+  e.deadline_ms = deadline_flag(o.deadline);
   e.halt = flag_value("--halt", agent::parse_halt_on_failure(o.halt));
   return execute(*store, run, g, e, o.output);
 }

@@ -80,6 +80,15 @@ int report_ending(store::Store& store, const store::RunRecord& run,
   if (result.ending == agent::Ending::interrupted) {
     return to_int(ExitCode::interrupted);
   }
+  if (result.ending == agent::Ending::deadline) {
+    if (!g.quiet) {
+      std::fprintf(stderr,
+                   "muster: run %s passed its --deadline; `muster resume %s` continues "
+                   "it\n",
+                   run.id.c_str(), name.c_str());
+    }
+    return to_int(ExitCode::deadline);
+  }
   if (result.ending == agent::Ending::held || result.ending == agent::Ending::cancelled) {
     return to_int(ExitCode::jobs_failed);
   }

@@ -27,6 +27,9 @@ const std::vector<CodeLine> k_run = {
      "the store could not be read or written: a full disk, a read-only or\n"
      "       locked store, a damaged file (fix the disk, not the flags)"},
     {ExitCode::internal, "an internal error: muster failed in a way no input explains"},
+    {ExitCode::deadline,
+     "--deadline passed: the running jobs were stopped as by a cancel, the\n"
+     "       rest left pending; `muster resume RUN` continues it"},
     {ExitCode::interrupted,
      "interrupted by SIGINT/SIGTERM/SIGHUP; `muster resume RUN` continues it"},
     {ExitCode::output_closed,

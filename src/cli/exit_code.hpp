@@ -19,12 +19,16 @@ enum class ExitCode : int {
   store = 5,         ///< the store could not be read or written: a full disk, a read-only
                      ///< or locked store, a damaged file; fix the disk, not the flags
   internal = 70,     ///< muster failed in a way no input explains (a bug, or the system)
+  deadline = 124,    ///< --deadline passed: running jobs were stopped, the rest left
+                     ///< pending; the run can be resumed
   interrupted = 130, ///< stopped by SIGINT/SIGTERM/SIGHUP; the run can be resumed
   output_closed = 141, ///< muster's stdout was closed (`| head`): it stopped claiming and
                        ///< drained, quietly; the run can be resumed
 };
 
-inline int to_int(ExitCode c) { return static_cast<int>(c); }
+inline int to_int(ExitCode c) {
+  return static_cast<int>(c);
+}
 
 /// The "Exit codes:" section of `command`'s --help: only the codes it can
 /// return. For "" (muster --help, the man page), every code.
@@ -55,6 +59,8 @@ struct Failure {
 };
 
 /// The Failure an error ends the command with.
-inline Failure failure(const util::Error& e) { return Failure{exit_code_for(e.kind), e.message}; }
+inline Failure failure(const util::Error& e) {
+  return Failure{exit_code_for(e.kind), e.message};
+}
 
 } // namespace muster::cli

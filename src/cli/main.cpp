@@ -1,3 +1,5 @@
 #include "cli/options.hpp"
 
-int main(int argc, char** argv) { return muster::cli::main(argc, argv); }
+int main(int argc, char** argv) {
+  return muster::cli::main(argc, argv);
+}

@@ -72,8 +72,9 @@ struct RunOptions {
   std::string halt;     ///< --halt now|soon,fail=N|P%
   OutputFlags output;
   bool no_wait = false; ///< end (exit 3 or 4) instead of waiting out a halt or a window
-  bool wait_locks = false;       ///< wait for held run locks instead of refusing
-  std::string heartbeat = "2s";  ///< how often the agent sends heartbeats
+  bool wait_locks = false;      ///< wait for held run locks instead of refusing
+  std::string heartbeat = "2s"; ///< how often the agent sends heartbeats
+  std::string deadline;         ///< --deadline: how long this muster runs the run at most
   std::vector<core::Rule> rules; ///< [[rules]] of the config
   std::string halt_mode = "drain";
   int64_t per_key = 0;
@@ -99,6 +100,7 @@ struct ResumeOptions {
   bool wait_locks = false;
   bool now = false; ///< end a halt's cooldown now
   std::string heartbeat = "2s";
+  std::string deadline;
 };
 
 struct ListOptions {

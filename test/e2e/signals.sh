@@ -228,3 +228,31 @@ test_second_agent_refused_after_drain_started() {
   expect_eq "$BG_STATUS" 130 "the first muster's exit status"
   expect_eq "$(jobs_summary)" "pending:1 succeeded:1" "job states"
 }
+
+test_deadline_bounds_the_run() {
+  TEST "--deadline stops the running jobs as a cancel does, leaves the rest pending, exits 124, and resume continues"
+  local m t0
+  m=$(marker 60)
+  t0=$(now_ms)
+  expect_exit 124 muster run -j 2 --name dl --deadline 1s --kill-grace 1s \
+    -- sh -c "trap '' TERM; if [ {} = quick ]; then exit 0; fi; exec sleep $m" ::: quick slow1 slow2 slow3
+  expect_lt $(($(now_ms) - t0)) "$(scaled 4000 8000)" "ms until muster exited (deadline 1s, kill grace 1s)"
+  expect_contains "$STDERR" "--deadline 1.0s passed: stopping 2 running job(s)" "the notice"
+  expect_contains "$STDERR" "muster resume dl" "how to go on"
+  marker_gone "$m" || fail "jobs survived the deadline: $(marker_pids "$m" | tr '\n' ' ')"
+  expect_eq "$(jobs_summary)" "interrupted:2 pending:1 succeeded:1" "the jobs after the deadline"
+  expect_eq "$(run_state)" paused "the run's state"
+  # resume takes a deadline of its own.
+  expect_exit 124 muster resume dl -q --deadline 1s
+  marker_gone "$m" || fail "jobs survived the resumed run's deadline"
+  expect_json jobs_json 'sum(x["interrupts"] for x in j)' 4 "interrupted attempts over both stints"
+}
+
+test_deadline_flag_is_checked() {
+  TEST "a bad --deadline is a usage error and creates nothing"
+  expect_exit 2 muster run --deadline 0s -- true ::: a
+  expect_contains "$STDERR" "--deadline: must be more than 0"
+  expect_exit 2 muster run --deadline soon -- true ::: a
+  expect_contains "$STDERR" "--deadline: invalid duration 'soon'"
+  expect_no_file .muster/muster.db
+}
