@@ -97,6 +97,7 @@ std::optional<Ended> Attempts::start(store::Claim claim) {
   req.stdout_path = out_path(claim.seq, ".out");
   req.stderr_path = out_path(claim.seq, ".err");
   req.stream = m_stream;
+  req.pty = m_run.settings.pty;
   if (claim.attempt > 1) {
     // Output files hold the latest attempt only; a silent one leaves none.
     ::unlink(req.stdout_path.c_str());

@@ -160,6 +160,9 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--key", o->key, "Template of the job's key, e.g. {account}");
   cmd.add_flag("--shell", o->shell,
                "Run the command through sh -c, values quoted for sh");
+  cmd.add_flag("--pty", o->pty,
+               "Give each job a pseudo-terminal as stdin, stdout and stderr (its output "
+               "is captured as stdout)");
   cmd.add_option("--retries", o->retries, "Maximum attempts per job (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   cmd.add_option("--backoff", o->backoff, "Delay before the first retry (default 1s)");

@@ -43,6 +43,7 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   core::RunSettings s;
   s.command = std::move(command);
   s.shell = o.shell ? core::Shell::yes : core::Shell::no;
+  s.pty = o.pty;
   s.slots =
       o.slots > 0 ? o.slots : std::max<int64_t>(1, std::thread::hardware_concurrency());
   s.max_attempts = o.retries;

@@ -319,6 +319,7 @@ const ConfigKey k_config_key_table[] = {
      "the field that is each job's id"},
     {"key", ConfigType::text, &RunOptions::key, "--key", "the key limits apply to"},
     {"shell", ConfigType::boolean, &RunOptions::shell, "--shell", "run through sh -c"},
+    {"pty", ConfigType::boolean, &RunOptions::pty, "--pty", "a terminal for each job"},
     {"retries", ConfigType::whole, &RunOptions::retries, "--retries", "attempts per job"},
     {"backoff", ConfigType::duration, &RunOptions::backoff, "--backoff",
      "first retry delay"},

@@ -58,6 +58,7 @@ struct RunOptions {
   std::string id_column;
   std::string key;
   bool shell = false;
+  bool pty = false;
   int64_t retries = 1;
   std::string backoff = "1s";
   std::string backoff_max = "5m";

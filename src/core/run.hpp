@@ -39,6 +39,7 @@ struct SlotSettings {
 struct RunSettings {
   std::vector<std::string> command; ///< the command template's words
   Shell shell = Shell::no;
+  bool pty = false; ///< each job's stdin, stdout and stderr are a pseudo-terminal
   int64_t slots = 1;
   int64_t max_attempts = 1; ///< --retries
   BackoffPolicy backoff;
@@ -54,10 +55,10 @@ struct RunSettings {
   SlotSettings slot;                 ///< directories, hooks and stagger
   std::vector<Rule> rules;           ///< what outcomes mean, tried in order
   HaltMode halt_mode = HaltMode::drain;
-  Limits limits;                     ///< per-key and rate limits, enforced by the store
-  std::string priority;              ///< template of each job's priority ("" for none)
-  std::vector<std::string> locks;    ///< names the run holds while an agent runs it
-  std::string job_lock;              ///< template of the lock each job holds ("" for none)
+  Limits limits;                  ///< per-key and rate limits, enforced by the store
+  std::string priority;           ///< template of each job's priority ("" for none)
+  std::vector<std::string> locks; ///< names the run holds while an agent runs it
+  std::string job_lock;           ///< template of the lock each job holds ("" for none)
 };
 
 /// The counts of a run's jobs by state, indexed by JobState.

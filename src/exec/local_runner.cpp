@@ -13,10 +13,12 @@
 #include <fcntl.h>
 #include <sstream>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 #include <unordered_set>
 
@@ -76,6 +78,39 @@ util::Result<std::pair<util::Fd, util::Fd>> make_pipe() {
     return sys_error("fcntl(O_NONBLOCK)");
   }
   return std::make_pair(std::move(read_end), std::move(write_end));
+}
+
+// A new pseudo-terminal: its master (first), non-blocking, and its slave,
+// both close-on-exec. What is written to it keeps its "\n" (no ONLCR), and
+// nothing typed is echoed.
+util::Result<std::pair<util::Fd, util::Fd>> make_pty() {
+  util::Fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) {
+    return sys_error("posix_openpt");
+  }
+  char name[128];
+  if (::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0 ||
+      ::ptsname_r(master.get(), name, sizeof name) != 0) {
+    return sys_error("a pseudo-terminal");
+  }
+  util::Fd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.valid()) {
+    return sys_error(std::string("open ") + name);
+  }
+  struct termios t {};
+  if (::tcgetattr(slave.get(), &t) == 0) {
+    t.c_oflag &= ~static_cast<tcflag_t>(ONLCR);
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(slave.get(), TCSANOW, &t);
+  }
+  struct winsize size {};
+  size.ws_row = 24;
+  size.ws_col = 80;
+  ::ioctl(slave.get(), TIOCSWINSZ, &size);
+  if (fcntl(master.get(), F_SETFL, O_NONBLOCK) != 0) {
+    return sys_error("fcntl(O_NONBLOCK)");
+  }
+  return std::make_pair(std::move(master), std::move(slave));
 }
 
 } // namespace
@@ -158,11 +193,14 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   if (!path) {
     return path.error();
   }
-  auto out = make_pipe();
+  // With a terminal, everything the job writes comes through its master.
+  auto out = request.pty ? make_pty() : make_pipe();
   if (!out) {
     return out.error();
   }
-  auto err = make_pipe();
+  auto err = request.pty ? util::Result<std::pair<util::Fd, util::Fd>>(
+                               std::make_pair(util::Fd(), util::Fd()))
+                         : make_pipe();
   if (!err) {
     return err.error();
   }
@@ -187,7 +225,11 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   sr.argv = argv.data();
   sr.envp = envp.data();
   sr.stdout_fd = out->second.get();
-  sr.stderr_fd = err->second.get();
+  sr.stderr_fd = request.pty ? sr.stdout_fd : err->second.get();
+  if (request.pty) {
+    sr.stdin_fd = sr.stdout_fd;
+    sr.controlling_tty = true;
+  }
   Cgroups::Job cgroup;
   if (m_cgroups) {
     auto taken = m_cgroups->take();
@@ -220,6 +262,9 @@ util::Result<pid_t> LocalRunner::start(const StartRequest& request) {
   m_keeper.add(*pid);
   Job& added = m_jobs.emplace(*pid, std::move(job)).first->second;
   for (Stream* s : {&added.out, &added.err}) {
+    if (!s->pipe.valid()) {
+      continue; // stderr, with a terminal
+    }
     struct epoll_event ev {};
     ev.events = EPOLLIN;
     ev.data.fd = s->pipe.get();

@@ -54,6 +54,19 @@ protected:
   std::unique_ptr<LocalRunner> m_runner;
 };
 
+TEST_F(RunnerTest, PtyJobsHaveATerminalThatLeadsTheirSession) {
+  StartRequest req = request(
+      {"sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo tty; echo err >&2; "
+                   "[ \"$(ps -o sid= -p $$)\" -eq $$ ] && echo leader"});
+  req.pty = true;
+  auto pid = m_runner->start(req);
+  ASSERT_TRUE(pid.ok()) << pid.error().message;
+  auto e = wait_for(*pid);
+  EXPECT_EQ(WEXITSTATUS(e.status), 0);
+  EXPECT_EQ(e.stdout_data, "tty\nerr\nleader\n"); // stderr too, and no "\r"
+  EXPECT_EQ(e.stderr_bytes, 0u);
+}
+
 TEST_F(RunnerTest, RecordsExitCodes) {
   auto pid = m_runner->start(request({"sh", "-c", "exit 3"}));
   ASSERT_TRUE(pid.ok());

@@ -23,6 +23,10 @@ struct StartRequest {
   std::string stderr_path; ///< may be the same file as stdout_path when `append`
   bool append = false;     ///< add to the files (a slot's log) instead of replacing them
   bool stream = false;     ///< also hand each chunk to the caller, in Events::output
+  /// Its stdin, stdout and stderr are a new pseudo-terminal, its controlling
+  /// terminal (it leads a session of its own). What it writes there is its
+  /// stdout; nothing is typed to it. Newlines stay "\n" (no ONLCR).
+  bool pty = false;
 };
 
 /// Output up to this size is also kept in memory and handed back with the

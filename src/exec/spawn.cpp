@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -51,7 +52,7 @@ int child_main(void* arg) {
   const SpawnRequest& r = *a->request;
   // Own process group, so that a Ctrl-C at the terminal reaches muster only
   // and a timeout can signal the job's whole tree.
-  if (setpgid(0, 0) != 0) {
+  if ((r.controlling_tty ? setsid() : setpgid(0, 0)) < 0) {
     child_fail(a, errno);
   }
   if (r.cgroup_procs >= 0 && write(r.cgroup_procs, "0", 1) != 1) {
@@ -80,6 +81,9 @@ int child_main(void* arg) {
 
   int in = r.stdin_fd >= 0 ? r.stdin_fd : a->devnull;
   if (dup2(in, 0) < 0 || dup2(r.stdout_fd, 1) < 0 || dup2(r.stderr_fd, 2) < 0) {
+    child_fail(a, errno);
+  }
+  if (r.controlling_tty && ioctl(0, TIOCSCTTY, 0) != 0) {
     child_fail(a, errno);
   }
   execve(r.path, r.argv, r.envp);

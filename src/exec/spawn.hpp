@@ -21,6 +21,9 @@ struct SpawnRequest {
   /// A cgroup's cgroup.procs: the child moves itself there before exec, so
   /// that everything it starts is born inside (-1: stay in muster's).
   int cgroup_procs = -1;
+  /// stdin_fd is a terminal that becomes the child's controlling terminal:
+  /// the child leads a new session (and so still its own process group).
+  bool controlling_tty = false;
 };
 
 /// Starts the process. Its pid is also its process group id. A failure to

@@ -13,6 +13,7 @@ std::string encode_settings(const core::RunSettings& s) {
   json j = {
       {"command", s.command},
       {"shell", s.shell == core::Shell::yes},
+      {"pty", s.pty},
       {"slots", s.slots},
       {"max_attempts", s.max_attempts},
       {"backoff_ms", s.backoff.initial_ms},
@@ -79,6 +80,7 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     core::RunSettings s;
     s.command = j.at("command").get<std::vector<std::string>>();
     s.shell = j.at("shell").get<bool>() ? core::Shell::yes : core::Shell::no;
+    s.pty = j.value("pty", false);
     s.slots = j.at("slots").get<int64_t>();
     s.max_attempts = j.at("max_attempts").get<int64_t>();
     s.backoff.initial_ms = j.at("backoff_ms").get<int64_t>();

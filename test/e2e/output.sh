@@ -202,3 +202,32 @@ test_captured_output_on_a_full_disk_fails_the_attempt() {
   done
   unmount_tmpfs
 }
+
+test_pty_gives_each_job_a_terminal() {
+  TEST "--pty: each job's stdin, stdout and stderr are a terminal of its own; its output is captured as usual"
+  cat >job.sh <<'SH'
+for fd in 0 1 2; do [ -t $fd ] && echo "fd $fd: tty" || echo "fd $fd: no tty"; done
+tty >tty-$1
+echo "to stderr" >&2
+printf 'two\nlines\n'
+SH
+  expect_exit 0 muster run -q -j 2 --name t --pty -- sh job.sh {} ::: a b
+  expect_eq "$(grep -c 'fd [012]: tty' <<<"$STDOUT")" 6 "descriptors that are terminals (3 per job)"
+  expect_contains "$STDOUT" "to stderr" "stderr comes through the terminal"
+  [[ $(cat tty-a) == /dev/pts/* && $(cat tty-a) != "$(cat tty-b)" ]] ||
+    fail "each job has a terminal of its own: a=$(cat tty-a) b=$(cat tty-b)"
+  expect_exit 0 muster logs t 1
+  expect_contains "$STDOUT" "fd 1: tty" "the captured output"
+  # Newlines stay newlines: no "\r" is added on the way.
+  expect_eq "$(od -c .muster/runs/*/out/1.out | grep -c '\\r')" 0 "carriage returns in the captured output"
+  expect_exit 0 muster run -q -- sh job.sh {} ::: c
+  expect_contains "$STDOUT" "fd 1: no tty" "without --pty, no terminal"
+}
+
+test_pty_jobs_are_stopped_like_any() {
+  TEST "--pty: a timeout stops the job and what it started on its terminal"
+  local m
+  m=$(marker 60)
+  expect_exit 1 muster run -q --pty --timeout 500ms --kill-grace 500ms -- sh -c "sleep $m & sleep $m" ::: a
+  marker_gone "$m" || fail "a --pty job's processes survived its timeout: $(marker_pids "$m" | tr '\n' ' ')"
+}
