@@ -148,28 +148,25 @@ void SlotPool::sidecar_failed(size_t s, std::string error) {
              util::format_duration(slot.restart_at - util::monotonic_ms()));
 }
 
-void SlotPool::stop_sidecar(size_t s) {
-  Slot& slot = m_slots[s];
-  if (slot.sidecar == 0 || slot.stopping) {
+void SlotPool::stop(Slot& slot, pid_t pid, bool& stopping) {
+  if (pid == 0 || stopping) {
     return;
   }
-  slot.stopping = true;
-  m_runner.signal_group(slot.sidecar, SIGTERM);
+  stopping = true;
+  m_runner.signal_group(pid, SIGTERM);
   if (slot.kill_at < 0) {
     slot.kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
   }
 }
 
+void SlotPool::stop_sidecar(size_t s) {
+  Slot& slot = m_slots[s];
+  stop(slot, slot.sidecar, slot.stopping);
+}
+
 void SlotPool::stop_hook(size_t s) {
   Slot& slot = m_slots[s];
-  if (slot.hook == 0 || slot.hook_stopping) {
-    return;
-  }
-  slot.hook_stopping = true;
-  m_runner.signal_group(slot.hook, SIGTERM);
-  if (slot.kill_at < 0) {
-    slot.kill_at = util::monotonic_ms() + m_run.settings.kill_grace_ms;
-  }
+  stop(slot, slot.hook, slot.hook_stopping);
 }
 
 void SlotPool::advance() {

@@ -154,6 +154,9 @@ private:
   /// The sidecar could not be made ready: the slot fails, or on a restart,
   /// is restarted again with backoff while restarts are left.
   void sidecar_failed(size_t slot, std::string error);
+  /// SIGTERM to `pid`'s group, once (`stopping`), and SIGKILL after the kill
+  /// grace (advance()).
+  void stop(Slot& slot, pid_t pid, bool& stopping);
   void stop_sidecar(size_t slot);
   void stop_hook(size_t slot);
   void on_sidecar_exit(size_t slot, const exec::Exited& exited);

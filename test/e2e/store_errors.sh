@@ -266,3 +266,25 @@ test_store_errors_say_what_muster_was_doing() {
     expect_not_contains "$STDERR" "$sql" "no SQL in the message"
   done
 }
+
+test_a_store_cut_short_at_creation_can_be_read() {
+  TEST "a store whose creation a kill -9 cut short (a hot rollback journal) opens for reading"
+  mkdir -m 700 .muster
+  # A writer that dies inside its first transaction, before WAL mode.
+  python3 -c "
+import os, sqlite3
+c = sqlite3.connect('.muster/muster.db', isolation_level=None)
+c.execute('PRAGMA journal_mode=DELETE')
+c.execute('CREATE TABLE t(a)')
+c.execute('BEGIN IMMEDIATE')
+c.execute('INSERT INTO t VALUES (1)')
+c.execute('PRAGMA cache_size=0')
+for i in range(2000):
+    c.execute('INSERT INTO t VALUES (?)', (os.urandom(200),))
+os._exit(0)"
+  [[ -s .muster/muster.db-journal ]] || fail "the test could not leave a hot journal"
+  expect_exit 0 muster list
+  expect_exit 0 muster run -q -- true ::: a
+  expect_exit 0 muster list --json
+  expect_json "muster list --json" 'len(j)' 1 "runs in the store"
+}

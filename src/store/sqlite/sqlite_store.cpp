@@ -239,7 +239,15 @@ SqliteStore::open(const std::string& dir, Create create, Access access) {
 
 util::Result<std::unique_ptr<SqliteStore>>
 SqliteStore::open_read_only(const std::string& dir) {
-  auto db = Db::open(dir + "/muster.db", read_mode(dir, dir + "/muster.db"));
+  const std::string path = dir + "/muster.db";
+  if (exists(path + "-journal") && write_denied(path) == 0 && write_denied(dir) == 0) {
+    // A store whose creation was cut short (kill -9) keeps a hot rollback
+    // journal, which only a writer may roll back: a reader would fail with
+    // "attempt to write a readonly database". Open as a writer, which
+    // finishes that recovery, as the next `muster run` would.
+    return open(dir, Create::no, Access::read_write);
+  }
+  auto db = Db::open(path, read_mode(dir, path));
   if (!db) {
     return db.error();
   }
