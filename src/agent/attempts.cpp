@@ -250,7 +250,9 @@ bool Attempts::start_after_job(const Attempt& a, const core::Outcome& outcome,
                          " could not start: " + pid.error().message);
     return false;
   }
-  m_after_hooks[*pid] = slot;
+  const int64_t timeout = m_run.settings.timeout_ms;
+  m_after_hooks[*pid] =
+      AfterHook{slot, timeout > 0 ? util::monotonic_ms() + timeout : -1};
   return true;
 }
 
@@ -259,7 +261,7 @@ std::optional<size_t> Attempts::on_hook_exit(const exec::Exited& exited) {
   if (it == m_after_hooks.end()) {
     return std::nullopt;
   }
-  const size_t slot = it->second;
+  const size_t slot = it->second.slot;
   m_after_hooks.erase(it);
   if (!WIFEXITED(exited.status) || WEXITSTATUS(exited.status) != 0) {
     m_pool.log(slot, "after_job exited with status " + std::to_string(exited.status));
@@ -445,6 +447,11 @@ void Attempts::stop_all(int sig, core::ErrorType reason) {
     }
     a.deadline = -1;
   }
+  if (sig == SIGKILL) {
+    for (const auto& [pid, hook] : m_after_hooks) {
+      m_runner.signal_group(pid, SIGKILL); // "stop at once" covers hooks too
+    }
+  }
 }
 
 void Attempts::check_deadlines(int64_t now) {
@@ -456,6 +463,19 @@ void Attempts::check_deadlines(int64_t now) {
       a.kill_at = now + m_run.settings.kill_grace_ms;
     } else if (a.kill_at >= 0 && now >= a.kill_at) {
       a.kill_at = -1;
+      m_runner.signal_group(pid, SIGKILL);
+    }
+  }
+  for (auto& [pid, hook] : m_after_hooks) {
+    if (hook.deadline >= 0 && now >= hook.deadline) {
+      hook.deadline = -1;
+      m_pool.log(hook.slot, "after_job timed out after " +
+                                util::format_duration(m_run.settings.timeout_ms) +
+                                ": stopping it");
+      m_runner.signal_group(pid, SIGTERM);
+      hook.kill_at = now + m_run.settings.kill_grace_ms;
+    } else if (hook.kill_at >= 0 && now >= hook.kill_at) {
+      hook.kill_at = -1;
       m_runner.signal_group(pid, SIGKILL);
     }
   }
@@ -492,12 +512,18 @@ void Attempts::fence_all() {
 }
 
 int64_t Attempts::next_deadline(int64_t next) const {
-  for (const auto& [pid, a] : m_active) {
-    for (int64_t t : {a.deadline, a.kill_at}) {
-      if (t >= 0 && t < next) {
-        next = t;
-      }
+  auto consider = [&next](int64_t t) {
+    if (t >= 0 && t < next) {
+      next = t;
     }
+  };
+  for (const auto& [pid, a] : m_active) {
+    consider(a.deadline);
+    consider(a.kill_at);
+  }
+  for (const auto& [pid, hook] : m_after_hooks) {
+    consider(hook.deadline);
+    consider(hook.kill_at);
   }
   return next;
 }

@@ -121,8 +121,15 @@ private:
   std::optional<core::Template>
       m_before_job; ///< the slots' hooks, row placeholders and all
   std::optional<core::Template> m_after_job;
-  std::unordered_map<pid_t, size_t> m_after_hooks; ///< after_job running → its slot
-  std::vector<std::string> m_names;                ///< the row being started, decoded
+  /// An after_job that runs, keeping its slot busy. It gets the run's
+  /// --timeout, then SIGKILL after the kill grace, as a job does.
+  struct AfterHook {
+    size_t slot = 0;
+    int64_t deadline = -1; ///< monotonic ms; -1 without --timeout
+    int64_t kill_at = -1;
+  };
+  std::unordered_map<pid_t, AfterHook> m_after_hooks;
+  std::vector<std::string> m_names; ///< the row being started, decoded
   std::vector<std::string> m_values;
   std::unordered_map<pid_t, Attempt> m_active;
   std::vector<store::Update> m_updates;

@@ -493,3 +493,19 @@ test_pause_during_setup() {
   expect_eq "$BG_STATUS" 0 "the run's exit after resume"
   expect_eq "$(count_state ps succeeded)" 3 "jobs run after resume"
 }
+
+test_after_job_gets_the_timeout() {
+  TEST "an after_job that hangs is stopped at the run's --timeout, and frees its slot"
+  local m
+  m=$(marker 60)
+  cat >muster.toml <<TOML
+[slots]
+after_job = "exec sleep $m"
+TOML
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster run -q -j 1 --timeout 1s --kill-grace 500ms -- true ::: a b
+  expect_lt $(($(now_ms) - t0)) "$(scaled 5000 9000)" "ms for two jobs whose after_job hangs (timeout 1s)"
+  marker_gone "$m" || fail "an after_job outlived its timeout"
+  expect_contains "$(cat .muster/runs/*/logs/slot-0.log)" "after_job timed out after 1.0s" "the slot's log"
+}
