@@ -43,20 +43,19 @@ util::Result<Controlled> pause(store::Store& store, const std::string& ref,
   if (!run) {
     return run.error();
   }
-  const auto request =
+  store::ControlChange change;
+  change.request =
       stop_running ? store::ControlRequest::pause_stop : store::ControlRequest::pause;
-  if (auto r =
-          store.set_control(run->rid, request, std::nullopt, false,
-                            make_event("pause", stop_running ? "stop running jobs" : ""));
+  const bool alive = holder_alive(run->holder);
+  if (!alive) {
+    change.state = core::RunState::paused; // no agent to say so
+  }
+  if (auto r = store.set_control(
+          run->rid, change, make_event("pause", stop_running ? "stop running jobs" : ""));
       !r) {
     return r.error();
   }
-  const bool alive = holder_alive(run->holder);
-  if (!alive) {
-    if (auto r = store.set_run_state(run->rid, core::RunState::paused); !r) {
-      return r.error();
-    }
-  } else {
+  if (alive) {
     // The agent acknowledges by setting the run's state.
     wait_for(2000, [&] {
       auto now = store.find_run(run->id);
@@ -82,23 +81,30 @@ util::Result<Controlled> resume(store::Store& store, const std::string& ref,
   }
   if (holder_alive(run->holder)) {
     // A live agent continues: it reads the cleared pause within a moment.
-    if (auto r =
-            store.set_control(run->rid, store::ControlRequest::none,
-                              slots > 0 ? std::optional<int64_t>(slots) : std::nullopt,
-                              now, make_event("resume", detail));
-        !r) {
+    store::ControlChange change;
+    change.request = store::ControlRequest::none;
+    change.target_slots = slots > 0 ? std::optional<int64_t>(slots) : std::nullopt;
+    change.lift_halt = now;
+    if (auto r = store.set_control(run->rid, change, make_event("resume", detail)); !r) {
       return r.error();
     }
     return Controlled{*run, true};
   }
-  if (control->request == store::ControlRequest::cancel &&
-      run->state == core::RunState::cancelled) {
-    return util::Error{"run " + run->id + " was cancelled"};
+  if (control->request == store::ControlRequest::cancel) {
+    if (run->state == core::RunState::cancelled) {
+      return util::Error{"run " + run->id + " was cancelled"};
+    }
+    // A cancel that did not finish (its agent died during it) is not undone.
+    return util::Error{"run " + run->id +
+                       " is being cancelled, but the cancel did not finish; `muster "
+                       "cancel " +
+                       run->id + " --force` finishes it"};
   }
   if (control->request != store::ControlRequest::none || now) {
-    if (auto r = store.set_control(run->rid, store::ControlRequest::none, std::nullopt,
-                                   now, make_event("resume", detail));
-        !r) {
+    store::ControlChange change;
+    change.request = store::ControlRequest::none;
+    change.lift_halt = now;
+    if (auto r = store.set_control(run->rid, change, make_event("resume", detail)); !r) {
       return r.error();
     }
     run = store.find_run(run->id);
@@ -129,7 +135,7 @@ util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
   if (!run) {
     return run.error();
   }
-  Cancelled out{*run, false, {}};
+  Cancelled out{*run};
   auto before = store.counts(run->rid);
   if (!before) {
     return before.error();
@@ -143,33 +149,55 @@ util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
       return out;
     }
   }
-  if (auto r = store.set_control(run->rid, store::ControlRequest::cancel, std::nullopt,
-                                 false, make_event("cancel", ""));
-      !r) {
+  store::ControlChange change;
+  change.request = store::ControlRequest::cancel;
+  if (auto r = store.set_control(run->rid, change, make_event("cancel", "")); !r) {
     return r.error();
   }
-  if (holder_alive(run->holder)) {
-    // Its agent stops the jobs' process groups, tears down, and cancels the rest.
-    const int64_t limit = run->settings.kill_grace_ms + 30'000;
-    if (!wait_for(limit, [&] { return !holder_alive(run->holder); })) {
-      return util::Error{"run " + run->id + ": its agent (pid " +
-                         std::to_string(run->holder.pid) + ") did not stop in time"};
+  // Done only when the run says cancelled. A live agent does it; when it
+  // dies first (or there is none), this process finishes the cancel. Another
+  // muster that takes the run meanwhile sees the request and cancels it.
+  for (int round = 0; round < 3; ++round) {
+    auto now = store.find_run(run->id);
+    if (!now) {
+      return now.error();
     }
-  } else {
-    // No agent: cancel it here (leftover processes are killed on takeover).
-    auto result = teardown(store, location, *run, true);
+    if (now->state == core::RunState::cancelled) {
+      break;
+    }
+    if (holder_alive(now->holder)) {
+      // Its agent stops the jobs' process groups, tears down, and cancels the rest.
+      const int64_t limit = now->settings.kill_grace_ms + 30'000;
+      const auto holder = now->holder;
+      if (!wait_for(limit, [&] { return !holder_alive(holder); })) {
+        return util::Error{"run " + run->id + ": its agent (pid " +
+                           std::to_string(holder.pid) + ") did not stop in time"};
+      }
+      out.agent_pid = holder.pid;
+      continue; // it ended: cancelled, or it died during the cancel
+    }
+    // No live agent: cancel it here (leftover processes are killed on takeover).
+    out.finished_here = true;
+    auto result = teardown(store, location, *now, true);
     if (!result) {
       return result.error();
     }
-    if (result->ending == agent::Ending::busy) {
-      return util::Error{"run " + run->id + " was taken by another muster meanwhile",
-                         util::ErrorKind::busy};
-    }
+  }
+  auto final = store.find_run(run->id);
+  if (!final) {
+    return final.error();
+  }
+  if (final->state != core::RunState::cancelled) {
+    return util::Error{
+        "run " + run->id + " is still " + std::string(core::to_string(final->state)) +
+        ": another muster holds it (pid " + std::to_string(final->holder.pid) +
+        "); it cancels the run at its next turn"};
   }
   auto after = store.counts(run->rid);
   if (!after) {
     return after.error();
   }
+  out.run = *final;
   out.cancelled = true;
   out.after = *after;
   return out;
@@ -186,7 +214,9 @@ util::Result<Controlled> scale(store::Store& store, const std::string& ref,
                        run->id + " -j " + std::to_string(slots) +
                        "` runs it with that many slots"};
   }
-  if (auto r = store.set_control(run->rid, std::nullopt, slots, false,
+  store::ControlChange change;
+  change.target_slots = slots;
+  if (auto r = store.set_control(run->rid, change,
                                  make_event("scale", "-j " + std::to_string(slots)));
       !r) {
     return r.error();
@@ -222,17 +252,15 @@ util::Result<Added> add_jobs(store::Store& store, const std::string& ref,
   if (auto r = source.check_fields(); !r) {
     return r.error();
   }
-  auto added =
-      store.add_jobs(run->rid, [&](store::NewJob& job) { return source.next(job); });
+  const std::string from = util::join(source.labels(), ", ");
+  auto added = store.add_jobs(
+      run->rid, [&](store::NewJob& job) { return source.next(job); },
+      [&](int64_t n) {
+        return make_event("add", std::to_string(n) + " job(s) from " + from);
+      });
   if (!added) {
     return util::Error{added.error().message + " (nothing was added)",
                        added.error().kind};
-  }
-  if (auto r = store.add_event(
-          run->rid, make_event("add", std::to_string(*added) + " job(s) from " +
-                                          util::join(source.labels(), ", ")));
-      !r) {
-    return r.error();
   }
   return Added{Controlled{*run, holder_alive(run->holder)}, *added};
 }
@@ -246,7 +274,15 @@ util::Result<Retried> retry(store::Store& store, const std::string& ref,
   if (!sel.job_id && !sel.failed && !sel.interrupted) {
     sel.failed = sel.interrupted = true;
   }
-  auto moved = store.retry(run->rid, sel);
+  std::string which = sel.job_id ? "job " + *sel.job_id : "";
+  if (!sel.job_id) {
+    which = sel.failed && sel.interrupted ? "failed and interrupted"
+            : sel.failed                  ? "failed"
+                                          : "interrupted";
+  }
+  auto moved = store.retry(run->rid, sel, [&](int64_t n) {
+    return make_event("retry", std::to_string(n) + " job(s): " + which);
+  });
   if (!moved) {
     return moved.error();
   }

@@ -46,10 +46,13 @@ struct Cancelled {
   store::RunRecord run;
   bool cancelled = false; ///< false: the confirmation said no
   core::Counts after;
+  int64_t agent_pid = 0;      ///< the live agent that acted on it, if any
+  bool finished_here = false; ///< no live agent (or it died): this process did it
 };
 
-/// Cancels the run: its agent (or this process, when it has none) stops the
-/// running jobs, tears the slots down and cancels what is unfinished.
+/// Cancels the run: its agent (or this process, when it has none, or when it
+/// dies during the cancel) stops the running jobs, tears the slots down and
+/// cancels what is unfinished. Succeeds only once the run is cancelled.
 /// `confirm` is asked first when set.
 util::Result<Cancelled> cancel(store::Store& store, const std::string& location,
                                const std::string& ref, const ConfirmCancel& confirm);

@@ -62,9 +62,16 @@ int cmd_cancel(const GlobalOptions& g, const CancelOptions& o) {
     return to_int(ExitCode::jobs_failed);
   }
   if (!g.quiet) {
+    std::string how;
+    if (done.finished_here && done.agent_pid > 0) {
+      how = " (its agent, pid " + std::to_string(done.agent_pid) +
+            ", died during the cancel; this muster finished it)";
+    } else if (done.finished_here) {
+      how = " (it had no live agent; this muster stopped it)";
+    }
     std::fprintf(stderr,
-                 "muster: run %s cancelled: %lld job(s) cancelled, %lld succeeded\n",
-                 done.run.id.c_str(),
+                 "muster: run %s cancelled%s: %lld job(s) cancelled, %lld succeeded\n",
+                 done.run.id.c_str(), how.c_str(),
                  static_cast<long long>(done.after[core::JobState::cancelled]),
                  static_cast<long long>(done.after[core::JobState::succeeded]));
   }

@@ -1,16 +1,17 @@
 #include "exec/proc.hpp"
 
+#include "util/time.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <optional>
 #include <string_view>
 #include <unistd.h>
 #include <unordered_map>
-
-#include "util/time.hpp"
 
 namespace muster::exec {
 
@@ -34,25 +35,32 @@ std::string read_file(const std::string& path, size_t limit = 1 << 20) {
   return out;
 }
 
-// Fields of /proc/PID/stat after the command name, which may hold spaces.
-bool stat_fields(pid_t pid, int64_t& pgid, int64_t& start_ticks) {
+/// What /proc/PID/stat says of a process.
+struct Stat {
+  char state = '?'; ///< R, S, D, Z (a zombie: exited, not yet reaped), X, ...
+  int64_t pgid = 0;
+  int64_t start_ticks = 0;
+};
+
+// The fields after the command name, which may hold spaces and parentheses.
+std::optional<Stat> read_stat(pid_t pid) {
   std::string s = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
   size_t close = s.rfind(')');
-  if (close == std::string::npos) {
-    return false;
+  if (close == std::string::npos || close + 2 >= s.size()) {
+    return std::nullopt;
   }
   // After ") ": state(3) ppid(4) pgrp(5) ... starttime(22).
   const char* p = s.c_str() + close + 2;
+  Stat st;
+  st.state = *p;
   int field = 3;
-  pgid = 0;
-  start_ticks = 0;
   while (*p && field <= 22) {
     const char* end = std::strchr(p, ' ');
     if (field == 5) {
-      pgid = std::strtoll(p, nullptr, 10);
+      st.pgid = std::strtoll(p, nullptr, 10);
     } else if (field == 22) {
-      start_ticks = std::strtoll(p, nullptr, 10);
-      return true;
+      st.start_ticks = std::strtoll(p, nullptr, 10);
+      return st;
     }
     if (!end) {
       break;
@@ -60,7 +68,7 @@ bool stat_fields(pid_t pid, int64_t& pgid, int64_t& start_ticks) {
     p = end + 1;
     ++field;
   }
-  return false;
+  return std::nullopt;
 }
 
 int64_t boot_time_ms() {
@@ -91,9 +99,8 @@ bool environ_has(const std::string& env, std::string_view entry) {
 } // namespace
 
 int64_t process_start_ticks(pid_t pid) {
-  int64_t pgid = 0;
-  int64_t ticks = 0;
-  return stat_fields(pid, pgid, ticks) ? ticks : 0;
+  const auto st = read_stat(pid);
+  return st ? st->start_ticks : 0;
 }
 
 int64_t process_start_epoch_ms(pid_t pid) {
@@ -111,7 +118,13 @@ bool process_alive(pid_t pid, int64_t start_ticks) {
   if (::kill(pid, 0) != 0 && errno != EPERM) {
     return false;
   }
-  return start_ticks == 0 || process_start_ticks(pid) == start_ticks;
+  // A zombie has exited: only its parent has yet to reap it.
+  const auto st = read_stat(pid);
+  if (!st) {
+    return false;
+  }
+  return st->state != 'Z' && st->state != 'X' &&
+         (start_ticks == 0 || st->start_ticks == start_ticks);
 }
 
 int kill_leftovers(const std::string& run_id, const std::vector<Leftover>& jobs) {
@@ -137,11 +150,12 @@ int kill_leftovers(const std::string& run_id, const std::vector<Leftover>& jobs)
     if (*end != '\0' || pid <= 0 || pid == self) {
       continue;
     }
-    int64_t pgid = 0;
-    int64_t ticks = 0;
-    if (!stat_fields(static_cast<pid_t>(pid), pgid, ticks)) {
+    const auto st = read_stat(static_cast<pid_t>(pid));
+    if (!st) {
       continue;
     }
+    const int64_t pgid = st->pgid;
+    const int64_t ticks = st->start_ticks;
     bool kill_it = false;
     if (auto it = by_pgid.find(pgid); it != by_pgid.end()) {
       const int64_t started = boot_time_ms() + ticks * 1000 / sysconf(_SC_CLK_TCK);

@@ -13,7 +13,8 @@ namespace muster::exec {
 int64_t process_start_ticks(pid_t pid);
 /// The process's start time in epoch milliseconds, or 0 if it is gone.
 int64_t process_start_epoch_ms(pid_t pid);
-/// True when `pid` runs and started at `start_ticks`.
+/// True when `pid` runs and started at `start_ticks` (any start when 0). A
+/// zombie, which has exited and waits to be reaped, is not alive.
 bool process_alive(pid_t pid, int64_t start_ticks);
 
 /// A job whose processes must not outlive the agent that started them.

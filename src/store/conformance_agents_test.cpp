@@ -200,7 +200,7 @@ TEST_P(StoreConformance, RecoveryUnderHoldKeepsJobsInterruptedUntilRetried) {
             (std::vector<std::string>{"j2", "j3"}));
   RetrySelection sel;
   sel.interrupted = true;
-  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ(*store->retry(run.rid, sel, counted("retry", "job(s)")), 1);
   EXPECT_EQ(ids(*claim(*store, run.rid, {3}, util::now_ms(), b->aid)),
             (std::vector<std::string>{"j1"}));
 }
@@ -220,7 +220,7 @@ TEST_P(StoreConformance, TakeoverUnderHoldKeepsOrphansInterruptedUntilRetried) {
   EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, 2)), (std::vector<std::string>{"j2"}));
   RetrySelection sel;
   sel.interrupted = true;
-  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ(*store->retry(run.rid, sel, counted("retry", "job(s)")), 1);
   EXPECT_EQ(ids_in(*store, run.rid, JobState::pending), (std::vector<std::string>{"j1"}));
 }
 

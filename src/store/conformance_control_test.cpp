@@ -96,6 +96,54 @@ TEST_P(StoreConformance, AddJobsWithADuplicateIdAddsNothing) {
   EXPECT_EQ(store->find_run(run.id)->total, 2);
 }
 
+TEST_P(StoreConformance, AddJobsCommitsItsEventWithTheJobs) {
+  auto store = open();
+  auto run = held_run(*store, 2);
+  const auto before = event_lines(*store, run.rid);
+  ASSERT_TRUE(add_jobs(*store, run.rid, {"x", "y"}).ok());
+  auto after = event_lines(*store, run.rid);
+  ASSERT_EQ(after.size(), before.size() + 1);
+  EXPECT_EQ(after.back(), "add: 2 job(s)");
+  // A rolled-back add leaves no event either.
+  ASSERT_FALSE(add_jobs(*store, run.rid, {"z", "x"}).ok());
+  EXPECT_EQ(event_lines(*store, run.rid), after);
+}
+
+TEST_P(StoreConformance, RetryCommitsItsEventWithTheJobs) {
+  auto store = open();
+  auto [run, c] = claimed_run(*store, 2, {0});
+  ASSERT_TRUE(
+      record(*store, run.rid, {finished(c[0], JobState::failed, 2000)}, 2000).ok());
+  RetrySelection sel;
+  sel.failed = true;
+  EXPECT_EQ(*store->retry(run.rid, sel, counted("retry", "failed")), 1);
+  EXPECT_EQ(event_lines(*store, run.rid).back(), "retry: 1 failed");
+  sel = RetrySelection{};
+  sel.job_id = "nope";
+  const auto before = event_lines(*store, run.rid);
+  EXPECT_FALSE(store->retry(run.rid, sel, counted("retry", "nope")).ok());
+  EXPECT_EQ(event_lines(*store, run.rid), before) << "a failed retry records nothing";
+}
+
+TEST_P(StoreConformance, SetControlCanSetTheRunsStateWithItsEvent) {
+  auto store = open();
+  auto run = held_run(*store, 1);
+  ControlChange change;
+  change.request = ControlRequest::pause;
+  change.state = core::RunState::paused;
+  ASSERT_TRUE(store->set_control(run.rid, change, event("pause", "", 5)).ok());
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::paused);
+  EXPECT_EQ(control_request(*store, run.rid), "pause");
+  EXPECT_EQ(event_lines(*store, run.rid).back(), "pause: ");
+  // Without a state, the state stays.
+  change = ControlChange{};
+  change.target_slots = 3;
+  ASSERT_TRUE(store->set_control(run.rid, change, event("scale", "-j 3", 6)).ok());
+  EXPECT_EQ(store->find_run(run.id)->state, core::RunState::paused);
+  EXPECT_EQ(control_request(*store, run.rid), "pause");
+  EXPECT_EQ(store->control(run.rid)->target_slots, 3);
+}
+
 TEST_P(StoreConformance, AddJobsReopensAnEndedRun) {
   auto store = open();
   auto run = held_run(*store, 1);

@@ -59,7 +59,7 @@ TEST_P(StoreConformance, RetryGivesFailedJobsAFreshSetOfAttempts) {
                   .ok());
   RetrySelection sel;
   sel.failed = true;
-  auto moved = store->retry(run.rid, sel);
+  auto moved = store->retry(run.rid, sel, counted("retry", "job(s)"));
   ASSERT_TRUE(moved.ok()) << why(moved);
   EXPECT_EQ(*moved, 2);
   EXPECT_EQ(ids_in(*store, run.rid, JobState::pending),
@@ -78,17 +78,17 @@ TEST_P(StoreConformance, RetryOfOneJobRefusesSucceededRunningAndUnknownJobs) {
       record(*store, run.rid, {finished(c[0], JobState::succeeded, 2000)}, 2000).ok());
   RetrySelection sel;
   sel.job_id = "j1";
-  auto done = store->retry(run.rid, sel);
+  auto done = store->retry(run.rid, sel, counted("retry", "job(s)"));
   ASSERT_FALSE(done.ok());
   EXPECT_NE(done.error().message.find("never runs again"), std::string::npos)
       << done.error().message;
   sel.job_id = "j2";
-  auto running = store->retry(run.rid, sel);
+  auto running = store->retry(run.rid, sel, counted("retry", "job(s)"));
   ASSERT_FALSE(running.ok());
   EXPECT_NE(running.error().message.find("running"), std::string::npos)
       << running.error().message;
   sel.job_id = "j9";
-  auto unknown = store->retry(run.rid, sel);
+  auto unknown = store->retry(run.rid, sel, counted("retry", "job(s)"));
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.error().message.find("j9"), std::string::npos)
       << unknown.error().message;

@@ -234,25 +234,51 @@ inline std::string agent_state(Store& store, int64_t rid, int64_t aid) {
   return a ? std::string(to_string(a->state)) : std::string("<no agent>");
 }
 
-/// A control request from another terminal, recorded with its event.
-inline util::Result<void> request(Store& store, int64_t rid,
-                                  const std::optional<std::string>& what,
-                                  std::optional<int64_t> target_slots, bool lift_halt,
-                                  const std::string& action, int64_t at) {
+/// An event from another terminal.
+inline Event event(const std::string& action, const std::string& detail, int64_t at) {
   Event e;
   e.at = at;
   e.host = "conformance-host";
   e.user = "tester";
   e.pid = 77;
   e.action = action;
-  e.detail = what.value_or("");
-  std::optional<ControlRequest> req;
+  e.detail = detail;
+  return e;
+}
+
+/// Makes event(action, "N detail") for a change of N jobs.
+inline EventFor counted(const std::string& action, const std::string& detail) {
+  return [=](int64_t n) { return event(action, std::to_string(n) + " " + detail, 1); };
+}
+
+/// A control request from another terminal, recorded with its event.
+inline util::Result<void> request(Store& store, int64_t rid,
+                                  const std::optional<std::string>& what,
+                                  std::optional<int64_t> target_slots, bool lift_halt,
+                                  const std::string& action, int64_t at) {
+  ControlChange change;
   if (what) {
     auto parsed = parse_control_request(*what);
     EXPECT_TRUE(parsed.has_value()) << "no control request '" << *what << "'";
-    req = parsed.value_or(ControlRequest::none);
+    change.request = parsed.value_or(ControlRequest::none);
   }
-  return store.set_control(rid, req, target_slots, lift_halt, e);
+  change.target_slots = target_slots;
+  change.lift_halt = lift_halt;
+  return store.set_control(rid, change, event(action, what.value_or(""), at));
+}
+
+/// The actions and details of the run's events, as "action: detail".
+inline std::vector<std::string> event_lines(Store& store, int64_t rid) {
+  auto events = store.events(rid);
+  EXPECT_TRUE(events.ok()) << why(events);
+  std::vector<std::string> out;
+  if (!events) {
+    return out;
+  }
+  for (const auto& e : *events) {
+    out.push_back(e.action + ": " + e.detail);
+  }
+  return out;
 }
 
 /// The run's pending control request word ("" for none).
@@ -266,16 +292,19 @@ inline std::string control_request(Store& store, int64_t rid) {
 inline util::Result<int64_t> add_jobs(Store& store, int64_t rid,
                                       const std::vector<std::string>& new_ids) {
   size_t i = 0;
-  return store.add_jobs(rid, [&](NewJob& job) -> util::Result<bool> {
-    if (i == new_ids.size()) {
-      return false;
-    }
-    job.id = new_ids[i];
-    job.fields = encode_strings({new_ids[i]});
-    job.where = "added:" + std::to_string(i + 1);
-    ++i;
-    return true;
-  });
+  return store.add_jobs(
+      rid,
+      [&](NewJob& job) -> util::Result<bool> {
+        if (i == new_ids.size()) {
+          return false;
+        }
+        job.id = new_ids[i];
+        job.fields = encode_strings({new_ids[i]});
+        job.where = "added:" + std::to_string(i + 1);
+        ++i;
+        return true;
+      },
+      counted("add", "job(s)"));
 }
 
 /// A fresh store per test, in a temporary directory of its own.

@@ -193,7 +193,7 @@ TEST_P(StoreConformance, RetuneAppliesNewSettingsToJobsThatWillStillRun) {
   // `retry` then gives the failed job the new budget.
   RetrySelection sel;
   sel.failed = true;
-  EXPECT_EQ(*store->retry(run.rid, sel), 1);
+  EXPECT_EQ(*store->retry(run.rid, sel, counted("retry", "job(s)")), 1);
   EXPECT_EQ(job(*store, run.rid, "j2").max_attempts, 2);
 }
 

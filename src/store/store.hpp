@@ -272,6 +272,20 @@ struct Event {
   std::string detail;
 };
 
+/// Makes the event that records a change of `n` jobs ("3 job(s) from …"),
+/// so that the event commits with the change it names.
+using EventFor = std::function<Event(int64_t n)>;
+
+/// A change of a run's control request, recorded with its event.
+struct ControlChange {
+  std::optional<ControlRequest> request; ///< none clears it; nullopt keeps it
+  std::optional<int64_t> target_slots;   ///< nullopt keeps it
+  bool lift_halt = false;                ///< also ends a halt's cooldown
+  /// The run's new state, set by a command that acts for a run with no
+  /// live agent (a pause of a stopped run).
+  std::optional<core::RunState> state;
+};
+
 /// A job whose agent died while it ran.
 struct Orphan {
   int64_t jid = 0;
@@ -415,9 +429,10 @@ public:
   /// Gives the run up, leaving it in `state`; when other live agents still
   /// run it, one of them becomes its holder and the state stays.
   virtual util::Result<void> release(int64_t rid, core::RunState state) = 0;
-  /// Moves the selected jobs back to pending with a fresh set of attempts.
-  /// Returns how many moved.
-  virtual util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) = 0;
+  /// Moves the selected jobs back to pending with a fresh set of attempts,
+  /// and records event(moved), in one transaction. Returns how many moved.
+  virtual util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel,
+                                      const EventFor& event) = 0;
   virtual util::Result<void> set_run_state(int64_t rid, core::RunState state) = 0;
   /// Replaces the run's settings, in one transaction with the jobs that
   /// will still run (pending, retrying, waiting): each one's max_attempts
@@ -428,21 +443,19 @@ public:
 
   /// The run's control request, slot target and generation.
   virtual util::Result<Control> control(int64_t rid) = 0;
-  /// Sets the control request (none clears it; nullopt keeps it) and, when
-  /// given, the slot target, and records `event`, in one transaction.
-  /// `lift_halt` also ends a halt's cooldown. Live agents see it at their
-  /// next control() read; a claim committed after it sees it too.
-  virtual util::Result<void> set_control(int64_t rid,
-                                         std::optional<ControlRequest> request,
-                                         std::optional<int64_t> target_slots,
-                                         bool lift_halt, const Event& event) = 0;
+  /// Applies `change` and records `event`, in one transaction. Live agents
+  /// see it at their next control() read; a claim committed after it sees it
+  /// too.
+  virtual util::Result<void> set_control(int64_t rid, const ControlChange& change,
+                                         const Event& event) = 0;
   virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;
   virtual util::Result<std::vector<Event>> events(int64_t rid) = 0;
-  /// Appends jobs to a run in one transaction, after its last one; a
-  /// duplicate id or an error from `next` rolls everything back. Returns how
-  /// many were added.
+  /// Appends jobs to a run after its last one and records event(added), in
+  /// one transaction; a duplicate id or an error from `next` rolls
+  /// everything back. Returns how many were added.
   virtual util::Result<int64_t>
-  add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next) = 0;
+  add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next,
+           const EventFor& event) = 0;
   /// Moves every job that has not started (pending, waiting, retrying,
   /// interrupted) to cancelled. Returns how many moved.
   virtual util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) = 0;

@@ -210,3 +210,97 @@ test_two_runs_create_a_store_at_once() {
   expect_eq "$BG_STATUS" 0 "first run"
   expect_json runs_json 'count("completed")' 2 "completed runs"
 }
+
+test_cancel_finishes_when_its_agent_dies_during_it() {
+  TEST "a cancel whose agent is killed during it finishes the cancel itself and says so"
+  local m
+  m=$(marker 60)
+  seq 1 6 >in.txt
+  # Jobs that take 3 s to stop after SIGTERM: the agent is killed meanwhile.
+  start_bg agent muster run -q -j 2 --name cd -i in.txt --no-stdout --kill-grace 20s --shell -- \
+    ": {}; trap 'sleep 3; exit 1' TERM; sleep $m & wait"
+  local agent=$BG_PID
+  wait_until 10 running_is 2 || fail "jobs did not start"
+  start_bg cancel muster cancel cd --force
+  local cancel=$BG_PID
+  wait_until 5 sh -c "'$MUSTER_BIN' --store '$T/.muster' events cd | grep -q cancel" ||
+    fail "no cancel event"
+  sleep 0.5
+  kill -9 "$agent"
+  wait_bg "$agent" 10
+  wait_bg "$cancel" 30
+  expect_eq "$BG_STATUS" 0 "cancel's exit ($(cat "$T/cancel.err"))"
+  expect_contains "$(cat "$T/cancel.err")" "died during the cancel; this muster finished it"
+  expect_eq "$(run_state cd)" cancelled "run state"
+  expect_eq "$(count_state cd running)" 0 "running jobs"
+  expect_eq "$(count_state cd pending)" 0 "pending jobs"
+  expect_eq "$(count_state cd cancelled)" 6 "cancelled jobs"
+  marker_gone "$m" || fail "job processes survived: $(marker_pids "$m" | tr '\n' ' ')"
+  expect_exit 2 muster resume cd
+  expect_contains "$STDERR" "was cancelled"
+}
+
+test_cancel_of_a_zombie_agent() {
+  TEST "an agent that is an unreaped zombie counts as dead: cancel finishes at once"
+  local m
+  m=$(marker 60)
+  seq 1 4 >in.txt
+  # perl starts muster and never reaps it, so a killed muster stays a zombie.
+  start_bg parent perl -e '$| = 1; my $p = fork(); if (!$p) { exec @ARGV; exit 127 } print "$p\n"; sleep 120' \
+    "$MUSTER_BIN" --store "$T/.muster" run -q -j 2 --name zc -i in.txt --no-stdout -- sleep "$m"
+  local parent=$BG_PID
+  wait_until 10 running_is 2 || fail "jobs did not start"
+  local agent
+  agent=$(head -1 "$T/parent.out")
+  kill -9 "$agent"
+  wait_until 5 pid_gone "$agent" || fail "the agent did not die"
+  [[ -e /proc/$agent ]] || fail "the agent was reaped: the test needs a zombie"
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster cancel zc --force
+  expect_lt $(($(now_ms) - t0)) "$(scaled 5000 10000)" "ms to cancel a run whose agent is a zombie"
+  expect_contains "$STDERR" "no live agent"
+  expect_eq "$(run_state zc)" cancelled "run state"
+  marker_gone "$m" || fail "job processes survived: $(marker_pids "$m" | tr '\n' ' ')"
+  kill "$parent"
+  wait_bg "$parent" 10
+}
+
+test_a_resume_does_not_undo_an_unfinished_cancel() {
+  TEST "a cancel cut short (control set, run not yet cancelled) is finished by cancel, not undone by resume"
+  seq 1 3 >in.txt
+  expect_exit 0 muster run -q --seed-only --name uc -i in.txt -- true
+  sqlite3 "$T/.muster/muster.db" "UPDATE runs SET control = 'cancel' WHERE name = 'uc'"
+  expect_exit 2 muster resume uc
+  expect_contains "$STDERR" "did not finish; \`muster cancel"
+  expect_eq "$(count_state uc pending)" 3 "pending jobs after the refused resume"
+  expect_exit 0 muster cancel uc --force
+  expect_eq "$(run_state uc)" cancelled "run state"
+}
+
+test_control_commands_commit_their_events() {
+  TEST "add, retry, pause and scale record their event with the change: kill -9 after add never loses it"
+  seq 1 3 >in.txt
+  expect_exit 1 muster run -q --name ev -i in.txt -- sh -c 'exit $(( $0 % 2 ))' {}
+  expect_exit 0 muster retry ev --failed
+  run_cmd muster events ev
+  expect_contains "$STDOUT" "2 job(s): failed"
+  # Kill `muster add` right as its jobs appear: the event is there too.
+  local trial n added=0 jobs events
+  for ((trial = 1; trial <= 6; trial++)); do
+    seq $((trial * 100000)) $((trial * 100000 + 20000)) >"add$trial.txt"
+    start_bg add muster add ev -i "add$trial.txt"
+    n=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs")
+    while [[ $(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs" 2>/dev/null) == "$n" ]] &&
+      [[ ! -s $T/add.status ]]; do
+      :
+    done
+    kill -9 "$BG_PID" 2>/dev/null
+    wait_bg "$BG_PID" 10
+    jobs=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs")
+    events=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM events WHERE action = 'add'")
+    [[ $jobs == "$n" ]] || added=$((added + 1))
+    expect_eq "$events" "$added" "trial $trial: add events (jobs $n -> $jobs)"
+  done
+  expect_eq "$(sqlite3 "$T/.muster/muster.db" "PRAGMA integrity_check")" ok "integrity"
+}

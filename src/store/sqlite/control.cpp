@@ -34,10 +34,8 @@ util::Result<Control> SqliteStore::control(int64_t rid) {
   return c;
 }
 
-util::Result<void> SqliteStore::set_control(int64_t rid,
-                                            std::optional<ControlRequest> request,
-                                            std::optional<int64_t> target_slots,
-                                            bool lift_halt, const Event& event) {
+util::Result<void> SqliteStore::set_control(int64_t rid, const ControlChange& change,
+                                            const Event& event) {
   const Doing doing(m_db, "record the control request");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -47,14 +45,15 @@ util::Result<void> SqliteStore::set_control(int64_t rid,
   if (auto r = run_sql(
           m_db,
           "UPDATE runs SET control = CASE WHEN ?5 THEN nullif(?2, '') ELSE control "
-          "END, target_slots = coalesce(?3, target_slots), updated_at = ?4 "
-          "WHERE rid = ?1",
-          rid, to_string(request.value_or(ControlRequest::none)), target_slots, event.at,
-          static_cast<int64_t>(request.has_value()));
+          "END, target_slots = coalesce(?3, target_slots), updated_at = ?4, "
+          "state = coalesce(nullif(?6, ''), state) WHERE rid = ?1",
+          rid, to_string(change.request.value_or(ControlRequest::none)),
+          change.target_slots, event.at, static_cast<int64_t>(change.request.has_value()),
+          change.state ? std::string(core::to_string(*change.state)) : std::string());
       !r) {
     return r;
   }
-  if (lift_halt) {
+  if (change.lift_halt) {
     core::RunState state = core::RunState::running;
     if (auto r = m_claims.halt_state.bind(1, rid).each([&](Statement& row) {
           state = core::parse_run_state(row.text(2)).value_or(core::RunState::running);

@@ -31,14 +31,22 @@ std::string describe(const util::Error& e) {
 std::optional<util::Error> add_big_jobs(Store& store, int64_t rid, int n, size_t size,
                                         int& next_id) {
   int i = 0;
-  auto r = store.add_jobs(rid, [&](NewJob& job) -> util::Result<bool> {
-    if (i++ == n) {
-      return false;
-    }
-    job.id = "big" + std::to_string(next_id++);
-    job.fields = encode_strings({std::string(size, 'x')});
-    return true;
-  });
+  auto r = store.add_jobs(
+      rid,
+      [&](NewJob& job) -> util::Result<bool> {
+        if (i++ == n) {
+          return false;
+        }
+        job.id = "big" + std::to_string(next_id++);
+        job.fields = encode_strings({std::string(size, 'x')});
+        return true;
+      },
+      [](int64_t n) {
+        Event e;
+        e.action = "add";
+        e.detail = std::to_string(n) + " job(s)";
+        return e;
+      });
   if (r) {
     return std::nullopt;
   }
@@ -219,7 +227,8 @@ TEST_F(StoreErrors, MessageSaysWhatTheStoreWasDoingAndNeverTheSql) {
   ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   int next_id = 0;
   auto failed = add_big_jobs(**store, run.rid, 1, 10, next_id);
-  auto retried = (*store)->retry(run.rid, RetrySelection{true, false, std::nullopt});
+  auto retried = (*store)->retry(run.rid, RetrySelection{true, false, std::nullopt},
+                                 [](int64_t) { return Event{}; });
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   ASSERT_TRUE(failed.has_value());

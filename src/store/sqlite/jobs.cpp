@@ -59,8 +59,8 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
 }
 
 util::Result<int64_t>
-SqliteStore::add_jobs(int64_t rid,
-                      const std::function<util::Result<bool>(NewJob&)>& next) {
+SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next,
+                      const EventFor& event) {
   const Doing doing(m_db, "add jobs");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -95,6 +95,9 @@ SqliteStore::add_jobs(int64_t rid,
                        "state = ?4 WHERE rid = ?1",
                        rid, *added, util::now_ms(), core::to_string(state));
       !r) {
+    return r.error();
+  }
+  if (auto r = add_event(rid, event(*added)); !r) {
     return r.error();
   }
   if (auto r = tx->commit(); !r) {
@@ -180,7 +183,8 @@ util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
   return st->optional_int64(0).value_or(0);
 }
 
-util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel) {
+util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel,
+                                         const EventFor& event) {
   const Doing doing(m_db, "move jobs back to pending");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -249,6 +253,9 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel)
         !r) {
       return r.error();
     }
+  }
+  if (auto r = add_event(rid, event(changed)); !r) {
+    return r.error();
   }
   if (auto r = tx->commit(); !r) {
     return r.error();

@@ -76,17 +76,18 @@ public:
   util::Result<void> delete_run(int64_t rid) override;
   util::Result<int64_t> next_retry_at(int64_t rid) override;
   util::Result<void> release(int64_t rid, core::RunState state) override;
-  util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel) override;
+  util::Result<int64_t> retry(int64_t rid, const RetrySelection& sel,
+                              const EventFor& event) override;
   util::Result<void> set_run_state(int64_t rid, core::RunState state) override;
   util::Result<void> retune(int64_t rid, const core::RunSettings& settings) override;
   util::Result<Control> control(int64_t rid) override;
-  util::Result<void> set_control(int64_t rid, std::optional<ControlRequest> request,
-                                 std::optional<int64_t> target_slots, bool lift_halt,
+  util::Result<void> set_control(int64_t rid, const ControlChange& change,
                                  const Event& event) override;
   util::Result<void> add_event(int64_t rid, const Event& event) override;
   util::Result<std::vector<Event>> events(int64_t rid) override;
-  util::Result<int64_t>
-  add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next) override;
+  util::Result<int64_t> add_jobs(int64_t rid,
+                                 const std::function<util::Result<bool>(NewJob&)>& next,
+                                 const EventFor& event) override;
   util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) override;
   util::Result<std::vector<LockRecord>> locks() override;
   util::Result<std::optional<LockRecord>>
