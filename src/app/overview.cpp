@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <csignal>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unistd.h>
 
 namespace muster::app {
@@ -40,15 +41,6 @@ std::string count_of(int64_t n, int64_t of) {
   return std::to_string(n) + "/" + std::to_string(of);
 }
 
-/// An agent in state running whose heartbeats stopped is offline, even
-/// before someone recovers its jobs.
-bool agent_offline(const store::AgentRecord& a, int64_t now) {
-  return a.state == store::AgentState::offline ||
-         (a.state == store::AgentState::running &&
-          (!holder_alive(a.who) ||
-           core::is_offline(now, a.who.heartbeat_at, a.who.heartbeat_ms)));
-}
-
 std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents,
                                  int64_t now) {
   std::vector<SlotView> out;
@@ -56,7 +48,7 @@ std::vector<SlotView> slot_views(const std::vector<store::AgentRecord>& agents,
     if (a.state == store::AgentState::stopped) {
       continue;
     }
-    const bool offline = agent_offline(a, now);
+    const bool offline = agent_gone(a, now);
     if (a.slot_reports.empty()) {
       // No heartbeat with slots yet: the agent is starting.
       SlotView v;
@@ -183,7 +175,7 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       return agents.error();
     }
     for (const auto& a : *agents) {
-      if (a.state != store::AgentState::running || agent_offline(a, now)) {
+      if (a.state != store::AgentState::running || agent_gone(a, now)) {
         continue;
       }
       for (const auto& slot : a.slot_reports) {
@@ -308,8 +300,8 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
 }
 
 util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
-                                            std::optional<WorkerState> state,
-                                            int64_t now) {
+                                            std::optional<WorkerState> state, int64_t now,
+                                            bool all) {
   int64_t rid = 0;
   if (!ref.empty()) {
     auto run = find_run(store, ref);
@@ -321,6 +313,21 @@ util::Result<std::vector<SlotView>> workers(store::Store& store, const std::stri
   auto agents = store.agents(rid);
   if (!agents) {
     return agents.error();
+  }
+  if (!all && rid == 0) {
+    // The agents of ended runs are history: shown with --all, or for that run.
+    auto runs = store.list_runs();
+    if (!runs) {
+      return runs.error();
+    }
+    std::set<int64_t> ended;
+    for (const auto& r : *runs) {
+      if (r.state == core::RunState::completed || r.state == core::RunState::cancelled) {
+        ended.insert(r.rid);
+      }
+    }
+    std::erase_if(*agents,
+                  [&](const store::AgentRecord& a) { return ended.count(a.rid); });
   }
   std::vector<SlotView> views;
   for (auto& v : slot_views(*agents, now)) {

@@ -59,10 +59,11 @@ struct SlotView {
 };
 
 /// The slots of the agents of the run named by `ref` ("" for every run)
-/// that are in `state` (any when none; starting includes restarting).
+/// that are in `state` (any when none; starting includes restarting). For
+/// every run, the agents of ended runs are left out unless `all`.
 util::Result<std::vector<SlotView>> workers(store::Store& store, const std::string& ref,
-                                            std::optional<WorkerState> state,
-                                            int64_t now);
+                                            std::optional<WorkerState> state, int64_t now,
+                                            bool all = false);
 
 /// The store at a glance, as `summary` shows it.
 struct StoreSummary {

@@ -29,6 +29,26 @@ jobs(store::Store& store, const std::string& ref, const store::JobFilter& filter
   return store.jobs(run->rid, filter);
 }
 
+util::Result<JobsView> jobs_view(store::Store& store, const std::string& ref,
+                                 const store::JobFilter& filter) {
+  auto run = store.find_run(ref);
+  if (!run) {
+    return run.error();
+  }
+  JobsView v;
+  auto jobs = store.jobs(run->rid, filter);
+  if (!jobs) {
+    return jobs.error();
+  }
+  v.jobs = std::move(*jobs);
+  auto live = live_agents(store, run->rid);
+  if (!live) {
+    return live.error();
+  }
+  v.live_agents = std::move(*live);
+  return v;
+}
+
 util::Result<std::vector<store::Event>> events(store::Store& store,
                                                const std::string& ref) {
   auto run = store.find_run(ref);
@@ -62,7 +82,12 @@ util::Result<StatusView> status(store::Store& store, const std::string& location
     return counts.error();
   }
   v.counts = *counts;
-  v.agent_alive = holder_alive(v.run.holder);
+  auto live = live_agents(store, v.run.rid);
+  if (!live) {
+    return live.error();
+  }
+  v.live_agents = std::move(*live);
+  v.agent_alive = holder_alive(v.run.holder) || !v.live_agents.empty();
   store::JobFilter f;
   f.state = core::JobState::running;
   auto running = store.jobs(v.run.rid, f);
@@ -104,6 +129,13 @@ util::Result<std::vector<RunSummary>> list_runs(store::Store& store,
     }
     r.counts = *counts;
     r.agent_alive = holder_alive(r.run.holder);
+    if (!r.agent_alive && r.counts[core::JobState::running] > 0) {
+      auto live = live_agents(store, r.run.rid); // a joined agent may still run it
+      if (!live) {
+        return live.error();
+      }
+      r.agent_alive = !live->empty();
+    }
   }
   return runs;
 }

@@ -5,6 +5,7 @@
 #include "store/store.hpp"
 #include "util/result.hpp"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ util::Result<RunStatus> run_status(store::Store& store, const std::string& ref);
 struct StatusView {
   store::RunRecord run;
   core::Counts counts;
-  bool agent_alive = false;              ///< its holder still runs
+  bool agent_alive = false;              ///< its holder, or another agent, still runs
+  std::set<int64_t> live_agents;         ///< the ids of its agents that still run
   std::vector<store::JobRecord> running; ///< its running jobs
   std::vector<store::JobRecord> waiting; ///< the first `shown` waiting jobs
 };
@@ -36,7 +38,7 @@ util::Result<StatusView> status(store::Store& store, const std::string& location
 struct RunSummary {
   store::RunRecord run;
   core::Counts counts;
-  bool agent_alive = false;
+  bool agent_alive = false; ///< its holder, or another agent, still runs
 };
 
 /// The runs, oldest first: those in `state` ("" for all), the newest
@@ -50,7 +52,7 @@ struct JobOutput {
   store::JobRecord job;
   std::string stdout_path; ///< absent when the job wrote nothing there
   std::string stderr_path;
-  std::string cut_path;    ///< present when the files were cut to their tails
+  std::string cut_path; ///< present when the files were cut to their tails
 };
 
 /// The output files of job `job_id` of the run named by `ref`.
@@ -76,6 +78,18 @@ cleanup(store::Store& store, const std::string& location, double days, bool dry_
 /// The run's jobs that pass `filter`, in input order.
 util::Result<std::vector<store::JobRecord>>
 jobs(store::Store& store, const std::string& ref, const store::JobFilter& filter = {});
+
+/// The jobs as `muster jobs` shows them: with whose agents still run.
+struct JobsView {
+  std::vector<store::JobRecord> jobs;
+  std::set<int64_t> live_agents;
+  /// Whether the agent of running job `j` still runs.
+  bool agent_alive(const store::JobRecord& j) const {
+    return live_agents.count(j.agent) > 0;
+  }
+};
+util::Result<JobsView> jobs_view(store::Store& store, const std::string& ref,
+                                 const store::JobFilter& filter);
 
 /// The run's control actions, oldest first.
 util::Result<std::vector<store::Event>> events(store::Store& store,

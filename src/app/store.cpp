@@ -129,6 +129,38 @@ bool holder_alive(const store::Holder& h) {
   return !core::is_offline(util::now_ms(), h.heartbeat_at, h.heartbeat_ms);
 }
 
+bool agent_gone(const store::AgentRecord& a, int64_t now_ms) {
+  return a.state == store::AgentState::offline ||
+         (a.state == store::AgentState::running &&
+          (!holder_alive(a.who) ||
+           core::is_offline(now_ms, a.who.heartbeat_at, a.who.heartbeat_ms)));
+}
+
+util::Result<std::set<int64_t>> live_agents(store::Store& store, int64_t rid) {
+  auto agents = store.agents(rid);
+  if (!agents) {
+    return agents.error();
+  }
+  const int64_t now = util::now_ms();
+  std::set<int64_t> out;
+  for (const auto& a : *agents) {
+    if (a.state == store::AgentState::running && !agent_gone(a, now)) {
+      out.insert(a.aid);
+    }
+  }
+  return out;
+}
+
+std::string shown_state(const store::RunRecord& run, const core::Counts& counts,
+                        bool agent_alive) {
+  std::string state(core::to_string(run.state));
+  if (!agent_alive &&
+      (run.state == core::RunState::running || counts[core::JobState::running] > 0)) {
+    state += " (agent gone)";
+  }
+  return state;
+}
+
 store::Event make_event(const std::string& action, const std::string& detail) {
   store::Event e;
   e.at = util::now_ms();

@@ -8,6 +8,7 @@
 #include "util/result.hpp"
 
 #include <memory>
+#include <set>
 #include <string>
 
 namespace muster::app {
@@ -46,6 +47,16 @@ core::RunFiles run_files(const std::string& location, const std::string& run_id)
 store::Holder this_holder();
 /// Whether a recorded holder still runs.
 bool holder_alive(const store::Holder& h);
+/// Whether an agent is gone: marked offline, or recorded as running while its
+/// process is dead on this host or its heartbeats stopped (three intervals).
+bool agent_gone(const store::AgentRecord& a, int64_t now_ms);
+/// The ids of the run's agents that still run (any run's when `rid` is 0).
+util::Result<std::set<int64_t>> live_agents(store::Store& store, int64_t rid);
+/// How views show a run's state: "running", or "running (agent gone)" when
+/// no live agent runs it although it is running or has running jobs.
+std::string shown_state(const store::RunRecord& run, const core::Counts& counts,
+                        bool agent_alive);
+
 /// A control action by this process, now, for the run's event log.
 store::Event make_event(const std::string& action, const std::string& detail);
 

@@ -287,6 +287,8 @@ std::function<int()> setup_workers(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("run", o->run, "Only this run's agents (id, prefix or name)");
   cmd.add_option("--status", o->status, "Only slots in this state")
       ->check(CLI::IsMember({"idle", "busy", "offline", "starting"}));
+  cmd.add_flag("--all,-a", o->all,
+               "Also the agents of runs that have ended (completed or cancelled)");
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_workers(g, *o); };
 }

@@ -48,12 +48,16 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
                         "skipped, cancelled"};
     }
   }
-  const auto jobs = check(app::jobs(*store, run.id, filter));
+  const auto view = check(app::jobs_view(*store, run.id, filter));
+  const auto& jobs = view.jobs;
   const int64_t now = util::now_ms();
+  const auto gone = [&](const store::JobRecord& j) {
+    return j.state == core::JobState::running && !view.agent_alive(j);
+  };
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& j : jobs) {
-      arr.push_back(ui::job_json(j));
+      arr.push_back(ui::job_json(j, view.agent_alive(j)));
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return 0;
@@ -64,12 +68,18 @@ int cmd_jobs(const GlobalOptions& g, const JobsOptions& o) {
     std::string exit = j.exit_code ? std::to_string(*j.exit_code)
                        : j.signal  ? "SIG" + std::to_string(*j.signal)
                                    : "-";
-    t.add({j.id, std::string(core::to_string(j.state)),
+    std::string state(core::to_string(j.state));
+    std::string note =
+        j.state == core::JobState::waiting && !j.reason.empty() ? j.reason : j.error;
+    if (gone(j)) {
+      state += " (agent gone)";
+      note = "its agent is gone; `muster resume " + run.id + "` recovers it";
+    }
+    t.add({j.id, state,
            std::to_string(j.attempts - j.interrupts) + "/" +
                std::to_string(j.max_attempts) + uncounted(j),
            exit, j.slot ? std::to_string(*j.slot) : "-", ui::job_duration(j, now),
-           j.key.empty() ? "-" : j.key,
-           j.state == core::JobState::waiting && !j.reason.empty() ? j.reason : j.error});
+           j.key.empty() ? "-" : j.key, note});
   }
   t.print(stdout);
   return 0;

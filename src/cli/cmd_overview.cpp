@@ -17,7 +17,7 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
   const int64_t now = util::now_ms();
   const auto views = check(app::workers(
       *store, o.run, o.status.empty() ? std::nullopt : app::parse_worker_state(o.status),
-      now));
+      now, o.all));
   const auto sidecar = [](const app::SlotView& v) {
     return v.sidecar ? std::string(store::to_string(*v.sidecar)) : std::string();
   };

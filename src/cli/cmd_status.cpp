@@ -2,6 +2,7 @@
 
 #include "app/doctor.hpp"
 #include "app/queries.hpp"
+#include "app/store.hpp"
 #include "cli/common.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
@@ -43,6 +44,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
            {"attempt", job.attempts},
            {"pid", job.pid ? nlohmann::ordered_json(*job.pid) : nullptr},
            {"agent", job.agent > 0 ? nlohmann::ordered_json(job.agent) : nullptr},
+           {"agent_alive", view.live_agents.count(job.agent) > 0},
            {"running_ms", now - job.started_at}});
     }
     j["running"] = slots;
@@ -51,7 +53,7 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
   }
   std::printf("run %s%s: %s\n", run.id.c_str(),
               run.name.empty() ? "" : (" (" + run.name + ")").c_str(),
-              std::string(core::to_string(run.state)).c_str());
+              app::shown_state(run, counts, alive).c_str());
   std::printf("  command: %s\n", ui::command_text(run.settings, 1000).c_str());
   std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
               counts_summary(counts).c_str());
@@ -70,7 +72,10 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
                   run.id.c_str());
     }
   }
-  if (alive) {
+  if (alive && !app::holder_alive(run.holder)) {
+    std::printf("  agent:   its holder is gone; %zu joined agent(s) still run it\n",
+                view.live_agents.size());
+  } else if (alive) {
     const int64_t eta = ui::run_eta_ms(run, counts, alive, util::now_ms());
     std::printf("  agent:   pid %lld on %s, %s, ETA %s\n",
                 static_cast<long long>(run.holder.pid), run.holder.host.c_str(),
@@ -90,7 +95,8 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
     for (const auto& job : active) {
       t.add({"  " + (job.slot ? std::to_string(*job.slot) : std::string("-")), job.id,
              std::to_string(job.attempts), job.pid ? std::to_string(*job.pid) : "-",
-             ui::job_duration(job, now)});
+             view.live_agents.count(job.agent) > 0 ? ui::job_duration(job, now)
+                                                   : "agent gone"});
     }
     t.print(stdout);
   }
@@ -110,8 +116,7 @@ int cmd_list(const GlobalOptions& g, const ListOptions& o) {
   }
   ui::Table t({"ID", "NAME", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "COMMAND"});
   for (const auto& [run, c, alive] : runs) {
-    t.add({run.id, run.name.empty() ? "-" : run.name,
-           std::string(core::to_string(run.state)),
+    t.add({run.id, run.name.empty() ? "-" : run.name, app::shown_state(run, c, alive),
            std::to_string(c[core::JobState::succeeded]),
            std::to_string(c[core::JobState::failed]), std::to_string(run.total),
            util::format_timestamp(run.created_at).substr(0, 19),

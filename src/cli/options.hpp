@@ -112,6 +112,7 @@ struct ListOptions {
 struct WorkersOptions {
   std::string run;    ///< "" for every run
   std::string status; ///< idle, busy, offline or starting
+  bool all = false;   ///< also the agents of runs that have ended
 };
 
 struct CleanupOptions {

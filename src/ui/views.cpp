@@ -81,6 +81,7 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
       {"holder", holder_alive
                      ? ordered_json{{"pid", run.holder.pid}, {"host", run.holder.host}}
                      : ordered_json(nullptr)},
+      {"agent_alive", holder_alive},
       {"resume_at", time_or_null(run.resume_at)},
       {"halt_reason",
        run.halt_reason.empty() ? ordered_json(nullptr) : ordered_json(run.halt_reason)},
@@ -91,7 +92,8 @@ ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
   return j;
 }
 
-ordered_json job_json(const store::JobRecord& job) {
+ordered_json job_json(const store::JobRecord& job, std::optional<bool> agent_alive) {
+  const bool running = job.state == core::JobState::running;
   return ordered_json{
       {"id", job.id},
       {"seq", job.seq},
@@ -116,6 +118,8 @@ ordered_json job_json(const store::JobRecord& job) {
       {"halts", job.halts},
       {"pgid", optional(job.pgid)},
       {"agent", job.agent > 0 ? ordered_json(job.agent) : ordered_json(nullptr)},
+      {"agent_alive",
+       running && agent_alive ? ordered_json(*agent_alive) : ordered_json(nullptr)},
       {"started_at_ms", ms_or_null(job.started_at)},
       {"finished_at_ms", ms_or_null(job.finished_at)},
       {"retry_at_ms", ms_or_null(job.retry_at)},

@@ -9,7 +9,7 @@
 namespace muster::ui {
 
 /// A run as JSON: id, name, state, total, counts (every job state), command,
-/// settings, holder, rate, eta_ms, created_at, updated_at.
+/// settings, holder, agent_alive, rate, eta_ms, created_at, updated_at.
 nlohmann::ordered_json run_json(const store::RunRecord& run, const core::Counts& counts,
                                 bool holder_alive);
 /// The run's command template as `status`, `list` and messages show it: its
@@ -21,8 +21,10 @@ std::string command_text(const core::RunSettings& settings, size_t width);
 /// that cannot be told (no live agent, paused, nothing measured yet).
 int64_t run_eta_ms(const store::RunRecord& run, const core::Counts& counts,
                    bool holder_alive, int64_t now_ms);
-/// A job as JSON (everything the store records).
-nlohmann::ordered_json job_json(const store::JobRecord& job);
+/// A job as JSON (everything the store records). `agent_alive`: for a
+/// running job, whether the agent that runs it is alive (null otherwise).
+nlohmann::ordered_json job_json(const store::JobRecord& job,
+                                std::optional<bool> agent_alive = std::nullopt);
 /// JSON text; bytes that are not UTF-8 become U+FFFD instead of failing.
 std::string dump(const nlohmann::ordered_json& j, int indent = -1);
 /// "12s", or "-" when not started.

@@ -124,7 +124,7 @@ test_killed_agent_jobs_are_requeued_by_the_other() {
   wait_bg "$A" 60
   expect_eq "$BG_STATUS" 0 "surviving agent exit"
   expect_eq "$(count_state k succeeded)" 16 "succeeded"
-  expect_json workers_json "' '.join(sorted({w['state'] for w in j if w['pid'] == $B}))" offline "killed agent's state"
+  expect_json "workers_json k" "' '.join(sorted({w['state'] for w in j if w['pid'] == $B}))" offline "killed agent's state"
   for v in $VICTIMS; do
     expect_json jobs_json "job('$v')['interrupts']" 1 "interrupts of job $v"
   done
@@ -200,4 +200,36 @@ test_cleanup() {
   expect_exit 2 muster jobs "$old_id" --json
   expect_contains "$STDERR" "$old_id" "jobs of the deleted run"
   [[ ! -e .muster/runs/$old_id ]] || fail "the old run's files are still there"
+}
+
+running_jobs_are() {
+  [[ $(count_state "$1" running) == "$2" ]]
+}
+
+test_views_of_a_dead_agent_are_truthful() {
+  TEST "status, jobs, list and workers show a killed agent as gone, not running; workers hides ended runs unless --all"
+  local m
+  m=$(marker 60)
+  start_bg agent muster run -q -j 2 --name dead --no-stdout -- sleep "$m" ::: 1 2 3
+  wait_until 10 running_jobs_are dead 2 || fail "jobs did not start"
+  kill -9 "$BG_PID"
+  wait_bg "$BG_PID" 10
+  run_cmd muster status dead
+  expect_contains "$STDOUT" "dead): running (agent gone)"
+  expect_contains "$STDOUT" "agent gone"
+  expect_json "run_json dead" 'j["agent_alive"]' false "status --json agent_alive"
+  expect_json "run_json dead" '[r["agent_alive"] for r in j["running"]]' '[false, false]' "running jobs' agent_alive"
+  run_cmd muster jobs dead
+  expect_contains "$STDOUT" "running (agent gone)"
+  expect_json "jobs_json dead" '[x["agent_alive"] for x in j]' '[false, false, null]' "jobs --json agent_alive"
+  run_cmd muster list
+  expect_match "$STDOUT" "dead +running \(agent gone\)" "list"
+  run_cmd muster workers
+  expect_match "$STDOUT" "offline" "workers"
+  expect_exit 0 muster cancel dead --force
+  marker_gone "$m" || fail "job processes survived the cancel"
+  run_cmd muster workers
+  expect_contains "$STDOUT" "no workers"
+  run_cmd muster workers --all
+  expect_match "$STDOUT" "offline" "workers --all"
 }
