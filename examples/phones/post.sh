@@ -28,7 +28,7 @@ fi
 # One post is one Appium session, with only W3C WebDriver calls: open a
 # session on the app, type the caption, tap Post, close the session. The
 # capabilities are the fake driver's (@appium/fake-driver, which needs no
-# phone) with app.xml as its app; for a real phone, see the README.
+# phone) with app.xml as its app; for a real phone, see docs/examples.md.
 app=$(cd "$(dirname "$0")" && pwd)/app.xml
 python3 - "$appium" "$system_port" "$app" "$account" "$video" "$caption" <<'PY'
 import json, sys, urllib.error, urllib.request
