@@ -8,10 +8,26 @@
 set -eu
 APPIUM_VERSION=2.19.0
 FAKE_DRIVER_VERSION=5.7.3   # its peerDependencies: appium ^2.4.1 || ^3
-dir=$(cd "$(dirname "$0")" && pwd)/.appium
+here=$(cd "$(dirname "$0")" && pwd -P)
+dir=$here/.appium
+# Its real path (.appium may be a link): Appium keeps its drivers' paths.
+[ -d "$dir" ] && dir=$(cd "$dir" && pwd -P)
 stamp="$dir/installed"
 want="appium@$APPIUM_VERSION @appium/fake-driver@$FAKE_DRIVER_VERSION"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/node_modules/.bin/appium" ]; then
+manifest="$dir/node_modules/.cache/appium/extensions.yaml"
+
+# drivers_ok: Appium lists the fake driver where it is now. Appium keeps the
+# paths of its drivers in a manifest and rereads the driver packages only
+# when its home's package.json changes, so after a move of .appium it would
+# look for the driver where it was: then it is made to reread them.
+drivers_ok() {
+  grep -qF "installPath: $dir/node_modules/@appium/fake-driver" "$manifest" 2>/dev/null && return 0
+  rm -f "$dir/node_modules/.cache/appium/package.hash"
+  APPIUM_HOME=$dir "$dir/node_modules/.bin/appium" driver list --installed --json >"$dir/drivers.json" 2>>"$dir/npm.log" &&
+    grep -qF "installPath: $dir/node_modules/@appium/fake-driver" "$manifest"
+}
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/node_modules/.bin/appium" ] && drivers_ok; then
   exit 0
 fi
 for tool in node npm; do
@@ -40,8 +56,7 @@ if ! (cd "$dir" && npm install --no-audit --no-fund --save-exact \
   exit 1
 fi
 # Appium must list the driver, or it would start with none.
-if ! APPIUM_HOME=$dir "$dir/node_modules/.bin/appium" driver list --installed --json >"$dir/drivers.json" 2>>"$log" ||
-  ! grep -q '"fake"' "$dir/drivers.json"; then
+if ! drivers_ok; then
   cat "$log" "$dir/drivers.json" >&2
   echo "install-appium: Appium does not list the fake driver" >&2
   rm -rf "$dir"

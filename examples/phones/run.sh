@@ -14,6 +14,9 @@ cd "$(dirname "$0")"
 muster=${MUSTER:-../../build/muster}
 store=$(mktemp -d /tmp/muster-phones.XXXXXX)
 trap 'rm -rf "$store"' EXIT
+# With Appium installed this needs no network: it checks that Appium finds
+# its driver where .appium is now (and reinstalls, or removes, a broken one).
+[ ! -f .appium/installed ] || sh install-appium.sh || true
 if [ -f .appium/installed ]; then
   echo "Appium: $(cat .appium/installed) in .appium"
 else
