@@ -9,6 +9,12 @@ packages=(
   libre2-dev tzdata libgtest-dev libgmock-dev
   python3 procps
 )
+# examples/phones runs a real Appium when npm can install one
+# (examples/phones/install-appium.sh). Only when node or npm is missing: a
+# NodeSource nodejs bundles npm and conflicts with Debian's npm package.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 # Benchmarks compare against these; install them only when asked.
 if [[ "${MUSTER_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(parallel hyperfine time findutils)

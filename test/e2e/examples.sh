@@ -1,10 +1,19 @@
 # End to end: the bundled examples run as written.
 
-test_phones_example() {
-  TEST "examples/phones posts through each slot's Appium, keeps the daily cap and blocks a suspended account"
-  cp -r "$(dirname "$E2E_SUITE_FILE")/../../examples/phones" .
+# copy_phones: examples/phones in ./phones, without what a run or
+# install-appium.sh left there (phones/, .appium/).
+copy_phones() {
+  PHONES_SRC=$(cd "$(dirname "$E2E_SUITE_FILE")/../../examples/phones" && pwd)
+  mkdir phones
+  cp -r "$PHONES_SRC"/* phones/
   rm -rf phones/phones
-  expect_exit 0 env MUSTER="$MUSTER_BIN" sh phones/run.sh
+}
+
+# check_phones_run SERVER: run.sh's output ($STDOUT, .last.out) shows the
+# example's behaviour, every post made through its slot's own Appium, and
+# each sidecar was SERVER ("Appium v2.19.0" or "the stand-in").
+check_phones_run() {
+  local server=$1
   expect_contains "$STDOUT" "muster run exited 4" "exit code with --no-wait"
   expect_contains "$STDERR" "13 succeeded, 1 failed, 1 left" "summary"
   expect_contains "$STDOUT" "phones still on after the run: 0" "phones left on"
@@ -17,15 +26,60 @@ test_phones_example() {
   expect_match "$STDOUT" "p14 +skipped .*key @city_nights blocked" "p14"
   # p07 timed out once (exit 75) and was retried.
   expect_match "$STDOUT" "p07 +succeeded +2/3 " "p07"
-  # Each post went through the Appium server of the slot that made it.
-  local line slot port
+  # Each slot's sidecar was SERVER, listening on the slot's port.
+  local slot
+  for slot in 0 1 2 3 4; do
+    expect_contains "$STDOUT" "slot $slot's sidecar: $server on http://127.0.0.1:$((4723 + 2 * slot))" "sidecar of slot $slot"
+  done
+  # Each post was a session of its own on the Appium of the slot that made
+  # it, whose GET /status gave SERVER's version.
+  local version=${server#Appium v}
+  [[ $server == "the stand-in" ]] && version=stand-in
+  local line port sessions=()
   while read -r line; do
-    port=$(printf '%s' "$line" | sed -n "s/.*'port': \([0-9]*\).*/\1/p")
-    [[ -n $port ]] || continue
+    [[ $line == "appium "* ]] || continue
+    expect_match "$line" "^appium $version at http://127\.0\.0\.1:([0-9]+): session ([0-9a-f-]{36}) posted " "a post's session"
+    port=${BASH_REMATCH[1]}
+    sessions+=("${BASH_REMATCH[2]}")
     read -r line
     slot=$(printf '%s' "$line" | sed -n 's/.*(slot \([0-9]*\),.*/\1/p')
     expect_eq "$port" $((4723 + 2 * slot)) "Appium port of slot $slot"
   done <.last.out
+  expect_eq "$(printf '%s\n' "${sessions[@]}" | sort -u | wc -l)" 13 "distinct sessions"
+  # No sidecar outlived the run.
+  if pgrep -f "$T/phones/" >/dev/null; then
+    fail "processes of the example still running: $(pgrep -af "$T/phones/")"
+  fi
+}
+
+test_phones_example() {
+  TEST "examples/phones posts through each slot's stand-in Appium, keeps the daily cap and blocks a suspended account"
+  copy_phones
+  expect_exit 0 env MUSTER="$MUSTER_BIN" sh phones/run.sh
+  expect_contains "$STDOUT" "Appium: the stand-in fake_appium.py" "the server"
+  check_phones_run "the stand-in"
+}
+
+test_phones_example_appium() {
+  TEST "examples/phones runs with a real Appium and its fake driver, installed from npm"
+  copy_phones
+  # install-appium.sh installs Appium in the source tree's examples/phones
+  # once (about 40 s); later runs find it there.
+  # Exit 3: no npm, or no registry that answers.
+  local rc=0
+  timeout 300 sh "$PHONES_SRC/install-appium.sh" >install.out 2>&1 || rc=$?
+  if [[ $rc == 3 ]]; then
+    echo "  note: $E2E_CURRENT: $(tail -n 1 install.out); examples/phones ran with the stand-in only"
+    return
+  fi
+  [[ $rc == 0 ]] || fail "install-appium.sh exited $rc: $(tail -n 20 install.out)"
+  ln -s "$PHONES_SRC/.appium" phones/.appium
+  local installed
+  installed=$(cat phones/.appium/installed)
+  expect_exit 0 env MUSTER="$MUSTER_BIN" sh phones/run.sh
+  expect_contains "$STDOUT" "Appium: $installed in .appium" "the server"
+  local version=${installed#appium@}
+  check_phones_run "Appium v${version%% *}"
 }
 
 test_videos_example() {
