@@ -65,6 +65,64 @@ util::Result<Controlled> pause(store::Store& store, const std::string& ref,
   return Controlled{*run, alive};
 }
 
+namespace {
+
+/// The runs of the store that have not ended and that a live agent runs.
+util::Result<std::vector<store::RunRecord>> live_runs(store::Store& store) {
+  auto runs = store.list_runs();
+  if (!runs) {
+    return runs.error();
+  }
+  std::erase_if(*runs, [](const store::RunRecord& r) {
+    return !refuse_ended(r, "").ok() || !holder_alive(r.holder);
+  });
+  return runs;
+}
+
+} // namespace
+
+util::Result<std::vector<Controlled>> pause_all(store::Store& store, bool stop_running) {
+  auto runs = live_runs(store);
+  if (!runs) {
+    return runs.error();
+  }
+  std::vector<Controlled> out;
+  for (const auto& r : *runs) {
+    auto paused = pause(store, r.id, stop_running);
+    if (!paused) {
+      return paused.error();
+    }
+    out.push_back(std::move(*paused));
+  }
+  return out;
+}
+
+util::Result<std::vector<Controlled>> resume_all(store::Store& store, int64_t slots,
+                                                 bool now) {
+  auto runs = live_runs(store);
+  if (!runs) {
+    return runs.error();
+  }
+  std::vector<Controlled> out;
+  for (const auto& r : *runs) {
+    auto control = store.control(r.rid);
+    if (!control) {
+      return control.error();
+    }
+    const bool paused = control->request == store::ControlRequest::pause ||
+                        control->request == store::ControlRequest::pause_stop;
+    if (!paused && !now) {
+      continue;
+    }
+    auto resumed = resume(store, r.id, slots, now);
+    if (!resumed) {
+      return resumed.error();
+    }
+    out.push_back(std::move(*resumed));
+  }
+  return out;
+}
+
 util::Result<Controlled> resume(store::Store& store, const std::string& ref,
                                 int64_t slots, bool now) {
   auto run = store.find_run(ref);

@@ -25,6 +25,16 @@ struct Controlled {
 util::Result<Controlled> pause(store::Store& store, const std::string& ref,
                                bool stop_running);
 
+/// Pauses every run of the store that a live agent runs (`pause --all`).
+/// Runs with no live agent start nothing anyway and are left as they are.
+util::Result<std::vector<Controlled>> pause_all(store::Store& store, bool stop_running);
+
+/// Clears the pause of every paused run that a live agent runs (`resume
+/// --all`), with `slots` and `now` as `resume`. A stopped run needs an agent:
+/// `muster resume RUN` in a terminal.
+util::Result<std::vector<Controlled>> resume_all(store::Store& store, int64_t slots,
+                                                 bool now);
+
 /// Clears a pause (and with `now`, a halt's cooldown). With a live agent it
 /// continues (with `slots` when > 0); otherwise the caller runs an agent on
 /// the returned run.

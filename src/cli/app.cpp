@@ -251,7 +251,11 @@ std::function<int()> setup_show_config(CLI::App& cmd, GlobalOptions& g) {
 
 std::function<int()> setup_resume(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<ResumeOptions>();
-  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  auto* run = cmd.add_option("run", o->run, "Run id, id prefix or name");
+  cmd.add_flag("--all", o->all,
+               "Every paused run of the store that a live agent runs (pause --all)")
+      ->excludes(run);
+
   add_slots_option(cmd, o->slots, "Parallel slots (default: the run's own)");
   add_job_output_flags(cmd, o->output);
   add_halt_flag(cmd, o->halt);
@@ -401,7 +405,10 @@ std::function<int()> setup_join(CLI::App& cmd, GlobalOptions& g) {
 
 std::function<int()> setup_pause(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<PauseOptions>();
-  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  auto* run = cmd.add_option("run", o->run, "Run id, id prefix or name");
+  cmd.add_flag("--all", o->all, "Every run of the store that a live agent runs")
+      ->excludes(run);
+
   cmd.add_flag(
       "--stop-running", o->stop_running,
       "Also stop running jobs; they go back to pending without spending an attempt");

@@ -36,7 +36,22 @@ util::Result<bool> ask_to_cancel(const store::RunRecord& run,
 } // namespace
 
 int cmd_pause(const GlobalOptions& g, const PauseOptions& o) {
+  if (o.run.empty() && !o.all) {
+    throw Failure{ExitCode::usage, "pause: give a RUN (id, prefix or name), or --all"};
+  }
   auto store = open_store(g, store::Create::no);
+  if (o.all) {
+    const auto paused = check(app::pause_all(*store, o.stop_running));
+    if (!g.quiet) {
+      std::string ids;
+      for (const auto& p : paused) {
+        ids += " " + p.run.id;
+      }
+      std::fprintf(stderr, "muster: paused %zu live run(s)%s%s\n", paused.size(),
+                   ids.empty() ? "" : ":", ids.c_str());
+    }
+    return to_int(ExitCode::ok);
+  }
   const auto paused = check(app::pause(*store, o.run, o.stop_running));
   const auto& run = paused.run;
   if (!g.quiet) {

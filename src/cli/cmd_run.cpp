@@ -503,7 +503,24 @@ int cmd_join(const GlobalOptions& g, const JoinOptions& o) {
 }
 
 int cmd_resume(const GlobalOptions& g, const ResumeOptions& o) {
+  if (o.run.empty() && !o.all) {
+    throw Failure{ExitCode::usage, "resume: give a RUN (id, prefix or name), or --all"};
+  }
   auto store = open_store(g, store::Create::no);
+  if (o.all) {
+    const auto resumed = check(app::resume_all(*store, o.slots, o.now));
+    if (!g.quiet) {
+      std::string ids;
+      for (const auto& r : resumed) {
+        ids += " " + r.run.id;
+      }
+      std::fprintf(stderr,
+                   "muster: resumed %zu live run(s)%s%s; a run with no live agent "
+                   "needs `muster resume RUN`\n",
+                   resumed.size(), ids.empty() ? "" : ":", ids.c_str());
+    }
+    return to_int(ExitCode::ok);
+  }
   const auto resumed = check(app::resume(*store, o.run, o.slots, o.now));
   const auto& run = resumed.run;
   if (resumed.agent_alive) {

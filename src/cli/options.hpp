@@ -94,6 +94,7 @@ struct RunOptions {
 
 struct ResumeOptions {
   std::string run;
+  bool all = false;  ///< every paused run a live agent runs
   int64_t slots = 0; ///< 0: the run's own
   OutputFlags output;
   std::string halt; ///< --halt now|soon,fail=N|P%
@@ -135,6 +136,7 @@ struct CompleteOptions {
 
 struct PauseOptions {
   std::string run;
+  bool all = false; ///< every run a live agent runs
   bool stop_running = false;
 };
 

@@ -18,6 +18,10 @@ state_is() {
   [[ $(run_state) == "$1" ]]
 }
 
+state_is_of() {
+  [[ $(run_state "$1") == "$2" ]]
+}
+
 # Running jobs of the newest run (each test has one run).
 running_count() {
   json run_json 'j["counts"]["running"]' 2>/dev/null
@@ -303,4 +307,37 @@ test_control_commands_commit_their_events() {
     expect_eq "$events" "$added" "trial $trial: add events (jobs $n -> $jobs)"
   done
   expect_eq "$(sqlite3 "$T/.muster/muster.db" "PRAGMA integrity_check")" ok "integrity"
+}
+
+test_pause_all_and_resume_all() {
+  TEST "pause --all pauses every live run of the store, and resume --all resumes them"
+  make_job
+  { echo id,t; seq 1 40 | sed 's/$/,0.2/'; } >in.csv
+  start_bg a muster run -q -j 1 --name pa -i in.csv --id-column id --no-stdout -- ./job.sh a{id} {t}
+  local a=$BG_PID
+  start_bg b muster run -q -j 1 --name pb -i in.csv --id-column id --no-stdout -- ./job.sh b{id} {t}
+  local b=$BG_PID
+  expect_exit 0 muster run -q --seed-only --name pc -i in.csv --id-column id -- true
+  wait_until 10 state_is_of pa running || fail "pa did not start"
+  wait_until 10 state_is_of pb running || fail "pb did not start"
+  expect_exit 2 muster pause
+  expect_contains "$STDERR" "--all"
+  expect_exit 0 muster pause --all
+  expect_contains "$STDERR" "paused 2 live run(s)"
+  expect_eq "$(run_state pa) $(run_state pb)" "paused paused" "states after pause --all"
+  expect_eq "$(run_state pc)" created "a run with no agent is left as it is"
+  local n
+  n=$(lines starts.log)
+  sleep 1
+  (( $(lines starts.log) <= n + 2 )) || fail "jobs kept starting after pause --all ($n -> $(lines starts.log))"
+  expect_exit 0 muster resume --all
+  expect_contains "$STDERR" "resumed 2 live run(s)"
+  wait_until 10 state_is_of pa running || fail "pa did not resume"
+  expect_exit 0 muster cancel pa --force
+  expect_exit 0 muster cancel pb --force
+  wait_bg "$a" 30
+  wait_bg "$b" 30
+  run_cmd muster events pb
+  expect_contains "$STDOUT" "pause"
+  expect_contains "$STDOUT" "resume"
 }
