@@ -29,10 +29,10 @@ CRASH_TRIALS=${CRASH_TRIALS:-$(scaled 100 20)}
 CRASH_SEED=${CRASH_SEED:-$(($(date +%s%N) / 1000 % 1000000000))}
 CRASH_TRIAL=${CRASH_TRIAL:-}
 CRASH_JOBS=${CRASH_JOBS:-$(scaled 30 20)}
-# A kill comes after 0 to WINDOW ms: a new run of CRASH_JOBS jobs takes
-# about that long to create and run here, a resume less. One first kill in
-# six comes within CREATE_WINDOW ms, while muster creates the run.
-CRASH_WINDOW_MS=$(scaled 350 2500)
+# A kill comes after 0 to WINDOW ms: a new run of CRASH_JOBS jobs takes a
+# little longer than that to create and run here, a resume less. One first
+# kill in six comes within CREATE_WINDOW ms, while muster creates the run.
+CRASH_WINDOW_MS=$(scaled 300 2500)
 CRASH_RESUME_WINDOW_MS=$(scaled 250 1500)
 CRASH_CREATE_WINDOW_MS=$(scaled 30 300)
 
@@ -364,7 +364,12 @@ crash_trial() {
     window=$CRASH_WINDOW_MS
     ((exists)) && window=$CRASH_RESUME_WINDOW_MS
     delay=$(((RANDOM * 32768 + RANDOM) % window))
-    ((r == 1 && RANDOM % 6 == 0)) && delay=$((delay % CRASH_CREATE_WINDOW_MS))
+    # One first kill in six comes while muster creates the run; another
+    # round then follows, to kill it with jobs in flight too.
+    if ((r == 1 && RANDOM % 6 == 0)); then
+      delay=$((delay % CRASH_CREATE_WINDOW_MS))
+      ((rounds < 2)) && rounds=2
+    fi
     # In the background, as start_bg does, with fewer forks ($! must be
     # muster itself, not a subshell running a function).
     if ((exists)); then
