@@ -78,17 +78,6 @@ start_round() {
   fi
 }
 
-# finish_run MODE: run "t" to its end in the foreground.
-finish_run() {
-  local mode=$1
-  if run_exists; then
-    run_cmd muster resume t -q --no-stdout
-  else
-    run_cmd muster run -q --no-stdout -j 8 --name t --on-interrupt "$mode" -i delays.txt -- \
-      "${CRASH_JOB[@]}" "$PWD/ledger" {}
-  fi
-}
-
 # The commands of a trial, run in its directory on its store: `cm ARGS`
 # runs muster, `cm_run MODE` creates run "t".
 cm() {
