@@ -49,6 +49,11 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   if (!orphans) {
     return orphans.error();
   }
+  // Locks of `muster lock` whose process died or whose time ran out free
+  // up, so that jobs waiting on them wake.
+  if (auto r = m_store.free_gone_locks(now, m_is_alive); !r) {
+    m_reporter.warning("freeing the locks of gone holders failed: " + r.error().message);
+  }
   if (!orphans->empty()) {
     reap(run_id, *orphans);
     m_reporter.notice("recovered " + std::to_string(orphans->size()) +

@@ -1,5 +1,7 @@
 #include "app/rows.hpp"
 
+#include "core/locks.hpp"
+
 #include "store/codec.hpp"
 #include "util/strings.hpp"
 
@@ -194,6 +196,11 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
   const core::JobContext ctx{job.id, "", 0, 1};
   job.key = m_t.key ? m_t.key->render_word(row, ctx) : "";
   job.lock = m_t.job_lock ? m_t.job_lock->render_word(row, ctx) : "";
+  if (!job.lock.empty()) {
+    if (auto r = core::check_lock_name(job.lock); !r) {
+      return util::Error{where + ": --job-lock: " + r.error().message};
+    }
+  }
   job.priority = 0;
   if (m_t.priority) {
     const std::string text = m_t.priority->render_word(row, ctx);

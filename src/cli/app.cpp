@@ -383,6 +383,37 @@ std::function<int()> setup_locks(CLI::App& cmd, GlobalOptions& g) {
   return [&g] { return cmd_locks(g); };
 }
 
+std::function<int()> setup_lock(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<LockOptions>();
+  cmd.add_option("names", o->names, "Lock names, such as file paths")->required();
+  cmd.add_option("--holder", o->holder, "Who holds them: any name, such as a session id")
+      ->required();
+  cmd.add_option("--ttl", o->ttl, "Free them after this long, e.g. 30m");
+  cmd.add_option("--pid", o->pid, "Free them when this process of this host ends");
+  cmd.add_flag("--wait", o->wait, "Wait until all are free instead of refusing");
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  cmd.footer("All or none: when another holds one of the names, none is taken and the\n"
+             "message names the holder. Taking a lock --holder holds already renews\n"
+             "its --ttl. Runs (--lock) and jobs (--job-lock) that need a name wait\n"
+             "while it is held, and `muster locks` lists them.\n\n" +
+             exit_codes_help("lock"));
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_lock(g, *o); };
+}
+
+std::function<int()> setup_unlock(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<LockOptions>();
+  cmd.add_option("names", o->names, "Lock names (all that --holder holds when none)");
+  cmd.add_option("--holder", o->holder, "Who holds them, as given to `muster lock`")
+      ->required();
+  cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
+  cmd.footer("All or none: when another holds one of the names, none is freed. A name\n"
+             "nobody holds is no error. The first job waiting on a freed name starts.\n\n" +
+             exit_codes_help("unlock"));
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_unlock(g, *o); };
+}
+
 std::function<int()> setup_check(CLI::App& cmd, GlobalOptions& g) {
   add_output_flags(cmd, g);
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing when the store is sound");
@@ -517,7 +548,9 @@ const Subcommand k_subcommands[] = {
     {"retry", "Move failed or interrupted jobs back to pending", setup_retry},
     {"why", "Why a job is not running: its state, its limits, locks and the run's halt",
      setup_why},
-    {"locks", "The locks runs and jobs hold", setup_locks},
+    {"locks", "The locks runs, jobs and holders hold", setup_locks},
+    {"lock", "Take locks for a holder, store-wide, all or none", setup_lock},
+    {"unlock", "Free the locks a holder took", setup_unlock},
     {"check", "Read every page of the store and say whether it is damaged", setup_check},
     {"validate", "Check the config, the command and every input row; run nothing",
      setup_validate},

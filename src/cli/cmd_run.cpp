@@ -5,6 +5,7 @@
 #include "app/create.hpp"
 #include "app/queries.hpp"
 #include "cli/common.hpp"
+#include "core/locks.hpp"
 #include "cli/config.hpp"
 #include "store/codec.hpp"
 #include "store/open.hpp"
@@ -85,9 +86,7 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   s.priority = o.priority;
   s.locks = o.locks;
   for (const auto& name : s.locks) {
-    if (name.empty()) {
-      throw Failure{ExitCode::usage, "--lock: a lock needs a name"};
-    }
+    flag_value("--lock", core::check_lock_name(name));
   }
   s.job_lock = o.job_lock;
   return s;

@@ -94,6 +94,20 @@ const std::vector<CommandCodes> k_commands = {
        "the store is damaged (it lists what is wrong and says how to recover),\n"
        "       or it could not be read"},
       k_internal}},
+    {"lock",
+     {{ExitCode::ok, "every lock named is held by --holder now"},
+      {ExitCode::usage, "bad flags or lock names; nothing was changed"},
+      {ExitCode::busy,
+       "another holds one of the locks (the message names it); none was taken"},
+      k_store,
+      k_internal}},
+    {"unlock",
+     {{ExitCode::ok, "--holder holds none of the locks named any more"},
+      {ExitCode::usage, "bad flags or lock names; nothing was changed"},
+      {ExitCode::busy,
+       "another holds one of the locks (the message names it); none was freed"},
+      k_store,
+      k_internal}},
     {"completions man __complete doctor", {k_ok, k_usage, k_internal}},
 };
 

@@ -161,6 +161,14 @@ struct EventsOptions {
   std::string run;
 };
 
+struct LockOptions {
+  std::vector<std::string> names;
+  std::string holder;
+  std::string ttl;
+  int64_t pid = 0;
+  bool wait = false;
+};
+
 struct WhyOptions {
   std::string run;
   std::string job;
@@ -222,6 +230,8 @@ int cmd_scale(const GlobalOptions& g, const ScaleOptions& o);
 int cmd_add(const GlobalOptions& g, const AddOptions& o);
 int cmd_events(const GlobalOptions& g, const EventsOptions& o);
 int cmd_locks(const GlobalOptions& g);
+int cmd_lock(const GlobalOptions& g, const LockOptions& o);
+int cmd_unlock(const GlobalOptions& g, const LockOptions& o);
 int cmd_check(const GlobalOptions& g);
 
 /// Parses argv and runs the subcommand; returns the exit code.

@@ -248,7 +248,23 @@ struct LockRecord {
   std::string run_name;
   std::string job_id; ///< "" for a lock the run holds
   int64_t since = 0;
-  Holder holder; ///< the run's agent
+  Holder holder;          ///< the run's agent, or the --pid of `muster lock`
+  std::string owner;      ///< set for a lock of `muster lock` (no run, rid 0)
+  int64_t expires_at = 0; ///< epoch ms; 0: until unlocked (or its run ends)
+};
+
+/// Locks taken at run time, by `muster lock`.
+struct LockRequest {
+  std::vector<std::string> names;
+  std::string owner;      ///< who holds them (--holder)
+  Holder process;         ///< the process whose life bounds them (--pid); empty: none
+  int64_t expires_at = 0; ///< epoch ms (--ttl); 0: until unlocked
+};
+
+/// What `drop_locks` did.
+struct Unlocked {
+  std::vector<std::string> freed;
+  std::optional<LockRecord> other; ///< a name held by someone else: nothing freed
 };
 
 /// What a key has used: running jobs, and those counted in a day window.
@@ -460,8 +476,25 @@ public:
   /// interrupted) to cancelled. Returns how many moved.
   virtual util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) = 0;
 
-  /// Every held lock, by name.
+  /// Every held lock, by name (an expired one is not held).
   virtual util::Result<std::vector<LockRecord>> locks() = 0;
+  /// Takes `request.names` for `request.owner` (`muster lock`), all or
+  /// none; a name the owner holds already is renewed. Returns the first lock
+  /// held by another (a live run, or another owner before its expiry and
+  /// while its process lives), and then takes nothing. Locks of gone holders
+  /// are freed on the way.
+  virtual util::Result<std::optional<LockRecord>>
+  take_locks(const LockRequest& request, int64_t now_ms,
+             const std::function<bool(const Holder&)>& is_alive) = 0;
+  /// Frees the `names` that `owner` holds (all it holds when `names` is
+  /// empty), all or none: a name another holds frees nothing and is
+  /// returned. Jobs waiting on a freed name wake.
+  virtual util::Result<Unlocked> drop_locks(const std::vector<std::string>& names,
+                                            const std::string& owner, int64_t now_ms) = 0;
+  /// Frees the locks of `muster lock` that expired or whose process is gone,
+  /// and wakes their waiters. An agent calls it with its heartbeat.
+  virtual util::Result<void>
+  free_gone_locks(int64_t now_ms, const std::function<bool(const Holder&)>& is_alive) = 0;
   /// The first of `names` held by a live holder other than run `rid`.
   virtual util::Result<std::optional<LockRecord>>
   lock_conflict(const std::vector<std::string>& names, int64_t rid,

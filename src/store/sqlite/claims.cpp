@@ -147,6 +147,9 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
         // Once a second, jobs waiting on a lock that is free again wake up,
         // whoever freed it (a run that ended, an agent that was recovered).
         m_lock_sweep[rid] = now_ms;
+        if (auto r = m_locks.expire_locks.bind(1, now_ms).run(); !r) {
+          return r;
+        }
         if (auto r = m_locks.wake_free_locks.bind(1, rid).run(); !r) {
           return r;
         }
@@ -239,7 +242,7 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid,
           out.wake_at = (next_start_us + 999) / 1000;
           return {}; // the run's start rate: nothing more starts before then
         }
-        auto why = blocked(rid, c, rl, window);
+        auto why = blocked(rid, c, rl, now_ms, window);
         if (!why) {
           return why.error();
         }

@@ -26,7 +26,7 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
 }
 
 util::Result<std::optional<core::Hold>>
-SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
+SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl, int64_t now_ms,
                      const core::DayWindow& window) {
   using Blocked = std::optional<core::Hold>;
   const auto& l = rl.limits;
@@ -52,15 +52,20 @@ SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl,
     }
   }
   if (!c.lock.empty()) {
+    if (auto r = m_locks.expire_lock.bind(1, c.lock).bind(2, now_ms).run(); !r) {
+      return r.error();
+    }
     m_locks.lock_holder.bind(1, c.lock);
     Blocked held;
     auto r = m_locks.lock_holder.each([&](Statement& row) {
       if (row.int64(4) == rid && row.is_null(5)) {
         return; // the run itself holds this name: its jobs may use it
       }
+      const int64_t expires_at = row.optional_int64(7).value_or(0);
       held = core::Hold{core::describe_lock({c.lock, row.text(0), row.text(1),
-                                             row.text(2), row.int64(3)}),
-                        0};
+                                             row.text(2), row.int64(3), row.text(6),
+                                             expires_at}),
+                        0}; // freed by unlock, or by the sweep once it expires
     });
     if (!r) {
       return r.error();

@@ -15,6 +15,8 @@ struct LockStatements {
   Statement lock_holder;
   Statement lock_job;
   Statement wake_free_locks;
+  Statement expire_lock;
+  Statement expire_locks;
   /// Prepares them; adds their SQL to `sql`.
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };

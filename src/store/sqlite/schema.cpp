@@ -160,6 +160,16 @@ DROP INDEX jobs_agent;
       R"sql(
 ALTER TABLE jobs ADD COLUMN halts INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 8 → 9: locks taken at run time by `muster lock NAME --holder WHO`,
+      // with no run (rid 0), an optional expiry (--ttl) and an optional
+      // process whose life bounds the lock (--pid).
+      R"sql(
+ALTER TABLE locks ADD COLUMN owner TEXT;
+ALTER TABLE locks ADD COLUMN expires_at INTEGER;
+ALTER TABLE locks ADD COLUMN holder_pid INTEGER;
+ALTER TABLE locks ADD COLUMN holder_host TEXT;
+ALTER TABLE locks ADD COLUMN holder_start INTEGER;
+)sql",
   };
   return k_migrations;
 }

@@ -91,6 +91,14 @@ public:
   util::Result<int64_t> cancel_rest(int64_t rid, int64_t now_ms) override;
   util::Result<std::vector<LockRecord>> locks() override;
   util::Result<std::optional<LockRecord>>
+  take_locks(const LockRequest& request, int64_t now_ms,
+             const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<Unlocked> drop_locks(const std::vector<std::string>& names,
+                                    const std::string& owner, int64_t now_ms) override;
+  util::Result<void>
+  free_gone_locks(int64_t now_ms,
+                  const std::function<bool(const Holder&)>& is_alive) override;
+  util::Result<std::optional<LockRecord>>
   lock_conflict(const std::vector<std::string>& names, int64_t rid,
                 const std::function<bool(const Holder&)>& is_alive) override;
   util::Result<KeyUsage> key_usage(int64_t rid, const std::string& key,
@@ -127,9 +135,16 @@ private:
   /// Moves up to `n` jobs waiting on `key` back to pending.
   util::Result<void> promote_key(int64_t rid, const std::string& key, int64_t n,
                                  bool include_timed, CommitResult& out);
+  /// Whether `lock` still holds its name. A lock whose run's agent is gone,
+  /// or a lock of `muster lock` past its expiry or whose process is gone, is
+  /// freed on the way (and its waiters woken).
+  util::Result<bool> still_held(const LockRecord& lock, int64_t now_ms,
+                                const std::function<bool(const Holder&)>& is_alive);
+  /// Frees `name` and wakes the first job waiting on it.
+  util::Result<void> free_lock(const std::string& name);
   /// Why `c` cannot be claimed now, and until when (0: until an event).
   util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c,
-                                                  const RunLimits& rl,
+                                                  const RunLimits& rl, int64_t now_ms,
                                                   const core::DayWindow& window);
   util::Result<void> hold_back(const Claim& c, const std::string& why, int64_t until,
                                CommitResult& out);
