@@ -312,7 +312,7 @@ Ended Attempts::record_end(const Attempt& a, const core::Outcome& ended,
   u.outcome = outcome;
   u.finished_at = util::now_ms();
   u.key = a.claim.key;
-  u.lock = a.claim.lock;
+  u.locks = a.claim.locks;
   u.claimed_at = a.claim.claimed_at;
   u.error_type = decision.error_type;
   u.uncounted =

@@ -259,7 +259,7 @@ util::Result<Resumable> check_resumable(const store::RunRecord& run,
       {"halt_mode", {"--halt-mode", false}},
       {"priority", {"--priority", false}},
       {"locks", {"--lock", false}},
-      {"job_lock", {"--job-lock", false}}};
+      {"job_locks", {"--job-lock", false}}};
   const auto had = nlohmann::json::parse(store::encode_settings(run.settings));
   const auto asked = nlohmann::json::parse(store::encode_settings(wanted));
   auto merged = had;

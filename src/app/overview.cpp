@@ -258,23 +258,28 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       }
     }
   }
-  if (!job.lock.empty()) {
+  if (!job.locks.empty()) {
     auto locks = store.locks();
     if (!locks) {
       return locks.error();
     }
-    std::optional<store::LockRecord> held;
-    for (auto& l : *locks) {
-      if (l.name == job.lock) {
-        held = l;
+    for (const auto& name : job.locks) {
+      std::optional<store::LockRecord> held;
+      for (auto& l : *locks) {
+        if (l.name == name) {
+          held = l;
+        }
       }
-    }
-    notes.push_back("lock " + job.lock + ": " + (held ? "held" : "free"));
-    if (unfinished && held) {
-      WhyReason why = reason("lock", describe_lock(*held));
-      why.holders.push_back("run " + held->run_id +
-                            (held->job_id.empty() ? "" : " job " + held->job_id));
-      add_hold(std::move(why));
+      notes.push_back("lock " + name + ": " + (held ? "held" : "free"));
+      if (unfinished && held) {
+        WhyReason why = reason("lock", describe_lock(*held));
+        why.holders.push_back(
+            !held->owner.empty()
+                ? held->owner
+                : "run " + held->run_id +
+                      (held->job_id.empty() ? "" : " job " + held->job_id));
+        add_hold(std::move(why));
+      }
     }
   }
   if (!s.limits.rate.empty()) {

@@ -82,7 +82,7 @@ util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
   if (!command) {
     return command.error();
   }
-  JobTemplates t{std::move(*command), std::nullopt, std::nullopt, std::nullopt,
+  JobTemplates t{std::move(*command), std::nullopt, std::nullopt, {},
                  std::nullopt,        std::nullopt, s.id_column};
   for (auto [target, text] : {std::pair{&t.before_job, &s.slot.before_job},
                               std::pair{&t.after_job, &s.slot.after_job}}) {
@@ -95,7 +95,7 @@ util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
     }
   }
   const std::pair<std::optional<core::Template>*, const std::string*> words[] = {
-      {&t.key, &s.key}, {&t.priority, &s.priority}, {&t.job_lock, &s.job_lock}};
+      {&t.key, &s.key}, {&t.priority, &s.priority}};
   for (const auto& [target, text] : words) {
     if (!text->empty()) {
       auto word = core::Template::parse_word(*text);
@@ -104,6 +104,13 @@ util::Result<JobTemplates> JobTemplates::parse(const core::RunSettings& s) {
       }
       *target = std::move(*word);
     }
+  }
+  for (const auto& text : s.job_locks) {
+    auto word = core::Template::parse_word(text);
+    if (!word) {
+      return util::Error{"--job-lock: " + word.error().message, word.error().kind};
+    }
+    t.job_locks.push_back(std::move(*word));
   }
   return t;
 }
@@ -117,7 +124,6 @@ util::Result<void> JobSource::check_row(const std::vector<std::string>& names,
       {&m_t.command, "the command"},
       {m_t.key ? &*m_t.key : nullptr, "--key"},
       {m_t.priority ? &*m_t.priority : nullptr, "--priority"},
-      {m_t.job_lock ? &*m_t.job_lock : nullptr, "--job-lock"},
       {m_t.before_job ? &*m_t.before_job : nullptr, "slots.before_job"},
       {m_t.after_job ? &*m_t.after_job : nullptr, "slots.after_job"}};
   for (const auto& [t, what] : checks) {
@@ -125,6 +131,11 @@ util::Result<void> JobSource::check_row(const std::vector<std::string>& names,
       if (auto r = t->check_fields(names, count, what); !r) {
         return util::Error{where + r.error().message, r.error().kind};
       }
+    }
+  }
+  for (const auto& t : m_t.job_locks) {
+    if (auto r = t.check_fields(names, count, "--job-lock"); !r) {
+      return util::Error{where + r.error().message, r.error().kind};
     }
   }
   return {};
@@ -195,10 +206,17 @@ util::Result<bool> JobSource::next(store::NewJob& job) {
   }
   const core::JobContext ctx{job.id, "", 0, 1};
   job.key = m_t.key ? m_t.key->render_word(row, ctx) : "";
-  job.lock = m_t.job_lock ? m_t.job_lock->render_word(row, ctx) : "";
-  if (!job.lock.empty()) {
-    if (auto r = core::check_lock_name(job.lock); !r) {
+  job.locks.clear();
+  for (const auto& t : m_t.job_locks) {
+    std::string name = t.render_word(row, ctx);
+    if (name.empty()) {
+      continue; // this row needs no such lock
+    }
+    if (auto r = core::check_lock_name(name); !r) {
       return util::Error{where + ": --job-lock: " + r.error().message};
+    }
+    if (std::find(job.locks.begin(), job.locks.end(), name) == job.locks.end()) {
+      job.locks.push_back(std::move(name));
     }
   }
   job.priority = 0;

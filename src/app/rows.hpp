@@ -38,7 +38,7 @@ struct JobTemplates {
   core::Template command;
   std::optional<core::Template> key;
   std::optional<core::Template> priority;
-  std::optional<core::Template> job_lock;
+  std::vector<core::Template> job_locks;
   std::optional<core::Template> before_job; ///< slots.before_job and after_job, per job
   std::optional<core::Template> after_job;
   std::string id_column;

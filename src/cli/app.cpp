@@ -195,8 +195,9 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--lock", o->locks,
                  "A name the run holds while it runs; repeat for several")
       ->allow_extra_args(false);
-  cmd.add_option("--job-lock", o->job_lock,
-                 "Template of a lock each job holds, e.g. {device}");
+  cmd.add_option("--job-lock", o->job_locks,
+                 "Template of a lock each job holds, e.g. {device}; repeat for several")
+      ->allow_extra_args(false);
   add_halt_flag(cmd, o->halt);
   cmd.add_option("--halt-mode", o->halt_mode,
                  "When a rule halts the run: drain (running jobs finish) or stop")

@@ -88,7 +88,7 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   for (const auto& name : s.locks) {
     flag_value("--lock", core::check_lock_name(name));
   }
-  s.job_lock = o.job_lock;
+  s.job_locks = o.job_locks;
   return s;
 }
 

@@ -86,7 +86,7 @@ struct RunOptions {
   std::string rate;
   std::string priority;
   std::vector<std::string> locks;
-  std::string job_lock;
+  std::vector<std::string> job_locks;
   std::vector<std::string> command; ///< the command words, then `:::` groups
   std::vector<std::string>
       command_words; ///< the command alone (from the line, or the config)

@@ -58,7 +58,7 @@ struct RunSettings {
   Limits limits;                  ///< per-key and rate limits, enforced by the store
   std::string priority;           ///< template of each job's priority ("" for none)
   std::vector<std::string> locks; ///< names the run holds while an agent runs it
-  std::string job_lock;           ///< template of the lock each job holds ("" for none)
+  std::vector<std::string> job_locks; ///< templates of the locks each job holds
 };
 
 /// The counts of a run's jobs by state, indexed by JobState.

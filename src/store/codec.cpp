@@ -70,7 +70,7 @@ std::string encode_settings(const core::RunSettings& s) {
                  {"rate", l.rate}};
   j["priority"] = s.priority;
   j["locks"] = s.locks;
-  j["job_lock"] = s.job_lock;
+  j["job_locks"] = s.job_locks;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -146,7 +146,11 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
     }
     s.priority = j.value("priority", "");
     s.locks = j.value("locks", std::vector<std::string>{});
-    s.job_lock = j.value("job_lock", "");
+    if (j.contains("job_locks")) {
+      s.job_locks = j["job_locks"].get<std::vector<std::string>>();
+    } else if (const std::string one = j.value("job_lock", ""); !one.empty()) {
+      s.job_locks = {one}; // a run made before jobs could hold several locks
+    }
     return s;
   } catch (const json::exception& e) {
     return util::Error{std::string("run settings in the store are unreadable: ") +

@@ -2,6 +2,7 @@
 #include "store/store.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace muster::store {
 namespace {
@@ -74,6 +75,23 @@ TEST(FieldsCodecTest, KeepsBytesThatAreNotUtf8) {
   EXPECT_EQ(back[0], "\xc3\xa9");
   EXPECT_FALSE(decode_fields("[\"a\"", names, back).ok());
   EXPECT_FALSE(decode_fields("nonsense", names, back).ok());
+}
+
+TEST(SettingsCodecTest, JobLocksRoundTripAndTheOneLockOfOlderRunsIsRead) {
+  core::RunSettings s;
+  s.job_locks = {"{device}", "acct-{account}"};
+  auto back = decode_settings(encode_settings(s));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->job_locks, s.job_locks);
+  // Runs made before a job could hold several locks stored one template.
+  auto json = nlohmann::json::parse(encode_settings(core::RunSettings{}));
+  json.erase("job_locks");
+  json["job_lock"] = "{device}";
+  auto old = decode_settings(json.dump());
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->job_locks, std::vector<std::string>{"{device}"});
+  json["job_lock"] = "";
+  EXPECT_TRUE(decode_settings(json.dump())->job_locks.empty());
 }
 
 } // namespace

@@ -247,7 +247,7 @@ TEST_P(StoreConformance, TakeoverUnderRequeueRunsJobsADrainLeftInterrupted) {
 TEST_P(StoreConformance, RecoveryFreesTheGoneAgentsJobLocksAndSlots) {
   auto store = open();
   core::RunSettings s;
-  s.job_lock = "{device}";
+  s.job_locks = {"{device}"};
   auto a = make_run(*store, s, {{"", "dev1"}});
   auto b = make_run(*store, s, {{"", "dev1"}});
   auto ta = take(*store, a.rid, 1);

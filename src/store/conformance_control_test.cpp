@@ -177,7 +177,7 @@ TEST_P(StoreConformance, DeleteRunRemovesEverythingRecordedAboutIt) {
   auto store = open();
   core::RunSettings s;
   s.locks = {"gone-lock"};
-  s.job_lock = "{device}";
+  s.job_locks = {"{device}"};
   auto a = make_run(*store, s, {{"", "dev"}, {}}, "doomed");
   auto b = make_run(*store, {}, {{}}, "kept");
   auto t = take(*store, a.rid, 1);

@@ -404,14 +404,14 @@ TEST_P(StoreConformance, RunLockOfADeadHolderIsTakenAndReleased) {
 TEST_P(StoreConformance, JobLockHoldsBackAnotherRunsJobAndNamesTheHolder) {
   auto store = open();
   core::RunSettings s;
-  s.job_lock = "{device}";
+  s.job_locks = {"{device}"};
   auto a = make_run(*store, s, {{"", "dev1"}, {"", "dev2"}});
   ASSERT_TRUE(take(*store, a.rid, 1).ok());
   auto b = make_run(*store, s, {{"", "dev1"}});
   ASSERT_TRUE(take(*store, b.rid, 2).ok());
   auto ca = claim(*store, a.rid, {0, 1}, 1000);
   ASSERT_EQ(ids(*ca), (std::vector<std::string>{"j1", "j2"}));
-  EXPECT_EQ(ca->claims[0].lock, "dev1");
+  EXPECT_EQ(ca->claims[0].locks, std::vector<std::string>{"dev1"});
   EXPECT_TRUE(claim(*store, b.rid, {0}, 1000)->claims.empty());
   auto waiting = job(*store, b.rid, "j1");
   EXPECT_EQ(waiting.state, JobState::waiting);
@@ -426,6 +426,155 @@ TEST_P(StoreConformance, JobLockHoldsBackAnotherRunsJobAndNamesTheHolder) {
       record(*store, a.rid, {finished(ca->claims[0], JobState::succeeded, 2000)}, 2000)
           .ok());
   EXPECT_EQ(ids(*claim(*store, b.rid, {0}, 2001)), (std::vector<std::string>{"j1"}));
+}
+
+// -- Locks taken at run time (`muster lock`) ----------------------------------
+
+LockRequest lock_request(std::vector<std::string> names, const std::string& owner,
+                         int64_t expires_at = 0, Holder process = {}) {
+  return LockRequest{std::move(names), owner, std::move(process), expires_at};
+}
+
+TEST_P(StoreConformance, TakeLocksIsAllOrNoneAndNamesTheHolder) {
+  auto store = open();
+  const int64_t now = util::now_ms();
+  auto took = store->take_locks(lock_request({"src/a.py", "src/b.py"}, "s1"), now,
+                                everybody_alive);
+  ASSERT_TRUE(took.ok() && !took->has_value()) << why(took);
+  auto refused = store->take_locks(lock_request({"src/c.py", "src/b.py"}, "s2"), now,
+                                   everybody_alive);
+  ASSERT_TRUE(refused.ok()) << why(refused);
+  ASSERT_TRUE(refused->has_value()) << "s2 took a lock s1 holds";
+  EXPECT_EQ((*refused)->name, "src/b.py");
+  EXPECT_EQ((*refused)->owner, "s1");
+  EXPECT_EQ(core::describe_lock({"src/b.py", "", "", "", (*refused)->since, "s1", 0})
+                .rfind("lock src/b.py held by s1 since", 0),
+            0u);
+  auto locks = store->locks();
+  ASSERT_TRUE(locks.ok()) << why(locks);
+  ASSERT_EQ(locks->size(), 2u) << "src/c.py was taken although src/b.py was not";
+  EXPECT_EQ((*locks)[0].owner, "s1");
+  EXPECT_EQ((*locks)[0].rid, 0);
+  // Taking again renews: the owner's own locks never conflict.
+  auto renewed = store->take_locks(lock_request({"src/a.py"}, "s1", now + 60'000), now,
+                                   everybody_alive);
+  ASSERT_TRUE(renewed.ok() && !renewed->has_value()) << why(renewed);
+  EXPECT_EQ((*store->locks())[0].expires_at, now + 60'000);
+  // A run that needs the name is refused, naming the holder.
+  core::RunSettings s;
+  s.locks = {"src/a.py"};
+  auto run = make_run(*store, s, {{}});
+  auto t = take(*store, run.rid, 100, everybody_alive);
+  ASSERT_TRUE(t.ok()) << why(t);
+  ASSERT_TRUE(t->lock_conflict.has_value());
+  EXPECT_EQ(t->lock_conflict->owner, "s1");
+  // And a lock a live run holds is refused to a holder.
+  core::RunSettings s2;
+  s2.locks = {"device"};
+  auto r2 = make_run(*store, s2, {{}});
+  ASSERT_TRUE(take(*store, r2.rid, 200, everybody_alive).ok());
+  auto busy =
+      store->take_locks(lock_request({"device"}, "s3"), now, everybody_alive);
+  ASSERT_TRUE(busy.ok() && busy->has_value()) << why(busy);
+  EXPECT_EQ((*busy)->run_id, r2.id);
+}
+
+TEST_P(StoreConformance, DropLocksFreesOnlyTheOwnersAndWakesTheFirstWaiter) {
+  auto store = open();
+  const int64_t now = util::now_ms();
+  ASSERT_TRUE(
+      store->take_locks(lock_request({"dev1", "dev2"}, "s1"), now, everybody_alive).ok());
+  core::RunSettings s;
+  s.job_locks = {"{device}"};
+  auto run = make_run(*store, s, {{"", "dev1"}, {"", "dev1"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  EXPECT_TRUE(claim(*store, run.rid, {0, 1}, now)->claims.empty());
+  auto waiting = job(*store, run.rid, "j1");
+  EXPECT_EQ(waiting.state, JobState::waiting);
+  EXPECT_NE(waiting.reason.find("lock dev1 held by s1"), std::string::npos)
+      << waiting.reason;
+  auto other = store->drop_locks({"dev1"}, "s2", now);
+  ASSERT_TRUE(other.ok()) << why(other);
+  ASSERT_TRUE(other->other.has_value()) << "s2 freed a lock of s1";
+  EXPECT_EQ(other->other->owner, "s1");
+  EXPECT_EQ(store->locks()->size(), 2u);
+  auto freed = store->drop_locks({"dev1"}, "s1", now);
+  ASSERT_TRUE(freed.ok()) << why(freed);
+  EXPECT_EQ(freed->freed, std::vector<std::string>{"dev1"});
+  // The first waiter wakes; the second waits for the first to finish.
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::pending);
+  EXPECT_EQ(job(*store, run.rid, "j2").state, JobState::waiting);
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0}, now + 1)), std::vector<std::string>{"j1"});
+  // Without names, all the owner holds.
+  auto rest = store->drop_locks({}, "s1", now);
+  ASSERT_TRUE(rest.ok()) << why(rest);
+  EXPECT_EQ(rest->freed, std::vector<std::string>{"dev2"});
+  ASSERT_EQ(store->locks()->size(), 1u);
+  EXPECT_EQ((*store->locks())[0].job_id, "j1");
+}
+
+TEST_P(StoreConformance, ExpiredLocksAndLocksOfGoneProcessesAreFree) {
+  auto store = open();
+  const int64_t now = util::now_ms();
+  ASSERT_TRUE(store->take_locks(lock_request({"ttl"}, "s1", now + 500), now,
+                                everybody_alive)
+                  .ok());
+  ASSERT_TRUE(store->take_locks(lock_request({"pid"}, "s1", 0, holder(77)), now,
+                                everybody_alive)
+                  .ok());
+  auto early = store->take_locks(lock_request({"ttl"}, "s2"), now + 499, everybody_alive);
+  ASSERT_TRUE(early.ok() && early->has_value()) << "taken before its expiry";
+  auto late = store->take_locks(lock_request({"ttl"}, "s2"), now + 500, everybody_alive);
+  ASSERT_TRUE(late.ok() && !late->has_value()) << why(late);
+  EXPECT_EQ(store->lock_conflict({"pid"}, 0, everybody_alive)->value().owner, "s1");
+  // Its process died: the lock is free, and the sweep of an agent frees it.
+  core::RunSettings s;
+  s.job_locks = {"{device}"};
+  auto run = make_run(*store, s, {{"", "pid"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  EXPECT_TRUE(claim(*store, run.rid, {0}, now)->claims.empty());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::waiting);
+  ASSERT_TRUE(store->free_gone_locks(now, alive_except(77)).ok());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::pending);
+  auto locks = store->locks();
+  ASSERT_EQ(locks->size(), 1u);
+  EXPECT_EQ((*locks)[0].owner, "s2");
+}
+
+TEST_P(StoreConformance, AJobWithSeveralLocksTakesAllOrNone) {
+  auto store = open();
+  const int64_t now = util::now_ms();
+  ASSERT_TRUE(store->take_locks(lock_request({"acct"}, "s1"), now, everybody_alive).ok());
+  core::RunSettings s;
+  s.job_locks = {"{device}", "{account}"};
+  auto run = make_run(*store, s,
+                      {Spec("", std::vector<std::string>{"dev1", "acct"}), Spec("", "dev1")});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  // j1 waits for acct and takes nothing; j2 may take dev1.
+  auto first = claim(*store, run.rid, {0, 1}, now);
+  ASSERT_EQ(ids(*first), std::vector<std::string>{"j2"});
+  auto waiting = job(*store, run.rid, "j1");
+  EXPECT_EQ(waiting.state, JobState::waiting);
+  EXPECT_NE(waiting.reason.find("lock acct held by s1"), std::string::npos)
+      << waiting.reason;
+  EXPECT_EQ(waiting.locks, (std::vector<std::string>{"dev1", "acct"}));
+  ASSERT_TRUE(record(*store, run.rid,
+                     {finished(first->claims[0], JobState::succeeded, now + 1)}, now + 1)
+                  .ok());
+  // Freeing acct wakes j1, which takes both.
+  ASSERT_TRUE(store->drop_locks({"acct"}, "s1", now + 2).ok());
+  EXPECT_EQ(job(*store, run.rid, "j1").state, JobState::pending);
+  auto second = claim(*store, run.rid, {0}, now + 3);
+  ASSERT_EQ(ids(*second), std::vector<std::string>{"j1"});
+  auto locks = *store->locks();
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].name, "acct");
+  EXPECT_EQ(locks[0].job_id, "j1");
+  EXPECT_EQ(locks[1].name, "dev1");
+  ASSERT_TRUE(record(*store, run.rid,
+                     {finished(second->claims[0], JobState::succeeded, now + 4)}, now + 4)
+                  .ok());
+  EXPECT_TRUE(store->locks()->empty()) << "a finished job kept a lock";
 }
 
 } // namespace

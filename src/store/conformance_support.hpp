@@ -45,12 +45,18 @@ inline void PrintTo(const Backend& b, std::ostream* os) {
   *os << b.name;
 }
 
-/// One job of a run to create: its key, lock and priority.
+/// One job of a run to create: its key, locks and priority.
 struct Spec {
   Spec(std::string k = "", std::string l = "", int64_t p = 0)
-      : key(std::move(k)), lock(std::move(l)), priority(p) {}
+      : key(std::move(k)), priority(p) {
+    if (!l.empty()) {
+      locks.push_back(std::move(l));
+    }
+  }
+  Spec(std::string k, std::vector<std::string> l, int64_t p = 0)
+      : key(std::move(k)), locks(std::move(l)), priority(p) {}
   std::string key;
-  std::string lock;
+  std::vector<std::string> locks;
   int64_t priority;
 };
 
@@ -96,7 +102,7 @@ inline Update finished(const Claim& c, JobState state, int64_t at) {
       state == JobState::succeeded ? core::Outcome::exited(0) : core::Outcome::exited(1);
   u.finished_at = at;
   u.key = c.key;
-  u.lock = c.lock;
+  u.locks = c.locks;
   u.claimed_at = c.claimed_at;
   return u;
 }
@@ -140,7 +146,7 @@ inline util::Result<void> create_run(Store& store, RunRecord& run,
     }
     job.id = "j" + std::to_string(i + 1);
     job.key = jobs[i].key;
-    job.lock = jobs[i].lock;
+    job.locks = jobs[i].locks;
     job.priority = jobs[i].priority;
     job.fields = encode_strings({std::to_string(i + 1)});
     job.where = "conformance:" + std::to_string(i + 1);

@@ -173,7 +173,7 @@ struct JobRecord {
   int64_t retry_at =
       0; ///< retrying: when it is due; waiting: when its window opens (0: on an event)
   int64_t priority = 0; ///< higher runs first
-  std::string lock;     ///< the lock it holds while it runs ("" for none)
+  std::vector<std::string> locks; ///< the locks it holds while it runs
   std::string reason;   ///< waiting: why
   int64_t agent = 0;    ///< the agent that claimed it last (0: none)
 };
@@ -186,7 +186,7 @@ struct NewJob {
   std::string raw;
   std::string where; ///< "FILE:LINE", for error messages
   int64_t priority = 0;
-  std::string lock;
+  std::vector<std::string> locks;
 };
 
 /// A job this agent has claimed; its claim is committed.
@@ -203,7 +203,7 @@ struct Claim {
   int64_t seq = 0;
   core::JobState from = core::JobState::pending; ///< pending, or retrying
   int64_t slot = 0;
-  std::string lock;       ///< the lock the claim took ("" for none)
+  std::vector<std::string> locks; ///< the locks the claim took
   int64_t claimed_at = 0; ///< epoch ms
 };
 
@@ -220,7 +220,7 @@ struct Update {
   bool uncounted = false; ///< the attempt does not count against max_attempts
   std::string error_type; ///< recorded instead of the outcome's own, when set
   std::string key;        ///< the job's key, for limits and block_key
-  std::string lock;       ///< the lock to release
+  std::vector<std::string> locks; ///< the locks to release
   int64_t claimed_at = 0; ///< when the attempt was claimed (its day window)
   bool block_key = false; ///< skip the key's other unfinished jobs
   int64_t halt_until = 0; ///< halt the run until then (epoch ms)

@@ -112,7 +112,7 @@ ordered_json job_json(const store::JobRecord& job, std::optional<bool> agent_ali
       {"finished_at", time_or_null(job.finished_at)},
       {"retry_at", time_or_null(job.retry_at)},
       {"priority", job.priority},
-      {"lock", job.lock.empty() ? ordered_json(nullptr) : ordered_json(job.lock)},
+      {"locks", job.locks},
       {"reason", job.reason.empty() ? ordered_json(nullptr) : ordered_json(job.reason)},
       {"interrupts", job.interrupts},
       {"halts", job.halts},

@@ -608,9 +608,119 @@ test_job_locks_across_runs() {
   expect_eq "$(wc -l <intervals)" 24 "jobs recorded"
   expect_no_overlap intervals 2 "job locks"
   expect_json jobs_json 'count("succeeded")' 24 "succeeded jobs"
-  expect_json jobs_json '",".join(sorted({x["lock"] for x in j if x["lock"] is not None}))' "d0,d1" "jobs.lock"
+  expect_json jobs_json '",".join(sorted({n for x in j for n in x["locks"]}))' "d0,d1" "jobs.locks"
   expect_exit 0 muster locks --json
   expect_eq "$(json_eval .last.out 'j')" '[]' "locks left held"
+}
+
+run_is_running() {
+  [[ $(run_state) == running ]]
+}
+
+# job1_waits: job 1 of the newest run is waiting.
+job1_waits() {
+  [[ $(json jobs_json 'job("1")["state"]' 2>/dev/null) == waiting ]]
+}
+
+test_lock_and_unlock_at_run_time() {
+  TEST "muster lock/unlock: store-wide locks of a named holder, all or none, named in conflicts; jobs wait for them and start once unlocked"
+  expect_exit 0 muster lock src/app.py src/utils.py --holder s1
+  expect_contains "$STDOUT" "locked src/app.py src/utils.py for s1" "lock"
+  expect_exit 3 muster lock src/config.py src/utils.py --holder s2
+  expect_contains "$STDERR" "lock src/utils.py held by s1 since" "conflict names the holder"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out '[[l["name"], l["holder"], l["run"]] for l in j]')" \
+    '[["src/app.py", "s1", null], ["src/utils.py", "s1", null]]' "locks --json: all or none, src/config.py not taken"
+  expect_exit 0 muster locks
+  expect_match "$STDOUT" "src/utils.py +s1 " "muster locks names the holder"
+  # A run that needs a held name is refused, naming the holder; nothing is made.
+  expect_exit 3 muster run -q --lock src/app.py -- touch ran ::: x
+  expect_contains "$STDERR" "lock src/app.py held by s1" "run refused"
+  expect_no_file ran
+  # Jobs that need a held name wait, and say for whom.
+  printf 'file,n\nsrc/utils.py,1\nsrc/other.py,2\n' >in.csv
+  start_bg r muster run -q -j 2 -i in.csv --job-lock '{file}' -- sh -c 'date +%s%3N >start.{n}'
+  local pid=$BG_PID run
+  wait_until 30 test -f start.2 || fail "the job of a free lock never started"
+  wait_until 30 job1_waits || fail "job 1 never waited for src/utils.py"
+  run=$(last_run_id)
+  expect_contains "$(json jobs_json 'job("1")["reason"]')" "lock src/utils.py held by s1" "jobs.reason"
+  expect_exit 0 muster why "$run" 1
+  expect_contains "$STDOUT" "lock src/utils.py held by s1" "why"
+  # Another holder cannot free them; the holder can, all at once.
+  expect_exit 3 muster unlock src/utils.py --holder s2
+  expect_contains "$STDERR" "held by s1" "unlock by another names the holder"
+  expect_no_file start.1
+  local freed_at
+  freed_at=$(now_ms)
+  expect_exit 0 muster unlock --holder s1 --json
+  expect_eq "$(json_eval .last.out 'sorted(j["unlocked"])')" '["src/app.py", "src/utils.py"]' "unlock --json"
+  wait_bg "$pid" 30
+  expect_eq "$BG_STATUS" 0 "the run's exit status once unlocked"
+  expect_ge "$(cat start.1)" "$freed_at" "start of the job that waited (ms) vs the unlock"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out 'j')" '[]' "locks left"
+  expect_exit 0 muster unlock src/utils.py --holder s1
+  expect_contains "$STDOUT" "s1 held none of these locks" "unlocking twice is no error"
+  # Bad input: clear errors, exit 2, nothing taken.
+  expect_exit 2 muster lock x
+  expect_contains "$STDERR" "--holder" "missing --holder"
+  expect_exit 2 muster lock x --holder s1 --ttl soon
+  expect_contains "$STDERR" "--ttl" "bad --ttl"
+  expect_exit 2 muster lock "$(printf 'a\nb')" --holder s1
+  expect_contains "$STDERR" "control character" "a name with a newline"
+  expect_exit 2 muster lock x --holder s1 --pid 999999999
+  expect_contains "$STDERR" "--pid" "a --pid that does not run"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out 'j')" '[]' "locks after bad input"
+}
+
+test_locks_of_gone_holders_are_freed() {
+  TEST "muster lock --ttl and --pid: a lock past its time, or whose process died, is freed and its waiting job starts"
+  local t0
+  t0=$(now_ms)
+  expect_exit 0 muster lock gpu --holder s3 --ttl 1500ms
+  expect_exit 0 muster run -q --job-lock gpu -- sh -c 'date +%s%3N >gpu.start' ::: x
+  expect_ge "$(cat gpu.start)" "$((t0 + 1500))" "start of the job (ms) vs the lock's expiry"
+  sleep 60 &
+  local holder=$!
+  expect_exit 0 muster lock phone --holder s4 --pid "$holder"
+  start_bg p muster run -q --heartbeat 1s --job-lock phone -- sh -c 'date +%s%3N >phone.start' ::: y
+  local pid=$BG_PID
+  wait_until 30 job1_waits || fail "the job never waited for the lock of a live process"
+  expect_no_file phone.start
+  local killed_at
+  killed_at=$(now_ms)
+  kill "$holder"
+  wait "$holder" 2>/dev/null
+  wait_bg "$pid" 30
+  expect_eq "$BG_STATUS" 0 "exit status once the holder died"
+  expect_ge "$(cat phone.start)" "$killed_at" "start of the job (ms) vs the holder's death"
+  expect_lt "$(($(cat phone.start) - killed_at))" "$(scaled 10000 20000)" "ms from the holder's death to the job's start"
+}
+
+test_job_with_several_locks() {
+  TEST "job locks as a list: a job holds every lock of its templates at once, or waits"
+  printf '%s\n' '#!/bin/sh' 's=$(date +%s%N)' 'sleep 0.15' 'e=$(date +%s%N)' \
+    'echo "$1 $s $e" >>devices' 'echo "$2 $s $e" >>accounts' >rec2.sh
+  chmod +x rec2.sh
+  {
+    echo device,account
+    for i in $(seq 16); do echo "d$((i % 2)),a$((i % 4 / 2))"; done
+  } >in.csv
+  printf 'job_locks = ["{device}", "acct-{account}"]\n' >several.toml
+  expect_exit 0 muster run -q -j 4 --config several.toml -i in.csv -- ./rec2.sh '{device}' '{account}'
+  expect_eq "$(wc -l <devices)" 16 "jobs recorded"
+  expect_no_overlap devices 2 "device locks"
+  expect_no_overlap accounts 2 "account locks"
+  expect_json jobs_json 'sorted({",".join(x["locks"]) for x in j})' '["d0,acct-a0", "d0,acct-a1", "d1,acct-a0", "d1,acct-a1"]' "jobs.locks"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out 'j')" '[]' "locks left held"
+  # The same from flags; a row whose lock name would hold a newline is refused.
+  printf 'device,account\nd1,"a\nb"\n' >bad.csv
+  expect_exit 2 muster run -q -i bad.csv --job-lock '{device}' --job-lock '{account}' -- true
+  expect_contains "$STDERR" "bad.csv:2" "the error names the row"
+  expect_contains "$STDERR" "control character" "the error says why"
 }
 
 # ---------------------------------------------------------------------------

@@ -314,12 +314,9 @@ util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot,
       !r) {
     return r;
   }
-  if (!c.lock.empty()) {
-    if (auto r = m_locks.lock_job.bind(1, c.lock)
-                     .bind(2, rid)
-                     .bind(3, c.jid)
-                     .bind(4, now_ms)
-                     .run();
+  for (const auto& name : c.locks) {
+    if (auto r =
+            m_locks.lock_job.bind(1, name).bind(2, rid).bind(3, c.jid).bind(4, now_ms).run();
         !r) {
       return r;
     }

@@ -42,10 +42,10 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
       insert_job->bind(6, job.raw);
     }
     insert_job->bind(7, max_attempts).bind(8, job.priority);
-    if (job.lock.empty()) {
+    if (job.locks.empty()) {
       insert_job->bind_null(9);
     } else {
-      insert_job->bind(9, job.lock);
+      insert_job->bind(9, join_locks(job.locks));
     }
     if (auto r = insert_job->run(); !r) {
       if (sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE) {

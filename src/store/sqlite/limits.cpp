@@ -51,20 +51,20 @@ SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl, int64_t n
       return Blocked(std::move(holds.front()));
     }
   }
-  if (!c.lock.empty()) {
-    if (auto r = m_locks.expire_lock.bind(1, c.lock).bind(2, now_ms).run(); !r) {
+  // A job takes all its locks or none: the first one held keeps it waiting.
+  for (const auto& name : c.locks) {
+    if (auto r = m_locks.expire_lock.bind(1, name).bind(2, now_ms).run(); !r) {
       return r.error();
     }
-    m_locks.lock_holder.bind(1, c.lock);
+    m_locks.lock_holder.bind(1, name);
     Blocked held;
     auto r = m_locks.lock_holder.each([&](Statement& row) {
       if (row.int64(4) == rid && row.is_null(5)) {
         return; // the run itself holds this name: its jobs may use it
       }
       const int64_t expires_at = row.optional_int64(7).value_or(0);
-      held = core::Hold{core::describe_lock({c.lock, row.text(0), row.text(1),
-                                             row.text(2), row.int64(3), row.text(6),
-                                             expires_at}),
+      held = core::Hold{core::describe_lock({name, row.text(0), row.text(1), row.text(2),
+                                             row.int64(3), row.text(6), expires_at}),
                         0}; // freed by unlock, or by the sweep once it expires
     });
     if (!r) {

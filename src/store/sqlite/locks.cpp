@@ -13,12 +13,21 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
   return prepare_all(
       db, sql,
       {
-          {&unlock, "DELETE FROM locks WHERE name = ?1 AND jid = ?2"},
+          {&unlock, "DELETE FROM locks WHERE jid = ?1 RETURNING name"},
           // The first waiter of a run that an agent runs: a run nobody runs would
-          // leave the lock's other waiters asleep.
+          // leave the lock's other waiters asleep. Jobs with one lock are found
+          // by it; jobs with several (their names joined by newlines) through
+          // an index of their own, as they are few.
           {&promote_lock,
            "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
            "(SELECT jid FROM jobs WHERE state = 'waiting' AND lock = ?1 AND "
+           "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
+           "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
+          {&promote_lock_of_many,
+           "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
+           "(SELECT jid FROM jobs INDEXED BY jobs_waiting_locks WHERE state = 'waiting' AND "
+           "instr(lock, char(10)) > 0 "
+           "AND instr(char(10) || lock || char(10), char(10) || ?1 || char(10)) > 0 AND "
            "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
            "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
           {&lock_holder,
@@ -26,11 +35,14 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
            "coalesce(l.owner, ''), l.expires_at FROM locks l LEFT JOIN runs r "
            "ON r.rid = l.rid LEFT JOIN jobs j ON j.jid = l.jid WHERE l.name = ?1"},
           {&lock_job,
-           "INSERT INTO locks (name, rid, jid, since) VALUES (?1, ?2, ?3, ?4)"},
+           // A job may take a name its own run holds: it runs under the run's lock.
+           "INSERT INTO locks (name, rid, jid, since) VALUES (?1, ?2, ?3, ?4) "
+           "ON CONFLICT (name) DO NOTHING"},
           {&wake_free_locks,
            "UPDATE jobs SET state = 'pending', reason = NULL WHERE rid = ?1 AND "
-           "state = 'waiting' AND lock IS NOT NULL AND retry_at = 0 AND lock NOT "
-           "IN (SELECT name FROM locks)"},
+           "state = 'waiting' AND lock IS NOT NULL AND retry_at = 0 AND NOT EXISTS "
+           "(SELECT 1 FROM locks l WHERE instr(char(10) || jobs.lock || char(10), "
+           "char(10) || l.name || char(10)) > 0)"},
           {&expire_lock,
            "DELETE FROM locks WHERE name = ?1 AND expires_at IS NOT NULL AND "
            "expires_at <= ?2"},
@@ -56,20 +68,35 @@ util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
     return r;
   }
   for (const auto& name : freed) {
-    // Whoever waits first on the name may take it now.
-    if (auto r = m_locks.promote_lock.bind(1, name).each([](Statement&) {}); !r) {
-      return r;
+    if (auto r = wake_lock_waiter(name); !r) {
+      return r.error();
     }
   }
   return {};
+}
+
+util::Result<std::optional<int64_t>> SqliteStore::wake_lock_waiter(const std::string& name) {
+  std::optional<int64_t> woke;
+  for (Statement* st : {&m_locks.promote_lock, &m_locks.promote_lock_of_many}) {
+    if (auto r = st->bind(1, name).each([&](Statement& row) { woke = row.int64(0); });
+        !r) {
+      return r.error();
+    }
+    if (woke) {
+      break;
+    }
+  }
+  return woke;
 }
 
 util::Result<void> SqliteStore::free_lock(const std::string& name) {
   if (auto r = run_sql(m_db, "DELETE FROM locks WHERE name = ?1", name); !r) {
     return r;
   }
-  // Whoever waits first on the name may take it now.
-  return m_locks.promote_lock.bind(1, name).each([](Statement&) {});
+  if (auto r = wake_lock_waiter(name); !r) {
+    return r.error();
+  }
+  return {};
 }
 
 util::Result<bool>

@@ -12,6 +12,7 @@ namespace muster::store::sqlite {
 struct LockStatements {
   Statement unlock;
   Statement promote_lock;
+  Statement promote_lock_of_many;
   Statement lock_holder;
   Statement lock_job;
   Statement wake_free_locks;

@@ -143,21 +143,23 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
       return r;
     }
   }
-  if (!u.lock.empty()) {
-    if (auto r = m_locks.unlock.bind(1, u.lock).bind(2, u.jid).run(); !r) {
+  if (!u.locks.empty()) {
+    std::vector<std::string> freed;
+    if (auto r = m_locks.unlock.bind(1, u.jid).each(
+            [&](Statement& row) { freed.push_back(row.text(0)); });
+        !r) {
       return r;
     }
-    // The first job waiting on the lock, in any run, may now take it.
-    m_locks.promote_lock.bind(1, u.lock);
-    std::optional<int64_t> woke_rid;
-    auto woke =
-        m_locks.promote_lock.each([&](Statement& row) { woke_rid = row.int64(0); });
-    if (!woke) {
-      return woke;
-    }
-    if (woke_rid && *woke_rid == rid) {
-      out.moved[core::JobState::waiting] -= 1;
-      out.moved[core::JobState::pending] += 1;
+    // The first job waiting on each lock, in any run, may now take it.
+    for (const auto& name : freed) {
+      auto woke = wake_lock_waiter(name);
+      if (!woke) {
+        return woke.error();
+      }
+      if (*woke && **woke == rid) {
+        out.moved[core::JobState::waiting] -= 1;
+        out.moved[core::JobState::pending] += 1;
+      }
     }
   }
   return {};

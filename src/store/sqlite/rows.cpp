@@ -1,6 +1,7 @@
 #include "store/sqlite/rows.hpp"
 
 #include "store/codec.hpp"
+#include "util/strings.hpp"
 
 namespace muster::store::sqlite {
 
@@ -62,11 +63,25 @@ JobRecord read_job(const Statement& st) {
   j.finished_at = st.optional_int64(18).value_or(0);
   j.retry_at = st.int64(19);
   j.priority = st.int64(20);
-  j.lock = st.text(21);
+  j.locks = split_locks(st.text(21));
   j.reason = st.text(22);
   j.agent = st.optional_int64(23).value_or(0);
   j.halts = st.int64(24);
   return j;
+}
+
+std::string join_locks(const std::vector<std::string>& names) {
+  return util::join(names, "\n");
+}
+
+std::vector<std::string> split_locks(std::string_view column) {
+  std::vector<std::string> out;
+  while (!column.empty()) {
+    const size_t nl = column.find('\n');
+    out.emplace_back(column.substr(0, nl));
+    column = nl == std::string_view::npos ? std::string_view() : column.substr(nl + 1);
+  }
+  return out;
 }
 
 Claim read_claim(const Statement& row) {
@@ -81,7 +96,7 @@ Claim read_claim(const Statement& row) {
   c.max_attempts = row.int64(7);
   c.seq = row.int64(8);
   c.from = core::parse_job_state(row.text(9)).value_or(core::JobState::pending);
-  c.lock = row.text(10);
+  c.locks = split_locks(row.text(10));
   c.halts = row.int64(11);
   return c;
 }

@@ -34,6 +34,11 @@ JobRecord read_job(const Statement& st);
 /// max_attempts, seq, state, lock.
 Claim read_claim(const Statement& row);
 
+/// A job's locks as its `lock` column holds them: names joined by newlines
+/// (a lock name has no control character), and back.
+std::string join_locks(const std::vector<std::string>& names);
+std::vector<std::string> split_locks(std::string_view column);
+
 /// Prepares each statement once and adds its SQL to `sql` (the per-turn
 /// list whose query plans the tests check).
 util::Result<void>

@@ -170,6 +170,12 @@ ALTER TABLE locks ADD COLUMN holder_pid INTEGER;
 ALTER TABLE locks ADD COLUMN holder_host TEXT;
 ALTER TABLE locks ADD COLUMN holder_start INTEGER;
 )sql",
+      // 9 → 10: a job may hold several locks, their names joined by
+      // newlines in `lock`; those waiting are found through this index.
+      R"sql(
+CREATE INDEX jobs_waiting_locks ON jobs(priority DESC, jid)
+  WHERE state = 'waiting' AND instr(lock, char(10)) > 0;
+)sql",
   };
   return k_migrations;
 }

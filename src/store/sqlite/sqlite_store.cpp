@@ -335,7 +335,7 @@ util::Result<const SqliteStore::RunLimits*> SqliteStore::run_limits(int64_t rid)
     return zone.error();
   }
   l.zone = std::move(*zone);
-  l.job_locks = !settings->job_lock.empty();
+  l.job_locks = !settings->job_locks.empty();
   return &m_run_limits.emplace(rid, std::move(l)).first->second;
 }
 

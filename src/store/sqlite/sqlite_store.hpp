@@ -140,6 +140,8 @@ private:
   /// freed on the way (and its waiters woken).
   util::Result<bool> still_held(const LockRecord& lock, int64_t now_ms,
                                 const std::function<bool(const Holder&)>& is_alive);
+  /// Wakes the first job waiting on `name`, in any run; returns its run.
+  util::Result<std::optional<int64_t>> wake_lock_waiter(const std::string& name);
   /// Frees `name` and wakes the first job waiting on it.
   util::Result<void> free_lock(const std::string& name);
   /// Why `c` cannot be claimed now, and until when (0: until an event).

@@ -119,7 +119,13 @@ TEST_F(StoreTest, PerTurnStatementsNeverScanARunsJobs) {
     std::string steps;
     ASSERT_TRUE(plan->each([&](Statement& row) { steps += row.text(3) + "; "; }).ok());
     // No scan of the table, no search by run alone (the whole run, through
-    // UNIQUE (rid, id)), and no sort of what was found.
+    // UNIQUE (rid, id)), and no sort of what was found. One scan is allowed:
+    // of the partial index of waiting jobs that need several locks, in
+    // claim order, which stops at the first that needs the freed name.
+    const std::string allowed = "SCAN jobs USING INDEX jobs_waiting_locks; ";
+    if (const size_t at = steps.find(allowed); at != std::string::npos) {
+      steps.erase(at, allowed.size());
+    }
     for (const char* bad :
          {"SCAN jobs", "sqlite_autoindex_jobs_1 (rid=?)", "TEMP B-TREE"}) {
       EXPECT_EQ(steps.find(bad), std::string::npos) << sql << "\n  plan: " << steps;

@@ -177,8 +177,8 @@ SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64
   auto each = found->bind(1, rid).each([&](Statement& row) {
     orphans.push_back(Orphan{row.int64(0), row.text(1), row.optional_int64(2),
                              row.optional_int64(3).value_or(0)});
-    if (!row.is_null(4)) {
-      locks.push_back(row.text(4));
+    for (auto& name : split_locks(row.text(4))) {
+      locks.push_back(std::move(name));
     }
   });
   if (!each) {
@@ -210,8 +210,8 @@ SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64
     }
   }
   for (const auto& name : locks) {
-    if (auto r = m_locks.promote_lock.bind(1, name).each([](Statement&) {}); !r) {
-      return r;
+    if (auto r = wake_lock_waiter(name); !r) {
+      return r.error();
     }
   }
   return {};
