@@ -212,7 +212,7 @@ util::Result<WhyView> why(store::Store& store, const std::string& ref,
       return zone.error();
     }
     const auto window = core::day_window(now, s.limits.day_start_min, *zone);
-    auto use = store.key_usage(v.run.rid, job.key, window.start_ms);
+    auto use = store.key_usage(v.run.rid, job.key, s.limits.scope, window.start_ms);
     if (!use) {
       return use.error();
     }

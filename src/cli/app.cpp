@@ -189,6 +189,10 @@ std::function<int()> setup_run_mode(CLI::App& cmd, GlobalOptions& g, RunMode mod
   cmd.add_option("--count", o->count,
                  "What the daily cap counts: attempts (default) or successes")
       ->check(CLI::IsMember({"attempts", "successes"}));
+  cmd.add_option("--limit-scope", o->limit_scope,
+                 "Whose jobs --per-key and --per-key-daily count: run (default), or "
+                 "store (every run of the store with the key)")
+      ->check(CLI::IsMember({"run", "store"}));
   cmd.add_option("--rate", o->rate, "At most this many starts, e.g. 60/min, 2/s");
   cmd.add_option("--priority", o->priority,
                  "Template of each job's priority (higher first)");

@@ -73,6 +73,7 @@ core::RunSettings settings_from(const RunOptions& o, std::vector<std::string> co
   flag_value("--timezone", util::TimeZone::load(o.timezone));
   l.timezone = o.timezone;
   l.count = *core::parse_cap_count(o.count);
+  l.scope = *core::parse_limit_scope(o.limit_scope);
   if (!o.rate.empty()) {
     l.rate_interval_us = flag_value("--rate", core::parse_rate(o.rate));
     l.rate = o.rate;

@@ -262,6 +262,13 @@ util::Result<void> check_count(const std::string& v) {
   return {};
 }
 
+util::Result<void> check_limit_scope(const std::string& v) {
+  if (!core::parse_limit_scope(v)) {
+    return util::Error{"expected \"run\" or \"store\""};
+  }
+  return {};
+}
+
 util::Result<void> check_day_starts(const std::string& v) {
   if (auto t = core::parse_time_of_day(v); !t) {
     return t.error();
@@ -348,6 +355,8 @@ const ConfigKey k_config_key_table[] = {
      "the zone of day windows", 1, check_timezone},
     {"count", ConfigType::text, &RunOptions::count, "--count",
      "attempts or successes count against daily caps", 1, check_count},
+    {"limit_scope", ConfigType::text, &RunOptions::limit_scope, "--limit-scope",
+     "the jobs of the run or of the store count against limits", 1, check_limit_scope},
     {"rate", ConfigType::text, &RunOptions::rate, "--rate", "global start rate", 1,
      check_rate},
     {"locks", ConfigType::texts, &RunOptions::locks, "--lock", "locks the run holds"},

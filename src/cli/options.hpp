@@ -83,6 +83,7 @@ struct RunOptions {
   std::string day_starts = "00:00";
   std::string timezone;
   std::string count = "attempts";
+  std::string limit_scope = "run";
   std::string rate;
   std::string priority;
   std::vector<std::string> locks;

@@ -49,15 +49,16 @@ std::vector<Hold> key_holds(const Limits& limits, const std::string& key,
   auto of = [](int64_t n, int64_t limit) {
     return std::to_string(n) + "/" + std::to_string(limit);
   };
+  const std::string where = limits.scope == LimitScope::store ? " in the store" : "";
   if (limits.per_key > 0 && usage.running >= limits.per_key) {
-    out.push_back(
-        Hold{"key " + key + " busy: " + of(usage.running, limits.per_key) + " running", 0,
-             Hold::Kind::key_running, usage.running, limits.per_key});
+    out.push_back(Hold{"key " + key + " busy: " + of(usage.running, limits.per_key) +
+                           " running" + where,
+                       0, Hold::Kind::key_running, usage.running, limits.per_key});
   }
   if (const int64_t used = daily_used(limits, usage);
       limits.per_key_daily > 0 && used >= limits.per_key_daily) {
     out.push_back(Hold{"key " + key + " at daily cap " + of(used, limits.per_key_daily) +
-                           " until " + format_in_zone(window.end_ms, zone),
+                           where + " until " + format_in_zone(window.end_ms, zone),
                        window.end_ms, Hold::Kind::key_daily, used, limits.per_key_daily});
   }
   return out;
@@ -131,6 +132,20 @@ util::Result<int64_t> parse_time_of_day(std::string_view text) {
 
 std::string_view to_string(CapCount count) {
   return count == CapCount::attempts ? "attempts" : "successes";
+}
+
+std::string_view to_string(LimitScope scope) {
+  return scope == LimitScope::run ? "run" : "store";
+}
+
+std::optional<LimitScope> parse_limit_scope(std::string_view text) {
+  if (text == "run") {
+    return LimitScope::run;
+  }
+  if (text == "store") {
+    return LimitScope::store;
+  }
+  return std::nullopt;
 }
 
 std::optional<CapCount> parse_cap_count(std::string_view text) {

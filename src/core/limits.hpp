@@ -17,6 +17,9 @@ namespace muster::core {
 
 /// What a daily cap counts.
 enum class CapCount { attempts, successes };
+/// Whose jobs a key's limits count: the run's own (the default), or those
+/// of every run of the store, so that a cap per account holds across runs.
+enum class LimitScope { run, store };
 
 struct Limits {
   int64_t per_key = 0;       ///< jobs of one key running at once; 0 for no limit
@@ -24,6 +27,7 @@ struct Limits {
   int64_t day_start_min = 0; ///< the window starts this many minutes after midnight
   std::string timezone;      ///< IANA name ("Europe/Berlin"); "" for the system's
   CapCount count = CapCount::attempts;
+  LimitScope scope = LimitScope::run;
   int64_t rate_interval_us = 0; ///< at least this long between starts; 0 for no limit
   std::string rate;             ///< the rate as given ("60/min"), for people
   bool any() const { return per_key > 0 || per_key_daily > 0 || rate_interval_us > 0; }
@@ -81,5 +85,7 @@ util::Result<int64_t> parse_time_of_day(std::string_view text);
 
 std::string_view to_string(CapCount count);
 std::optional<CapCount> parse_cap_count(std::string_view text);
+std::string_view to_string(LimitScope scope);
+std::optional<LimitScope> parse_limit_scope(std::string_view text);
 
 } // namespace muster::core

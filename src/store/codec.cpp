@@ -66,6 +66,7 @@ std::string encode_settings(const core::RunSettings& s) {
                  {"day_start_min", l.day_start_min},
                  {"timezone", l.timezone},
                  {"count", std::string(core::to_string(l.count))},
+                 {"scope", std::string(core::to_string(l.scope))},
                  {"rate_interval_us", l.rate_interval_us},
                  {"rate", l.rate}};
   j["priority"] = s.priority;
@@ -141,6 +142,8 @@ util::Result<core::RunSettings> decode_settings(const std::string& text) {
       s.limits.timezone = l.value("timezone", "");
       s.limits.count = core::parse_cap_count(l.value("count", "attempts"))
                            .value_or(core::CapCount::attempts);
+      s.limits.scope = core::parse_limit_scope(l.value("scope", "run"))
+                           .value_or(core::LimitScope::run);
       s.limits.rate_interval_us = l.value("rate_interval_us", int64_t{0});
       s.limits.rate = l.value("rate", "");
     }

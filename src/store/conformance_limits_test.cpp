@@ -145,10 +145,65 @@ TEST_P(StoreConformance, DailyCapWaitsForTheNextWindow) {
             (std::vector<std::string>{"j3"}));
   // Berlin's new day began at k_t0 + 120'000: one start of key a in it so
   // far, and j2 and j3 running.
-  auto use = store->key_usage(run.rid, "a", k_t0 + 120'000);
+  auto use = store->key_usage(run.rid, "a", core::LimitScope::run, k_t0 + 120'000);
   ASSERT_TRUE(use.ok()) << why(use);
   EXPECT_EQ(use->counted, 1);
   EXPECT_EQ(use->running, 2);
+}
+
+TEST_P(StoreConformance, StoreScopedLimitsCountEveryRunsJobsOfTheKey) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  s.limits.per_key_daily = 3;
+  s.limits.timezone = "UTC";
+  s.limits.scope = core::LimitScope::store;
+  core::RunSettings own = s;
+  own.limits.scope = core::LimitScope::run;
+  auto a = make_run(*store, s, {{"acct"}, {"acct"}});
+  auto b = make_run(*store, s, {{"acct"}, {"acct"}});
+  auto c = make_run(*store, own, {{"acct"}});
+  ASSERT_TRUE(take(*store, a.rid, 1).ok());
+  ASSERT_TRUE(take(*store, b.rid, 2).ok());
+  ASSERT_TRUE(take(*store, c.rid, 3).ok());
+  auto ca = claim(*store, a.rid, {0, 1}, k_t0);
+  ASSERT_EQ(ids(*ca), std::vector<std::string>{"j1"});
+  // b's job waits for a's: the key runs once in the whole store.
+  EXPECT_TRUE(claim(*store, b.rid, {0}, k_t0)->claims.empty());
+  auto waiting = job(*store, b.rid, "j1");
+  EXPECT_EQ(waiting.state, JobState::waiting);
+  EXPECT_EQ(waiting.reason, "key acct busy: 1/1 running in the store");
+  // c counts its own jobs only (the default), so it runs; a store-scoped run
+  // counts c's job too.
+  auto cc = claim(*store, c.rid, {0}, k_t0);
+  ASSERT_EQ(ids(*cc), std::vector<std::string>{"j1"});
+  auto use = store->key_usage(b.rid, "acct", core::LimitScope::store, k_t0);
+  ASSERT_TRUE(use.ok()) << why(use);
+  EXPECT_EQ(use->running, 2);
+  EXPECT_EQ(store->key_usage(b.rid, "acct", core::LimitScope::run, k_t0)->running, 0);
+  // a's job ends: the first waiter of another store-scoped run wakes (a's own
+  // next job wakes too; whoever claims first gets the key).
+  ASSERT_TRUE(
+      record(*store, a.rid, {finished(ca->claims[0], JobState::succeeded, k_t0 + 1)},
+             k_t0 + 1)
+          .ok());
+  ASSERT_TRUE(
+      record(*store, c.rid, {finished(cc->claims[0], JobState::succeeded, k_t0 + 1)},
+             k_t0 + 1)
+          .ok());
+  EXPECT_EQ(job(*store, b.rid, "j1").state, JobState::pending);
+  auto cb = claim(*store, b.rid, {0}, k_t0 + 2);
+  ASSERT_EQ(ids(*cb), std::vector<std::string>{"j1"});
+  ASSERT_TRUE(
+      record(*store, b.rid, {finished(cb->claims[0], JobState::succeeded, k_t0 + 3)},
+             k_t0 + 3)
+          .ok());
+  // Three starts of acct in the store today (a, b and c): the cap of 3 holds
+  // a's second job until the next window.
+  EXPECT_TRUE(claim(*store, a.rid, {0}, k_t0 + 4)->claims.empty());
+  EXPECT_EQ(job(*store, a.rid, "j2").reason.rfind("key acct at daily cap 3/3 in the store", 0),
+            0u)
+      << job(*store, a.rid, "j2").reason;
 }
 
 TEST_P(StoreConformance, DailyCapOfSuccessesCountsRunningAndGivesFailuresBack) {
@@ -183,11 +238,11 @@ TEST_P(StoreConformance, KeyUsageCountsRunningJobsAndTheWindow) {
                      {finished(c->claims[0], JobState::succeeded, k_t0 + 1)}, k_t0 + 1)
                   .ok());
   const int64_t midnight_before = k_t0 - (22 * 60 + 58) * 60'000;
-  auto use = store->key_usage(run.rid, "a", midnight_before);
+  auto use = store->key_usage(run.rid, "a", core::LimitScope::run, midnight_before);
   ASSERT_TRUE(use.ok()) << why(use);
   EXPECT_EQ(use->running, 1);
   EXPECT_EQ(use->counted, 2);
-  auto next_day = store->key_usage(run.rid, "a", midnight_before + 86'400'000);
+  auto next_day = store->key_usage(run.rid, "a", core::LimitScope::run, midnight_before + 86'400'000);
   EXPECT_EQ(next_day->counted, 0);
 }
 
@@ -275,7 +330,7 @@ TEST_P(StoreConformance, ProcessesClaimingAtOnceKeepPerKeyConcurrency) {
           for (const auto& cl : c->claims) {
             write_line(out, cl.id);
             // Any committed state must keep the limit, whoever claimed.
-            auto use = st.key_usage(run.rid, cl.key, 0);
+            auto use = st.key_usage(run.rid, cl.key, core::LimitScope::run, 0);
             if (!use) {
               return 3;
             }

@@ -500,8 +500,10 @@ public:
   lock_conflict(const std::vector<std::string>& names, int64_t rid,
                 const std::function<bool(const Holder&)>& is_alive) = 0;
   /// How much `key` has used: running jobs, and attempts (or successes) in
-  /// the day window that starts at `window_start`.
+  /// the day window that starts at `window_start`; in run `rid`, or in every
+  /// run of the store (limit_scope = "store").
   virtual util::Result<KeyUsage> key_usage(int64_t rid, const std::string& key,
+                                           core::LimitScope scope,
                                            int64_t window_start) = 0;
 };
 

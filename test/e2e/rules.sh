@@ -311,6 +311,46 @@ print(t.strftime("%Y-%m-%d %H:%M"))
 EOF
 }
 
+test_store_scoped_limits() {
+  TEST "limit_scope = \"store\": a daily cap and a per-key limit hold across the runs of the store; the default counts each run alone"
+  {
+    echo acct,n
+    for i in $(seq 6); do echo "k$((i % 2)),$i"; done
+  } >in.csv
+  # Two runs at once, one from the config, one from flags: each key runs once
+  # at a time in the whole store.
+  make_recorder
+  printf 'key = "{acct}"\nper_key = 1\nlimit_scope = "store"\n' >scope.toml
+  start_bg a muster run -q -j 3 --config scope.toml -i in.csv -- ./rec.sh '{acct}' 'A{n}' 0.2
+  local pa=$BG_PID
+  start_bg b muster run -q -j 3 -i in.csv --key '{acct}' --per-key 1 --limit-scope store -- ./rec.sh '{acct}' 'B{n}' 0.2
+  local pb=$BG_PID
+  wait_bg "$pa" 60
+  expect_eq "$BG_STATUS" 0 "run A's exit status"
+  wait_bg "$pb" 60
+  expect_eq "$BG_STATUS" 0 "run B's exit status"
+  expect_eq "$(wc -l <intervals)" 12 "jobs recorded"
+  expect_no_overlap intervals 2 "per_key 1 across two runs"
+  # A daily cap of 3 per key: the first run uses 2 of k0 and 1 of k1 ...
+  printf 'acct,n\nk0,1\nk0,2\nk1,3\n' >first.csv
+  expect_exit 0 muster run -q --name first -i first.csv --key '{acct}' --per-key-daily 3 --limit-scope store -- true
+  # ... so a second run gets 1 of k0 and 2 of k1; the rest wait for tomorrow.
+  expect_exit 4 muster run -q --name second -i in.csv --key '{acct}' --per-key-daily 3 --limit-scope store --no-wait -- true
+  expect_json "jobs_json second" 'groups("key", "state")' \
+    "k0:succeeded:1 k0:waiting:2 k1:succeeded:2 k1:waiting:1" "key:state:count of the second run"
+  expect_contains "$(json "jobs_json second" '[x["reason"] for x in j if x["state"] == "waiting"][0]')" \
+    "at daily cap 3/3 in the store until" "the reason says the cap counts the store"
+  # The default: each run counts its own, so a third run starts 3 of each.
+  expect_exit 4 muster run -q --name third -i in.csv --key '{acct}' --per-key-daily 2 --no-wait -- true
+  expect_json "jobs_json third" 'groups("key", "state")' \
+    "k0:succeeded:2 k0:waiting:1 k1:succeeded:2 k1:waiting:1" "key:state:count of a run-scoped run"
+  expect_exit 2 muster run -q --key k --per-key 1 --limit-scope host -- true ::: x
+  expect_contains "$STDERR" "--limit-scope" "a bad --limit-scope"
+  printf 'limit_scope = "everywhere"\n' >bad.toml
+  expect_exit 2 muster validate --config bad.toml -- true ::: x
+  expect_contains "$STDERR" "bad.toml:1" "a bad limit_scope names the file and line"
+}
+
 test_daily_cap_timezone_and_successes() {
   TEST "daily cap from the config: timezone Europe/Berlin, day_starts, count = successes"
   python3 -c 'import zoneinfo; zoneinfo.ZoneInfo("Europe/Berlin")' 2>/dev/null ||

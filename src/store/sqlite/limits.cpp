@@ -20,9 +20,32 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
            "SELECT n FROM key_counts WHERE rid = ?1 AND key = ?2 AND window_start = ?3"},
           {&key_running,
            "SELECT count(*) FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'running'"},
+          // limit_scope = "store": the key's use by every run of the store.
+          {&store_key_count,
+           "SELECT coalesce(sum(n), 0) FROM key_counts WHERE key = ?1 AND "
+           "window_start = ?2"},
+          {&store_key_running,
+           "SELECT count(*) FROM jobs WHERE key = ?1 AND state = 'running' AND key <> ''"},
           {&hold, "UPDATE jobs SET state = 'waiting', reason = ?1, retry_at = ?2 WHERE "
                   "jid = ?3"},
       });
+}
+
+util::Result<int64_t> SqliteStore::key_running(int64_t rid, const std::string& key,
+                                               core::LimitScope scope) {
+  if (scope == core::LimitScope::store) {
+    return scalar(m_limits.store_key_running.bind(1, key));
+  }
+  return scalar(m_limits.key_running.bind(1, rid).bind(2, key));
+}
+
+util::Result<int64_t> SqliteStore::key_counted(int64_t rid, const std::string& key,
+                                               core::LimitScope scope,
+                                               int64_t window_start) {
+  if (scope == core::LimitScope::store) {
+    return scalar(m_limits.store_key_count.bind(1, key).bind(2, window_start));
+  }
+  return scalar(m_limits.key_count.bind(1, rid).bind(2, key).bind(3, window_start));
 }
 
 util::Result<std::optional<core::Hold>>
@@ -32,16 +55,14 @@ SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl, int64_t n
   const auto& l = rl.limits;
   if (!c.key.empty() && (l.per_key > 0 || l.per_key_daily > 0)) {
     core::KeyUsage use;
-    m_limits.key_running.bind(1, rid).bind(2, c.key);
-    auto running = scalar(m_limits.key_running);
+    auto running = key_running(rid, c.key, l.scope);
     if (!running) {
       return running.error();
     }
     use.running = *running;
     // A key at its concurrency limit is held whatever its count says.
     if (l.per_key_daily > 0 && !(l.per_key > 0 && use.running >= l.per_key)) {
-      m_limits.key_count.bind(1, rid).bind(2, c.key).bind(3, window.start_ms);
-      auto counted = scalar(m_limits.key_count);
+      auto counted = key_counted(rid, c.key, l.scope, window.start_ms);
       if (!counted) {
         return counted.error();
       }
@@ -88,17 +109,16 @@ util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why
 }
 
 util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& key,
+                                              core::LimitScope scope,
                                               int64_t window_start) {
   const Doing doing(m_db, "count the key's use");
   KeyUsage u;
-  m_limits.key_running.bind(1, rid).bind(2, key);
-  auto running = scalar(m_limits.key_running);
+  auto running = key_running(rid, key, scope);
   if (!running) {
     return running.error();
   }
   u.running = *running;
-  m_limits.key_count.bind(1, rid).bind(2, key).bind(3, window_start);
-  auto counted = scalar(m_limits.key_count);
+  auto counted = key_counted(rid, key, scope, window_start);
   if (!counted) {
     return counted.error();
   }

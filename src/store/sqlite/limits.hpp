@@ -13,6 +13,8 @@ struct LimitStatements {
   Statement count_key;
   Statement key_count;
   Statement key_running;
+  Statement store_key_count;
+  Statement store_key_running;
   Statement hold;
   /// Prepares them; adds their SQL to `sql`.
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);

@@ -32,6 +32,15 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
            "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid IN "
            "(SELECT jid FROM jobs WHERE rid = ?1 AND key = ?2 AND state = 'waiting' "
            "AND (retry_at = 0 OR ?4) ORDER BY priority DESC, jid LIMIT ?3)"},
+          // The first job of another live run whose limits count the whole
+          // store (limit_scope = "store") waiting on the key.
+          {&promote_key_elsewhere,
+           "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid = "
+           "(SELECT jid FROM jobs WHERE key = ?1 AND key <> '' AND state = 'waiting' AND "
+           "rid <> ?2 AND (retry_at = 0 OR ?3) AND EXISTS (SELECT 1 FROM runs r WHERE "
+           "r.rid = jobs.rid AND r.holder_pid IS NOT NULL AND "
+           "json_extract(r.settings, '$.limits.scope') = 'store') "
+           "ORDER BY priority DESC, jid LIMIT 1)"},
       });
 }
 
@@ -140,6 +149,16 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
     if (auto r = promote_key(rid, u.key, std::max<int64_t>(1, rl.limits.per_key),
                              by_successes, out);
         !r) {
+      return r;
+    }
+  }
+  if (!u.key.empty()) {
+    // A run whose limits count the store's jobs may wait on this key too:
+    // its first waiter checks again. (A failure frees a place in a daily cap
+    // that counts successes.)
+    m_results.promote_key_elsewhere.bind(1, u.key).bind(2, rid).bind(
+        3, u.state != core::JobState::succeeded ? int64_t{1} : 0);
+    if (auto r = m_results.promote_key_elsewhere.run(); !r) {
       return r;
     }
   }

@@ -15,6 +15,7 @@ struct ResultStatements {
   Statement halt;
   Statement block_key;
   Statement promote_key;
+  Statement promote_key_elsewhere;
   /// Prepares them; adds their SQL to `sql`.
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };

@@ -171,10 +171,15 @@ ALTER TABLE locks ADD COLUMN holder_host TEXT;
 ALTER TABLE locks ADD COLUMN holder_start INTEGER;
 )sql",
       // 9 → 10: a job may hold several locks, their names joined by
-      // newlines in `lock`; those waiting are found through this index.
+      // newlines in `lock`; those waiting are found through an index. Limits
+      // may count a key's use across the runs of the store.
       R"sql(
 CREATE INDEX jobs_waiting_locks ON jobs(priority DESC, jid)
   WHERE state = 'waiting' AND instr(lock, char(10)) > 0;
+-- limit_scope = "store": a key's use and its waiters across the runs.
+CREATE INDEX jobs_running_key ON jobs(key) WHERE state = 'running' AND key <> '';
+CREATE INDEX jobs_waiting_key ON jobs(key, priority DESC, jid) WHERE state = 'waiting' AND key <> '';
+CREATE INDEX key_counts_key ON key_counts(key, window_start);
 )sql",
   };
   return k_migrations;

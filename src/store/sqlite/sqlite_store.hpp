@@ -102,7 +102,7 @@ public:
   lock_conflict(const std::vector<std::string>& names, int64_t rid,
                 const std::function<bool(const Holder&)>& is_alive) override;
   util::Result<KeyUsage> key_usage(int64_t rid, const std::string& key,
-                                   int64_t window_start) override;
+                                   core::LimitScope scope, int64_t window_start) override;
 
 private:
   /// What a run's claims must respect; read once per run.
@@ -144,6 +144,12 @@ private:
   util::Result<std::optional<int64_t>> wake_lock_waiter(const std::string& name);
   /// Frees `name` and wakes the first job waiting on it.
   util::Result<void> free_lock(const std::string& name);
+  /// The key's running jobs, and its count in the window at `window_start`:
+  /// of run `rid`, or of the whole store.
+  util::Result<int64_t> key_running(int64_t rid, const std::string& key,
+                                    core::LimitScope scope);
+  util::Result<int64_t> key_counted(int64_t rid, const std::string& key,
+                                    core::LimitScope scope, int64_t window_start);
   /// Why `c` cannot be claimed now, and until when (0: until an event).
   util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c,
                                                   const RunLimits& rl, int64_t now_ms,
