@@ -74,7 +74,7 @@ util::Result<std::vector<store::RunRecord>> live_runs(store::Store& store) {
     return runs.error();
   }
   std::erase_if(*runs, [](const store::RunRecord& r) {
-    return !refuse_ended(r, "").ok() || !holder_alive(r.holder);
+    return core::run_ended(r.state) || !holder_alive(r.holder);
   });
   return runs;
 }

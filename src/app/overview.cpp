@@ -327,7 +327,7 @@ util::Result<std::vector<SlotView>> workers(store::Store& store, const std::stri
     }
     std::set<int64_t> ended;
     for (const auto& r : *runs) {
-      if (r.state == core::RunState::completed || r.state == core::RunState::cancelled) {
+      if (core::run_ended(r.state)) {
         ended.insert(r.rid);
       }
     }

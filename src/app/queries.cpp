@@ -187,9 +187,8 @@ cleanup(store::Store& store, const std::string& location, double days, bool dry_
   }
   std::vector<store::RunRecord> old;
   for (auto& run : *all) {
-    const bool finished = run.state == core::RunState::completed ||
-                          run.state == core::RunState::cancelled ||
-                          run.state == core::RunState::failed;
+    const bool finished =
+        core::run_ended(run.state) || run.state == core::RunState::failed;
     // A run an agent still holds is never touched, whatever its state says.
     if (finished && run.updated_at < cutoff && !holder_alive(run.holder)) {
       old.push_back(std::move(run));

@@ -177,7 +177,7 @@ store::Event make_event(const std::string& action, const std::string& detail) {
 }
 
 util::Result<void> refuse_ended(const store::RunRecord& run, const std::string& what) {
-  if (run.state == core::RunState::completed || run.state == core::RunState::cancelled) {
+  if (core::run_ended(run.state)) {
     return util::Error{"run " + run.id + " has ended (" +
                        std::string(core::to_string(run.state)) +
                        "): there is nothing to " + what};

@@ -87,6 +87,11 @@ std::optional<OnInterrupt> parse_on_interrupt(std::string_view text);
 enum class RunState { created, running, paused, halted, completed, cancelled, failed };
 std::string_view to_string(RunState state);
 std::optional<RunState> parse_run_state(std::string_view text);
+/// Whether a run in `state` has ended for good: completed or cancelled. A
+/// failed run has not (its failed jobs can be retried and resumed).
+constexpr bool run_ended(RunState state) {
+  return state == RunState::completed || state == RunState::cancelled;
+}
 
 /// The state of a job whose agent stopped or died while it ran: pending
 /// again (requeue), or interrupted until someone retries it (hold).
