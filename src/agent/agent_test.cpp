@@ -85,7 +85,12 @@ public:
   }
 
   size_t running() const override { return m_running.size(); }
-  bool probe(const std::string&, int) override { return true; }
+  std::unique_ptr<exec::Probe> probe(const std::string&, int64_t) override {
+    struct Ready final : exec::Probe {
+      Status check(int64_t) override { return Status::ready; }
+    };
+    return std::make_unique<Ready>();
+  }
 
 private:
   pid_t m_next_pid = 1000;

@@ -19,8 +19,10 @@ namespace {
 
 // A readiness probe waits at most this long for its answer, and failed ones
 // are tried again this often: the loop serves everything else in between.
-constexpr int k_probe_timeout_ms = 200;
+constexpr int64_t k_probe_timeout_ms = 200;
 constexpr int64_t k_probe_every_ms = 200;
+// While a probe waits for its answer, the loop looks again this often.
+constexpr int64_t k_probe_poll_ms = 10;
 
 const char* hook_name(int kind) {
   static const char* const names[] = {"", "setup", "ready", "teardown"};
@@ -90,6 +92,7 @@ void SlotPool::start_sidecar(size_t s) {
   const int64_t now = util::monotonic_ms();
   slot.ready_by = now + cfg.ready_timeout_ms;
   slot.probe_at = now;
+  slot.probe.reset();
   check_ready(s, now);
 }
 
@@ -114,14 +117,33 @@ void SlotPool::check_ready(size_t s, int64_t now) {
   if (now < slot.probe_at) {
     return;
   }
-  slot.probe_at = now + k_probe_every_ms;
-  if (ready.empty() ||
-      (ready.rfind("cmd:", 0) != 0 && m_runner.probe(ready, k_probe_timeout_ms))) {
+  if (!slot.probe) {
+    slot.probe_at = now + k_probe_every_ms;
+    if (ready.empty()) {
+      became_ready(s);
+      return;
+    }
+    if (ready.rfind("cmd:", 0) == 0) {
+      if (!start_hook(s, Hook::ready, cfg.ready.substr(4))) {
+        stop_sidecar(s);
+        sidecar_failed(s, slot.error);
+      }
+      return;
+    }
+    slot.probe = m_runner.probe(ready, now + k_probe_timeout_ms);
+  }
+  // The probe goes on from the loop: it never waits for its answer here.
+  switch (slot.probe->check(now)) {
+  case exec::Probe::Status::ready:
+    slot.probe.reset();
     became_ready(s);
-  } else if (ready.rfind("cmd:", 0) == 0 &&
-             !start_hook(s, Hook::ready, cfg.ready.substr(4))) {
-    stop_sidecar(s);
-    sidecar_failed(s, slot.error);
+    break;
+  case exec::Probe::Status::failed:
+    slot.probe.reset(); // the next one at probe_at
+    break;
+  case exec::Probe::Status::pending:
+    slot.probe_at = now + k_probe_poll_ms;
+    break;
   }
 }
 
@@ -131,12 +153,14 @@ void SlotPool::became_ready(size_t s) {
   slot.state = SlotState::ready;
   slot.ever_ready = true;
   slot.probe_at = slot.ready_by = -1;
+  slot.probe.reset();
 }
 
 void SlotPool::sidecar_failed(size_t s, std::string error) {
   Slot& slot = m_slots[s];
   slot.error = std::move(error);
   slot.probe_at = slot.ready_by = -1;
+  slot.probe.reset();
   if (!slot.ever_ready || ++slot.restarts > m_run.settings.slot.max_restarts) {
     fail(s, slot.error, false);
     return;

@@ -348,8 +348,8 @@ void LocalRunner::close_stream(pid_t pid, Job& job, Stream& stream, Events& even
   stream.file.reset();
 }
 
-bool LocalRunner::probe(const std::string& url, int timeout_ms) {
-  return exec::probe(url, timeout_ms);
+std::unique_ptr<Probe> LocalRunner::probe(const std::string& url, int64_t deadline_ms) {
+  return start_probe(url, deadline_ms);
 }
 
 void LocalRunner::signal_group(pid_t pgid, int sig) {

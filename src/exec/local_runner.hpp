@@ -29,7 +29,7 @@ public:
   void signal_group(pid_t pgid, int sig) override;
   util::Result<Events> wait(int64_t deadline_ms) override;
   size_t running() const override { return m_jobs.size(); }
-  bool probe(const std::string& url, int timeout_ms) override;
+  std::unique_ptr<Probe> probe(const std::string& url, int64_t deadline_ms) override;
   /// How jobs are kept together: a cgroup each, or (weaker) process groups.
   const ContainmentInfo& containment() const { return m_containment; }
 

@@ -3,6 +3,7 @@
 // and wait for exits, signals and deadlines. The agent is tested against fakes
 // of this interface.
 
+#include "exec/probe.hpp"
 #include "util/result.hpp"
 
 #include <cstdint>
@@ -71,8 +72,9 @@ public:
   virtual util::Result<Events> wait(int64_t deadline_ms) = 0;
   /// Jobs started and not yet reported as exited.
   virtual size_t running() const = 0;
-  /// A readiness probe: "http://…" answers 2xx, "tcp://…" accepts.
-  virtual bool probe(const std::string& url, int timeout_ms) = 0;
+  /// Starts a readiness probe: "http://…" answers 2xx, "tcp://…" accepts.
+  /// It is checked without blocking, and fails at `deadline_ms` (monotonic).
+  virtual std::unique_ptr<Probe> probe(const std::string& url, int64_t deadline_ms) = 0;
 };
 
 } // namespace muster::exec
