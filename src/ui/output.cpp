@@ -218,8 +218,14 @@ void OutputWriter::finished(const agent::Finished& job, const std::string& heade
     m_live.erase(it);
     tag = live.tag;
   }
-  const bool final_state =
-      job.state == JobState::succeeded || job.state == JobState::failed;
+  // An attempt's output shows once it is the job's last here: it ended, or
+  // muster stopped it for good (a --deadline, a stop, a cancel). An attempt
+  // that is retried, or stopped by a pause or a halt, runs again: its output
+  // would show twice.
+  const bool final_state = job.state == JobState::succeeded ||
+                           job.state == JobState::failed ||
+                           job.outcome.type == core::ErrorType::interrupted ||
+                           job.outcome.type == core::ErrorType::cancelled;
   if (streams(m_opts.mode)) {
     // What it wrote is out already, but for an unfinished last line.
     for (int s : {0, 1}) {

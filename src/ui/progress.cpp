@@ -140,12 +140,16 @@ void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress
                  job.job_id.c_str(), static_cast<long long>(job.attempt),
                  job.outcome.error.c_str(),
                  util::format_duration(job.retry_in_ms).c_str());
-  } else if (job.state == JobState::failed) {
-    header = m_term.paint("── job " + job.job_id + " failed: " + job.outcome.error +
+  } else if (job.state == JobState::failed ||
+             job.outcome.type == core::ErrorType::interrupted ||
+             job.outcome.type == core::ErrorType::cancelled) {
+    const bool failed = job.state == JobState::failed;
+    header = m_term.paint("── job " + job.job_id + (failed ? " failed: " : " ") +
+                              job.outcome.error +
                               " (attempt " + std::to_string(job.attempt) + ", slot " +
                               std::to_string(job.slot) + ") ── " +
                               util::shorten_middle(job.command, k_header_command),
-                          "1;31") +
+                          failed ? "1;31" : "1;33") +
              "\n";
   }
   m_output.finished(job, header);

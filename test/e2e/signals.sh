@@ -235,8 +235,11 @@ test_deadline_bounds_the_run() {
   m=$(marker 60)
   t0=$(now_ms)
   expect_exit 124 muster run -j 2 --name dl --deadline 1s --kill-grace 1s \
-    -- sh -c "trap '' TERM; if [ {} = quick ]; then exit 0; fi; exec sleep $m" ::: quick slow1 slow2 slow3
+    -- sh -c "trap '' TERM; echo began {}; if [ {} = quick ]; then exit 0; fi; exec sleep $m" ::: quick slow1 slow2 slow3
   expect_lt $(($(now_ms) - t0)) "$(scaled 4000 8000)" "ms until muster exited (deadline 1s, kill grace 1s)"
+  # The output of the jobs it stopped is printed, as a job's that ended.
+  expect_eq "$(sort <<<"$STDOUT" | paste -sd' ')" "began quick began slow1 began slow2" "stdout: every attempt's output"
+  expect_contains "$STDERR" "── job 2 interrupted: muster was stopped while the job ran" "the header of a stopped job"
   expect_contains "$STDERR" "--deadline 1.0s passed: stopping 2 running job(s)" "the notice"
   expect_contains "$STDERR" "muster resume dl" "how to go on"
   marker_gone "$m" || fail "jobs survived the deadline: $(marker_pids "$m" | tr '\n' ' ')"
