@@ -130,7 +130,7 @@ private:
     int64_t kill_at = -1;       ///< monotonic ms: what is being stopped is killed then
     int64_t probe_at = -1;      ///< monotonic ms, while starting: the next probe
     std::unique_ptr<exec::Probe> probe; ///< the readiness probe in flight, if any
-    int64_t ready_by = -1;      ///< monotonic ms, while starting: the ready deadline
+    int64_t ready_by = -1; ///< monotonic ms, while starting: the ready deadline
     bool tearing_down = false;
     bool teardown_ran = false; ///< in this teardown, the teardown hook was started
     int64_t restarts = 0;

@@ -11,7 +11,7 @@ namespace muster::app {
 
 std::string describe_lock(const store::LockRecord& lock) {
   return core::describe_lock({lock.name, lock.run_id, lock.run_name, lock.job_id,
-                             lock.since, lock.owner, lock.expires_at});
+                              lock.since, lock.owner, lock.expires_at});
 }
 
 util::Result<void> wait_for_locks(store::Store& store, int64_t rid,

@@ -1,7 +1,6 @@
 #include "app/rows.hpp"
 
 #include "core/locks.hpp"
-
 #include "store/codec.hpp"
 #include "util/strings.hpp"
 

@@ -412,9 +412,10 @@ std::function<int()> setup_unlock(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("--holder", o->holder, "Who holds them, as given to `muster lock`")
       ->required();
   cmd.add_flag("-q,--quiet", g.quiet, "Say nothing");
-  cmd.footer("All or none: when another holds one of the names, none is freed. A name\n"
-             "nobody holds is no error. The first job waiting on a freed name starts.\n\n" +
-             exit_codes_help("unlock"));
+  cmd.footer(
+      "All or none: when another holds one of the names, none is freed. A name\n"
+      "nobody holds is no error. The first job waiting on a freed name starts.\n\n" +
+      exit_codes_help("unlock"));
   add_output_flags(cmd, g);
   return [o, &g] { return cmd_unlock(g, *o); };
 }

@@ -37,9 +37,9 @@ int cmd_locks(const GlobalOptions& g) {
                                     : nlohmann::ordered_json(l.holder.pid)},
            {"host", l.holder.empty() ? nlohmann::ordered_json(nullptr)
                                      : nlohmann::ordered_json(l.holder.host)},
-           {"alive", l.holder.empty() ? nlohmann::ordered_json(nullptr)
-                                      : nlohmann::ordered_json(
-                                            app::holder_alive(l.holder))}});
+           {"alive", l.holder.empty()
+                         ? nlohmann::ordered_json(nullptr)
+                         : nlohmann::ordered_json(app::holder_alive(l.holder))}});
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return to_int(ExitCode::ok);
@@ -101,9 +101,8 @@ int cmd_lock(const GlobalOptions& g, const LockOptions& o) {
   if (!o.ttl.empty()) {
     auto ttl = util::parse_duration_ms(o.ttl);
     if (!ttl || *ttl <= 0) {
-      throw Failure{ExitCode::usage,
-                    "--ttl: " + (ttl ? std::string("must be more than 0")
-                                     : ttl.error().message)};
+      throw Failure{ExitCode::usage, "--ttl: " + (ttl ? std::string("must be more than 0")
+                                                      : ttl.error().message)};
     }
     ttl_ms = *ttl;
   }

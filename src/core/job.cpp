@@ -209,18 +209,14 @@ JobState state_after(const Outcome& outcome, int64_t attempts, int64_t max_attem
   return JobState::failed;
 }
 
+constexpr std::array<std::string_view, 2> k_on_interrupt = {"requeue", "hold"};
+
 std::string_view to_string(OnInterrupt mode) {
-  return mode == OnInterrupt::requeue ? "requeue" : "hold";
+  return k_on_interrupt[static_cast<size_t>(mode)];
 }
 
 std::optional<OnInterrupt> parse_on_interrupt(std::string_view text) {
-  if (text == "requeue") {
-    return OnInterrupt::requeue;
-  }
-  if (text == "hold") {
-    return OnInterrupt::hold;
-  }
-  return std::nullopt;
+  return util::parse_word<OnInterrupt>(k_on_interrupt, text);
 }
 
 std::string_view to_string(RunState state) {

@@ -1,6 +1,9 @@
 #include "core/limits.hpp"
 
+#include "util/strings.hpp"
+
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <optional>
 
@@ -130,32 +133,24 @@ util::Result<int64_t> parse_time_of_day(std::string_view text) {
   return h * 60 + m;
 }
 
+// The words of CapCount's and LimitScope's values, in their order.
+constexpr std::array<std::string_view, 2> k_cap_counts = {"attempts", "successes"};
+constexpr std::array<std::string_view, 2> k_limit_scopes = {"run", "store"};
+
 std::string_view to_string(CapCount count) {
-  return count == CapCount::attempts ? "attempts" : "successes";
-}
-
-std::string_view to_string(LimitScope scope) {
-  return scope == LimitScope::run ? "run" : "store";
-}
-
-std::optional<LimitScope> parse_limit_scope(std::string_view text) {
-  if (text == "run") {
-    return LimitScope::run;
-  }
-  if (text == "store") {
-    return LimitScope::store;
-  }
-  return std::nullopt;
+  return k_cap_counts[static_cast<size_t>(count)];
 }
 
 std::optional<CapCount> parse_cap_count(std::string_view text) {
-  if (text == "attempts") {
-    return CapCount::attempts;
-  }
-  if (text == "successes") {
-    return CapCount::successes;
-  }
-  return std::nullopt;
+  return util::parse_word<CapCount>(k_cap_counts, text);
+}
+
+std::string_view to_string(LimitScope scope) {
+  return k_limit_scopes[static_cast<size_t>(scope)];
+}
+
+std::optional<LimitScope> parse_limit_scope(std::string_view text) {
+  return util::parse_word<LimitScope>(k_limit_scopes, text);
 }
 
 } // namespace muster::core

@@ -12,12 +12,12 @@ namespace muster::core {
 
 /// Who holds a lock: a run, and the job of it when a job holds it.
 struct LockHolder {
-  std::string name;     ///< the lock's name
-  std::string run_id;   ///< the holding run's short id
-  std::string run_name; ///< "" when the run has none
-  std::string job_id;   ///< "" for a lock the run itself holds
-  int64_t since = 0;    ///< epoch ms
-  std::string owner;    ///< the holder named by `muster lock --holder` (no run)
+  std::string name;       ///< the lock's name
+  std::string run_id;     ///< the holding run's short id
+  std::string run_name;   ///< "" when the run has none
+  std::string job_id;     ///< "" for a lock the run itself holds
+  int64_t since = 0;      ///< epoch ms
+  std::string owner;      ///< the holder named by `muster lock --holder` (no run)
   int64_t expires_at = 0; ///< epoch ms; 0: until unlocked
 };
 

@@ -1,7 +1,9 @@
 #include "core/rules.hpp"
 
+#include "util/strings.hpp"
 #include "util/time.hpp"
 
+#include <array>
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
 
@@ -61,18 +63,14 @@ std::optional<Action> parse_action(std::string_view text) {
   return std::nullopt;
 }
 
+constexpr std::array<std::string_view, 2> k_halt_modes = {"drain", "stop"};
+
 std::string_view to_string(HaltMode mode) {
-  return mode == HaltMode::drain ? "drain" : "stop";
+  return k_halt_modes[static_cast<size_t>(mode)];
 }
 
 std::optional<HaltMode> parse_halt_mode(std::string_view text) {
-  if (text == "drain") {
-    return HaltMode::drain;
-  }
-  if (text == "stop") {
-    return HaltMode::stop;
-  }
-  return std::nullopt;
+  return util::parse_word<HaltMode>(k_halt_modes, text);
 }
 
 RuleSet::RuleSet() = default;

@@ -55,9 +55,9 @@ struct RunSettings {
   SlotSettings slot;                 ///< directories, hooks and stagger
   std::vector<Rule> rules;           ///< what outcomes mean, tried in order
   HaltMode halt_mode = HaltMode::drain;
-  Limits limits;                  ///< per-key and rate limits, enforced by the store
-  std::string priority;           ///< template of each job's priority ("" for none)
-  std::vector<std::string> locks; ///< names the run holds while an agent runs it
+  Limits limits;                      ///< per-key and rate limits, enforced by the store
+  std::string priority;               ///< template of each job's priority ("" for none)
+  std::vector<std::string> locks;     ///< names the run holds while an agent runs it
   std::vector<std::string> job_locks; ///< templates of the locks each job holds
 };
 

@@ -115,7 +115,8 @@ std::unique_ptr<Probe> start_probe(const std::string& url, int64_t deadline_ms) 
   const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
   const std::string hostport = rest.substr(0, slash);
   const size_t colon = hostport.rfind(':');
-  const std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  const std::string host =
+      colon == std::string::npos ? hostport : hostport.substr(0, colon);
   const std::string port =
       colon == std::string::npos ? (http ? "80" : "") : hostport.substr(colon + 1);
   addrinfo hints{};
@@ -132,10 +133,9 @@ std::unique_ptr<Probe> start_probe(const std::string& url, int64_t deadline_ms) 
   if (!connecting) {
     return failed();
   }
-  std::string request =
-      http ? "GET " + path + " HTTP/1.0\r\nHost: " + hostport +
-                 "\r\nConnection: close\r\n\r\n"
-           : "";
+  std::string request = http ? "GET " + path + " HTTP/1.0\r\nHost: " + hostport +
+                                   "\r\nConnection: close\r\n\r\n"
+                             : "";
   return std::make_unique<SocketProbe>(std::move(fd), http, std::move(request),
                                        deadline_ms);
 }

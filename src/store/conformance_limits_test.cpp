@@ -183,26 +183,24 @@ TEST_P(StoreConformance, StoreScopedLimitsCountEveryRunsJobsOfTheKey) {
   EXPECT_EQ(store->key_usage(b.rid, "acct", core::LimitScope::run, k_t0)->running, 0);
   // a's job ends: the first waiter of another store-scoped run wakes (a's own
   // next job wakes too; whoever claims first gets the key).
-  ASSERT_TRUE(
-      record(*store, a.rid, {finished(ca->claims[0], JobState::succeeded, k_t0 + 1)},
-             k_t0 + 1)
-          .ok());
-  ASSERT_TRUE(
-      record(*store, c.rid, {finished(cc->claims[0], JobState::succeeded, k_t0 + 1)},
-             k_t0 + 1)
-          .ok());
+  ASSERT_TRUE(record(*store, a.rid,
+                     {finished(ca->claims[0], JobState::succeeded, k_t0 + 1)}, k_t0 + 1)
+                  .ok());
+  ASSERT_TRUE(record(*store, c.rid,
+                     {finished(cc->claims[0], JobState::succeeded, k_t0 + 1)}, k_t0 + 1)
+                  .ok());
   EXPECT_EQ(job(*store, b.rid, "j1").state, JobState::pending);
   auto cb = claim(*store, b.rid, {0}, k_t0 + 2);
   ASSERT_EQ(ids(*cb), std::vector<std::string>{"j1"});
-  ASSERT_TRUE(
-      record(*store, b.rid, {finished(cb->claims[0], JobState::succeeded, k_t0 + 3)},
-             k_t0 + 3)
-          .ok());
+  ASSERT_TRUE(record(*store, b.rid,
+                     {finished(cb->claims[0], JobState::succeeded, k_t0 + 3)}, k_t0 + 3)
+                  .ok());
   // Three starts of acct in the store today (a, b and c): the cap of 3 holds
   // a's second job until the next window.
   EXPECT_TRUE(claim(*store, a.rid, {0}, k_t0 + 4)->claims.empty());
-  EXPECT_EQ(job(*store, a.rid, "j2").reason.rfind("key acct at daily cap 3/3 in the store", 0),
-            0u)
+  EXPECT_EQ(
+      job(*store, a.rid, "j2").reason.rfind("key acct at daily cap 3/3 in the store", 0),
+      0u)
       << job(*store, a.rid, "j2").reason;
 }
 
@@ -242,7 +240,8 @@ TEST_P(StoreConformance, KeyUsageCountsRunningJobsAndTheWindow) {
   ASSERT_TRUE(use.ok()) << why(use);
   EXPECT_EQ(use->running, 1);
   EXPECT_EQ(use->counted, 2);
-  auto next_day = store->key_usage(run.rid, "a", core::LimitScope::run, midnight_before + 86'400'000);
+  auto next_day =
+      store->key_usage(run.rid, "a", core::LimitScope::run, midnight_before + 86'400'000);
   EXPECT_EQ(next_day->counted, 0);
 }
 
@@ -528,8 +527,7 @@ TEST_P(StoreConformance, TakeLocksIsAllOrNoneAndNamesTheHolder) {
   s2.locks = {"device"};
   auto r2 = make_run(*store, s2, {{}});
   ASSERT_TRUE(take(*store, r2.rid, 200, everybody_alive).ok());
-  auto busy =
-      store->take_locks(lock_request({"device"}, "s3"), now, everybody_alive);
+  auto busy = store->take_locks(lock_request({"device"}, "s3"), now, everybody_alive);
   ASSERT_TRUE(busy.ok() && busy->has_value()) << why(busy);
   EXPECT_EQ((*busy)->run_id, r2.id);
 }
@@ -571,12 +569,12 @@ TEST_P(StoreConformance, DropLocksFreesOnlyTheOwnersAndWakesTheFirstWaiter) {
 TEST_P(StoreConformance, ExpiredLocksAndLocksOfGoneProcessesAreFree) {
   auto store = open();
   const int64_t now = util::now_ms();
-  ASSERT_TRUE(store->take_locks(lock_request({"ttl"}, "s1", now + 500), now,
-                                everybody_alive)
-                  .ok());
-  ASSERT_TRUE(store->take_locks(lock_request({"pid"}, "s1", 0, holder(77)), now,
-                                everybody_alive)
-                  .ok());
+  ASSERT_TRUE(
+      store->take_locks(lock_request({"ttl"}, "s1", now + 500), now, everybody_alive)
+          .ok());
+  ASSERT_TRUE(
+      store->take_locks(lock_request({"pid"}, "s1", 0, holder(77)), now, everybody_alive)
+          .ok());
   auto early = store->take_locks(lock_request({"ttl"}, "s2"), now + 499, everybody_alive);
   ASSERT_TRUE(early.ok() && early->has_value()) << "taken before its expiry";
   auto late = store->take_locks(lock_request({"ttl"}, "s2"), now + 500, everybody_alive);
@@ -602,8 +600,8 @@ TEST_P(StoreConformance, AJobWithSeveralLocksTakesAllOrNone) {
   ASSERT_TRUE(store->take_locks(lock_request({"acct"}, "s1"), now, everybody_alive).ok());
   core::RunSettings s;
   s.job_locks = {"{device}", "{account}"};
-  auto run = make_run(*store, s,
-                      {Spec("", std::vector<std::string>{"dev1", "acct"}), Spec("", "dev1")});
+  auto run = make_run(
+      *store, s, {Spec("", std::vector<std::string>{"dev1", "acct"}), Spec("", "dev1")});
   ASSERT_TRUE(take(*store, run.rid, 1).ok());
   // j1 waits for acct and takes nothing; j2 may take dev1.
   auto first = claim(*store, run.rid, {0, 1}, now);

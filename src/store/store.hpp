@@ -172,10 +172,10 @@ struct JobRecord {
   int64_t finished_at = 0;
   int64_t retry_at =
       0; ///< retrying: when it is due; waiting: when its window opens (0: on an event)
-  int64_t priority = 0; ///< higher runs first
+  int64_t priority = 0;           ///< higher runs first
   std::vector<std::string> locks; ///< the locks it holds while it runs
-  std::string reason;   ///< waiting: why
-  int64_t agent = 0;    ///< the agent that claimed it last (0: none)
+  std::string reason;             ///< waiting: why
+  int64_t agent = 0;              ///< the agent that claimed it last (0: none)
 };
 
 /// A job to create.
@@ -204,7 +204,7 @@ struct Claim {
   core::JobState from = core::JobState::pending; ///< pending, or retrying
   int64_t slot = 0;
   std::vector<std::string> locks; ///< the locks the claim took
-  int64_t claimed_at = 0; ///< epoch ms
+  int64_t claimed_at = 0;         ///< epoch ms
 };
 
 /// A change to a claimed job, applied in the next commit.
@@ -217,13 +217,13 @@ struct Update {
   core::Outcome outcome;
   int64_t finished_at = 0;
   int64_t retry_at = 0;
-  bool uncounted = false; ///< the attempt does not count against max_attempts
-  std::string error_type; ///< recorded instead of the outcome's own, when set
-  std::string key;        ///< the job's key, for limits and block_key
+  bool uncounted = false;         ///< the attempt does not count against max_attempts
+  std::string error_type;         ///< recorded instead of the outcome's own, when set
+  std::string key;                ///< the job's key, for limits and block_key
   std::vector<std::string> locks; ///< the locks to release
-  int64_t claimed_at = 0; ///< when the attempt was claimed (its day window)
-  bool block_key = false; ///< skip the key's other unfinished jobs
-  int64_t halt_until = 0; ///< halt the run until then (epoch ms)
+  int64_t claimed_at = 0;         ///< when the attempt was claimed (its day window)
+  bool block_key = false;         ///< skip the key's other unfinished jobs
+  int64_t halt_until = 0;         ///< halt the run until then (epoch ms)
   std::string halt_reason;
 };
 

@@ -144,13 +144,13 @@ void ProgressPrinter::finished(const agent::Finished& job, const agent::Progress
              job.outcome.type == core::ErrorType::interrupted ||
              job.outcome.type == core::ErrorType::cancelled) {
     const bool failed = job.state == JobState::failed;
-    header = m_term.paint("── job " + job.job_id + (failed ? " failed: " : " ") +
-                              job.outcome.error +
-                              " (attempt " + std::to_string(job.attempt) + ", slot " +
-                              std::to_string(job.slot) + ") ── " +
-                              util::shorten_middle(job.command, k_header_command),
-                          failed ? "1;31" : "1;33") +
-             "\n";
+    header =
+        m_term.paint("── job " + job.job_id + (failed ? " failed: " : " ") +
+                         job.outcome.error + " (attempt " + std::to_string(job.attempt) +
+                         ", slot " + std::to_string(job.slot) + ") ── " +
+                         util::shorten_middle(job.command, k_header_command),
+                     failed ? "1;31" : "1;33") +
+        "\n";
   }
   m_output.finished(job, header);
   if (m_term.smart && (util::monotonic_ms() - m_last_draw >= 100 || !m_line_shown)) {

@@ -702,6 +702,19 @@ test_lock_and_unlock_at_run_time() {
   expect_eq "$(json_eval .last.out 'j')" '[]' "locks left"
   expect_exit 0 muster unlock src/utils.py --holder s1
   expect_contains "$STDOUT" "s1 held none of these locks" "unlocking twice is no error"
+  # --wait waits until every name is free, takes none meanwhile, then all.
+  expect_exit 0 muster lock w1 --holder s1
+  start_bg w muster lock w1 w2 --holder s5 --wait
+  local pw=$BG_PID
+  wait_until 30 grep -q "waiting: lock w1 held by s1" w.err || fail "lock --wait did not say it waits"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out '[[l["name"], l["holder"]] for l in j]')" '[["w1", "s1"]]' "locks while s5 waits"
+  expect_exit 0 muster unlock w1 --holder s1
+  wait_bg "$pw" 30
+  expect_eq "$BG_STATUS" 0 "lock --wait's exit status"
+  expect_exit 0 muster locks --json
+  expect_eq "$(json_eval .last.out '[[l["name"], l["holder"]] for l in j]')" '[["w1", "s5"], ["w2", "s5"]]' "locks once s5 took them"
+  expect_exit 0 muster unlock --holder s5 -q
   # Bad input: clear errors, exit 2, nothing taken.
   expect_exit 2 muster lock x
   expect_contains "$STDERR" "--holder" "missing --holder"

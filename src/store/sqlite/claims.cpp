@@ -315,8 +315,11 @@ util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot,
     return r;
   }
   for (const auto& name : c.locks) {
-    if (auto r =
-            m_locks.lock_job.bind(1, name).bind(2, rid).bind(3, c.jid).bind(4, now_ms).run();
+    if (auto r = m_locks.lock_job.bind(1, name)
+                     .bind(2, rid)
+                     .bind(3, c.jid)
+                     .bind(4, now_ms)
+                     .run();
         !r) {
       return r;
     }

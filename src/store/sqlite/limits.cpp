@@ -24,8 +24,8 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
           {&store_key_count,
            "SELECT coalesce(sum(n), 0) FROM key_counts WHERE key = ?1 AND "
            "window_start = ?2"},
-          {&store_key_running,
-           "SELECT count(*) FROM jobs WHERE key = ?1 AND state = 'running' AND key <> ''"},
+          {&store_key_running, "SELECT count(*) FROM jobs WHERE key = ?1 AND state = "
+                               "'running' AND key <> ''"},
           {&hold, "UPDATE jobs SET state = 'waiting', reason = ?1, retry_at = ?2 WHERE "
                   "jid = ?3"},
       });

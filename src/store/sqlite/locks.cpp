@@ -25,13 +25,15 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
            "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
           {&promote_lock_of_many,
            "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
-           "(SELECT jid FROM jobs INDEXED BY jobs_waiting_locks WHERE state = 'waiting' AND "
+           "(SELECT jid FROM jobs INDEXED BY jobs_waiting_locks WHERE state = 'waiting' "
+           "AND "
            "instr(lock, char(10)) > 0 "
            "AND instr(char(10) || lock || char(10), char(10) || ?1 || char(10)) > 0 AND "
            "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
            "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
           {&lock_holder,
-           "SELECT coalesce(r.id, ''), coalesce(r.name, ''), j.id, l.since, l.rid, l.jid, "
+           "SELECT coalesce(r.id, ''), coalesce(r.name, ''), j.id, l.since, l.rid, "
+           "l.jid, "
            "coalesce(l.owner, ''), l.expires_at FROM locks l LEFT JOIN runs r "
            "ON r.rid = l.rid LEFT JOIN jobs j ON j.jid = l.jid WHERE l.name = ?1"},
           {&lock_job,
@@ -75,7 +77,8 @@ util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
   return {};
 }
 
-util::Result<std::optional<int64_t>> SqliteStore::wake_lock_waiter(const std::string& name) {
+util::Result<std::optional<int64_t>>
+SqliteStore::wake_lock_waiter(const std::string& name) {
   std::optional<int64_t> woke;
   for (Statement* st : {&m_locks.promote_lock, &m_locks.promote_lock_of_many}) {
     if (auto r = st->bind(1, name).each([&](Statement& row) { woke = row.int64(0); });
@@ -180,8 +183,7 @@ SqliteStore::take_locks(const LockRequest& request, int64_t now_ms,
 }
 
 util::Result<Unlocked> SqliteStore::drop_locks(const std::vector<std::string>& names,
-                                               const std::string& owner,
-                                               int64_t now_ms) {
+                                               const std::string& owner, int64_t now_ms) {
   const Doing doing(m_db, "free the locks");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -256,7 +258,8 @@ util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view 
       "CASE WHEN l.owner IS NULL THEN r.holder_start ELSE l.holder_start END, "
       "CASE WHEN l.owner IS NULL THEN r.heartbeat_at "
       "ELSE coalesce(l.expires_at, 9223372036854775807) END, "
-      "coalesce(l.owner, ''), l.expires_at FROM locks l LEFT JOIN runs r ON r.rid = l.rid "
+      "coalesce(l.owner, ''), l.expires_at FROM locks l LEFT JOIN runs r ON r.rid = "
+      "l.rid "
       "LEFT JOIN jobs j ON j.jid = l.jid " +
           std::string(where) + " ORDER BY l.name");
   if (!st) {
