@@ -3,7 +3,7 @@
 
 #include "store/conformance_support.hpp"
 #include "store/open.hpp"
-#include "store/sqlite/db.hpp"
+#include "store/sqlite/connection.hpp"
 #include "store/sqlite/schema.hpp"
 
 #include <algorithm>
@@ -265,22 +265,22 @@ TEST_P(StoreConformance, RefusesASchemaANewerVersionWrote) {
 util::Result<void> sqlite_at_version(const std::string& dir, int version) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  auto db = sqlite::Db::open(dir + "/muster.db", sqlite::OpenMode::read_write);
+  auto db = sqlite::Connection::open(dir + "/muster.db", sqlite::OpenMode::read_write);
   if (!db) {
     return db.error();
   }
   const auto& steps = sqlite::migrations();
   if (version > static_cast<int>(steps.size())) {
-    return db->exec("PRAGMA user_version = " + std::to_string(version));
+    return (*db)->exec("PRAGMA user_version = " + std::to_string(version));
   }
   for (int v = 0; v < version; ++v) {
-    if (auto r = db->exec(steps[static_cast<size_t>(v)]); !r) {
+    if (auto r = (*db)->exec(steps[static_cast<size_t>(v)]); !r) {
       return r;
     }
   }
   core::RunSettings s;
   s.command = {"echo", "{}"};
-  return db->exec(
+  return (*db)->exec(
       "PRAGMA user_version = " + std::to_string(version) +
       "; INSERT INTO runs (id, state, settings, columns, total, created_at, "
       "updated_at) VALUES ('old123', 'paused', '" +

@@ -31,7 +31,7 @@ util::Result<std::unique_ptr<Store>> open(const std::string& location, Create cr
     return util::Error{"--store " + location + ": expected a directory, or sqlite:DIR",
                        util::ErrorKind::bad_input};
   }
-  auto s = sqlite::SqliteStore::open(dir, create, access);
+  auto s = sqlite::open(dir, create, access);
   if (!s) {
     return s.error();
   }

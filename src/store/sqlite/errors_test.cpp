@@ -3,7 +3,7 @@
 
 #include "store/codec.hpp"
 #include "store/open.hpp"
-#include "store/sqlite/db.hpp"
+#include "store/sqlite/connection.hpp"
 #include "util/test_support.hpp"
 
 #include <cerrno>

@@ -2,12 +2,17 @@
 // The SQLite schema and its migrations. PRAGMA user_version is the schema's
 // version; each migration moves it up by one, inside one transaction.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string_view>
 #include <vector>
 
 namespace muster::store::sqlite {
+
+using sql::Db;
+using sql::Doing;
+using sql::Statement;
+using sql::Transaction;
 
 /// The SQL of each migration; migration i takes the schema from version i to i+1.
 const std::vector<std::string_view>& migrations();

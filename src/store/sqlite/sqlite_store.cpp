@@ -1,17 +1,15 @@
-// Opening the store, preparing each part's statements, and what the parts
-// share: durability, a run's limits, one-value queries.
+// Opening the embedded store: its directory, the checks before writing,
+// WAL mode and the schema.
 
 #include "store/sqlite/sqlite_store.hpp"
 
-#include "store/codec.hpp"
+#include "store/sqlite/connection.hpp"
 #include "store/sqlite/schema.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <functional>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,70 +115,31 @@ OpenMode read_mode(const std::string& dir, const std::string& db) {
   return OpenMode::read_only;
 }
 
-/// Runs the check `pragma`, handing each row to `on_row`. Damage that stops
-/// it is one more problem in `found` (once), not an error.
-util::Result<void> run_check(Db& db, std::string_view pragma,
-                             std::vector<std::string>& found,
-                             const std::function<void(Statement&)>& on_row) {
-  util::Result<void> read;
-  if (auto st = Statement::prepare(db, pragma); st) {
-    read = st->each(on_row);
-  } else {
-    read = st.error();
-  }
-  if (!read && read.error().kind != util::ErrorKind::corrupt) {
-    return read.error();
-  }
-  const std::string stopped =
-      std::string("reading stopped: ") + sqlite3_errmsg(db.handle());
-  if (!read && std::find(found.begin(), found.end(), stopped) == found.end()) {
-    found.push_back(stopped);
-  }
-  return {};
-}
-
-/// The problems an integrity pragma finds, one line each.
-util::Result<std::vector<std::string>> problems(Db& db, std::string_view pragma) {
-  std::vector<std::string> found;
-  auto r = run_check(db, pragma, found, [&found](Statement& row) {
-    std::string line = row.text(0);
-    if (line.rfind("*** in database main ***\n", 0) == 0) {
-      line.erase(0, line.find('\n') + 1);
-    }
-    std::replace(line.begin(), line.end(), '\n', ' ');
-    if (line != "ok") {
-      found.push_back(line);
-    }
-  });
-  if (!r) {
-    return r.error();
-  }
-  return found;
-}
-
 /// Refuses to write to a damaged database. SQLite finds damage only on the
 /// pages a statement reads, and a new run writes mostly new pages; the quick
 /// check reads them all (see docs/store.md for its cost).
-util::Result<void> refuse_damaged(Db& db) {
-  const Doing doing(db, "check it for damage");
+util::Result<void> refuse_damaged(Connection& db) {
+  db.doing = "check it for damage";
   auto found = problems(db, "PRAGMA quick_check(1)");
   if (!found) {
     return found.error();
   }
   if (!found->empty()) {
-    return util::Error{"store " + db.path() + " is damaged (" + found->front() +
+    return util::Error{"store " + db.where() + " is damaged (" + found->front() +
                            "); muster writes nothing to a damaged store. `muster check` "
                            "lists what is damaged; " +
-                           damaged_advice(db.path()),
+                           damaged_advice(db.where()),
                        util::ErrorKind::corrupt};
   }
   return {};
 }
 
+util::Result<std::unique_ptr<sql::SqlStore>> open_read_only(const std::string& dir);
+
 } // namespace
 
-util::Result<std::unique_ptr<SqliteStore>>
-SqliteStore::open(const std::string& dir, Create create, Access access) {
+util::Result<std::unique_ptr<sql::SqlStore>> open(const std::string& dir, Create create,
+                                                  Access access) {
   struct stat st {};
   const std::string path = dir + "/muster.db";
   if (::stat(dir.c_str(), &st) != 0 || (access == Access::read_only && !exists(path))) {
@@ -205,7 +164,7 @@ SqliteStore::open(const std::string& dir, Create create, Access access) {
     return r.error();
   }
   create_db_file(path);
-  auto db = Db::open(path, OpenMode::read_write);
+  auto db = Connection::open(path, OpenMode::read_write);
   if (!db) {
     return db.error();
   }
@@ -214,31 +173,29 @@ SqliteStore::open(const std::string& dir, Create create, Access access) {
   // is told "locked" without waiting: try again for a while. Any other
   // error (a damaged or read-only file) is final at once.
   for (int tries = 0;; ++tries) {
-    auto r = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    auto r = (*db)->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (r) {
       break;
     }
-    const int code = sqlite3_extended_errcode(db->handle()) & 0xff;
+    const int code = sqlite3_extended_errcode((*db)->handle()) & 0xff;
     if (tries >= 100 || (code != SQLITE_BUSY && code != SQLITE_LOCKED)) {
       return r.error();
     }
     ::usleep(50'000);
   }
-  if (auto r = refuse_damaged(*db); !r) {
+  if (auto r = refuse_damaged(**db); !r) {
     return r.error();
   }
-  if (auto r = migrate(*db); !r) {
+  sql::Db conn(std::move(*db));
+  if (auto r = migrate(conn); !r) {
     return r.error();
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(*db), dir));
-  if (auto r = store->prepare_statements(); !r) {
-    return r.error();
-  }
-  return store;
+  return sql::SqlStore::make(std::move(conn), dir);
 }
 
-util::Result<std::unique_ptr<SqliteStore>>
-SqliteStore::open_read_only(const std::string& dir) {
+namespace {
+
+util::Result<std::unique_ptr<sql::SqlStore>> open_read_only(const std::string& dir) {
   const std::string path = dir + "/muster.db";
   if (exists(path + "-journal") && write_denied(path) == 0 && write_denied(dir) == 0) {
     // A store whose creation was cut short (kill -9) keeps a hot rollback
@@ -247,11 +204,12 @@ SqliteStore::open_read_only(const std::string& dir) {
     // finishes that recovery, as the next `muster run` would.
     return open(dir, Create::no, Access::read_write);
   }
-  auto db = Db::open(path, read_mode(dir, path));
-  if (!db) {
-    return db.error();
+  auto opened = Connection::open(path, read_mode(dir, path));
+  if (!opened) {
+    return opened.error();
   }
-  auto version = schema_version(*db);
+  sql::Db db(std::move(*opened));
+  auto version = schema_version(db);
   if (!version) {
     return version.error();
   }
@@ -260,93 +218,11 @@ SqliteStore::open_read_only(const std::string& dir) {
     return open(dir, Create::no, Access::read_write);
   }
   if (*version > current_schema_version()) {
-    return newer_schema(db->path(), *version);
+    return newer_schema(db.path(), *version);
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(*db), dir));
-  if (auto r = store->prepare_statements(); !r) {
-    return r.error();
-  }
-  return store;
+  return sql::SqlStore::make(std::move(db), dir);
 }
 
-SqliteStore::~SqliteStore() = default;
-
-util::Result<CheckReport> SqliteStore::check() {
-  const Doing doing(m_db, "check every page");
-  auto found = problems(m_db, "PRAGMA integrity_check");
-  if (!found) {
-    return found.error();
-  }
-  auto keys = run_check(m_db, "PRAGMA foreign_key_check", *found, [&](Statement& row) {
-    found->push_back("table " + row.text(0) + ": row " + row.text(1) +
-                     " refers to a missing row of " + row.text(2));
-  });
-  if (!keys) {
-    return keys.error();
-  }
-  return CheckReport{m_db.path(), std::move(*found), damaged_advice(m_db.path())};
-}
-
-util::Result<void> SqliteStore::prepare_statements() {
-  const Doing doing(m_db, "read the schema");
-  // Each part prepares its own statements, once per connection.
-  for (auto r :
-       {m_claims.prepare(m_db, m_per_turn_sql), m_results.prepare(m_db, m_per_turn_sql),
-        m_limits.prepare(m_db, m_per_turn_sql), m_locks.prepare(m_db, m_per_turn_sql),
-        m_control.prepare(m_db, m_per_turn_sql)}) {
-    if (!r) {
-      return r;
-    }
-  }
-  return {};
-}
-
-util::Result<void> SqliteStore::set_durability(Durability d) {
-  const Doing doing(m_db, "set the durability");
-  return m_db.exec(d == Durability::full ? "PRAGMA synchronous=FULL"
-                                         : "PRAGMA synchronous=NORMAL");
-}
-
-util::Result<const SqliteStore::RunLimits*> SqliteStore::run_limits(int64_t rid) {
-  if (auto it = m_run_limits.find(rid); it != m_run_limits.end()) {
-    return &it->second;
-  }
-  auto st = Statement::prepare(m_db, "SELECT settings FROM runs WHERE rid = ?1");
-  if (!st) {
-    return st.error();
-  }
-  st->bind(1, rid);
-  auto row = st->step();
-  if (!row) {
-    return row.error();
-  }
-  if (!*row) {
-    return util::Error{"run vanished from the store", util::ErrorKind::not_found};
-  }
-  auto settings = decode_settings(st->text(0));
-  st->reset();
-  if (!settings) {
-    return settings.error();
-  }
-  RunLimits l;
-  l.limits = settings->limits;
-  auto zone = util::TimeZone::load(l.limits.timezone);
-  if (!zone) {
-    return zone.error();
-  }
-  l.zone = std::move(*zone);
-  l.job_locks = !settings->job_locks.empty();
-  return &m_run_limits.emplace(rid, std::move(l)).first->second;
-}
-
-util::Result<int64_t> SqliteStore::scalar(Statement& st) {
-  auto row = st.step();
-  if (!row) {
-    return row.error();
-  }
-  const int64_t v = *row ? st.int64(0) : 0;
-  st.reset();
-  return v;
-}
+} // namespace
 
 } // namespace muster::store::sqlite

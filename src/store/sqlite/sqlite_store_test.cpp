@@ -4,6 +4,7 @@
 
 #include "store/codec.hpp"
 #include "store/conformance_support.hpp"
+#include "store/sqlite/connection.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/test_support.hpp"
@@ -18,14 +19,14 @@ using conformance::why;
 
 class StoreTest : public ::testing::Test {
 protected:
-  std::unique_ptr<SqliteStore> open() {
-    auto s = SqliteStore::open(m_dir + "/store", Create::yes);
+  std::unique_ptr<sql::SqlStore> open() {
+    auto s = sqlite::open(m_dir + "/store", Create::yes);
     EXPECT_TRUE(s.ok()) << why(s);
     return s ? std::move(*s) : nullptr;
   }
 
   /// A run of `n` plain jobs.
-  static RunRecord make_run(SqliteStore& store, size_t n) {
+  static RunRecord make_run(sql::SqlStore& store, size_t n) {
     RunRecord run;
     run.settings.command = {"echo", "{}"};
     auto r = conformance::create_run(store, run, std::vector<conformance::Spec>(n));
@@ -35,7 +36,7 @@ protected:
 
   /// The first column of the row `sql` selects for `id`: its text, "<null>",
   /// or "<no row>".
-  static std::string stored(SqliteStore& store, const std::string& sql, int64_t id) {
+  static std::string stored(sql::SqlStore& store, const std::string& sql, int64_t id) {
     auto st = Statement::prepare(store.db(), sql);
     EXPECT_TRUE(st.ok()) << sql << ": " << why(st);
     std::string out = "<no row>";
@@ -92,14 +93,14 @@ TEST_F(StoreTest, UpgradeRecordsTheNewestSchemaVersion) {
     const std::string dir = m_dir + "/v" + std::to_string(v);
     std::filesystem::create_directories(dir);
     {
-      auto db = Db::open(dir + "/muster.db", OpenMode::read_write);
+      auto db = Connection::open(dir + "/muster.db", OpenMode::read_write);
       ASSERT_TRUE(db.ok()) << why(db);
       for (int i = 0; i < v; ++i) {
-        ASSERT_TRUE(db->exec(steps[static_cast<size_t>(i)]).ok());
+        ASSERT_TRUE((*db)->exec(steps[static_cast<size_t>(i)]).ok());
       }
-      ASSERT_TRUE(db->exec("PRAGMA user_version = " + std::to_string(v)).ok());
+      ASSERT_TRUE((*db)->exec("PRAGMA user_version = " + std::to_string(v)).ok());
     }
-    auto store = SqliteStore::open(dir, Create::yes);
+    auto store = sqlite::open(dir, Create::yes);
     ASSERT_TRUE(store.ok()) << why(store);
     auto version = schema_version((*store)->db());
     ASSERT_TRUE(version.ok()) << why(version);
@@ -134,7 +135,7 @@ TEST_F(StoreTest, PerTurnStatementsNeverScanARunsJobs) {
 }
 
 TEST_F(StoreTest, MissingStoreIsNotCreatedWhenAskedNotTo) {
-  auto s = SqliteStore::open(m_dir + "/none", Create::no);
+  auto s = sqlite::open(m_dir + "/none", Create::no);
   ASSERT_FALSE(s.ok());
   EXPECT_FALSE(std::filesystem::exists(m_dir + "/none"));
 }

@@ -1,31 +1,29 @@
 // Takeover and recovery: a run changes hands, and gone agents give their jobs back.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<Takeover>
-SqliteStore::acquire(int64_t rid, const Holder& me,
-                     const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::acquire(int64_t rid, const Holder& me,
+                  const std::function<bool(const Holder&)>& is_alive) {
   const Doing doing(m_db, "take the run");
   return take_run(rid, me, is_alive, false);
 }
 
 util::Result<Takeover>
-SqliteStore::join(int64_t rid, const Holder& me,
-                  const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::join(int64_t rid, const Holder& me,
+               const std::function<bool(const Holder&)>& is_alive) {
   const Doing doing(m_db, "join the run");
   return take_run(rid, me, is_alive, true);
 }
 
 util::Result<Takeover>
-SqliteStore::take_run(int64_t rid, const Holder& me,
-                      const std::function<bool(const Holder&)>& is_alive, bool join) {
+SqlStore::take_run(int64_t rid, const Holder& me,
+                   const std::function<bool(const Holder&)>& is_alive, bool join) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -130,9 +128,9 @@ SqliteStore::take_run(int64_t rid, const Holder& me,
 }
 
 util::Result<void>
-SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t me,
-                           const std::function<bool(const Holder&)>& is_alive,
-                           int64_t now_ms, bool unowned, std::vector<Orphan>& orphans) {
+SqlStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t me,
+                        const std::function<bool(const Holder&)>& is_alive,
+                        int64_t now_ms, bool unowned, std::vector<Orphan>& orphans) {
   auto live = Statement::prepare(
       m_db, "SELECT aid, host, pid, start_time, heartbeat_at, heartbeat_ms FROM agents "
             "WHERE rid = ?1 AND state = 'running' AND aid <> ?2");
@@ -218,8 +216,8 @@ SqliteStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64
 }
 
 util::Result<std::vector<Orphan>>
-SqliteStore::recover(int64_t rid, int64_t me,
-                     const std::function<bool(const Holder&)>& is_alive, int64_t now_ms) {
+SqlStore::recover(int64_t rid, int64_t me,
+                  const std::function<bool(const Holder&)>& is_alive, int64_t now_ms) {
   const Doing doing(m_db, "recover the jobs of gone agents");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -253,7 +251,7 @@ SqliteStore::recover(int64_t rid, int64_t me,
   return orphans;
 }
 
-util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
+util::Result<void> SqlStore::release(int64_t rid, core::RunState state) {
   const Doing doing(m_db, "release the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -294,7 +292,7 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
       !r) {
     return r;
   }
-  if (sqlite3_changes(m_db.handle()) > 0) {
+  if (m_db.changes() > 0) {
     return tx->commit();
   }
   if (auto r = release_locks(rid, false); !r) {
@@ -329,4 +327,4 @@ util::Result<void> SqliteStore::release(int64_t rid, core::RunState state) {
   return tx->commit();
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

@@ -1,12 +1,12 @@
 #pragma once
 // Control: the request other terminals leave for a run's agents.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 /// The statements of control, prepared once per connection.
 struct ControlStatements {
@@ -15,4 +15,4 @@ struct ControlStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

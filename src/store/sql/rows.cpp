@@ -1,9 +1,9 @@
-#include "store/sqlite/rows.hpp"
+#include "store/sql/rows.hpp"
 
 #include "store/codec.hpp"
 #include "util/strings.hpp"
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 Holder read_holder(const Statement& st, int first) {
   Holder h;
@@ -115,4 +115,4 @@ prepare_all(Db& db, std::vector<std::string>& sql,
   return {};
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

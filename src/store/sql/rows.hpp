@@ -2,7 +2,7 @@
 // Rows as the backend reads them: the column lists it selects, the records
 // they become, and the preparing of each part's statements.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 #include "store/store.hpp"
 
 #include <initializer_list>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 inline constexpr std::string_view k_run_columns =
     "rid, id, name, state, settings, columns, total, created_at, updated_at, rate, "
@@ -45,4 +45,4 @@ util::Result<void>
 prepare_all(Db& db, std::vector<std::string>& sql,
             std::initializer_list<std::pair<Statement*, std::string>> items);
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

@@ -1,13 +1,11 @@
 // Limits: counting a key's use; core decides what holds a job back.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sql) {
   return prepare_all(
@@ -31,26 +29,27 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
       });
 }
 
-util::Result<int64_t> SqliteStore::key_running(int64_t rid, const std::string& key,
-                                               core::LimitScope scope) {
+util::Result<int64_t> SqlStore::key_running(int64_t rid, const std::string& key,
+                                            core::LimitScope scope) {
   if (scope == core::LimitScope::store) {
     return scalar(m_limits.store_key_running.bind(1, key));
   }
   return scalar(m_limits.key_running.bind(1, rid).bind(2, key));
 }
 
-util::Result<int64_t> SqliteStore::key_counted(int64_t rid, const std::string& key,
-                                               core::LimitScope scope,
-                                               int64_t window_start) {
+util::Result<int64_t> SqlStore::key_counted(int64_t rid, const std::string& key,
+                                            core::LimitScope scope,
+                                            int64_t window_start) {
   if (scope == core::LimitScope::store) {
     return scalar(m_limits.store_key_count.bind(1, key).bind(2, window_start));
   }
   return scalar(m_limits.key_count.bind(1, rid).bind(2, key).bind(3, window_start));
 }
 
-util::Result<std::optional<core::Hold>>
-SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl, int64_t now_ms,
-                     const core::DayWindow& window) {
+util::Result<std::optional<core::Hold>> SqlStore::blocked(int64_t rid, const Claim& c,
+                                                          const RunLimits& rl,
+                                                          int64_t now_ms,
+                                                          const core::DayWindow& window) {
   using Blocked = std::optional<core::Hold>;
   const auto& l = rl.limits;
   if (!c.key.empty() && (l.per_key > 0 || l.per_key_daily > 0)) {
@@ -98,8 +97,8 @@ SqliteStore::blocked(int64_t rid, const Claim& c, const RunLimits& rl, int64_t n
   return Blocked();
 }
 
-util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why,
-                                          int64_t until, CommitResult& out) {
+util::Result<void> SqlStore::hold_back(const Claim& c, const std::string& why,
+                                       int64_t until, CommitResult& out) {
   if (auto r = m_limits.hold.bind(1, why).bind(2, until).bind(3, c.jid).run(); !r) {
     return r;
   }
@@ -108,9 +107,8 @@ util::Result<void> SqliteStore::hold_back(const Claim& c, const std::string& why
   return {};
 }
 
-util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& key,
-                                              core::LimitScope scope,
-                                              int64_t window_start) {
+util::Result<KeyUsage> SqlStore::key_usage(int64_t rid, const std::string& key,
+                                           core::LimitScope scope, int64_t window_start) {
   const Doing doing(m_db, "count the key's use");
   KeyUsage u;
   auto running = key_running(rid, key, scope);
@@ -126,4 +124,4 @@ util::Result<KeyUsage> SqliteStore::key_usage(int64_t rid, const std::string& ke
   return u;
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

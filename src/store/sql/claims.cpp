@@ -1,13 +1,11 @@
 // Claims: the due jobs a turn takes for its free slots, within halts, limits and locks.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sql) {
   const std::string cols =
@@ -43,7 +41,7 @@ util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sq
       });
 }
 
-util::Result<SqliteStore::Owner> SqliteStore::owner_of(int64_t aid, int64_t now_ms) {
+util::Result<SqlStore::Owner> SqlStore::owner_of(int64_t aid, int64_t now_ms) {
   // Claims are the agent's, under a lease its heartbeats renew; results
   // apply only to jobs it still owns.
   Owner owner;
@@ -58,10 +56,10 @@ util::Result<SqliteStore::Owner> SqliteStore::owner_of(int64_t aid, int64_t now_
   return owner;
 }
 
-util::Result<CommitResult> SqliteStore::in_tx(int64_t rid,
-                                              const std::vector<Update>& updates,
-                                              const std::vector<int64_t>& free_slots,
-                                              int64_t now_ms, int64_t aid) {
+util::Result<CommitResult> SqlStore::in_tx(int64_t rid,
+                                           const std::vector<Update>& updates,
+                                           const std::vector<int64_t>& free_slots,
+                                           int64_t now_ms, int64_t aid) {
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
@@ -87,32 +85,32 @@ util::Result<CommitResult> SqliteStore::in_tx(int64_t rid,
   return out;
 }
 
-util::Result<CommitResult> SqliteStore::record(int64_t rid,
-                                               const std::vector<Update>& updates,
-                                               int64_t now_ms, int64_t aid) {
+util::Result<CommitResult> SqlStore::record(int64_t rid,
+                                            const std::vector<Update>& updates,
+                                            int64_t now_ms, int64_t aid) {
   const Doing doing(m_db, "record results");
   return in_tx(rid, updates, {}, now_ms, aid);
 }
 
-util::Result<CommitResult> SqliteStore::claim(int64_t rid,
-                                              const std::vector<int64_t>& free_slots,
-                                              int64_t now_ms, int64_t aid) {
+util::Result<CommitResult> SqlStore::claim(int64_t rid,
+                                           const std::vector<int64_t>& free_slots,
+                                           int64_t now_ms, int64_t aid) {
   const Doing doing(m_db, "claim jobs");
   return in_tx(rid, {}, free_slots, now_ms, aid);
 }
 
-util::Result<CommitResult> SqliteStore::commit(int64_t rid,
-                                               const std::vector<Update>& updates,
-                                               const std::vector<int64_t>& free_slots,
-                                               int64_t now_ms, int64_t aid) {
+util::Result<CommitResult> SqlStore::commit(int64_t rid,
+                                            const std::vector<Update>& updates,
+                                            const std::vector<int64_t>& free_slots,
+                                            int64_t now_ms, int64_t aid) {
   const Doing doing(m_db, "record results and claim jobs");
   return in_tx(rid, updates, free_slots, now_ms, aid);
 }
 
-util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
-                                            const std::vector<int64_t>& free_slots,
-                                            const RunLimits& rl, const Owner& owner,
-                                            int64_t now_ms, CommitResult& out) {
+util::Result<void> SqlStore::claim_in_tx(int64_t rid,
+                                         const std::vector<int64_t>& free_slots,
+                                         const RunLimits& rl, const Owner& owner,
+                                         int64_t now_ms, CommitResult& out) {
   if (free_slots.empty()) {
     return {};
   }
@@ -153,7 +151,7 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
         if (auto r = m_locks.wake_free_locks.bind(1, rid).run(); !r) {
           return r;
         }
-        const int64_t woke = sqlite3_changes(m_db.handle());
+        const int64_t woke = m_db.changes();
         out.moved[core::JobState::waiting] -= woke;
         out.moved[core::JobState::pending] += woke;
       }
@@ -162,7 +160,7 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
       if (auto r = m_claims.wake_due.run(); !r) {
         return r;
       }
-      const int64_t woke = sqlite3_changes(m_db.handle());
+      const int64_t woke = m_db.changes();
       out.moved[core::JobState::waiting] -= woke;
       out.moved[core::JobState::pending] += woke;
       if (auto r = claim_limited(rid, free_slots, rl, owner, now_ms, out); !r) {
@@ -199,10 +197,10 @@ util::Result<void> SqliteStore::claim_in_tx(int64_t rid,
   return {};
 }
 
-util::Result<void> SqliteStore::claim_limited(int64_t rid,
-                                              const std::vector<int64_t>& free_slots,
-                                              const RunLimits& rl, const Owner& owner,
-                                              int64_t now_ms, CommitResult& out) {
+util::Result<void> SqlStore::claim_limited(int64_t rid,
+                                           const std::vector<int64_t>& free_slots,
+                                           const RunLimits& rl, const Owner& owner,
+                                           int64_t now_ms, CommitResult& out) {
   const auto& l = rl.limits;
   core::DayWindow window;
   if (l.per_key_daily > 0) {
@@ -274,10 +272,10 @@ util::Result<void> SqliteStore::claim_limited(int64_t rid,
   return {};
 }
 
-util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64_t limit,
-                                           const std::vector<int64_t>& free_slots,
-                                           const Owner& owner, size_t& next_slot,
-                                           int64_t now_ms, std::vector<Claim>& out) {
+util::Result<void> SqlStore::claim_into(int64_t rid, Statement& select, int64_t limit,
+                                        const std::vector<int64_t>& free_slots,
+                                        const Owner& owner, size_t& next_slot,
+                                        int64_t now_ms, std::vector<Claim>& out) {
   select.bind(1, rid).bind(2, now_ms).bind(3, limit);
   const size_t first = out.size();
   auto read = select.each([&](Statement& row) { out.push_back(read_claim(row)); });
@@ -300,9 +298,9 @@ util::Result<void> SqliteStore::claim_into(int64_t rid, Statement& select, int64
   return {};
 }
 
-util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot,
-                                     const RunLimits& rl, const Owner& owner,
-                                     const core::DayWindow& window, int64_t now_ms) {
+util::Result<void> SqlStore::take(int64_t rid, Claim& c, int64_t slot,
+                                  const RunLimits& rl, const Owner& owner,
+                                  const core::DayWindow& window, int64_t now_ms) {
   c.slot = slot;
   c.claimed_at = now_ms;
   if (auto r = m_claims.claim.bind(1, slot)
@@ -335,4 +333,4 @@ util::Result<void> SqliteStore::take(int64_t rid, Claim& c, int64_t slot,
   return {};
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

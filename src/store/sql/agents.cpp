@@ -1,41 +1,39 @@
 // Agents: their records, slot numbers and heartbeats.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
+namespace muster::store::sql {
 
-namespace muster::store::sqlite {
-
-util::Result<int64_t> SqliteStore::insert_agent(int64_t rid, const Holder& me,
-                                                int64_t now_ms) {
+util::Result<int64_t> SqlStore::insert_agent(int64_t rid, const Holder& me,
+                                             int64_t now_ms) {
   auto st = Statement::prepare(
-      m_db,
-      "INSERT INTO agents (rid, host, pid, start_time, user, started_at, heartbeat_at, "
-      "heartbeat_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, 'running')");
+      m_db, "INSERT INTO agents (rid, host, pid, start_time, \"user\", started_at, "
+            "heartbeat_at, "
+            "heartbeat_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, 'running') "
+            "RETURNING aid");
   if (!st) {
     return st.error();
   }
   const int64_t hb = me.heartbeat_ms > 0 ? me.heartbeat_ms : core::k_default_heartbeat_ms;
-  if (auto r = st->bind(1, rid)
-                   .bind(2, me.host)
-                   .bind(3, me.pid)
-                   .bind(4, me.start_time)
-                   .bind(5, me.user)
-                   .bind(6, now_ms)
-                   .bind(7, hb)
-                   .run();
-      !r) {
-    return r.error();
+  st->bind(1, rid)
+      .bind(2, me.host)
+      .bind(3, me.pid)
+      .bind(4, me.start_time)
+      .bind(5, me.user)
+      .bind(6, now_ms)
+      .bind(7, hb);
+  auto aid = scalar(*st);
+  if (!aid) {
+    return aid.error();
   }
-  const int64_t aid = sqlite3_last_insert_rowid(m_db.handle());
-  m_lease_ms[aid] = core::lease_ms(hb);
-  return aid;
+  m_lease_ms[*aid] = core::lease_ms(hb);
+  return *aid;
 }
 
-util::Result<int64_t> SqliteStore::lease_ms_of(int64_t aid) {
+util::Result<int64_t> SqlStore::lease_ms_of(int64_t aid) {
   if (auto it = m_lease_ms.find(aid); it != m_lease_ms.end()) {
     return it->second;
   }
@@ -52,7 +50,7 @@ util::Result<int64_t> SqliteStore::lease_ms_of(int64_t aid) {
 }
 
 util::Result<std::vector<int64_t>>
-SqliteStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64_t n) {
+SqlStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64_t n) {
   const Doing doing(m_db, "lease slot numbers");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -110,9 +108,9 @@ SqliteStore::take_slots(int64_t rid, int64_t aid, const std::string& host, int64
   return out;
 }
 
-util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
-                                     const std::vector<SlotReport>& slots, int64_t now_ms,
-                                     int64_t lease_ms) {
+util::Result<Beat> SqlStore::beat(int64_t rid, int64_t aid, double rate,
+                                  const std::vector<SlotReport>& slots, int64_t now_ms,
+                                  int64_t lease_ms) {
   const Doing doing(m_db, "record a heartbeat");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -175,7 +173,7 @@ util::Result<Beat> SqliteStore::beat(int64_t rid, int64_t aid, double rate,
   return out;
 }
 
-util::Result<void> SqliteStore::end_agent(int64_t aid, AgentState state, int64_t now_ms) {
+util::Result<void> SqlStore::end_agent(int64_t aid, AgentState state, int64_t now_ms) {
   if (auto r = run_sql(m_db,
                        "UPDATE agents SET state = ?3, stopped_at = ?2 "
                        "WHERE aid = ?1 AND state = 'running'",
@@ -186,7 +184,7 @@ util::Result<void> SqliteStore::end_agent(int64_t aid, AgentState state, int64_t
   return run_sql(m_db, "DELETE FROM slot_leases WHERE aid = ?1", aid);
 }
 
-util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
+util::Result<void> SqlStore::stop_agent(int64_t aid, int64_t now_ms) {
   const Doing doing(m_db, "record that the agent stopped");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -198,7 +196,7 @@ util::Result<void> SqliteStore::stop_agent(int64_t aid, int64_t now_ms) {
   return tx->commit();
 }
 
-util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
+util::Result<std::vector<AgentRecord>> SqlStore::agents(int64_t rid) {
   const Doing doing(m_db, "read the agents");
   auto st = Statement::prepare(
       m_db, "SELECT a.aid, a.rid, r.id, a.host, a.pid, a.start_time, a.heartbeat_at, "
@@ -234,4 +232,4 @@ util::Result<std::vector<AgentRecord>> SqliteStore::agents(int64_t rid) {
   return out;
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

@@ -1,12 +1,12 @@
 #pragma once
 // Claims: selecting due jobs and taking them for free slots; halts and the start rate.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 /// The statements of claims, prepared once per connection.
 struct ClaimStatements {
@@ -23,4 +23,4 @@ struct ClaimStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

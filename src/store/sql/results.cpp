@@ -2,28 +2,27 @@
 // waiters).
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& sql) {
   return prepare_all(
       db, sql,
       {
-          {&set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2 AND aid IS ?3"},
+          {&set_pid, "UPDATE jobs SET pid = ?1, pgid = ?1 WHERE jid = ?2 AND aid IS NOT "
+                     "DISTINCT FROM ?3"},
           {&finish,
            "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
            "error_type = ?5, finished_at = ?6, retry_at = ?7, "
            "interrupts = interrupts + ?8, halts = halts + ?12, pid = coalesce(?10, pid), "
            "pgid = coalesce(?10, pgid), reason = NULL, aid = NULL, lease_until = NULL "
-           "WHERE jid = ?9 AND state = 'running' AND aid IS ?11"},
-          {&halt, "UPDATE runs SET state = 'halted', resume_at = max(coalesce(resume_at, "
-                  "0), ?2), "
-                  "halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
+           "WHERE jid = ?9 AND state = 'running' AND aid IS NOT DISTINCT FROM ?11"},
+          {&halt, "UPDATE runs SET state = 'halted', resume_at = " +
+                      db.greatest("coalesce(resume_at, 0)", "?2") +
+                      ", halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
           {&block_key, "UPDATE jobs SET state = 'skipped', reason = ?4, error = ?4, "
                        "error_type = 'blocked', finished_at = ?5 "
                        // key <> '' lets the partial index jobs_key serve it
@@ -38,16 +37,16 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
            "UPDATE jobs SET state = 'pending', reason = NULL, retry_at = 0 WHERE jid = "
            "(SELECT jid FROM jobs WHERE key = ?1 AND key <> '' AND state = 'waiting' AND "
            "rid <> ?2 AND (retry_at = 0 OR ?3) AND EXISTS (SELECT 1 FROM runs r WHERE "
-           "r.rid = jobs.rid AND r.holder_pid IS NOT NULL AND "
-           "json_extract(r.settings, '$.limits.scope') = 'store') "
-           "ORDER BY priority DESC, jid LIMIT 1)"},
+           "r.rid = jobs.rid AND r.holder_pid IS NOT NULL AND " +
+               db.json_text("r.settings", "limits.scope") +
+               " = 'store') "
+               "ORDER BY priority DESC, jid LIMIT 1)"},
       });
 }
 
-util::Result<void> SqliteStore::record_in_tx(int64_t rid,
-                                             const std::vector<Update>& updates,
-                                             const RunLimits& rl, const Owner& owner,
-                                             int64_t now_ms, CommitResult& out) {
+util::Result<void> SqlStore::record_in_tx(int64_t rid, const std::vector<Update>& updates,
+                                          const RunLimits& rl, const Owner& owner,
+                                          int64_t now_ms, CommitResult& out) {
   for (const auto& u : updates) {
     if (auto r = apply_update(rid, u, rl, owner, now_ms, out); !r) {
       return r;
@@ -56,23 +55,22 @@ util::Result<void> SqliteStore::record_in_tx(int64_t rid,
   return {};
 }
 
-util::Result<void> SqliteStore::promote_key(int64_t rid, const std::string& key,
-                                            int64_t n, bool include_timed,
-                                            CommitResult& out) {
+util::Result<void> SqlStore::promote_key(int64_t rid, const std::string& key, int64_t n,
+                                         bool include_timed, CommitResult& out) {
   m_results.promote_key.bind(1, rid).bind(2, key).bind(3, n).bind(
       4, include_timed ? int64_t{1} : 0);
   if (auto r = m_results.promote_key.run(); !r) {
     return r.error();
   }
-  const int64_t moved = sqlite3_changes(m_db.handle());
+  const int64_t moved = m_db.changes();
   out.moved[core::JobState::waiting] -= moved;
   out.moved[core::JobState::pending] += moved;
   return {};
 }
 
-util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
-                                             const RunLimits& rl, const Owner& owner,
-                                             int64_t now_ms, CommitResult& out) {
+util::Result<void> SqlStore::apply_update(int64_t rid, const Update& u,
+                                          const RunLimits& rl, const Owner& owner,
+                                          int64_t now_ms, CommitResult& out) {
   if (u.kind == Update::Kind::started) {
     return m_results.set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, owner.aid).run();
   }
@@ -136,7 +134,7 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
       if (auto r = m_results.block_key.run(); !r) {
         return r;
       }
-      const int64_t n = sqlite3_changes(m_db.handle());
+      const int64_t n = m_db.changes();
       out.moved[state] -= n;
       out.moved[core::JobState::skipped] += n;
     }
@@ -184,4 +182,4 @@ util::Result<void> SqliteStore::apply_update(int64_t rid, const Update& u,
   return {};
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

@@ -1,15 +1,14 @@
 // Locks: who holds a name, conflicts, and freeing them.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql) {
+  const std::string nl(db.newline());
   return prepare_all(
       db, sql,
       {
@@ -25,12 +24,18 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
            "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
           {&promote_lock_of_many,
            "UPDATE jobs SET state = 'pending', reason = NULL WHERE jid = "
-           "(SELECT jid FROM jobs INDEXED BY jobs_waiting_locks WHERE state = 'waiting' "
-           "AND "
-           "instr(lock, char(10)) > 0 "
-           "AND instr(char(10) || lock || char(10), char(10) || ?1 || char(10)) > 0 AND "
-           "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
-           "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
+           "(SELECT jid FROM jobs " +
+               db.indexed_by("jobs_waiting_locks") +
+               " WHERE state = 'waiting' "
+               "AND "
+               "instr(lock, " +
+               nl +
+               ") > 0 "
+               "AND instr(" +
+               nl + " || lock || " + nl + ", " + nl + " || ?1 || " + nl +
+               ") > 0 AND "
+               "retry_at = 0 AND rid IN (SELECT rid FROM runs WHERE holder_pid IS NOT "
+               "NULL) ORDER BY priority DESC, jid LIMIT 1) RETURNING rid"},
           {&lock_holder,
            "SELECT coalesce(r.id, ''), coalesce(r.name, ''), j.id, l.since, l.rid, "
            "l.jid, "
@@ -43,8 +48,11 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
           {&wake_free_locks,
            "UPDATE jobs SET state = 'pending', reason = NULL WHERE rid = ?1 AND "
            "state = 'waiting' AND lock IS NOT NULL AND retry_at = 0 AND NOT EXISTS "
-           "(SELECT 1 FROM locks l WHERE instr(char(10) || jobs.lock || char(10), "
-           "char(10) || l.name || char(10)) > 0)"},
+           "(SELECT 1 FROM locks l WHERE instr(" +
+               nl + " || jobs.lock || " + nl +
+               ", "
+               "" +
+               nl + " || l.name || " + nl + ") > 0)"},
           {&expire_lock,
            "DELETE FROM locks WHERE name = ?1 AND expires_at IS NOT NULL AND "
            "expires_at <= ?2"},
@@ -53,7 +61,7 @@ util::Result<void> LockStatements::prepare(Db& db, std::vector<std::string>& sql
       });
 }
 
-util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
+util::Result<void> SqlStore::release_locks(int64_t rid, bool keep_running) {
   auto names = Statement::prepare(
       m_db, keep_running
                 ? "DELETE FROM locks WHERE rid = ?1 AND (jid IS NULL OR jid NOT IN "
@@ -77,8 +85,7 @@ util::Result<void> SqliteStore::release_locks(int64_t rid, bool keep_running) {
   return {};
 }
 
-util::Result<std::optional<int64_t>>
-SqliteStore::wake_lock_waiter(const std::string& name) {
+util::Result<std::optional<int64_t>> SqlStore::wake_lock_waiter(const std::string& name) {
   std::optional<int64_t> woke;
   for (Statement* st : {&m_locks.promote_lock, &m_locks.promote_lock_of_many}) {
     if (auto r = st->bind(1, name).each([&](Statement& row) { woke = row.int64(0); });
@@ -92,7 +99,7 @@ SqliteStore::wake_lock_waiter(const std::string& name) {
   return woke;
 }
 
-util::Result<void> SqliteStore::free_lock(const std::string& name) {
+util::Result<void> SqlStore::free_lock(const std::string& name) {
   if (auto r = run_sql(m_db, "DELETE FROM locks WHERE name = ?1", name); !r) {
     return r;
   }
@@ -103,8 +110,8 @@ util::Result<void> SqliteStore::free_lock(const std::string& name) {
 }
 
 util::Result<bool>
-SqliteStore::still_held(const LockRecord& l, int64_t now_ms,
-                        const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::still_held(const LockRecord& l, int64_t now_ms,
+                     const std::function<bool(const Holder&)>& is_alive) {
   if (!l.owner.empty()) {
     const bool expired = l.expires_at > 0 && l.expires_at <= now_ms;
     if (!expired && (l.holder.empty() || is_alive(l.holder))) {
@@ -125,7 +132,7 @@ SqliteStore::still_held(const LockRecord& l, int64_t now_ms,
   return false;
 }
 
-util::Result<std::vector<LockRecord>> SqliteStore::locks() {
+util::Result<std::vector<LockRecord>> SqlStore::locks() {
   const Doing doing(m_db, "read the locks");
   auto all = query_locks("", "");
   if (!all) {
@@ -139,8 +146,8 @@ util::Result<std::vector<LockRecord>> SqliteStore::locks() {
 }
 
 util::Result<std::optional<LockRecord>>
-SqliteStore::take_locks(const LockRequest& request, int64_t now_ms,
-                        const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::take_locks(const LockRequest& request, int64_t now_ms,
+                     const std::function<bool(const Holder&)>& is_alive) {
   const Doing doing(m_db, "take the locks");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -182,8 +189,8 @@ SqliteStore::take_locks(const LockRequest& request, int64_t now_ms,
   return std::optional<LockRecord>();
 }
 
-util::Result<Unlocked> SqliteStore::drop_locks(const std::vector<std::string>& names,
-                                               const std::string& owner, int64_t now_ms) {
+util::Result<Unlocked> SqlStore::drop_locks(const std::vector<std::string>& names,
+                                            const std::string& owner, int64_t now_ms) {
   const Doing doing(m_db, "free the locks");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -225,8 +232,8 @@ util::Result<Unlocked> SqliteStore::drop_locks(const std::vector<std::string>& n
 }
 
 util::Result<void>
-SqliteStore::free_gone_locks(int64_t now_ms,
-                             const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::free_gone_locks(int64_t now_ms,
+                          const std::function<bool(const Holder&)>& is_alive) {
   const Doing doing(m_db, "free the locks of gone holders");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -246,8 +253,8 @@ SqliteStore::free_gone_locks(int64_t now_ms,
   return tx->commit();
 }
 
-util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view where,
-                                                               const std::string& name) {
+util::Result<std::vector<LockRecord>> SqlStore::query_locks(std::string_view where,
+                                                            const std::string& name) {
   auto st = Statement::prepare(
       m_db,
       // A lock of `muster lock` has no run: its holder is its --pid, which
@@ -289,8 +296,8 @@ util::Result<std::vector<LockRecord>> SqliteStore::query_locks(std::string_view 
 }
 
 util::Result<std::optional<LockRecord>>
-SqliteStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
-                           const std::function<bool(const Holder&)>& is_alive) {
+SqlStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
+                        const std::function<bool(const Holder&)>& is_alive) {
   const Doing doing(m_db, "check the locks");
   const int64_t now = util::now_ms();
   for (const auto& name : names) {
@@ -314,4 +321,4 @@ SqliteStore::lock_conflict(const std::vector<std::string>& names, int64_t rid,
   return std::optional<LockRecord>();
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

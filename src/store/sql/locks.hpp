@@ -1,12 +1,12 @@
 #pragma once
 // Locks: taking, releasing and waking the waiters of named locks.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 /// The statements of locks, prepared once per connection.
 struct LockStatements {
@@ -22,4 +22,4 @@ struct LockStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

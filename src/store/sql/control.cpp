@@ -1,13 +1,11 @@
 // Control requests and the events that record them.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<void> ControlStatements::prepare(Db& db, std::vector<std::string>& sql) {
   return prepare_all(
@@ -18,7 +16,7 @@ util::Result<void> ControlStatements::prepare(Db& db, std::vector<std::string>& 
       });
 }
 
-util::Result<Control> SqliteStore::control(int64_t rid) {
+util::Result<Control> SqlStore::control(int64_t rid) {
   const Doing doing(m_db, "read the control request");
   m_control.read.bind(1, rid);
   Control c;
@@ -34,8 +32,8 @@ util::Result<Control> SqliteStore::control(int64_t rid) {
   return c;
 }
 
-util::Result<void> SqliteStore::set_control(int64_t rid, const ControlChange& change,
-                                            const Event& event) {
+util::Result<void> SqlStore::set_control(int64_t rid, const ControlChange& change,
+                                         const Event& event) {
   const Doing doing(m_db, "record the control request");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -75,20 +73,20 @@ util::Result<void> SqliteStore::set_control(int64_t rid, const ControlChange& ch
   return tx->commit();
 }
 
-util::Result<void> SqliteStore::add_event(int64_t rid, const Event& e) {
+util::Result<void> SqlStore::add_event(int64_t rid, const Event& e) {
   const Doing doing(m_db, "record an event");
   return run_sql(
       m_db,
-      "INSERT INTO events (rid, at, host, user, pid, action, detail) VALUES (?1, ?2, "
+      "INSERT INTO events (rid, at, host, \"user\", pid, action, detail) VALUES (?1, ?2, "
       "?3, ?4, ?5, ?6, ?7)",
       rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
 }
 
-util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
+util::Result<std::vector<Event>> SqlStore::events(int64_t rid) {
   const Doing doing(m_db, "read the events");
-  auto st =
-      Statement::prepare(m_db, "SELECT at, host, user, pid, action, detail FROM events "
-                               "WHERE rid = ?1 ORDER BY eid");
+  auto st = Statement::prepare(
+      m_db, "SELECT at, host, \"user\", pid, action, detail FROM events "
+            "WHERE rid = ?1 ORDER BY eid");
   if (!st) {
     return st.error();
   }
@@ -103,4 +101,4 @@ util::Result<std::vector<Event>> SqliteStore::events(int64_t rid) {
   return out;
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

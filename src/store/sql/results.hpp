@@ -1,12 +1,12 @@
 #pragma once
 // Results: recording an attempt's pid and end, halts and block_key.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 /// The statements of results, prepared once per connection.
 struct ResultStatements {
@@ -20,4 +20,4 @@ struct ResultStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

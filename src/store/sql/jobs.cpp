@@ -1,18 +1,16 @@
 // Jobs: adding them, reading them, and moving them back (retry) or out (cancel).
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
-#include <sqlite3.h>
-
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 util::Result<int64_t>
-SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
-                         const std::function<util::Result<bool>(NewJob&)>& next) {
+SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                      const std::function<util::Result<bool>(NewJob&)>& next) {
   auto insert_job = Statement::prepare(
       m_db,
       "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, max_attempts, priority, "
@@ -48,7 +46,7 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
       insert_job->bind(9, join_locks(job.locks));
     }
     if (auto r = insert_job->run(); !r) {
-      if (sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE) {
+      if (!m_db.unique_violation().empty()) {
         return util::Error{job.where + ": duplicate job id '" + util::printable(job.id) +
                            "': every row needs its own id (see --id-column)"};
       }
@@ -59,18 +57,18 @@ SqliteStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
 }
 
 util::Result<int64_t>
-SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next,
-                      const EventFor& event) {
+SqlStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob&)>& next,
+                   const EventFor& event) {
   const Doing doing(m_db, "add jobs");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
   }
   auto last =
-      Statement::prepare(m_db, "SELECT coalesce(max(seq), 0), "
-                               "json_extract(r.settings, '$.max_attempts'), r.state "
-                               "FROM runs r "
-                               "LEFT JOIN jobs j ON j.rid = r.rid WHERE r.rid = ?1");
+      Statement::prepare(m_db, "SELECT (SELECT coalesce(max(seq), 0) FROM jobs WHERE "
+                               "rid = ?1), " +
+                                   m_db.json_int("settings", "max_attempts") +
+                                   ", state FROM runs WHERE rid = ?1");
   if (!last) {
     return last.error();
   }
@@ -106,7 +104,7 @@ SqliteStore::add_jobs(int64_t rid, const std::function<util::Result<bool>(NewJob
   return *added;
 }
 
-util::Result<core::Counts> SqliteStore::counts(int64_t rid) {
+util::Result<core::Counts> SqlStore::counts(int64_t rid) {
   const Doing doing(m_db, "count the jobs");
   auto st = Statement::prepare(
       m_db, "SELECT state, count(*) FROM jobs WHERE rid = ?1 GROUP BY state");
@@ -126,8 +124,8 @@ util::Result<core::Counts> SqliteStore::counts(int64_t rid) {
   return counts;
 }
 
-util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid,
-                                                       const JobFilter& filter) {
+util::Result<std::vector<JobRecord>> SqlStore::jobs(int64_t rid,
+                                                    const JobFilter& filter) {
   const Doing doing(m_db, "read the jobs");
   std::string sql = "SELECT " + std::string(k_job_columns) + " FROM jobs WHERE rid = ?1";
   if (filter.state) {
@@ -136,12 +134,18 @@ util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid,
   if (filter.id) {
     sql += " AND id = ?3";
   }
-  sql += " ORDER BY jid LIMIT ?4";
+  sql += " ORDER BY jid";
+  if (filter.limit >= 0) {
+    sql += " LIMIT ?4";
+  }
   auto st = Statement::prepare(m_db, sql);
   if (!st) {
     return st.error();
   }
-  st->bind(1, rid).bind(4, filter.limit);
+  st->bind(1, rid);
+  if (filter.limit >= 0) {
+    st->bind(4, filter.limit);
+  }
   if (filter.state) {
     st->bind(2, core::to_string(*filter.state));
   }
@@ -156,8 +160,8 @@ util::Result<std::vector<JobRecord>> SqliteStore::jobs(int64_t rid,
   return out;
 }
 
-util::Result<void>
-SqliteStore::each_job(int64_t rid, const std::function<void(const JobRecord&)>& fn) {
+util::Result<void> SqlStore::each_job(int64_t rid,
+                                      const std::function<void(const JobRecord&)>& fn) {
   const Doing doing(m_db, "read the jobs");
   auto st = Statement::prepare(m_db, "SELECT " + std::string(k_job_columns) +
                                          " FROM jobs WHERE rid = ?1 ORDER BY jid");
@@ -168,7 +172,7 @@ SqliteStore::each_job(int64_t rid, const std::function<void(const JobRecord&)>& 
   return st->each([&](Statement& row) { fn(read_job(row)); });
 }
 
-util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
+util::Result<int64_t> SqlStore::next_retry_at(int64_t rid) {
   const Doing doing(m_db, "find the next retry");
   auto st = Statement::prepare(
       m_db, "SELECT min(retry_at) FROM jobs WHERE rid = ?1 AND state = 'retrying'");
@@ -183,8 +187,8 @@ util::Result<int64_t> SqliteStore::next_retry_at(int64_t rid) {
   return st->optional_int64(0).value_or(0);
 }
 
-util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel,
-                                         const EventFor& event) {
+util::Result<int64_t> SqlStore::retry(int64_t rid, const RetrySelection& sel,
+                                      const EventFor& event) {
   const Doing doing(m_db, "move jobs back to pending");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -220,7 +224,9 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel,
   std::string sql =
       "UPDATE jobs SET state = 'pending', retry_at = 0, max_attempts = attempts - "
       "interrupts + "
-      "(SELECT json_extract(settings, '$.max_attempts') FROM runs WHERE rid = ?1) "
+      "(SELECT " +
+      m_db.json_int("settings", "max_attempts") +
+      " FROM runs WHERE rid = ?1) "
       "WHERE rid = ?1 AND ";
   if (sel.job_id) {
     sql += "id = ?2 AND state NOT IN ('succeeded', 'running')";
@@ -242,7 +248,7 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel,
   if (auto r = st->run(); !r) {
     return r.error();
   }
-  const int64_t changed = sqlite3_changes(m_db.handle());
+  const int64_t changed = m_db.changes();
   if (changed > 0) {
     // Jobs to do again: the run is open again, and a cancel is over.
     if (auto r = run_sql(m_db,
@@ -263,7 +269,7 @@ util::Result<int64_t> SqliteStore::retry(int64_t rid, const RetrySelection& sel,
   return changed;
 }
 
-util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
+util::Result<int64_t> SqlStore::cancel_rest(int64_t rid, int64_t now_ms) {
   const Doing doing(m_db, "cancel the jobs left");
   if (auto r =
           run_sql(m_db,
@@ -275,7 +281,7 @@ util::Result<int64_t> SqliteStore::cancel_rest(int64_t rid, int64_t now_ms) {
       !r) {
     return r.error();
   }
-  return static_cast<int64_t>(sqlite3_changes(m_db.handle()));
+  return static_cast<int64_t>(m_db.changes());
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

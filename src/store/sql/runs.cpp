@@ -1,14 +1,13 @@
 // Runs: create, find, list, change state, delete.
 
 #include "store/codec.hpp"
-#include "store/sqlite/rows.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/sql/rows.hpp"
+#include "store/sql/sql_store.hpp"
 #include "util/time.hpp"
 
 #include <random>
-#include <sqlite3.h>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 namespace {
 
@@ -28,18 +27,20 @@ std::string new_run_id() {
 } // namespace
 
 util::Result<void>
-SqliteStore::create_run(RunRecord& run,
-                        const std::function<util::Result<bool>(NewJob&)>& next) {
+SqlStore::create_run(RunRecord& run,
+                     const std::function<util::Result<bool>(NewJob&)>& next) {
   const Doing doing(m_db, "create the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
     return tx.error();
   }
   const int64_t now = util::now_ms();
+  // A new id that another run has (a rare clash of random ids) inserts
+  // nothing and is drawn again; a name another run has is an error.
   auto insert_run = Statement::prepare(
       m_db,
       "INSERT INTO runs (id, name, state, settings, columns, created_at, updated_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)");
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING RETURNING rid");
   if (!insert_run) {
     return insert_run.error();
   }
@@ -55,21 +56,24 @@ SqliteStore::create_run(RunRecord& run,
         .bind(4, encode_settings(run.settings))
         .bind(5, encode_strings(run.columns))
         .bind(6, now);
-    auto r = insert_run->run();
-    if (r) {
+    auto row = insert_run->step();
+    if (!row) {
+      if (!run.name.empty() && m_db.unique_violation() == "runs.name") {
+        return util::Error{"a run named '" + run.name + "' already exists"};
+      }
+      return row.error();
+    }
+    const bool inserted = *row;
+    run.rid = inserted ? insert_run->int64(0) : 0;
+    insert_run->reset();
+    if (inserted) {
       break;
     }
-    if (!run.name.empty() &&
-        sqlite3_extended_errcode(m_db.handle()) == SQLITE_CONSTRAINT_UNIQUE &&
-        std::string(sqlite3_errmsg(m_db.handle())).find("runs.name") !=
-            std::string::npos) {
-      return util::Error{"a run named '" + run.name + "' already exists"};
-    }
     if (tries > 20) {
-      return r.error();
+      return util::Error{"cannot create the run: no free run id after 20 tries",
+                         util::ErrorKind::internal};
     }
   }
-  run.rid = sqlite3_last_insert_rowid(m_db.handle());
   run.created_at = run.updated_at = now;
 
   auto added = insert_jobs(run.rid, 0, run.settings.max_attempts, next);
@@ -85,8 +89,8 @@ SqliteStore::create_run(RunRecord& run,
   return tx->commit();
 }
 
-util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view where,
-                                                             const std::string& arg) {
+util::Result<std::vector<RunRecord>> SqlStore::query_runs(std::string_view where,
+                                                          const std::string& arg) {
   auto st = Statement::prepare(m_db, "SELECT " + std::string(k_run_columns) +
                                          " FROM runs " + std::string(where));
   if (!st) {
@@ -114,7 +118,7 @@ util::Result<std::vector<RunRecord>> SqliteStore::query_runs(std::string_view wh
   return out;
 }
 
-util::Result<RunRecord> SqliteStore::find_run(const std::string& ref) {
+util::Result<RunRecord> SqlStore::find_run(const std::string& ref) {
   const Doing doing(m_db, "find the run");
   for (std::string_view where : {"WHERE id = ?1", "WHERE name = ?1"}) {
     auto runs = query_runs(where, ref);
@@ -146,7 +150,7 @@ util::Result<RunRecord> SqliteStore::find_run(const std::string& ref) {
                      "): give more of the id"};
 }
 
-util::Result<std::optional<RunRecord>> SqliteStore::latest_run() {
+util::Result<std::optional<RunRecord>> SqlStore::latest_run() {
   const Doing doing(m_db, "find the latest run");
   auto runs = query_runs("ORDER BY rid DESC LIMIT 1", "");
   if (!runs) {
@@ -158,12 +162,12 @@ util::Result<std::optional<RunRecord>> SqliteStore::latest_run() {
   return std::optional<RunRecord>(std::move(runs->front()));
 }
 
-util::Result<std::vector<RunRecord>> SqliteStore::list_runs() {
+util::Result<std::vector<RunRecord>> SqlStore::list_runs() {
   const Doing doing(m_db, "list the runs");
   return query_runs("ORDER BY rid", "");
 }
 
-util::Result<RunRecord> SqliteStore::run_by_rid(int64_t rid) {
+util::Result<RunRecord> SqlStore::run_by_rid(int64_t rid) {
   auto runs = query_runs("WHERE rid = ?1", std::to_string(rid));
   if (!runs) {
     return runs.error();
@@ -174,13 +178,13 @@ util::Result<RunRecord> SqliteStore::run_by_rid(int64_t rid) {
   return std::move(runs->front());
 }
 
-util::Result<void> SqliteStore::set_run_state(int64_t rid, core::RunState state) {
+util::Result<void> SqlStore::set_run_state(int64_t rid, core::RunState state) {
   const Doing doing(m_db, "set the run's state");
   return run_sql(m_db, "UPDATE runs SET state = ?2, updated_at = ?3 WHERE rid = ?1", rid,
                  core::to_string(state), util::now_ms());
 }
 
-util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& settings) {
+util::Result<void> SqlStore::retune(int64_t rid, const core::RunSettings& settings) {
   const Doing doing(m_db, "change the run's settings");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -188,10 +192,13 @@ util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& set
   }
   // The jobs first, while the run's settings still hold the old budget.
   if (auto r = run_sql(m_db,
-                       "UPDATE jobs SET max_attempts = MAX(attempts - interrupts + 1, "
-                       "max_attempts + ?2 - (SELECT json_extract(settings, "
-                       "'$.max_attempts') FROM runs WHERE rid = ?1)) "
-                       "WHERE rid = ?1 AND state IN ('pending', 'retrying', 'waiting')",
+                       "UPDATE jobs SET max_attempts = " +
+                           m_db.greatest("attempts - interrupts + 1",
+                                         "max_attempts + ?2 - (SELECT " +
+                                             m_db.json_int("settings", "max_attempts") +
+                                             " FROM runs WHERE rid = ?1)") +
+                           " WHERE rid = ?1 AND state IN ('pending', 'retrying', "
+                           "'waiting')",
                        rid, settings.max_attempts);
       !r) {
     return r;
@@ -205,7 +212,7 @@ util::Result<void> SqliteStore::retune(int64_t rid, const core::RunSettings& set
   return tx->commit();
 }
 
-util::Result<void> SqliteStore::delete_run(int64_t rid) {
+util::Result<void> SqlStore::delete_run(int64_t rid) {
   const Doing doing(m_db, "delete the run");
   auto tx = Transaction::begin(m_db);
   if (!tx) {
@@ -223,4 +230,4 @@ util::Result<void> SqliteStore::delete_run(int64_t rid) {
   return tx->commit();
 }
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql

@@ -1,12 +1,12 @@
 #pragma once
 // Limits: a key's running jobs and day-window counts, and holding jobs back.
 
-#include "store/sqlite/db.hpp"
+#include "store/sql/db.hpp"
 
 #include <string>
 #include <vector>
 
-namespace muster::store::sqlite {
+namespace muster::store::sql {
 
 /// The statements of limits, prepared once per connection.
 struct LimitStatements {
@@ -20,4 +20,4 @@ struct LimitStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
-} // namespace muster::store::sqlite
+} // namespace muster::store::sql
