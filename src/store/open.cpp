@@ -1,7 +1,9 @@
 #include "store/open.hpp"
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <cstdlib>
 #include <string_view>
 
 namespace muster::store {
@@ -16,15 +18,26 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 
 } // namespace
 
+bool is_postgres(const std::string& location) {
+  return starts_with(location, "postgres://") || starts_with(location, "postgresql://");
+}
+
 std::string files_dir(const std::string& location) {
+  if (is_postgres(location)) {
+    const char* env = std::getenv("MUSTER_FILES");
+    return env && *env ? env : ".muster";
+  }
   return starts_with(location, k_sqlite) ? location.substr(k_sqlite.size()) : location;
 }
 
 util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create,
                                           Access access) {
-  if (starts_with(location, "postgres://") || starts_with(location, "postgresql://")) {
-    return util::Error{"--store " + location + ": this build of muster has no PostgreSQL store",
-                       util::ErrorKind::bad_input};
+  if (is_postgres(location)) {
+    auto s = postgres::open(location, files_dir(location), create, access);
+    if (!s) {
+      return s.error();
+    }
+    return std::unique_ptr<Store>(std::move(*s));
   }
   const std::string dir = files_dir(location);
   if (dir.empty()) {

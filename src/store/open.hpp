@@ -13,8 +13,9 @@ namespace muster::store {
 /// Opens the store at `location`:
 /// - a directory (the default `.muster`): the embedded SQLite store in it;
 /// - `sqlite:DIR`: the same, said explicitly;
-/// - `postgres://…` or `postgresql://…`: the PostgreSQL store (not built yet:
-///   a bad_input error says so).
+/// - `postgres://…` or `postgresql://…`: the PostgreSQL store in that
+///   database (a libpq URL; the password comes from PGPASSWORD, ~/.pgpass or
+///   a service file, as libpq finds it).
 /// A location that does not exist is created when `create` says so, and is
 /// a not_found error otherwise. A store opened for writing is checked first:
 /// a damaged one is refused (a corrupt error), and so is one whose files
@@ -22,8 +23,12 @@ namespace muster::store {
 util::Result<std::unique_ptr<Store>> open(const std::string& location, Create create,
                                           Access access = Access::read_write);
 
+/// Whether `location` names a PostgreSQL store.
+bool is_postgres(const std::string& location);
+
 /// The directory where runs' files (captured output, slot directories) live
-/// for a store at `location`.
+/// for a store at `location`: the store's directory, or for PostgreSQL a
+/// directory on this host (MUSTER_FILES, else .muster).
 std::string files_dir(const std::string& location);
 
 } // namespace muster::store

@@ -13,7 +13,7 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
       {
           {&count_key,
            "INSERT INTO key_counts (rid, key, window_start, n) VALUES (?1, ?2, ?3, 1) "
-           "ON CONFLICT (rid, key, window_start) DO UPDATE SET n = n + 1"},
+           "ON CONFLICT (rid, key, window_start) DO UPDATE SET n = key_counts.n + 1"},
           {&key_count,
            "SELECT n FROM key_counts WHERE rid = ?1 AND key = ?2 AND window_start = ?3"},
           {&key_running,

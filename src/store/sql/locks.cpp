@@ -174,8 +174,10 @@ SqlStore::take_locks(const LockRequest& request, int64_t now_ms,
     auto r = run_sql(
         m_db,
         "INSERT INTO locks (name, rid, jid, since, owner, expires_at, holder_pid, "
-        "holder_host, holder_start) VALUES (?1, 0, NULL, ?2, ?3, nullif(?4, 0), "
-        "nullif(?5, 0), nullif(?6, ''), nullif(?7, 0)) ON CONFLICT (name) DO UPDATE SET "
+        "holder_host, holder_start) VALUES (?1, 0, NULL, ?2, ?3, nullif(CAST(?4 AS "
+        "BIGINT), 0), "
+        "nullif(CAST(?5 AS BIGINT), 0), nullif(?6, ''), nullif(CAST(?7 AS BIGINT), 0)) "
+        "ON CONFLICT (name) DO UPDATE SET "
         "expires_at = excluded.expires_at, holder_pid = excluded.holder_pid, "
         "holder_host = excluded.holder_host, holder_start = excluded.holder_start",
         name, now_ms, request.owner, request.expires_at, p.pid, p.host, p.start_time);
