@@ -17,11 +17,6 @@ namespace muster::app {
 
 namespace {
 
-bool path_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // The command and the hooks may use only what the slots own.
 util::Result<void> check_slot_template(const core::RunSettings& s,
                                        const core::Template& t, const std::string& what) {
@@ -172,7 +167,7 @@ create_run(const std::string& location, const std::string& name,
     }
   }
   const std::string dir = store::files_dir(location);
-  const bool fresh_store = !path_exists(dir);
+  const bool fresh_store = store::is_new(location);
   store::RunRecord run;
   run.name = name;
   run.settings = std::move(settings);
@@ -203,7 +198,7 @@ create_run(const std::string& location, const std::string& name,
 
 util::Result<std::optional<store::RunRecord>> find_named(const std::string& location,
                                                          const std::string& name) {
-  if (name.empty() || !path_exists(store::files_dir(location))) {
+  if (name.empty() || store::is_new(location)) {
     return std::optional<store::RunRecord>();
   }
   auto store = open_store(location, store::Create::no, store::Access::read_only);

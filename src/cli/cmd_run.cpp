@@ -470,7 +470,7 @@ int cmd_run(const GlobalOptions& g, RunOptions o) {
   copts.check_locks = !o.seed_only;
   copts.wait_locks = o.wait_locks;
   copts.waiting = lock_waiting(g.quiet || g.json);
-  const bool store_existed = ::access(store::files_dir(g.store).c_str(), F_OK) == 0;
+  const bool store_existed = !store::is_new(g.store);
   const auto run =
       check(app::create_run(g.store, o.name, settings, templates, inputs, copts));
   if (tell && !store_existed) {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string_view>
+#include <unistd.h>
 
 namespace muster::store {
 
@@ -20,6 +21,10 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 
 bool is_postgres(const std::string& location) {
   return starts_with(location, "postgres://") || starts_with(location, "postgresql://");
+}
+
+bool is_new(const std::string& location) {
+  return !is_postgres(location) && ::access(files_dir(location).c_str(), F_OK) != 0;
 }
 
 std::string files_dir(const std::string& location) {

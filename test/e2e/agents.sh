@@ -151,7 +151,7 @@ test_fencing_stops_a_job_whose_lease_was_taken() {
   wait_until 10 marker_pids "$m" >/dev/null || fail "job did not start"
   # Another agent declares this one gone and takes its job (as a recovery
   # after lost heartbeats would): the job is no longer the agent's.
-  sqlite_edit "UPDATE agents SET state = 'offline'; UPDATE jobs SET state = 'pending', aid = NULL WHERE state = 'running'"
+  store_sql "UPDATE agents SET state = 'offline'; UPDATE jobs SET state = 'pending', aid = NULL WHERE state = 'running'"
   wait_until 5 marker_gone "$m" || fail "the job's process survived its lost lease"
   wait_bg "$BG_PID" 20
   [[ $BG_STATUS != 0 ]] || fail "the fenced agent exited 0"
@@ -190,7 +190,7 @@ test_cleanup() {
   expect_exit 0 muster run -q --seed-only --name unfinished -- true ::: a
   local old_id
   old_id=$(json runs_json '[r["id"] for r in j if r["name"] == "old"][0]')
-  sqlite_edit "UPDATE runs SET updated_at = updated_at - 10 * 86400000 WHERE name IN ('old', 'unfinished')"
+  store_sql "UPDATE runs SET updated_at = updated_at - 10 * 86400000 WHERE name IN ('old', 'unfinished')"
   [[ -d .muster/runs/$old_id ]] || fail "no files for the old run"
   expect_exit 0 muster cleanup --days 7 --dry-run
   expect_contains "$STDOUT" "would delete $old_id"

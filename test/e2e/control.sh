@@ -227,7 +227,7 @@ test_cancel_finishes_when_its_agent_dies_during_it() {
   wait_until 10 running_is 2 || fail "jobs did not start"
   start_bg cancel muster cancel cd --force
   local cancel=$BG_PID
-  wait_until 5 sh -c "'$MUSTER_BIN' --store '$T/.muster' events cd | grep -q cancel" ||
+  wait_until 5 sh -c "'$MUSTER_BIN' events cd | grep -q cancel" ||
     fail "no cancel event"
   sleep 0.5
   kill -9 "$agent"
@@ -251,7 +251,7 @@ test_cancel_of_a_zombie_agent() {
   seq 1 4 >in.txt
   # perl starts muster and never reaps it, so a killed muster stays a zombie.
   start_bg parent perl -e '$| = 1; my $p = fork(); if (!$p) { exec @ARGV; exit 127 } print "$p\n"; sleep 120' \
-    "$MUSTER_BIN" --store "$T/.muster" run -q -j 2 --name zc -i in.txt --no-stdout -- sleep "$m"
+    "$MUSTER_BIN" run -q -j 2 --name zc -i in.txt --no-stdout -- sleep "$m"
   local parent=$BG_PID
   wait_until 10 running_is 2 || fail "jobs did not start"
   local agent
@@ -274,7 +274,7 @@ test_a_resume_does_not_undo_an_unfinished_cancel() {
   TEST "a cancel cut short (control set, run not yet cancelled) is finished by cancel, not undone by resume"
   seq 1 3 >in.txt
   expect_exit 0 muster run -q --seed-only --name uc -i in.txt -- true
-  sqlite3 "$T/.muster/muster.db" "UPDATE runs SET control = 'cancel' WHERE name = 'uc'"
+  store_sql "UPDATE runs SET control = 'cancel' WHERE name = 'uc'"
   expect_exit 2 muster resume uc
   expect_contains "$STDERR" "did not finish; \`muster cancel"
   expect_eq "$(count_state uc pending)" 3 "pending jobs after the refused resume"
@@ -294,19 +294,19 @@ test_control_commands_commit_their_events() {
   for ((trial = 1; trial <= 6; trial++)); do
     seq $((trial * 100000)) $((trial * 100000 + 20000)) >"add$trial.txt"
     start_bg add muster add ev -i "add$trial.txt"
-    n=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs")
-    while [[ $(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs" 2>/dev/null) == "$n" ]] &&
+    n=$(store_sql "SELECT count(*) FROM jobs")
+    while [[ $(store_sql "SELECT count(*) FROM jobs" 2>/dev/null) == "$n" ]] &&
       [[ ! -s $T/add.status ]]; do
       :
     done
     kill -9 "$BG_PID" 2>/dev/null
     wait_bg "$BG_PID" 10
-    jobs=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM jobs")
-    events=$(sqlite3 "$T/.muster/muster.db" "SELECT count(*) FROM events WHERE action = 'add'")
+    jobs=$(store_sql "SELECT count(*) FROM jobs")
+    events=$(store_sql "SELECT count(*) FROM events WHERE action = 'add'")
     [[ $jobs == "$n" ]] || added=$((added + 1))
     expect_eq "$events" "$added" "trial $trial: add events (jobs $n -> $jobs)"
   done
-  expect_eq "$(sqlite3 "$T/.muster/muster.db" "PRAGMA integrity_check")" ok "integrity"
+  expect_sql "PRAGMA integrity_check" ok "integrity"
 }
 
 test_pause_all_and_resume_all() {
