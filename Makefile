@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz bench install clean
+.PHONY: all deps build demo test test-sqlite test-sanitize fuzz bench install clean
 
 all: build
 
@@ -16,15 +16,23 @@ build: deps
 demo: build
 	@bash examples/demo.sh $(BUILD)/muster
 
+# Every test, with a throwaway PostgreSQL server for the PostgreSQL store's
+# (scripts/postgres.sh starts it, and removes it however the tests end).
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@MUSTER_REQUIRE_POSTGRES=1 bash scripts/postgres.sh run \
+		sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS)'
+
+# The tests without a PostgreSQL server: its store's tests are skipped.
+test-sqlite: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE postgres
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-sanitize: deps
 	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMUSTER_SANITIZE=ON >/dev/null
 	@cmake --build build-sanitize -j $(JOBS)
-	@cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		MUSTER_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+	@MUSTER_REQUIRE_POSTGRES=1 bash scripts/postgres.sh run \
+		sh -c 'cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		MUSTER_SANITIZED=1 ctest --output-on-failure -j $(JOBS)'
 
 # The libFuzzer targets, built with clang, FUZZ_SECONDS each (test/fuzz/).
 FUZZ_SECONDS ?= 10

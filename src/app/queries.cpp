@@ -1,6 +1,7 @@
 #include "app/queries.hpp"
 
 #include "app/store.hpp"
+#include "store/open.hpp"
 #include "util/files.hpp"
 #include "util/time.hpp"
 
@@ -67,7 +68,8 @@ util::Result<StatusView> status(store::Store& store, const std::string& location
       return latest.error();
     }
     if (!*latest) {
-      return util::Error{"no runs in " + location, util::ErrorKind::not_found};
+      return util::Error{"no runs in " + store::shown_location(location),
+                         util::ErrorKind::not_found};
     }
     v.run = std::move(**latest);
   } else {

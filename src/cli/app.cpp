@@ -2,6 +2,7 @@
 // each subcommand's work lives in its own file.
 
 #include "app/store.hpp"
+#include "cli/config.hpp"
 #include "cli/exit_code.hpp"
 #include "cli/options.hpp"
 #include "cli/shell.hpp"
@@ -818,8 +819,13 @@ int main(int argc, char** argv) {
     }
   }
   if (g.store.empty()) {
+    // --store, then MUSTER_STORE, then muster.toml's store, then the
+    // nearest .muster.
     const char* env = std::getenv("MUSTER_STORE");
-    g.store = env && *env ? env : app::default_store_location();
+    g.store = env && *env ? env : configured_store();
+    if (g.store.empty()) {
+      g.store = app::default_store_location();
+    }
   }
   if (const char* env = std::getenv("MUSTER_STORE_MODE"); g.store_mode.empty() && env) {
     g.store_mode = env;

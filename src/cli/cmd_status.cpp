@@ -4,6 +4,7 @@
 #include "app/queries.hpp"
 #include "app/store.hpp"
 #include "cli/common.hpp"
+#include "store/open.hpp"
 #include "ui/table.hpp"
 #include "ui/views.hpp"
 #include "util/strings.hpp"
@@ -48,6 +49,9 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
            {"running_ms", now - job.started_at}});
     }
     j["running"] = slots;
+    if (store::is_postgres(g.store)) {
+      j["store"] = store::shown_location(g.store);
+    }
     std::printf("%s\n", ui::dump(j, 2).c_str());
     return 0;
   }
@@ -55,6 +59,9 @@ int cmd_status(const GlobalOptions& g, const StatusOptions& o) {
               run.name.empty() ? "" : (" (" + run.name + ")").c_str(),
               app::shown_state(run, counts, alive).c_str());
   std::printf("  command: %s\n", ui::command_text(run.settings, 1000).c_str());
+  if (store::is_postgres(g.store)) {
+    std::printf("  store:   %s\n", store::shown_location(g.store).c_str());
+  }
   std::printf("  jobs:    %lld total: %s\n", static_cast<long long>(run.total),
               counts_summary(counts).c_str());
   if (run.resume_at > now) {

@@ -342,6 +342,8 @@ const ConfigKey k_config_key_table[] = {
     {"max_output", ConfigType::text, &RunOptions::max_output, "--max-output",
      "output tail kept per job", 1, check_max_output},
     {"name", ConfigType::text, &RunOptions::name, "--name", "the run's name"},
+    {"store", ConfigType::text, &RunOptions::config_store, "--store",
+     "the store, when neither --store nor MUSTER_STORE names one"},
     {"command", ConfigType::texts, read_command, "", "the command, when none is given"},
     {"priority", ConfigType::text, &RunOptions::priority, "--priority",
      "a job's priority"},
@@ -442,6 +444,19 @@ util::Result<void> apply_key(const std::string& file, const toml::node& node,
 }
 
 } // namespace
+
+std::string configured_store() {
+  struct stat st {};
+  if (::stat("muster.toml", &st) != 0) {
+    return "";
+  }
+  try {
+    const toml::table root = toml::parse_file("muster.toml");
+    return root["store"].value_or(std::string());
+  } catch (const toml::parse_error&) {
+    return ""; // `muster run` reports the error, with its line and column
+  }
+}
 
 util::Result<void> apply_config(RunOptions& o) {
   std::string file = o.config;

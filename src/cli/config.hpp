@@ -18,4 +18,8 @@ namespace muster::cli {
 /// and the key, and says what was expected.
 util::Result<void> apply_config(RunOptions& o);
 
+/// The `store` of ./muster.toml, or "" when it names none (or cannot be
+/// read: `muster run` says why).
+std::string configured_store();
+
 } // namespace muster::cli

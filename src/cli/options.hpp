@@ -47,6 +47,7 @@ struct RunOptions {
   RunMode mode = RunMode::run;
   std::string config;             ///< --config ("" to look for ./muster.toml)
   std::string config_used;        ///< the file that was read, if any
+  std::string config_store;       ///< its `store` (applied before any command runs)
   std::set<std::string> given;    ///< options given on the command line, by long name
   std::vector<std::string> flags; ///< every long option `run` takes, for "did you mean"
   std::vector<core::PortSpec> ports;

@@ -1,5 +1,6 @@
 #include "store/open.hpp"
 
+#include "store/postgres/connection.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -21,6 +22,10 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 
 bool is_postgres(const std::string& location) {
   return starts_with(location, "postgres://") || starts_with(location, "postgresql://");
+}
+
+std::string shown_location(const std::string& location) {
+  return is_postgres(location) ? postgres::mask_password(location) : location;
 }
 
 bool is_new(const std::string& location) {

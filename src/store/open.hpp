@@ -26,6 +26,10 @@ util::Result<std::unique_ptr<Store>> open(const std::string& location, Create cr
 /// Whether `location` names a PostgreSQL store.
 bool is_postgres(const std::string& location);
 
+/// `location` as messages show it: a PostgreSQL URL with its password
+/// masked (***), a directory as it is.
+std::string shown_location(const std::string& location);
+
 /// Whether nothing is at `location` yet: a store directory that does not
 /// exist. A PostgreSQL store is never new here (its database must exist).
 bool is_new(const std::string& location);

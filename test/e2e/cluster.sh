@@ -15,12 +15,13 @@ cluster_python() {
 }
 
 # cluster_env: `muster` (the binary under test) first on PATH, as on a
-# cluster's hosts, and MUSTER_STORE a SQLite store in the test's directory.
+# cluster's hosts, and MUSTER_STORE the test's store: a SQLite store in the
+# test's directory, or on PostgreSQL (E2E_ON_POSTGRES) the test's schema.
 cluster_env() {
   mkdir -p "$T/bin"
   ln -sf "$MUSTER_BIN" "$T/bin/muster"
   export PATH="$T/bin:$PATH"
-  export MUSTER_STORE=$T/store
+  export MUSTER_STORE=${MUSTER_STORE:-$T/store}
 }
 
 # seed NAME ARGS...: create the run NAME with `run --seed-only`, as

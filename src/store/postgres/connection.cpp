@@ -14,18 +14,28 @@ namespace muster::store::postgres {
 
 namespace {
 
-/// The first line of a libpq message, without its trailing newline.
-std::string first_line(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
-    s.pop_back();
-  }
-  for (const char* prefix : {"ERROR:  ", "FATAL:  "}) {
-    if (s.rfind(prefix, 0) == 0) {
-      s.erase(0, std::strlen(prefix));
+/// A libpq message on one line: its lines joined, without the server's
+/// "ERROR:  " or "FATAL:  ", and any password in it masked.
+std::string one_line(const char* msg) {
+  std::string s;
+  for (const char* p = msg ? msg : ""; *p; ++p) {
+    if (*p == '\n' || *p == '\t') {
+      if (!s.empty() && s.back() != ' ') {
+        s += ' ';
+      }
+    } else {
+      s += *p;
     }
   }
-  return s;
+  while (!s.empty() && s.back() == ' ') {
+    s.pop_back();
+  }
+  for (const char* tag : {"ERROR:  ", "FATAL:  "}) {
+    for (size_t at; (at = s.find(tag)) != std::string::npos;) {
+      s.erase(at, std::strlen(tag));
+    }
+  }
+  return mask_password(s);
 }
 
 /// The kind of error a SQLSTATE names.
@@ -270,6 +280,18 @@ util::Result<std::unique_ptr<Connection>> Connection::open(const std::string& ur
   std::unique_ptr<Connection> c(new Connection);
   c->m_url = url;
   c->m_where = mask_password(url);
+  // A URL libpq cannot read is bad input, said before any connection.
+  char* parse_error = nullptr;
+  if (PQconninfoOption* opts = PQconninfoParse(url.c_str(), &parse_error); opts) {
+    PQconninfoFree(opts);
+  } else {
+    const std::string why = one_line(parse_error ? parse_error : "out of memory");
+    PQfreemem(parse_error);
+    return util::Error{"--store " + c->m_where +
+                           ": not a PostgreSQL URL libpq can read (" + why +
+                           "); expected postgres://USER@HOST[:PORT]/DATABASE",
+                       util::ErrorKind::bad_input};
+  }
   // The URL's own settings win over these defaults (libpq reads the
   // keywords in order, and expands dbname into the URL's).
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
@@ -295,12 +317,9 @@ Connection::~Connection() {
 }
 
 util::Error Connection::connection_error(std::string_view why) const {
-  std::string reason = first_line(std::string(why).c_str());
-  // libpq says "connection to server at "HOST" (ADDR), port N failed: WHY";
-  // a message names the host and port, never the password.
-  if (reason.find("password") != std::string::npos) {
-    reason = mask_password(reason);
-  }
+  // libpq says "connection to server at "HOST" (ADDR), port N failed: WHY":
+  // the message names the host and port, and one_line masks any password.
+  const std::string reason = one_line(std::string(why).c_str());
   return util::Error{"cannot " + std::string(doing) + " in store " + m_where + ": " +
                          reason +
                          "; check that the server runs and takes connections, and the "
@@ -343,7 +362,7 @@ util::Result<void> Connection::finish(pg_result* res, bool keep) {
   }
   const char* state_field = PQresultErrorField(res, PG_DIAG_SQLSTATE);
   const std::string state = state_field ? state_field : "";
-  std::string why = first_line(PQresultErrorMessage(res));
+  std::string why = one_line(PQresultErrorMessage(res));
   if (state == "23505") {
     const char* table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
     const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
