@@ -23,7 +23,8 @@ fi
 
 as_owner() {
   if [[ $(id -u) -eq 0 ]]; then
-    runuser -u muster-pg -- "$@"
+    # From /, which the server's user may enter, unlike the caller's directory.
+    (cd / && runuser -u muster-pg -- "$@")
   else
     "$@"
   fi

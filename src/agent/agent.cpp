@@ -49,6 +49,9 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
     if (step && *step == Step::go_on) {
       step = wait_turn(rid);
     }
+    if (!step && ride_out(step.error())) {
+      step = Step::go_on;
+    }
   }
   if (!step) {
     return fail(rid, step.error());
@@ -120,9 +123,44 @@ int64_t Agent::left_to_do() const {
          m_counts[core::JobState::waiting];
 }
 
+bool Agent::ride_out(const util::Error& e) {
+  // A store that does not answer (a restarting or unreachable server, a
+  // lost connection) is waited for: running jobs go on, their results wait
+  // in updates(), and fencing stops them before their leases run out.
+  if (e.kind != util::ErrorKind::store_unavailable || m_liveness.fenced()) {
+    return false;
+  }
+  if (!m_store_down) {
+    m_store_down = true;
+    m_reporter.warning(e.message +
+                       "; trying again: running jobs go on, and stop "
+                       "before their leases run out if it stays out of reach");
+  }
+  m_store_retry_at = util::monotonic_ms() + k_store_retry_ms;
+  return true;
+}
+
+bool Agent::store_resting(int64_t mono) const {
+  return m_store_down && mono < m_store_retry_at;
+}
+
+void Agent::store_answered() {
+  if (m_store_down) {
+    m_store_down = false;
+    m_reporter.notice("the store answers again");
+  }
+}
+
 util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   const int64_t now_ms = util::now_ms();
   const int64_t mono_now = util::monotonic_ms();
+  m_liveness.watch();
+  if (auto r = m_liveness.check_fence(mono_now); !r) {
+    return r.error();
+  }
+  if (store_resting(mono_now)) {
+    return Step::go_on;
+  }
   // A halt, a pause or a cancel: no new claims, and no new slots.
   // A reader of the output that lags far behind holds new claims back too.
   bool claims_stopped = m_halted_until > now_ms || m_control.paused() ||
@@ -169,6 +207,7 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   if (!committed) {
     return committed.error();
   }
+  store_answered();
   updates.clear();
   if (!free_slots.empty()) {
     m_last_poll = mono_now;
@@ -199,7 +238,7 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
 }
 
 util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
-  if (m_attempts.running() > 0) {
+  if (m_attempts.running() > 0 || store_resting(util::monotonic_ms())) {
     return Step::go_on;
   }
   if (m_control.cancelling()) {
@@ -266,6 +305,9 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
 }
 
 util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
+  if (auto r = m_liveness.check_fence(util::monotonic_ms()); !r) {
+    return r.error();
+  }
   auto events = m_runner.wait(next_deadline());
   if (!events) {
     return events.error();
@@ -434,6 +476,9 @@ int64_t Agent::next_deadline() const {
     }
   };
   consider(m_drain_deadline);
+  if (m_store_down) {
+    consider(m_store_retry_at);
+  }
   if (!m_deadline_passed) {
     consider(m_deadline_at);
   }

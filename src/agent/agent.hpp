@@ -128,6 +128,14 @@ private:
   void apply_commit(store::CommitResult& result);
   /// Counts an attempt's end and tells the reporter.
   void on_ended(Ended& ended);
+  /// Whether the loop goes on after `e`: a store out of reach is tried
+  /// again every k_store_retry_ms, unless this agent fenced its jobs.
+  bool ride_out(const util::Error& e);
+  /// Whether the store is out of reach and not yet due to be tried again.
+  bool store_resting(int64_t mono) const;
+  /// A store call got through: says so once after an outage.
+  void store_answered();
+  static constexpr int64_t k_store_retry_ms = 250;
   util::Result<void> heartbeat(int64_t rid, int64_t mono);
   /// Acts on what other terminals asked: pause, resume, cancel, scale, added jobs.
   util::Result<void> poll_control(int64_t rid, int64_t mono);
@@ -172,6 +180,8 @@ private:
   int64_t m_aid = 0; ///< this agent's id in the store
   SlotPool m_pool;
   Attempts m_attempts;
+  bool m_store_down = false;    ///< the last store call found it out of reach
+  int64_t m_store_retry_at = 0; ///< monotonic ms: when to try it again
   Liveness m_liveness;
   ControlPoller m_control;
   MachineGate m_machine;

@@ -534,6 +534,15 @@ bool Attempts::any_unstopped() const {
   });
 }
 
+std::vector<pid_t> Attempts::groups() const {
+  std::vector<pid_t> out;
+  out.reserve(m_active.size());
+  for (const auto& entry : m_active) {
+    out.push_back(entry.first);
+  }
+  return out;
+}
+
 std::vector<BusySlot> Attempts::busy_slots() const {
   std::vector<BusySlot> out;
   out.reserve(m_active.size());

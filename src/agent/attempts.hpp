@@ -68,6 +68,8 @@ public:
   /// Some attempt runs that nothing has asked to stop yet.
   bool any_unstopped() const;
   std::vector<BusySlot> busy_slots() const;
+  /// The process groups of the running attempts.
+  std::vector<pid_t> groups() const;
   /// What the next commit must carry; the caller clears it once committed.
   std::vector<store::Update>& updates() { return m_updates; }
   std::string out_path(int64_t seq, const char* ext) const;

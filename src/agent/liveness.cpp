@@ -15,6 +15,7 @@ Liveness::Liveness(store::Store& store, Reporter& reporter, Attempts& attempts,
 void Liveness::start(int64_t mono_ms) {
   m_last_beat = mono_ms;
   m_last_beat_ok = mono_ms;
+  m_timer.arm(mono_ms + fence_after_ms());
 }
 
 util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string& run_id,
@@ -25,19 +26,25 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   const int64_t now = util::now_ms();
   auto beat = m_store.beat(rid, aid, rate, slots, now, lease_ms());
   if (!beat) {
-    if (mono_ms - m_last_beat_ok <= lease_ms()) {
+    const bool in_time = mono_ms - m_last_beat_ok < fence_after_ms() && !m_timer.fired();
+    if (in_time || m_attempts.running() == 0) {
       m_reporter.warning("heartbeat failed: " + beat.error().message);
       return size_t{0}; // its leases still hold; try again next time
     }
-    // Fencing: once the leases have run out, another agent may take these
-    // jobs, so they must not run on here.
+    // Fencing: before the leases run out, another agent may take these
+    // jobs, so they must not run on here. The timer killed their groups
+    // already if this beat came late; this stops whatever is left.
+    m_fenced = true;
     m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
-    return util::Error{
-        "the store has not taken a heartbeat for " +
-        util::format_duration(mono_ms - m_last_beat_ok) +
-        "; every job was stopped, as its lease ran out: " + beat.error().message};
+    return util::Error{"the store has not taken a heartbeat for " +
+                           util::format_duration(mono_ms - m_last_beat_ok) +
+                           "; every job was stopped before its lease ran out, so that "
+                           "none runs twice: " +
+                           beat.error().message,
+                       util::ErrorKind::store_unavailable};
   }
   m_last_beat_ok = mono_ms;
+  m_timer.arm(mono_ms + fence_after_ms());
   if (beat->offline) {
     m_attempts.fence_all();
     return util::Error{
@@ -46,6 +53,10 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   }
   m_attempts.fence(beat->held);
   auto orphans = m_store.recover(rid, aid, m_is_alive, now);
+  if (!orphans && orphans.error().kind == util::ErrorKind::store_unavailable) {
+    m_reporter.warning("recovering gone agents failed: " + orphans.error().message);
+    return size_t{0}; // the next beat looks again
+  }
   if (!orphans) {
     return orphans.error();
   }
@@ -60,6 +71,19 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
                       " job(s) of an agent that is gone");
   }
   return orphans->size();
+}
+
+util::Result<void> Liveness::check_fence(int64_t mono_ms) {
+  if (!m_timer.fired() || m_attempts.running() == 0) {
+    return {};
+  }
+  m_fenced = true;
+  m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
+  return util::Error{"the store has not taken a heartbeat for " +
+                         util::format_duration(mono_ms - m_last_beat_ok) +
+                         "; every job was stopped before its lease ran out, so that none "
+                         "runs twice",
+                     util::ErrorKind::store_unavailable};
 }
 
 void Liveness::reap(const std::string& run_id,

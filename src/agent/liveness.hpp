@@ -6,10 +6,12 @@
 // gone. The lease arithmetic lives here and nowhere else in the agent.
 
 #include "agent/attempts.hpp"
+#include "agent/fence_timer.hpp"
 #include "agent/reporter.hpp"
 #include "core/liveness.hpp"
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -34,6 +36,23 @@ public:
   bool due(int64_t mono_ms) const { return mono_ms - m_last_beat >= m_heartbeat_ms; }
   /// How long a claim or a beat holds a job: three heartbeat intervals.
   int64_t lease_ms() const { return core::lease_ms(m_heartbeat_ms); }
+  /// How long after the start of the last beat the store took this agent
+  /// stops its jobs when no beat gets through: before the lease runs out,
+  /// by a margin for the clocks and the kill (half an interval, at least
+  /// 500 ms).
+  int64_t fence_after_ms() const {
+    return lease_ms() - std::max<int64_t>(500, m_heartbeat_ms / 2);
+  }
+  /// Hands the running jobs' process groups to the fencing timer; the
+  /// agent calls it every turn.
+  void watch() { m_timer.set_groups(m_attempts.groups()); }
+  /// Whether this agent stopped its jobs for want of a heartbeat.
+  bool fenced() const { return m_fenced; }
+  /// After the fencing timer killed the running jobs (a store call blocked
+  /// past the deadline): marks them stopped, and says why the agent must
+  /// stop. Checked before the loop reaps exits, so they count as
+  /// interrupted, not failed.
+  util::Result<void> check_fence(int64_t mono_ms);
   /// Beats for agent `aid` of run `rid`, fences what is no longer this
   /// agent's, and recovers the jobs of gone agents. Returns how many were
   /// recovered (the run's counts changed), or why this agent must stop.
@@ -52,6 +71,8 @@ private:
   const ReapOrphans& m_reap_orphans;
   int64_t m_last_beat = 0;    ///< monotonic ms of the last beat tried
   int64_t m_last_beat_ok = 0; ///< monotonic ms of the last beat the store took
+  bool m_fenced = false;
+  FenceTimer m_timer;
 };
 
 } // namespace muster::agent

@@ -49,7 +49,7 @@ struct Finished {
   uint64_t stderr_bytes = 0;
   std::string stdout_data; ///< the whole stdout when small (exec::k_output_in_memory)
   std::string stderr_data;
-  std::string command;      ///< the command as run, for people ("" when it succeeded)
+  std::string command; ///< the command as run, for people ("" when it succeeded)
 };
 
 /// Receives the agent's events. Called on the agent's thread.

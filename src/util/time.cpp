@@ -1,5 +1,6 @@
 #include "util/time.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -9,9 +10,24 @@
 
 namespace muster::util {
 
+namespace {
+
+std::atomic<int64_t> g_clock_offset_ms{0};
+
+} // namespace
+
 int64_t now_ms() {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
+         g_clock_offset_ms.load(std::memory_order_relaxed);
+}
+
+void set_clock_offset_ms(int64_t offset) {
+  g_clock_offset_ms.store(offset, std::memory_order_relaxed);
+}
+
+int64_t clock_offset_ms() {
+  return g_clock_offset_ms.load(std::memory_order_relaxed);
 }
 
 int64_t monotonic_ms() {
@@ -67,10 +83,12 @@ Result<int64_t> parse_duration_ms(std::string_view text) {
     if (text.substr(0, 2) == "ms") {
       unit = 1;
       text.remove_prefix(2);
-    } else if (!text.empty() && (text[0] == 's' || text[0] == 'm' || text[0] == 'h' ||
-                                 text[0] == 'd')) {
-      unit = text[0] == 's' ? 1000 : text[0] == 'm' ? 60'000 : text[0] == 'h' ? 3'600'000
-                                                                           : 86'400'000;
+    } else if (!text.empty() &&
+               (text[0] == 's' || text[0] == 'm' || text[0] == 'h' || text[0] == 'd')) {
+      unit = text[0] == 's'   ? 1000
+             : text[0] == 'm' ? 60'000
+             : text[0] == 'h' ? 3'600'000
+                              : 86'400'000;
       text.remove_prefix(1);
     } else if (!text.empty() || !first) {
       return bad();
@@ -100,7 +118,8 @@ std::string format_duration(int64_t ms) {
     std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3'600'000),
                   static_cast<long long>(ms / 60'000 % 60));
   } else {
-    std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(ms / 86'400'000),
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh",
+                  static_cast<long long>(ms / 86'400'000),
                   static_cast<long long>(ms / 3'600'000 % 24));
   }
   return buf;
@@ -158,7 +177,8 @@ std::string format_bytes(uint64_t bytes) {
   } else if (bytes < 1024ULL * 1024) {
     std::snprintf(buf, sizeof buf, "%.1fKiB", static_cast<double>(bytes) / 1024);
   } else if (bytes < 1024ULL * 1024 * 1024) {
-    std::snprintf(buf, sizeof buf, "%.1fMiB", static_cast<double>(bytes) / (1024.0 * 1024));
+    std::snprintf(buf, sizeof buf, "%.1fMiB",
+                  static_cast<double>(bytes) / (1024.0 * 1024));
   } else {
     std::snprintf(buf, sizeof buf, "%.1fGiB",
                   static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
@@ -169,7 +189,8 @@ std::string format_bytes(uint64_t bytes) {
 Result<uint64_t> parse_bytes(std::string_view text) {
   const std::string original(text);
   auto bad = [&] {
-    return Error{"invalid size '" + original + "': expected bytes, like 65536, 64K, 1M or 2G"};
+    return Error{"invalid size '" + original +
+                 "': expected bytes, like 65536, 64K, 1M or 2G"};
   };
   double n = 0;
   if (!take_number(text, n)) {
@@ -178,11 +199,23 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   double mult = 1;
   if (!text.empty()) {
     switch (text[0]) {
-    case 'k': case 'K': mult = 1024; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
-    case 'b': case 'B': break;
-    default: return bad();
+    case 'k':
+    case 'K':
+      mult = 1024;
+      break;
+    case 'm':
+    case 'M':
+      mult = 1024.0 * 1024;
+      break;
+    case 'g':
+    case 'G':
+      mult = 1024.0 * 1024 * 1024;
+      break;
+    case 'b':
+    case 'B':
+      break;
+    default:
+      return bad();
     }
     text.remove_prefix(1);
     if (text == "iB" || text == "B" || text == "ib" || text == "b") {

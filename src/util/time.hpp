@@ -10,8 +10,14 @@
 
 namespace muster::util {
 
-/// Wall-clock milliseconds since the Unix epoch (what the store records).
+/// Wall-clock milliseconds since the Unix epoch (what the store records):
+/// this host's clock, plus the offset a shared store set so that every
+/// host's agents use the store's clock.
 int64_t now_ms();
+/// Makes now_ms() this host's clock plus `offset` (the store's clock minus
+/// this host's, as a PostgreSQL store measures it when it connects).
+void set_clock_offset_ms(int64_t offset);
+int64_t clock_offset_ms();
 /// Monotonic milliseconds (for deadlines and rates).
 int64_t monotonic_ms();
 

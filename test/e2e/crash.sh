@@ -537,10 +537,6 @@ job_running_with_pid() {
   [[ $(json run_json 'sum(1 for r in j["running"] if r["pid"] is not None)' 2>/dev/null) -ge $1 ]]
 }
 
-marker_count_is() {
-  [[ $(marker_pids "$1" | wc -l) -eq $2 ]]
-}
-
 test_jobs_die_with_muster() {
   TEST "after kill -9 of muster no job process keeps running"
   local m

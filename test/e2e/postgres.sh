@@ -130,3 +130,97 @@ test_store_from_muster_toml() {
   # --store wins over muster.toml.
   expect_exit 2 muster status from-toml --store "$T/other"
 }
+
+# A server of the test's own, in $T/pg, for tests that stop or restart it
+# (the shared one serves the other suites meanwhile); MUSTER_STORE is its
+# URL. Stopped and removed however the test ends.
+PG_SCRIPT=$E2E_DIR/../../scripts/postgres.sh
+private_server() {
+  # Under /tmp, not the test's directory: the server's user must reach it.
+  PG_PRIVATE=$(mktemp -d /tmp/muster-pg.XXXXXX)
+  MUSTER_STORE=$(bash "$PG_SCRIPT" start "$PG_PRIVATE") || fail "cannot start a PostgreSQL server in $PG_PRIVATE"
+  export MUSTER_STORE
+  trap 'kill -CONT $(server_pids) 2>/dev/null; bash "$PG_SCRIPT" stop "$PG_PRIVATE"; e2e_cleanup_test' EXIT
+}
+
+# server_pids: the private server's postmaster and its children.
+server_pids() {
+  local pm
+  pm=$(head -1 "$PG_PRIVATE/data/postmaster.pid" 2>/dev/null) || return 0
+  echo "$pm" $(pgrep -P "$pm")
+}
+
+pg_owner() {
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u muster-pg -- "$@"); else "$@"; fi
+}
+
+succeeded_count() {
+  json jobs_json 'count("succeeded")' 2>/dev/null
+}
+
+test_agent_rides_out_a_server_restart() {
+  TEST "the database restarts mid-run: the agent reconnects, goes on, and every job runs once"
+  private_server
+  seq 1 40 >in.txt
+  start_bg a muster run -j 4 --name rs -i in.txt -- sh -c 'echo {} >>ledger; sleep 0.2'
+  local agent=$BG_PID
+  wait_until 30 eval '(( $(succeeded_count || echo 0) >= 4 ))' || fail "no job finished before the restart"
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pg_owner "$bin/pg_ctl" -D "$PG_PRIVATE/data" -m fast -w restart -l "$PG_PRIVATE/server.log" >/dev/null ||
+    fail "pg_ctl restart failed: $(tail -5 "$PG_PRIVATE/server.log")"
+  wait_bg "$agent" 120
+  expect_eq "$BG_STATUS" 0 "exit status of the agent across the restart (stderr: $(cat a.err))"
+  expect_eq "$(sort -n ledger | uniq -d | wc -l)" 0 "jobs that ran twice"
+  expect_eq "$(sort -n ledger | uniq | wc -l)" 40 "jobs that ran"
+  expect_json jobs_json 'count("succeeded")' 40 "succeeded jobs"
+  expect_contains "$(cat a.err)" "the store answers again"
+}
+
+test_fencing_when_the_server_stops_answering() {
+  TEST "a server that stops answering: the agent kills its jobs before their leases run out"
+  local m
+  private_server
+  m=$(marker 30)
+  start_bg a muster run -j 2 --heartbeat 1s --name fz --on-interrupt requeue \
+    -- sh -c "sleep $m; touch done-{}" ::: 1 2
+  local agent=$BG_PID
+  wait_until 20 marker_count_is "$m" 2 || fail "the jobs did not start"
+  # Frozen, the server keeps its connections (the kernel answers TCP) but
+  # answers no query: the agent's calls block, and only its timer fences.
+  local frozen_at
+  kill -STOP $(server_pids)
+  frozen_at=$(now_ms)
+  wait_until 10 marker_gone "$m" || fail "the jobs outlived the frozen store"
+  local took=$(($(now_ms) - frozen_at))
+  # --heartbeat 1s: a lease of 3 s from the last beat, fenced 0.5 s before.
+  expect_lt "$took" 3000 "ms from the freeze to the jobs' death (the lease is 3000)"
+  kill -CONT $(server_pids)
+  wait_bg "$agent" 60
+  expect_eq "$BG_STATUS" 5 "exit status of the fenced agent (stderr: $(cat a.err))"
+  expect_contains "$(cat a.err)" "every job was stopped before its lease ran out"
+  expect_no_file done-1
+  expect_no_file done-2
+  # Both are held as interrupted (their attempt does not count); under
+  # requeue the next resume runs them again.
+  expect_json jobs_json 'each("state", "attempts")' "interrupted:1 interrupted:1"
+}
+
+test_agents_use_the_servers_clock() {
+  TEST "an agent whose clock is an hour ahead shares the run without taking anyone's jobs"
+  command -v faketime >/dev/null || fail "faketime is missing (scripts/install-deps.sh installs it)"
+  seq 1 30 >in.txt
+  start_bg a muster run -j 2 --heartbeat 1s --name sk -i in.txt -- sh -c 'echo {} >>ledger; sleep 0.3'
+  local first=$BG_PID
+  wait_until 20 eval '(( $(succeeded_count || echo 0) >= 1 ))' || fail "the first agent did not start"
+  FAKETIME_DONT_FAKE_MONOTONIC=1 start_bg b faketime -f +3600s "$MUSTER_BIN" join sk -j 2
+  local second=$BG_PID
+  wait_bg "$first" 120
+  expect_eq "$BG_STATUS" 0 "first agent (stderr: $(cat a.err))"
+  wait_bg "$second" 60
+  expect_eq "$BG_STATUS" 0 "second agent, an hour ahead (stderr: $(cat b.err))"
+  expect_eq "$(sort -n ledger | uniq -d | wc -l)" 0 "jobs that ran twice"
+  expect_json jobs_json 'count("succeeded")' 30 "succeeded jobs"
+  expect_json jobs_json 'sum(x["interrupts"] for x in j)' 0 "interrupted attempts"
+  [[ $(cat a.err b.err) != *"recovered"* ]] || fail "an agent recovered another's jobs: $(cat a.err b.err)"
+}

@@ -5,10 +5,6 @@ running_with_pids() {
   [[ $(json run_json 'sum(1 for r in j["running"] if r["pid"] is not None)' 2>/dev/null) -ge $1 ]]
 }
 
-marker_count_is() {
-  [[ $(marker_pids "$1" | wc -l) -eq $2 ]]
-}
-
 # jobs_summary: "state:count ..." of all jobs, by state name.
 jobs_summary() {
   json jobs_json 'groups("state")'

@@ -1,5 +1,7 @@
 #include "store/postgres/connection.hpp"
 
+#include "util/time.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -294,8 +296,20 @@ util::Result<std::unique_ptr<Connection>> Connection::open(const std::string& ur
   }
   // The URL's own settings win over these defaults (libpq reads the
   // keywords in order, and expands dbname into the URL's).
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"10", "muster", url.c_str(), nullptr};
+  // A lost network shows within seconds, not at TCP's timeout of minutes:
+  // keepalives on an idle connection, a bound on unacknowledged data on a
+  // busy one (the fencing timer does not wait for them; see FenceTimer).
+  const char* keys[] = {"connect_timeout",
+                        "application_name",
+                        "keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {"5", "muster", "1",         "2",    "1",
+                          "3", "5000",   url.c_str(), nullptr};
   c->m_conn = PQconnectdbParams(keys, values, 1);
   if (!c->m_conn || PQstatus(c->m_conn) != CONNECTION_OK) {
     return c->connection_error(c->m_conn ? PQerrorMessage(c->m_conn) : "out of memory");
@@ -307,6 +321,9 @@ util::Result<std::unique_ptr<Connection>> Connection::open(const std::string& ur
     return r.error();
   }
   c->m_epoch = 1;
+  if (auto r = c->follow_server_clock(); !r) {
+    return r.error();
+  }
   return c;
 }
 
@@ -314,6 +331,23 @@ Connection::~Connection() {
   if (m_conn) {
     PQfinish(m_conn);
   }
+}
+
+util::Result<void> Connection::follow_server_clock() {
+  // The server's clock against this host's, from the middle of the round
+  // trip (RTT/2 off at most): leases, heartbeats, day windows and retry_at
+  // then use the server's clock on every host, whatever their own say.
+  const int64_t before = util::now_ms() - util::clock_offset_ms();
+  PGresult* res =
+      PQexec(m_conn, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+  const int64_t after = util::now_ms() - util::clock_offset_ms();
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    return finish(res, false);
+  }
+  const int64_t server = std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10);
+  PQclear(res);
+  util::set_clock_offset_ms(server - (before + after) / 2);
+  return {};
 }
 
 util::Error Connection::connection_error(std::string_view why) const {
@@ -342,7 +376,10 @@ util::Result<void> Connection::ensure_connected() {
   m_forgotten.clear();
   PQsetNoticeProcessor(
       m_conn, [](void*, const char*) {}, nullptr);
-  return exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'");
+  if (auto r = exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'"); !r) {
+    return r;
+  }
+  return follow_server_clock();
 }
 
 util::Result<void> Connection::finish(pg_result* res, bool keep) {

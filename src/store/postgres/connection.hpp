@@ -67,6 +67,8 @@ public:
 
 private:
   Connection() = default;
+  /// Sets util::now_ms() to follow the server's clock.
+  util::Result<void> follow_server_clock();
   util::Error connection_error(std::string_view why) const;
   pg_conn* m_conn = nullptr;
   std::string m_url;
