@@ -24,19 +24,23 @@ int cmd_workers(const GlobalOptions& g, const WorkersOptions& o) {
   if (g.json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& v : views) {
-      arr.push_back({{"agent", v.agent.aid},
-                     {"run", v.agent.run_id},
-                     {"host", v.agent.who.host},
-                     {"pid", v.agent.who.pid},
-                     {"slot", v.slot >= 0 ? nlohmann::ordered_json(v.slot) : nullptr},
-                     {"state", app::to_string(v.state)},
-                     {"job", v.job.empty() ? nlohmann::ordered_json(nullptr)
-                                           : nlohmann::ordered_json(v.job)},
-                     {"running_ms", v.since > 0 ? nlohmann::ordered_json(now - v.since)
-                                                : nlohmann::ordered_json(nullptr)},
-                     {"sidecar", v.sidecar ? nlohmann::ordered_json(sidecar(v))
-                                           : nlohmann::ordered_json(nullptr)},
-                     {"heartbeat_ms_ago", now - v.agent.who.heartbeat_at}});
+      arr.push_back(
+          {{"agent", v.agent.aid},
+           {"run", v.agent.run_id},
+           {"host", v.agent.who.host},
+           {"pid", v.agent.who.pid},
+           {"slot", v.slot >= 0 ? nlohmann::ordered_json(v.slot) : nullptr},
+           {"worker_id", v.slot >= 0 ? nlohmann::ordered_json(v.agent.who.host + ":" +
+                                                              std::to_string(v.slot))
+                                     : nullptr},
+           {"state", app::to_string(v.state)},
+           {"job", v.job.empty() ? nlohmann::ordered_json(nullptr)
+                                 : nlohmann::ordered_json(v.job)},
+           {"running_ms", v.since > 0 ? nlohmann::ordered_json(now - v.since)
+                                      : nlohmann::ordered_json(nullptr)},
+           {"sidecar", v.sidecar ? nlohmann::ordered_json(sidecar(v))
+                                 : nlohmann::ordered_json(nullptr)},
+           {"heartbeat_ms_ago", now - v.agent.who.heartbeat_at}});
     }
     std::printf("%s\n", ui::dump(arr, 2).c_str());
     return to_int(ExitCode::ok);

@@ -58,6 +58,24 @@ TEST_P(StoreConformance, JoinAddsAnAgentBesideALiveHolder) {
   EXPECT_EQ(ids(*cb), (std::vector<std::string>{"j2"}));
 }
 
+TEST_P(StoreConformance, AJobRecordsTheHostOfTheAgentThatClaimedIt) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(2));
+  Holder far = holder(7);
+  far.host = "node-b";
+  auto a = store->acquire(run.rid, far, everybody_alive);
+  ASSERT_TRUE(a.ok()) << why(a);
+  auto c = claim(*store, run.rid, {3}, 1000, a->aid);
+  ASSERT_TRUE(c.ok()) << why(c);
+  ASSERT_TRUE(record(*store, run.rid, {finished(c->claims[0], JobState::succeeded, 2)},
+                     1100, a->aid)
+                  .ok());
+  const JobRecord done = job(*store, run.rid, "j1");
+  EXPECT_EQ(done.host, "node-b") << "the host is kept after the job ends";
+  EXPECT_EQ(done.slot, 3);
+  EXPECT_EQ(job(*store, run.rid, "j2").host, "") << "a job never claimed has no host";
+}
+
 TEST_P(StoreConformance, AgentsOnOneHostNeverShareASlotNumber) {
   auto store = open();
   auto run = make_run(*store, {}, {{}});

@@ -176,6 +176,7 @@ struct JobRecord {
   std::vector<std::string> locks; ///< the locks it holds while it runs
   std::string reason;             ///< waiting: why
   int64_t agent = 0;              ///< the agent that claimed it last (0: none)
+  std::string host;               ///< the host of the agent that claimed it last
 };
 
 /// A job to create.

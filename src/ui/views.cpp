@@ -118,6 +118,12 @@ ordered_json job_json(const store::JobRecord& job, std::optional<bool> agent_ali
       {"halts", job.halts},
       {"pgid", optional(job.pgid)},
       {"agent", job.agent > 0 ? ordered_json(job.agent) : ordered_json(nullptr)},
+      {"host", job.host.empty() ? ordered_json(nullptr) : ordered_json(job.host)},
+      // The worker that ran it last, as HOST:SLOT: slot numbers are unique
+      // per host, so with many hosts the host tells slots apart.
+      {"worker_id", job.host.empty() || !job.slot
+                        ? ordered_json(nullptr)
+                        : ordered_json(job.host + ":" + std::to_string(*job.slot))},
       {"agent_alive",
        running && agent_alive ? ordered_json(*agent_alive) : ordered_json(nullptr)},
       {"started_at_ms", ms_or_null(job.started_at)},

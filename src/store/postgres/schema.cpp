@@ -63,6 +63,7 @@ CREATE TABLE jobs (
   aid          BIGINT,
   lease_until  BIGINT,
   halts        BIGINT NOT NULL DEFAULT 0,
+  host         TEXT,
   CONSTRAINT jobs_rid_id_key UNIQUE (rid, id)
 );
 -- Claims read pending jobs by priority then input order, due retries by

@@ -29,24 +29,29 @@ util::Result<int64_t> SqlStore::insert_agent(int64_t rid, const Holder& me,
   if (!aid) {
     return aid.error();
   }
-  m_lease_ms[*aid] = core::lease_ms(hb);
+  m_agent_info[*aid] = AgentInfo{core::lease_ms(hb), me.host};
   return *aid;
 }
 
-util::Result<int64_t> SqlStore::lease_ms_of(int64_t aid) {
-  if (auto it = m_lease_ms.find(aid); it != m_lease_ms.end()) {
-    return it->second;
+util::Result<const SqlStore::AgentInfo*> SqlStore::agent_info(int64_t aid) {
+  if (auto it = m_agent_info.find(aid); it != m_agent_info.end()) {
+    return &it->second;
   }
-  auto st = Statement::prepare(m_db, "SELECT heartbeat_ms FROM agents WHERE aid = ?1");
+  auto st =
+      Statement::prepare(m_db, "SELECT heartbeat_ms, host FROM agents WHERE aid = ?1");
   if (!st) {
     return st.error();
   }
   st->bind(1, aid);
-  auto hb = scalar(*st);
-  if (!hb) {
-    return hb.error();
+  auto row = st->step();
+  if (!row) {
+    return row.error();
   }
-  return m_lease_ms[aid] = core::lease_ms(std::max<int64_t>(*hb, 100));
+  AgentInfo info;
+  info.lease_ms = core::lease_ms(std::max<int64_t>(*row ? st->int64(0) : 0, 100));
+  info.host = *row ? st->text(1) : "";
+  st->reset();
+  return &(m_agent_info[aid] = std::move(info));
 }
 
 util::Result<std::vector<int64_t>>

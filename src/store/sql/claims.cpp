@@ -26,7 +26,9 @@ util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sq
            "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
            "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
            "exit_code = NULL, signal = NULL, error = NULL, error_type = NULL, "
-           "retry_at = 0, reason = NULL, aid = ?4, lease_until = ?5 WHERE jid = ?3"},
+           "retry_at = 0, reason = NULL, aid = ?4, lease_until = ?5, host = nullif(?6, "
+           "'') "
+           "WHERE jid = ?3"},
           {&halt_state, "SELECT resume_at, halt_reason, state FROM runs WHERE rid = ?1"},
           {&unhalt, "UPDATE runs SET state = ?3, resume_at = NULL, halt_reason = NULL, "
                     "updated_at = ?2 WHERE rid = ?1"},
@@ -46,12 +48,13 @@ util::Result<SqlStore::Owner> SqlStore::owner_of(int64_t aid, int64_t now_ms) {
   // apply only to jobs it still owns.
   Owner owner;
   if (aid > 0) {
-    auto lease = lease_ms_of(aid);
-    if (!lease) {
-      return lease.error();
+    auto info = agent_info(aid);
+    if (!info) {
+      return info.error();
     }
     owner.aid = aid;
-    owner.lease_until = now_ms + *lease;
+    owner.lease_until = now_ms + (*info)->lease_ms;
+    owner.host = (*info)->host;
   }
   return owner;
 }
@@ -290,6 +293,7 @@ util::Result<void> SqlStore::claim_into(int64_t rid, Statement& select, int64_t 
                      .bind(3, out[i].jid)
                      .bind(4, owner.aid)
                      .bind(5, owner.lease_until)
+                     .bind(6, owner.host)
                      .run();
         !r) {
       return r.error();
@@ -308,6 +312,7 @@ util::Result<void> SqlStore::take(int64_t rid, Claim& c, int64_t slot,
                    .bind(3, c.jid)
                    .bind(4, owner.aid)
                    .bind(5, owner.lease_until)
+                   .bind(6, owner.host)
                    .run();
       !r) {
     return r;

@@ -67,6 +67,7 @@ JobRecord read_job(const Statement& st) {
   j.reason = st.text(22);
   j.agent = st.optional_int64(23).value_or(0);
   j.halts = st.int64(24);
+  j.host = st.text(25);
   return j;
 }
 

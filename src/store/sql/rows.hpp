@@ -22,7 +22,7 @@ inline constexpr std::string_view k_job_columns =
     "exit_code, "
     "signal, error, error_type, slot, pid, pgid, started_at, finished_at, retry_at, "
     "priority, "
-    "lock, reason, aid, halts";
+    "lock, reason, aid, halts, host";
 
 /// The holder's four columns, starting at `first`.
 Holder read_holder(const Statement& st, int first);

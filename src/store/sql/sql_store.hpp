@@ -114,6 +114,7 @@ private:
   struct Owner {
     std::optional<int64_t> aid;         ///< the committing agent (NULL for none)
     std::optional<int64_t> lease_until; ///< its claims' lease
+    std::string host;                   ///< its host, recorded with each claim
   };
   util::Result<Owner> owner_of(int64_t aid, int64_t now_ms);
   /// record, claim and commit: updates, then claims, in one transaction.
@@ -185,7 +186,12 @@ private:
   /// Marks a running agent `state` (stopped, offline) and frees its slot numbers.
   util::Result<void> end_agent(int64_t aid, AgentState state, int64_t now_ms);
   util::Result<int64_t> insert_agent(int64_t rid, const Holder& me, int64_t now_ms);
-  util::Result<int64_t> lease_ms_of(int64_t aid);
+  /// What a commit needs to know of an agent, read once.
+  struct AgentInfo {
+    int64_t lease_ms = 0;
+    std::string host;
+  };
+  util::Result<const AgentInfo*> agent_info(int64_t aid);
   util::Result<RunRecord> run_by_rid(int64_t rid);
   util::Result<std::vector<RunRecord>> query_runs(std::string_view where,
                                                   const std::string& arg);
@@ -204,7 +210,7 @@ private:
   ControlStatements m_control;
   std::unordered_map<int64_t, int64_t>
       m_lock_sweep; ///< run → last wake of free-lock waiters
-  std::unordered_map<int64_t, int64_t> m_lease_ms; ///< agent → lease length
+  std::unordered_map<int64_t, AgentInfo> m_agent_info;
   std::unordered_map<int64_t, RunLimits> m_run_limits;
   std::vector<std::string> m_per_turn_sql;
 };

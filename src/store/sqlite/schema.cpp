@@ -181,6 +181,11 @@ CREATE INDEX jobs_running_key ON jobs(key) WHERE state = 'running' AND key <> ''
 CREATE INDEX jobs_waiting_key ON jobs(key, priority DESC, jid) WHERE state = 'waiting' AND key <> '';
 CREATE INDEX key_counts_key ON key_counts(key, window_start);
 )sql",
+      // 10 → 11: a job records the host of the agent that claimed it, so
+      // that its worker (HOST:SLOT) is known after it ends, on any host.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN host TEXT;
+)sql",
   };
   return k_migrations;
 }
