@@ -359,6 +359,16 @@ std::function<int()> setup_export(CLI::App& cmd, GlobalOptions& g) {
   return [o, &g] { return cmd_export(g, *o); };
 }
 
+std::function<int()> setup_copy(CLI::App& cmd, GlobalOptions& g) {
+  auto o = std::make_shared<CopyOptions>();
+  cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
+  cmd.add_option("--to", o->to,
+                 "The store to copy it to: a directory, or postgres://USER@HOST/DB")
+      ->required();
+  add_output_flags(cmd, g);
+  return [o, &g] { return cmd_copy(g, *o); };
+}
+
 std::function<int()> setup_retry(CLI::App& cmd, GlobalOptions& g) {
   auto o = std::make_shared<RetryOptions>();
   cmd.add_option("run", o->run, "Run id, id prefix or name")->required();
@@ -552,6 +562,8 @@ const Subcommand k_subcommands[] = {
     {"jobs", "A run's jobs and their states", setup_jobs},
     {"logs", "A job's captured output", setup_logs},
     {"export", "A run's jobs as CSV, JSON Lines or a GNU parallel joblog", setup_export},
+    {"copy", "Copy a run's record (jobs, states, events, output) to another store",
+     setup_copy},
     {"retry", "Move failed or interrupted jobs back to pending", setup_retry},
     {"why", "Why a job is not running: its state, its limits, locks and the run's halt",
      setup_why},

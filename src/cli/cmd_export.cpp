@@ -1,9 +1,11 @@
 // `muster export`: a run's jobs as CSV, JSON Lines, or GNU parallel's joblog.
 // `app::export_rows()` reads them; this writes the format.
 
+#include "app/copy.hpp"
 #include "app/export.hpp"
 #include "cli/common.hpp"
 #include "core/template.hpp"
+#include "store/open.hpp"
 #include "ui/views.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -165,6 +167,26 @@ int cmd_export(const GlobalOptions& g, const ExportOptions& o) {
   }));
   if (out != stdout && std::fclose(out) != 0) {
     throw Failure{ExitCode::usage, "-o " + o.output + ": " + std::strerror(errno)};
+  }
+  return 0;
+}
+
+int cmd_copy(const GlobalOptions& g, const CopyOptions& o) {
+  const auto copied = check(app::copy_run(g.store, o.run, o.to));
+  const std::string to = store::shown_location(o.to);
+  if (g.json) {
+    std::printf("%s\n", ui::dump(nlohmann::ordered_json{{"run", copied.run.id},
+                                                        {"name", copied.run.name},
+                                                        {"jobs", copied.jobs},
+                                                        {"files", copied.files},
+                                                        {"to", to}},
+                                 2)
+                            .c_str());
+  } else if (!g.quiet) {
+    std::printf("copied run %s%s (%lld jobs, %s) to %s\n", copied.run.id.c_str(),
+                copied.run.name.empty() ? "" : (" (" + copied.run.name + ")").c_str(),
+                static_cast<long long>(copied.jobs),
+                core::to_string(copied.run.state).data(), to.c_str());
   }
   return 0;
 }

@@ -108,6 +108,14 @@ const std::vector<CommandCodes> k_commands = {
        "another holds one of the locks (the message names it); none was freed"},
       k_store,
       k_internal}},
+    {"copy",
+     {{ExitCode::ok, "the run, its jobs, events and output are in the other store"},
+      {ExitCode::usage,
+       "bad flags, no such run, or the other store has a run of that id or\n"
+       "       name; nothing was copied"},
+      {ExitCode::busy, "a live agent runs it: pause it or let it stop first"},
+      k_store,
+      k_internal}},
     {"completions man __complete doctor", {k_ok, k_usage, k_internal}},
 };
 

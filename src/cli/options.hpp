@@ -195,6 +195,11 @@ struct LogsOptions {
   bool follow = false; ///< -f: go on printing while the job (or the run) runs
 };
 
+struct CopyOptions {
+  std::string run;
+  std::string to; ///< the other store
+};
+
 struct ExportOptions {
   std::string run;
   std::string format = "csv";
@@ -220,6 +225,7 @@ int cmd_cleanup(const GlobalOptions& g, const CleanupOptions& o);
 int cmd_jobs(const GlobalOptions& g, const JobsOptions& o);
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o);
 int cmd_export(const GlobalOptions& g, const ExportOptions& o);
+int cmd_copy(const GlobalOptions& g, const CopyOptions& o);
 int cmd_retry(const GlobalOptions& g, const RetryOptions& o);
 int cmd_stop_all(const GlobalOptions& g);
 int cmd_doctor(const GlobalOptions& g);

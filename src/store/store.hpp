@@ -368,6 +368,15 @@ public:
   virtual util::Result<void>
   create_run(RunRecord& run, const std::function<util::Result<bool>(NewJob&)>& next) = 0;
 
+  /// Writes a copy of a run from another store (`muster copy`), in one
+  /// transaction: the run with its id, name, settings, state and times,
+  /// each job `next` yields in the state it was in, and `events`. No agent
+  /// holds the copy. A run of that id or name here already: an error, and
+  /// nothing is written. Fills in run.rid.
+  virtual util::Result<void>
+  import_run(RunRecord& run, const std::function<util::Result<bool>(JobRecord&)>& next,
+             const std::vector<Event>& events) = 0;
+
   /// Finds a run by id, unique id prefix or name; nullopt-like error when none.
   virtual util::Result<RunRecord> find_run(const std::string& ref) = 0;
   /// The newest run, if any.

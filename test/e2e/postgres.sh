@@ -224,3 +224,45 @@ test_agents_use_the_servers_clock() {
   expect_json jobs_json 'sum(x["interrupts"] for x in j)' 0 "interrupted attempts"
   [[ $(cat a.err b.err) != *"recovered"* ]] || fail "an agent recovered another's jobs: $(cat a.err b.err)"
 }
+
+test_copy_a_run_from_sqlite_to_postgres() {
+  TEST "muster copy moves a run's record from SQLite to PostgreSQL, and it goes on there"
+  local pg=$MUSTER_STORE lite=$T/lite
+  unset MUSTER_STORE
+  expect_exit 1 muster --store "$lite" run -q --name mv -- sh -c 'echo {} >>ledger; test {} != b' ::: a b c d
+  expect_exit 0 muster --store "$lite" copy mv --to "$pg" --json
+  expect_eq "$(json_eval .last.out 'j["jobs"]')" 4 "jobs copied"
+  [[ $STDOUT != *"$PG_PASSWORD"* ]] || fail "a password is shown"
+  export MUSTER_STORE=$pg
+  expect_json jobs_json 'each("state", "attempts")' "succeeded:1 failed:1 succeeded:1 succeeded:1" "states on PostgreSQL"
+  expect_exit 0 muster export mv --format jsonl
+  local there
+  there=$(python3 -c 'import json,sys; print([(r["id"], r["state"], r["exit_code"], r["input"]) for r in map(json.loads, open(sys.argv[1]))])' .last.out)
+  expect_exit 0 muster --store "$lite" export mv --format jsonl
+  local here
+  here=$(python3 -c 'import json,sys; print([(r["id"], r["state"], r["exit_code"], r["input"]) for r in map(json.loads, open(sys.argv[1]))])' .last.out)
+  expect_eq "$there" "$here" "the exported jobs of both stores"
+  expect_exit 0 muster events mv
+  expect_contains "$STDOUT" "copy"
+  expect_contains "$STDOUT" "from $lite"
+  # It goes on on PostgreSQL: the failed job runs again, and only it.
+  expect_exit 0 muster retry mv --failed
+  expect_exit 1 muster resume mv -q
+  expect_eq "$(grep -c . ledger)" 5 "lines in the ledger (4 runs, then b again)"
+  expect_eq "$(grep -c '^b$' ledger)" 2 "runs of b"
+  # Once is enough: the other store has it.
+  expect_exit 2 muster --store "$lite" copy mv --to "$pg"
+  expect_contains "$STDERR" "already; nothing was copied"
+}
+
+test_copy_refuses_a_live_run() {
+  TEST "muster copy refuses a run that a live agent runs (exit 3), and copies nothing"
+  local pg=$MUSTER_STORE m
+  unset MUSTER_STORE
+  m=$(marker 30)
+  start_bg a muster --store "$T/lite" run --name live -- sleep "$m" ::: 1
+  wait_until 20 marker_count_is "$m" 1 || fail "the job did not start"
+  expect_exit 3 muster --store "$T/lite" copy live --to "$pg"
+  expect_contains "$STDERR" "is running"
+  MUSTER_STORE=$pg expect_exit 2 muster status live
+}

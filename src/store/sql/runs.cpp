@@ -230,4 +230,107 @@ util::Result<void> SqlStore::delete_run(int64_t rid) {
   return tx->commit();
 }
 
+util::Result<void>
+SqlStore::import_run(RunRecord& run,
+                     const std::function<util::Result<bool>(JobRecord&)>& next,
+                     const std::vector<Event>& events) {
+  const Doing doing(m_db, "copy the run");
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  auto insert_run = Statement::prepare(
+      m_db, "INSERT INTO runs (id, name, state, settings, columns, total, created_at, "
+            "updated_at, resume_at, halt_reason) VALUES (?1, nullif(?2, ''), ?3, ?4, ?5, "
+            "?6, ?7, ?8, nullif(CAST(?9 AS BIGINT), 0), nullif(?10, '')) RETURNING rid");
+  if (!insert_run) {
+    return insert_run.error();
+  }
+  insert_run->bind(1, run.id)
+      .bind(2, run.name)
+      .bind(3, core::to_string(run.state))
+      .bind(4, encode_settings(run.settings))
+      .bind(5, encode_strings(run.columns))
+      .bind(6, run.total)
+      .bind(7, run.created_at)
+      .bind(8, run.updated_at)
+      .bind(9, run.resume_at)
+      .bind(10, run.halt_reason);
+  auto row = insert_run->step();
+  if (!row) {
+    const std::string clash = m_db.unique_violation();
+    if (clash == "runs.name") {
+      return util::Error{"a run named '" + run.name + "' is in " + m_db.path() +
+                         " already; nothing was copied"};
+    }
+    if (clash == "runs.id") {
+      return util::Error{"run " + run.id + " is in " + m_db.path() +
+                         " already; nothing was copied"};
+    }
+    return row.error();
+  }
+  run.rid = insert_run->int64(0);
+  insert_run->reset();
+  auto insert_job = Statement::prepare(
+      m_db,
+      "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, attempts, interrupts, "
+      "halts, max_attempts, exit_code, signal, error, error_type, slot, pid, pgid, "
+      "started_at, finished_at, retry_at, priority, lock, reason, host) VALUES (?1, ?2, "
+      "?3, ?4, ?5, nullif(?6, ''), ?7, ?8, ?9, ?10, ?11, ?12, ?13, nullif(?14, ''), "
+      "nullif(?15, ''), ?16, ?17, ?18, nullif(CAST(?19 AS BIGINT), 0), "
+      "nullif(CAST(?20 AS BIGINT), 0), ?21, ?22, nullif(?23, ''), nullif(?24, ''), "
+      "nullif(?25, ''))");
+  if (!insert_job) {
+    return insert_job.error();
+  }
+  JobRecord j;
+  for (;;) {
+    auto more = next(j);
+    if (!more) {
+      return more.error();
+    }
+    if (!*more) {
+      break;
+    }
+    insert_job->bind(1, run.rid)
+        .bind(2, j.seq)
+        .bind(3, j.id)
+        .bind(4, j.key)
+        .bind(5, j.fields)
+        .bind(6, j.raw)
+        .bind(7, core::to_string(j.state))
+        .bind(8, j.attempts)
+        .bind(9, j.interrupts)
+        .bind(10, j.halts)
+        .bind(11, j.max_attempts)
+        .bind(12, j.exit_code)
+        .bind(13, j.signal)
+        .bind(14, j.error)
+        .bind(15, j.error_type)
+        .bind(16, j.slot)
+        .bind(17, j.pid)
+        .bind(18, j.pgid)
+        .bind(19, j.started_at)
+        .bind(20, j.finished_at)
+        .bind(21, j.retry_at)
+        .bind(22, j.priority)
+        .bind(23, join_locks(j.locks))
+        .bind(24, j.reason)
+        .bind(25, j.host);
+    if (auto r = insert_job->run(); !r) {
+      return r.error();
+    }
+  }
+  for (const Event& e : events) {
+    if (auto r = run_sql(m_db,
+                         "INSERT INTO events (rid, at, host, \"user\", pid, action, "
+                         "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         run.rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
+        !r) {
+      return r.error();
+    }
+  }
+  return tx->commit();
+}
+
 } // namespace muster::store::sql

@@ -40,6 +40,9 @@ public:
   util::Result<void>
   create_run(RunRecord& run,
              const std::function<util::Result<bool>(NewJob&)>& next) override;
+  util::Result<void>
+  import_run(RunRecord& run, const std::function<util::Result<bool>(JobRecord&)>& next,
+             const std::vector<Event>& events) override;
   util::Result<RunRecord> find_run(const std::string& ref) override;
   util::Result<std::optional<RunRecord>> latest_run() override;
   util::Result<std::vector<RunRecord>> list_runs() override;
