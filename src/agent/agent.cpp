@@ -305,14 +305,17 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
 }
 
 util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
-  if (auto r = m_liveness.check_fence(util::monotonic_ms()); !r) {
-    return r.error();
-  }
   auto events = m_runner.wait(next_deadline());
   if (!events) {
     return events.error();
   }
+  // Before the exits are classified: jobs the fencing timer killed were
+  // interrupted, not failed.
+  auto fenced = m_liveness.check_fence(util::monotonic_ms());
   serve(*events);
+  if (!fenced) {
+    return fenced.error();
+  }
   const int64_t mono = util::monotonic_ms();
   if (mono - m_last_tick >= m_opts.tick_ms) {
     m_last_tick = mono;

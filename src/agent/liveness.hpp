@@ -39,9 +39,11 @@ public:
   /// How long after the start of the last beat the store took this agent
   /// stops its jobs when no beat gets through: before the lease runs out,
   /// by a margin for the clocks and the kill (half an interval, at least
-  /// 500 ms).
+  /// 500 ms, but never more than one interval, so that the next beat is
+  /// always in time to renew it).
   int64_t fence_after_ms() const {
-    return lease_ms() - std::max<int64_t>(500, m_heartbeat_ms / 2);
+    return lease_ms() -
+           std::min(m_heartbeat_ms, std::max<int64_t>(500, m_heartbeat_ms / 2));
   }
   /// Hands the running jobs' process groups to the fencing timer; the
   /// agent calls it every turn.

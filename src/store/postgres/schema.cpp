@@ -173,13 +173,6 @@ util::Result<int> schema_version(sql::Db& db) {
   return *vrow ? static_cast<int>(v->int64(0)) : 0;
 }
 
-util::Error newer_schema(const std::string& where, int version) {
-  return util::Error{"store " + where + " has schema version " + std::to_string(version) +
-                     ", which a newer muster wrote; this muster knows versions up to " +
-                     std::to_string(current_schema_version()) +
-                     ". Upgrade muster, or use another --store."};
-}
-
 // The advisory lock a migration holds; any key of our own does.
 constexpr const char* k_lock = "SELECT pg_advisory_lock(7171263)";
 constexpr const char* k_unlock = "SELECT pg_advisory_unlock(7171263)";
@@ -191,7 +184,7 @@ util::Result<void> migrate_locked(sql::Db& db, bool create) {
   }
   const int current = current_schema_version();
   if (*version > current) {
-    return newer_schema(db.path(), *version);
+    return sql::newer_schema(db.path(), *version, current);
   }
   if (*version == current) {
     return {};
@@ -211,12 +204,8 @@ util::Result<void> migrate_locked(sql::Db& db, bool create) {
       return r.error();
     }
   }
-  for (int v = *version; v < current; ++v) {
-    if (auto r = db.exec(migrations()[static_cast<size_t>(v)]); !r) {
-      return util::Error{"migrating store to schema version " + std::to_string(v + 1) +
-                             ": " + r.error().message,
-                         r.error().kind};
-    }
+  if (auto r = sql::run_migrations(db, migrations(), *version); !r) {
+    return r;
   }
   if (auto r = db.exec("DELETE FROM muster_schema; INSERT INTO muster_schema VALUES (" +
                        std::to_string(current) + ")");

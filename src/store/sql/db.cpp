@@ -54,6 +54,25 @@ util::Result<void> Statement::run() {
   return {};
 }
 
+util::Error newer_schema(const std::string& where, int version, int newest) {
+  return util::Error{"store " + where + " has schema version " + std::to_string(version) +
+                     ", which a newer muster wrote; this muster knows versions up to " +
+                     std::to_string(newest) +
+                     ". Upgrade muster, or use another --store."};
+}
+
+util::Result<void> run_migrations(Db& db, const std::vector<std::string_view>& migrations,
+                                  int from) {
+  for (size_t v = static_cast<size_t>(from); v < migrations.size(); ++v) {
+    if (auto r = db.exec(migrations[v]); !r) {
+      return util::Error{"migrating store to schema version " + std::to_string(v + 1) +
+                             ": " + r.error().message,
+                         r.error().kind};
+    }
+  }
+  return {};
+}
+
 util::Result<Transaction> Transaction::begin(Db& db) {
   if (auto r = db.connection().begin(); !r) {
     return r.error();

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace muster::store::sql {
 
@@ -195,6 +196,15 @@ util::Result<void> run_sql(Db& db, std::string_view sql, const Args&... args) {
   (st->bind(++index, args), ...);
   return st->run();
 }
+
+/// The refusal of the store at `where`, whose schema a newer muster wrote
+/// (`version`, above `newest`, the newest this muster knows).
+util::Error newer_schema(const std::string& where, int version, int newest);
+
+/// Runs `migrations[from]` up to the last, in order, in the caller's
+/// transaction: migration i takes the schema from version i to i + 1.
+util::Result<void> run_migrations(Db& db, const std::vector<std::string_view>& migrations,
+                                  int from);
 
 /// Begins a write transaction; rolls it back on destruction unless committed.
 class Transaction {

@@ -207,10 +207,7 @@ util::Result<int> schema_version(Db& db) {
 }
 
 util::Error newer_schema(const std::string& path, int version) {
-  return util::Error{"store " + path + " has schema version " + std::to_string(version) +
-                     ", which a newer muster wrote; this muster knows versions up to " +
-                     std::to_string(current_schema_version()) +
-                     ". Upgrade muster, or use another --store."};
+  return sql::newer_schema(path, version, current_schema_version());
 }
 
 util::Result<void> migrate(Db& db) {
@@ -230,11 +227,8 @@ util::Result<void> migrate(Db& db) {
   if (*version == current) {
     return tx->commit();
   }
-  for (int v = *version; v < current; ++v) {
-    if (auto r = db.exec(migrations()[static_cast<size_t>(v)]); !r) {
-      return util::Error{"migrating store to schema version " + std::to_string(v + 1) +
-                         ": " + r.error().message};
-    }
+  if (auto r = sql::run_migrations(db, migrations(), *version); !r) {
+    return r;
   }
   if (auto r = db.exec("PRAGMA user_version = " + std::to_string(current)); !r) {
     return r.error();
