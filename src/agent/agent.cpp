@@ -217,9 +217,18 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
       std::all_of(std::begin(committed->moved.by_state),
                   std::end(committed->moved.by_state), [](int64_t n) { return n == 0; });
   apply_commit(*committed);
-  if (!free_slots.empty() && claimed == 0 && nothing_moved &&
-      committed->halted_until == 0 && m_counts[core::JobState::pending] > 0) {
-    // Another agent took what this one counted as pending: count again.
+  if (!committed->ignored.empty()) {
+    // Another agent took these jobs over while this one was silent (frozen,
+    // or cut off): the counts this agent kept for them are wrong.
+    m_reporter.warning(std::to_string(committed->ignored.size()) +
+                       " result(s) ignored: another agent took the job(s) over "
+                       "(see muster events)");
+  }
+  if (!committed->ignored.empty() ||
+      (!free_slots.empty() && claimed == 0 && nothing_moved &&
+       committed->halted_until == 0 && m_counts[core::JobState::pending] > 0)) {
+    // Another agent took what this one counted as pending or finished: count
+    // again.
     if (auto r = recount(rid); !r) {
       return r.error();
     }

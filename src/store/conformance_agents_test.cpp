@@ -138,7 +138,7 @@ TEST_P(StoreConformance, HeartbeatRenewsLeasesAndNamesTheJobsStillHeld) {
 TEST_P(StoreConformance, ResultOfAnAgentThatLostItsLeaseIsIgnored) {
   auto sa = open();
   auto sb = open();
-  auto run = make_run(*sa, {}, std::vector<Spec>(2));
+  auto run = make_run(*sa, {}, std::vector<Spec>(2, Spec("k")));
   auto a = take(*sa, run.rid, 1);
   ASSERT_TRUE(a.ok()) << why(a);
   auto ca = claim(*sa, run.rid, {0}, util::now_ms(), a->aid);
@@ -154,14 +154,37 @@ TEST_P(StoreConformance, ResultOfAnAgentThatLostItsLeaseIsIgnored) {
   auto cb = claim(*sb, run.rid, {0}, util::now_ms(), b->aid);
   ASSERT_EQ(ids(*cb), (std::vector<std::string>{"j1"}));
   EXPECT_EQ(cb->claims[0].attempt, 2);
-  // a was only slow: its late result and pid must not touch b's attempt.
+  // a was only slow: its late result and pid must not touch b's attempt,
+  // nor halt the run, nor block the job's key.
   auto stale = finished(ca->claims[0], JobState::failed, util::now_ms());
-  ASSERT_TRUE(
-      record(*sa, run.rid, {started(ca->claims[0], 111), stale}, util::now_ms(), a->aid)
-          .ok());
+  stale.halt_until = util::now_ms() + 60'000;
+  stale.halt_reason = "a stale halt";
+  stale.key = "k";
+  stale.block_key = true;
+  auto late =
+      record(*sa, run.rid, {started(ca->claims[0], 111), stale}, util::now_ms(), a->aid);
+  ASSERT_TRUE(late.ok()) << why(late);
+  EXPECT_EQ(late->ignored, (std::vector<int64_t>{ca->claims[0].jid}));
+  EXPECT_EQ(late->halted_until, 0);
   auto j1 = job(*sb, run.rid, "j1");
   EXPECT_EQ(j1.state, JobState::running) << "a fenced-off agent's result was applied";
   EXPECT_NE(j1.pgid, 111) << "a fenced-off agent's pid was applied";
+  EXPECT_EQ(sb->find_run(run.id)->state, core::RunState::running)
+      << "a stale result halted";
+  EXPECT_EQ(job(*sb, run.rid, "j2").state, JobState::pending)
+      << "a stale result blocked the key";
+  auto events = sb->events(run.rid);
+  ASSERT_TRUE(events.ok()) << why(events);
+  ASSERT_FALSE(events->empty());
+  const auto& said = events->back();
+  EXPECT_EQ(said.action, "result ignored");
+  EXPECT_NE(
+      said.detail.find("job j1: the failed result of agent " + std::to_string(a->aid)),
+      std::string::npos)
+      << said.detail;
+  EXPECT_NE(said.detail.find("running again, for agent " + std::to_string(b->aid)),
+            std::string::npos)
+      << said.detail;
   auto beat = sa->beat(run.rid, a->aid, 0, {}, util::now_ms(), 6000);
   ASSERT_TRUE(beat.ok()) << why(beat);
   EXPECT_TRUE(beat->offline);

@@ -239,6 +239,9 @@ struct CommitResult {
   /// When a job held back by a limit may next be claimable (epoch ms); 0 when
   /// none is held back by time (rate, day window).
   int64_t wake_at = 0;
+  /// Results that changed nothing: their agent no longer owned the job (its
+  /// lease was taken over). Each is recorded as a "result ignored" event.
+  std::vector<int64_t> ignored;
 };
 
 /// A held lock.

@@ -41,6 +41,8 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
                db.json_text("r.settings", "limits.scope") +
                " = 'store') "
                "ORDER BY priority DESC, jid LIMIT 1)"},
+          {&whose, "SELECT j.id, j.state, j.aid, a.host, a.pid, a.\"user\" FROM jobs j "
+                   "LEFT JOIN agents a ON a.aid = ?2 WHERE j.jid = ?1"},
       });
 }
 
@@ -53,6 +55,33 @@ util::Result<void> SqlStore::record_in_tx(int64_t rid, const std::vector<Update>
     }
   }
   return {};
+}
+
+util::Result<void> SqlStore::ignore_result(int64_t rid, const Update& u,
+                                           const Owner& owner, int64_t now_ms,
+                                           CommitResult& out) {
+  out.ignored.push_back(u.jid);
+  Event e;
+  e.at = now_ms;
+  e.action = "result ignored";
+  std::string now = "it is gone";
+  m_results.whose.bind(1, u.jid).bind(2, owner.aid);
+  if (auto r = m_results.whose.each([&](Statement& row) {
+        e.detail = "job " + row.text(0);
+        now = row.text(1) == "running" && !row.is_null(2)
+                  ? "it is running again, for agent " + std::to_string(row.int64(2))
+                  : "it is " + row.text(1) + " now";
+        e.host = row.text(3);
+        e.pid = row.is_null(4) ? 0 : row.int64(4);
+        e.user = row.text(5);
+      });
+      !r) {
+    return r;
+  }
+  e.detail += ": the " + std::string(core::to_string(u.state)) + " result of agent " +
+              (owner.aid ? std::to_string(*owner.aid) : std::string("(none)")) +
+              " came after its lease was taken over, and " + now;
+  return add_event(rid, e);
 }
 
 util::Result<void> SqlStore::promote_key(int64_t rid, const std::string& key, int64_t n,
@@ -98,6 +127,11 @@ util::Result<void> SqlStore::apply_update(int64_t rid, const Update& u,
   m_results.finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
   if (auto r = m_results.finish.bind(9, u.jid).bind(11, owner.aid).run(); !r) {
     return r;
+  }
+  if (m_db.changes() == 0) {
+    // The job is not this agent's any more: its result changes nothing, not
+    // the job, the halts, the key's counts nor the locks of the new attempt.
+    return ignore_result(rid, u, owner, now_ms, out);
   }
   if (u.halt_until > 0) {
     // Every agent's next commit sees this and claims nothing until then.

@@ -40,9 +40,9 @@ public:
   util::Result<void>
   create_run(RunRecord& run,
              const std::function<util::Result<bool>(NewJob&)>& next) override;
-  util::Result<void>
-  import_run(RunRecord& run, const std::function<util::Result<bool>(JobRecord&)>& next,
-             const std::vector<Event>& events) override;
+  util::Result<void> import_run(RunRecord& run,
+                                const std::function<util::Result<bool>(JobRecord&)>& next,
+                                const std::vector<Event>& events) override;
   util::Result<RunRecord> find_run(const std::string& ref) override;
   util::Result<std::optional<RunRecord>> latest_run() override;
   util::Result<std::vector<RunRecord>> list_runs() override;
@@ -120,6 +120,10 @@ private:
     std::string host;                   ///< its host, recorded with each claim
   };
   util::Result<Owner> owner_of(int64_t aid, int64_t now_ms);
+  /// Records that `u`, a result of an agent that no longer owns its job, was
+  /// ignored.
+  util::Result<void> ignore_result(int64_t rid, const Update& u, const Owner& owner,
+                                   int64_t now_ms, CommitResult& out);
   /// record, claim and commit: updates, then claims, in one transaction.
   util::Result<CommitResult> in_tx(int64_t rid, const std::vector<Update>& updates,
                                    const std::vector<int64_t>& free_slots, int64_t now_ms,
