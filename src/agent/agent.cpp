@@ -94,6 +94,12 @@ util::Result<void> Agent::start(int64_t rid) {
   const core::RunFiles files(m_opts.store_dir, m_run.id);
   ::mkdir(files.dir().c_str(), 0777);
   ::mkdir(files.out_dir().c_str(), 0777);
+  if (auto r = m_store.listen(rid); !r) {
+    return r;
+  }
+  if (m_store.wake_fd() >= 0) {
+    m_control.set_interval(m_opts.notified_control_ms);
+  }
   if (auto r = recount(rid); !r) {
     return r;
   }
@@ -155,7 +161,7 @@ util::Result<Agent::Step> Agent::claim_turn(int64_t rid) {
   const int64_t now_ms = util::now_ms();
   const int64_t mono_now = util::monotonic_ms();
   m_liveness.watch();
-  if (auto r = m_liveness.check_fence(mono_now); !r) {
+  if (auto r = m_liveness.check_fence(); !r) {
     return r.error();
   }
   if (store_resting(mono_now)) {
@@ -314,16 +320,26 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
 }
 
 util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
-  auto events = m_runner.wait(next_deadline());
+  // What the store told us of (other terminals' control requests, jobs
+  // added, retried or recovered) is read at once, not at the next poll.
+  m_runner.watch(m_store.wake_fd());
+  const bool news = m_store.changed();
+  auto events = m_runner.wait(news ? 0 : next_deadline());
   if (!events) {
     return events.error();
   }
   // Before the exits are classified: jobs the fencing timer killed were
   // interrupted, not failed.
-  auto fenced = m_liveness.check_fence(util::monotonic_ms());
+  auto fenced = m_liveness.check_fence();
   serve(*events);
   if (!fenced) {
     return fenced.error();
+  }
+  if (news || m_store.changed()) {
+    m_control.poll_now();
+    if (auto r = recount(rid); !r) {
+      return r.error();
+    }
   }
   const int64_t mono = util::monotonic_ms();
   if (mono - m_last_tick >= m_opts.tick_ms) {

@@ -67,6 +67,9 @@ struct AgentOptions {
   int64_t poll_ms = 1000;
   /// How often to read requests from other terminals (pause, cancel, scale).
   int64_t control_ms = 250;
+  /// The control poll's interval on a store that notifies the agent of
+  /// changes (PostgreSQL's LISTEN/NOTIFY): the poll is then a fallback.
+  int64_t notified_control_ms = 2000;
   /// Join a run another live agent holds, taking a share of its jobs.
   bool join = false;
   /// Hand each job's output to the reporter as it comes (--line-buffer, -u).

@@ -1,6 +1,7 @@
 #pragma once
 // The control poller: reads what other terminals asked of the run
-// (Store::control, a primary-key lookup, every 250 ms) and turns it into
+// (Store::control, a primary-key lookup, every 250 ms, or at once when the
+// store notifies and every 2 s besides) and turns it into
 // actions for the agent: pause, pause and stop, resume, cancel, scale, jobs
 // added, a halt lifted. It is the one place in the agent that reads control
 // requests, and it records the run state a pause or a resume implies.
@@ -34,6 +35,10 @@ public:
   void start(int64_t slots) { m_target_slots = slots; }
   bool due(int64_t mono_ms) const { return mono_ms - m_last_poll >= m_interval_ms; }
   int64_t next_due() const { return m_last_poll + m_interval_ms; }
+  /// Polls this often from now on: less often where the store notifies.
+  void set_interval(int64_t ms) { m_interval_ms = ms; }
+  /// Makes the next poll due at once (the store said something changed).
+  void poll_now() { m_last_poll = -m_interval_ms; }
   /// Reads the requests of run `rid`. `halted_until` (epoch ms) is the end of
   /// a rule's cooldown as the agent knows it: a resume within it leaves the
   /// run halted rather than running.

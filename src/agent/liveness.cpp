@@ -25,23 +25,18 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   m_last_beat = mono_ms;
   const int64_t now = util::now_ms();
   auto beat = m_store.beat(rid, aid, rate, slots, now, lease_ms());
+  if (m_timer.fired() && m_attempts.running() > 0) {
+    // The call took so long that the timer killed the jobs meanwhile: they
+    // are fenced, whatever the store answered in the end.
+    return fence_for_silence(beat ? "" : beat.error().message);
+  }
   if (!beat) {
-    const bool in_time = mono_ms - m_last_beat_ok < fence_after_ms() && !m_timer.fired();
+    const bool in_time = mono_ms - m_last_beat_ok < fence_after_ms();
     if (in_time || m_attempts.running() == 0) {
       m_reporter.warning("heartbeat failed: " + beat.error().message);
       return size_t{0}; // its leases still hold; try again next time
     }
-    // Fencing: before the leases run out, another agent may take these
-    // jobs, so they must not run on here. The timer killed their groups
-    // already if this beat came late; this stops whatever is left.
-    m_fenced = true;
-    m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
-    return util::Error{"the store has not taken a heartbeat for " +
-                           util::format_duration(mono_ms - m_last_beat_ok) +
-                           "; every job was stopped before its lease ran out, so that "
-                           "none runs twice: " +
-                           beat.error().message,
-                       util::ErrorKind::store_unavailable};
+    return fence_for_silence(beat.error().message);
   }
   m_last_beat_ok = mono_ms;
   m_timer.arm(mono_ms + fence_after_ms());
@@ -73,16 +68,24 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   return orphans->size();
 }
 
-util::Result<void> Liveness::check_fence(int64_t mono_ms) {
+util::Result<void> Liveness::check_fence() {
   if (!m_timer.fired() || m_attempts.running() == 0) {
     return {};
   }
+  return fence_for_silence("");
+}
+
+util::Error Liveness::fence_for_silence(const std::string& why) {
+  // Before the leases run out, another agent may take these jobs, so they
+  // must not run on here. The timer killed their groups already if it
+  // fired; this stops whatever is left.
   m_fenced = true;
   m_attempts.stop_all(SIGKILL, core::ErrorType::interrupted);
   return util::Error{"the store has not taken a heartbeat for " +
-                         util::format_duration(mono_ms - m_last_beat_ok) +
+                         util::format_duration(util::monotonic_ms() - m_last_beat_ok) +
                          "; every job was stopped before its lease ran out, so that none "
-                         "runs twice",
+                         "runs twice" +
+                         (why.empty() ? "" : ": " + why),
                      util::ErrorKind::store_unavailable};
 }
 

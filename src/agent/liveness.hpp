@@ -54,7 +54,7 @@ public:
   /// past the deadline): marks them stopped, and says why the agent must
   /// stop. Checked before the loop reaps exits, so they count as
   /// interrupted, not failed.
-  util::Result<void> check_fence(int64_t mono_ms);
+  util::Result<void> check_fence();
   /// Beats for agent `aid` of run `rid`, fences what is no longer this
   /// agent's, and recovers the jobs of gone agents. Returns how many were
   /// recovered (the run's counts changed), or why this agent must stop.
@@ -65,6 +65,10 @@ public:
   void reap(const std::string& run_id, const std::vector<store::Orphan>& orphans) const;
 
 private:
+  /// Fences: the store took no heartbeat in time, so another agent may take
+  /// the jobs. Kills what the timer did not, and says why (`why`: the
+  /// store's error, if any).
+  util::Error fence_for_silence(const std::string& why);
   store::Store& m_store;
   Reporter& m_reporter;
   Attempts& m_attempts;

@@ -446,6 +446,23 @@ void LocalRunner::reap(Events& events) {
   }
 }
 
+void LocalRunner::watch(int fd) {
+  m_watched = fd;
+  if (fd < 0) {
+    return;
+  }
+  // MOD keeps a registration; when the number is a new socket (the old one
+  // closed, which took it out of the set) it fails, and ADD registers it.
+  // Nothing is ever deleted: a closed descriptor's number may be a job's
+  // pipe by now.
+  struct epoll_event ev {};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = fd;
+  if (epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
+    epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
 util::Result<Events> LocalRunner::wait(int64_t deadline_ms) {
   Events events;
   int timeout = -1;
@@ -467,6 +484,9 @@ util::Result<Events> LocalRunner::wait(int64_t deadline_ms) {
     if (fd == m_signals.get()) {
       signalled = true;
       continue;
+    }
+    if (fd == m_watched) {
+      continue; // the caller asks the store what came
     }
     auto owner = m_pipe_owner.find(fd);
     if (owner == m_pipe_owner.end()) {

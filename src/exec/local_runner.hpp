@@ -28,6 +28,7 @@ public:
   util::Result<pid_t> start(const StartRequest& request) override;
   void signal_group(pid_t pgid, int sig) override;
   util::Result<Events> wait(int64_t deadline_ms) override;
+  void watch(int fd) override;
   size_t running() const override { return m_jobs.size(); }
   std::unique_ptr<Probe> probe(const std::string& url, int64_t deadline_ms) override;
   /// How jobs are kept together: a cgroup each, or (weaker) process groups.
@@ -65,6 +66,7 @@ private:
   ContainmentInfo m_containment;
   util::Fd m_epoll;
   util::Fd m_signals;
+  int m_watched = -1;                  ///< watch()'s descriptor, not ours to close
   std::vector<std::string> m_base_env; ///< muster's environment, MUSTER_* removed
   std::string m_path_env;
   std::unordered_map<std::string, std::string> m_resolved;

@@ -68,6 +68,35 @@ TEST_F(RunnerTest, PtyJobsHaveATerminalThatLeadsTheirSession) {
   EXPECT_EQ(e.stderr_bytes, 0u);
 }
 
+TEST_F(RunnerTest, AWatchedDescriptorEndsTheWaitAndANewOneWithItsNumberIsWatchedToo) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  m_runner->watch(fds[0]);
+  const int64_t before = util::monotonic_ms();
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  ASSERT_TRUE(m_runner->wait(before + 5'000).ok());
+  EXPECT_LT(util::monotonic_ms() - before, 2'000) << "the wait did not end on the fd";
+  // Edge-triggered: what is left unread does not end the next wait.
+  const int64_t idle = util::monotonic_ms();
+  ASSERT_TRUE(m_runner->wait(idle + 200).ok());
+  EXPECT_GE(util::monotonic_ms() - idle, 150) << "the wait ended again on old data";
+  // The store reconnected: the old socket closed and the new one may have
+  // the same number. It is registered again.
+  const int number = fds[0];
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(fds[0], number);
+  m_runner->watch(fds[0]);
+  const int64_t again = util::monotonic_ms();
+  ASSERT_EQ(::write(fds[1], "y", 1), 1);
+  ASSERT_TRUE(m_runner->wait(again + 5'000).ok());
+  EXPECT_LT(util::monotonic_ms() - again, 2'000) << "the new descriptor was not watched";
+  m_runner->watch(-1);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 TEST_F(RunnerTest, RecordsExitCodes) {
   auto pid = m_runner->start(request({"sh", "-c", "exit 3"}));
   ASSERT_TRUE(pid.ok());

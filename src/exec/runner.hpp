@@ -70,6 +70,10 @@ public:
   virtual void signal_group(pid_t pgid, int sig) = 0;
   /// Waits until something happens or `deadline_ms` (monotonic; < 0: none).
   virtual util::Result<Events> wait(int64_t deadline_ms) = 0;
+  /// Makes wait() also return when `fd` becomes readable (edge-triggered):
+  /// the store's notifications. Called before each wait, with the store's
+  /// current descriptor (-1: none); a closed one is forgotten by itself.
+  virtual void watch(int fd) {}
   /// Jobs started and not yet reported as exited.
   virtual size_t running() const = 0;
   /// Starts a readiness probe: "http://…" answers 2xx, "tcp://…" accepts.

@@ -414,6 +414,15 @@ public:
   virtual util::Result<CommitResult> claim(int64_t rid,
                                            const std::vector<int64_t>& free_slots,
                                            int64_t now_ms, int64_t aid = 0) = 0;
+  /// Asks to hear what other connections commit to run `rid`: jobs added,
+  /// control requests, retries, recovered jobs. Then wake_fd() becomes
+  /// readable and changed() says so. A store without notifications (SQLite)
+  /// does nothing, and its agents poll.
+  virtual util::Result<void> listen(int64_t rid) { return {}; }
+  /// A descriptor to wait on (edge-triggered) for listen()'s news; -1: none.
+  virtual int wake_fd() const { return -1; }
+  /// Whether news came since the last call. Never blocks.
+  virtual bool changed() { return false; }
   /// `record`, then `claim`, in one transaction: the agent's one round trip
   /// per turn.
   virtual util::Result<CommitResult> commit(int64_t rid,

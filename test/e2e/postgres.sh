@@ -269,3 +269,41 @@ test_copy_refuses_a_live_run() {
   expect_contains "$STDERR" "is running"
   MUSTER_STORE=$pg expect_exit 2 muster status live
 }
+
+# started_at N: when job N wrote its start (epoch ms), or nothing yet.
+started_at() {
+  cat "started-$1" 2>/dev/null
+}
+
+test_agents_hear_of_changes_at_once() {
+  TEST "LISTEN/NOTIFY: a scale and an added job reach a busy agent well before its 2 s poll"
+  # -j 1: job 1 holds the only slot, jobs 2 and 3 wait for one. Each wrote
+  # when it started; a change's delay is from just before its command.
+  printf '%s\n' 1 2 3 >in.txt
+  start_bg a muster run -j 1 --name nt -i in.txt -- sh -c 'date +%s%3N >started-{}; sleep 30'
+  local agent=$BG_PID t0 delays=() n
+  wait_until 20 test -s started-1 || fail "job 1 did not start (stderr: $(cat a.err))"
+  for n in 2 3; do
+    sleep 0.5 # the agent is idle in its wait, between its fallback polls
+    t0=$(now_ms)
+    expect_exit 0 muster scale nt -j "$n"
+    wait_until 10 test -s "started-$n" || fail "scale to $n did not start job $n"
+    delays+=($(($(started_at "$n") - t0)))
+  done
+  # A slot is free and nothing is pending: the added job starts at once.
+  expect_exit 0 muster scale nt -j 4
+  sleep 0.5
+  echo 4 >more.txt
+  t0=$(now_ms)
+  expect_exit 0 muster add nt -i more.txt
+  wait_until 10 test -s started-4 || fail "the added job did not start"
+  delays+=($(($(started_at 4) - t0)))
+  echo "ms from the command to the job's start: ${delays[*]}" >&2
+  for n in "${delays[@]}"; do
+    # A command takes ~50 ms to start and commit; polling alone would take
+    # up to 2000 ms, and 1000 ms on average.
+    expect_lt "$n" 700 "ms from a control command to its effect (all: ${delays[*]})"
+  done
+  expect_exit 0 muster cancel nt --force
+  wait_bg "$agent" 30
+}

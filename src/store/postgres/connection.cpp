@@ -379,6 +379,11 @@ util::Result<void> Connection::ensure_connected() {
   if (auto r = exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'"); !r) {
     return r;
   }
+  for (const auto& channel : m_channels) {
+    if (auto r = exec("LISTEN " + channel); !r) {
+      return r;
+    }
+  }
   return follow_server_clock();
 }
 
@@ -479,6 +484,41 @@ util::Result<CheckReport> Connection::check() {
                     "(data checksums, amcheck)";
   }
   return report;
+}
+
+// Channels are names muster makes (Db::channel): letters, digits and _.
+util::Result<void> Connection::notify(std::string_view channel) {
+  const int64_t changes = m_changes;
+  auto r = exec("NOTIFY " + std::string(channel));
+  m_changes = changes;
+  return r;
+}
+
+util::Result<void> Connection::listen(std::string_view channel) {
+  if (std::find(m_channels.begin(), m_channels.end(), channel) == m_channels.end()) {
+    m_channels.emplace_back(channel);
+  }
+  return exec("LISTEN " + std::string(channel));
+}
+
+int Connection::wake_fd() const {
+  return PQstatus(m_conn) == CONNECTION_OK ? PQsocket(m_conn) : -1;
+}
+
+bool Connection::take_notifications() {
+  if (m_in_tx || PQstatus(m_conn) != CONNECTION_OK) {
+    return false;
+  }
+  // Reads what the socket has without blocking; notifications that came
+  // with the replies of earlier statements are already queued.
+  PQconsumeInput(m_conn);
+  bool news = false;
+  const int me = PQbackendPID(m_conn);
+  while (PGnotify* n = PQnotifies(m_conn)) {
+    news = news || n->be_pid != me; // this connection's own commits are no news
+    PQfreemem(n);
+  }
+  return news;
 }
 
 util::Result<void> Connection::set_durability(Durability d) {

@@ -47,6 +47,10 @@ public:
   std::string unique_violation() const override { return m_unique; }
   util::Result<CheckReport> check() override;
   util::Result<void> set_durability(Durability d) override;
+  util::Result<void> notify(std::string_view channel) override;
+  util::Result<void> listen(std::string_view channel) override;
+  int wake_fd() const override;
+  bool take_notifications() override;
 
   pg_conn* handle() const { return m_conn; }
   /// Grows each time the connection is made again: statements prepared on
@@ -78,7 +82,8 @@ private:
   uint64_t m_epoch = 0;
   uint64_t m_statements = 0;
   bool m_in_tx = false;
-  std::string m_forgotten; ///< DEALLOCATEs to send with the next BEGIN
+  std::string m_forgotten;             ///< DEALLOCATEs to send with the next BEGIN
+  std::vector<std::string> m_channels; ///< listened on, again after a reconnection
 };
 
 } // namespace muster::store::postgres

@@ -75,11 +75,17 @@ util::Result<void> SqlStore::set_control(int64_t rid, const ControlChange& chang
 
 util::Result<void> SqlStore::add_event(int64_t rid, const Event& e) {
   const Doing doing(m_db, "record an event");
-  return run_sql(
-      m_db,
-      "INSERT INTO events (rid, at, host, \"user\", pid, action, detail) VALUES (?1, ?2, "
-      "?3, ?4, ?5, ?6, ?7)",
-      rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
+  if (auto r =
+          run_sql(m_db,
+                  "INSERT INTO events (rid, at, host, \"user\", pid, action, detail) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  rid, e.at, e.host, e.user, e.pid, e.action, e.detail);
+      !r) {
+    return r;
+  }
+  // What an event records (a control action, jobs added or retried) is news
+  // to the run's agents: they hear it at the commit, not at their next poll.
+  return m_db.notify(rid);
 }
 
 util::Result<std::vector<Event>> SqlStore::events(int64_t rid) {

@@ -64,6 +64,19 @@ public:
   virtual std::string unique_violation() const = 0;
   virtual util::Result<CheckReport> check() = 0;
   virtual util::Result<void> set_durability(Durability d) = 0;
+  // Notifications, where the engine has them (PostgreSQL's LISTEN/NOTIFY);
+  // elsewhere they do nothing, and readers poll.
+  /// Tells the connections listening on `channel`, when this transaction
+  /// commits (at once outside one). changes() stays as it was.
+  virtual util::Result<void> notify(std::string_view channel) { return {}; }
+  /// Listens on `channel` from now on, also after reconnecting.
+  virtual util::Result<void> listen(std::string_view channel) { return {}; }
+  /// A descriptor that becomes readable (edge-triggered) when a
+  /// notification may have come; -1: none.
+  virtual int wake_fd() const { return -1; }
+  /// Whether another connection's notification came since the last call.
+  /// Never blocks.
+  virtual bool take_notifications() { return false; }
 
   /// What the store is doing, in its callers' words ("claim jobs"), for
   /// errors: they say it instead of the SQL that failed. See Doing.
@@ -86,6 +99,11 @@ public:
   void set_doing(std::string_view action) { m_conn->doing = action; }
   int64_t changes() const { return m_conn->changes(); }
   std::string unique_violation() const { return m_conn->unique_violation(); }
+  /// Tells the listeners of run `rid` that something changed (see
+  /// Store::listen), when the transaction commits.
+  util::Result<void> notify(int64_t rid) { return m_conn->notify(channel(rid)); }
+  util::Result<void> listen(int64_t rid) { return m_conn->listen(channel(rid)); }
+  static std::string channel(int64_t rid) { return "muster_run_" + std::to_string(rid); }
 
   // Where the dialects differ, the SQL asks for the words.
   /// The integer at `key` ("max_attempts") of the JSON text in `expr`.

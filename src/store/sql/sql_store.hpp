@@ -29,6 +29,9 @@ public:
   ~SqlStore() override;
 
   util::Result<void> set_durability(Durability d) override;
+  util::Result<void> listen(int64_t rid) override { return m_db.listen(rid); }
+  int wake_fd() const override { return m_db.connection().wake_fd(); }
+  bool changed() override { return m_db.connection().take_notifications(); }
   util::Result<CheckReport> check() override;
   const std::string& dir() const { return m_dir; }
   /// The statements an agent runs per job or per turn (claims, results,

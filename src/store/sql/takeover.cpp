@@ -245,6 +245,12 @@ SqlStore::recover(int64_t rid, int64_t me,
       return r.error();
     }
   }
+  if (!orphans.empty()) {
+    // Jobs to run again, for whichever agent is idle.
+    if (auto r = m_db.notify(rid); !r) {
+      return r.error();
+    }
+  }
   if (auto r = tx->commit(); !r) {
     return r.error();
   }
