@@ -59,6 +59,46 @@ TEST_P(StoreConformance, DuplicateJobIdRollsTheWholeRunBack) {
   EXPECT_TRUE(runs->empty()) << runs->size() << " runs left behind";
 }
 
+TEST_P(StoreConformance, ManyRowsAreInsertedInOrderAndADuplicateAmongThemIsNamed) {
+  // Rows go in by batches: every row of a full batch and of the rest keeps
+  // its order, and a duplicate inside a batch is the row named.
+  auto store = open();
+  constexpr int k_rows = 1000;
+  for (const int dup : {-1, 300, 999}) {
+    RunRecord run;
+    run.settings.command = {"true"};
+    int i = 0;
+    auto r = store->create_run(run, [&](NewJob& job) -> util::Result<bool> {
+      if (i == k_rows) {
+        return false;
+      }
+      job.id = i == dup ? "j7" : "j" + std::to_string(i);
+      job.fields = "[\"" + std::to_string(i) + "\"]";
+      job.where = "in.csv:" + std::to_string(i + 2);
+      ++i;
+      return true;
+    });
+    if (dup < 0) {
+      ASSERT_TRUE(r.ok()) << why(r);
+      auto jobs = store->jobs(run.rid, {});
+      ASSERT_TRUE(jobs.ok()) << why(jobs);
+      ASSERT_EQ(jobs->size(), static_cast<size_t>(k_rows));
+      for (int j = 0; j < k_rows; ++j) {
+        ASSERT_EQ((*jobs)[static_cast<size_t>(j)].id, "j" + std::to_string(j));
+        ASSERT_EQ((*jobs)[static_cast<size_t>(j)].seq, j + 1);
+      }
+      continue;
+    }
+    ASSERT_FALSE(r.ok()) << "duplicate at row " << dup << " was taken";
+    const std::string named =
+        "in.csv:" + std::to_string(dup + 2) + ": duplicate job id 'j7'";
+    EXPECT_NE(r.error().message.find(named), std::string::npos) << r.error().message;
+  }
+  auto runs = store->list_runs();
+  ASSERT_TRUE(runs.ok()) << why(runs);
+  EXPECT_EQ(runs->size(), 1u) << "a run with a duplicate id was left behind";
+}
+
 TEST_P(StoreConformance, ReaderErrorRollsTheWholeRunBack) {
   auto store = open();
   RunRecord run;

@@ -8,18 +8,82 @@
 
 namespace muster::store::sql {
 
+namespace {
+
+// Rows per INSERT: one round trip to a server for this many jobs. Each row
+// has 7 parameters (SQLite takes 32766, PostgreSQL 65535).
+constexpr int k_insert_batch = 256;
+
+// INSERT of `rows` jobs of one run; ?1 is the run and ?2 max_attempts. A
+// row whose id is taken is not inserted, and its seq is not returned.
+std::string insert_jobs_sql(int rows) {
+  std::string sql = "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, "
+                    "max_attempts, priority, lock) VALUES ";
+  for (int r = 0; r < rows; ++r) {
+    const int p = 3 + 7 * r;
+    auto q = [&](int i) { return "?" + std::to_string(p + i); };
+    sql += (r ? ", (?1, " : "(?1, ") + q(0) + ", " + q(1) + ", " + q(2) + ", " + q(3) +
+           ", " + q(4) + ", 'pending', ?2, " + q(5) + ", " + q(6) + ")";
+  }
+  return sql + " ON CONFLICT DO NOTHING RETURNING seq";
+}
+
+} // namespace
+
 util::Result<int64_t>
 SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
                       const std::function<util::Result<bool>(NewJob&)>& next) {
-  auto insert_job = Statement::prepare(
-      m_db,
-      "INSERT INTO jobs (rid, seq, id, key, fields, raw, state, max_attempts, priority, "
-      "lock) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)");
-  if (!insert_job) {
-    return insert_job.error();
+  auto batch = Statement::prepare(m_db, insert_jobs_sql(k_insert_batch));
+  if (!batch) {
+    return batch.error();
   }
-  NewJob job;
+  std::optional<Statement> single; // for the last rows, fewer than a batch
+  struct Pending {
+    std::string id;
+    std::string where;
+  };
+  std::vector<Pending> rows; // the batch's, by seq - its first seq
   int64_t seq = first_seq;
+  // Inserts the rows bound to `st`; one that was not inserted had a taken id.
+  auto flush = [&](Statement& st) -> util::Result<void> {
+    const int64_t first = seq - static_cast<int64_t>(rows.size()) + 1;
+    std::vector<bool> inserted(rows.size(), false);
+    if (auto r = st.each([&](Statement& row) {
+          const int64_t at = row.int64(0) - first;
+          if (at >= 0 && at < static_cast<int64_t>(rows.size())) {
+            inserted[static_cast<size_t>(at)] = true;
+          }
+        });
+        !r) {
+      return r;
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!inserted[i]) {
+        return util::Error{rows[i].where + ": duplicate job id '" +
+                           util::printable(rows[i].id) +
+                           "': every row needs its own id (see --id-column)"};
+      }
+    }
+    rows.clear();
+    return {};
+  };
+  auto bind_row = [&](Statement& st, int r, const NewJob& job) {
+    const int p = 3 + 7 * r;
+    st.bind(p, seq).bind(p + 1, job.id).bind(p + 2, job.key).bind(p + 3, job.fields);
+    if (job.raw.empty()) {
+      st.bind_null(p + 4);
+    } else {
+      st.bind(p + 4, job.raw);
+    }
+    st.bind(p + 5, job.priority);
+    if (job.locks.empty()) {
+      st.bind_null(p + 6);
+    } else {
+      st.bind(p + 6, join_locks(job.locks));
+    }
+  };
+  std::vector<NewJob> tail; // read ahead of a batch that may not fill
+  NewJob job;
   for (;;) {
     auto more = next(job);
     if (!more) {
@@ -28,28 +92,36 @@ SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
     if (!*more) {
       break;
     }
-    ++seq;
-    insert_job->bind(1, rid)
-        .bind(2, seq)
-        .bind(3, job.id)
-        .bind(4, job.key)
-        .bind(5, job.fields);
-    if (job.raw.empty()) {
-      insert_job->bind_null(6);
-    } else {
-      insert_job->bind(6, job.raw);
+    tail.push_back(std::move(job));
+    job = NewJob{};
+    if (tail.size() < static_cast<size_t>(k_insert_batch)) {
+      continue;
     }
-    insert_job->bind(7, max_attempts).bind(8, job.priority);
-    if (job.locks.empty()) {
-      insert_job->bind_null(9);
-    } else {
-      insert_job->bind(9, join_locks(job.locks));
+    batch->bind(1, rid).bind(2, max_attempts);
+    for (int r = 0; r < k_insert_batch; ++r) {
+      ++seq;
+      bind_row(*batch, r, tail[static_cast<size_t>(r)]);
+      rows.push_back({std::move(tail[static_cast<size_t>(r)].id),
+                      std::move(tail[static_cast<size_t>(r)].where)});
     }
-    if (auto r = insert_job->run(); !r) {
-      if (!m_db.unique_violation().empty()) {
-        return util::Error{job.where + ": duplicate job id '" + util::printable(job.id) +
-                           "': every row needs its own id (see --id-column)"};
+    tail.clear();
+    if (auto r = flush(*batch); !r) {
+      return r.error();
+    }
+  }
+  for (auto& left : tail) {
+    if (!single) {
+      auto st = Statement::prepare(m_db, insert_jobs_sql(1));
+      if (!st) {
+        return st.error();
       }
+      single = std::move(*st);
+    }
+    ++seq;
+    single->bind(1, rid).bind(2, max_attempts);
+    bind_row(*single, 0, left);
+    rows.push_back({std::move(left.id), std::move(left.where)});
+    if (auto r = flush(*single); !r) {
       return r.error();
     }
   }
