@@ -100,6 +100,7 @@ util::Result<void> Agent::start(int64_t rid) {
   if (m_store.wake_fd() >= 0) {
     m_control.set_interval(m_opts.notified_control_ms);
   }
+  m_attempts.keep_output(m_store.keeps_output());
   if (auto r = recount(rid); !r) {
     return r;
   }

@@ -339,12 +339,39 @@ Ended Attempts::record_end(const Attempt& a, const core::Outcome& ended,
     u.retry_at = u.finished_at + delay;
     e.retry_at = u.retry_at;
   }
+  if (m_keep_output) {
+    keep_output(u, a.claim.seq, exited);
+  }
   m_updates.push_back(std::move(u));
   m_pool.log(e.slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +
                          " " + std::string(core::to_string(state)) +
                          (outcome.error.empty() ? "" : ": " + outcome.error));
   fill_finished(e, a, outcome, exited, state, delay);
   return e;
+}
+
+void Attempts::keep_output(store::Update& u, int64_t seq,
+                           const exec::Exited& exited) const {
+  // What the runner kept in memory is all of it; a larger output is read
+  // back from the end of its file.
+  const auto tail = [&](const std::string& data, uint64_t bytes, const char* ext) {
+    if (bytes == 0) {
+      return std::string();
+    }
+    if (data.size() == bytes) {
+      const size_t from = data.size() > store::k_stored_output_bytes
+                              ? data.size() - store::k_stored_output_bytes
+                              : 0;
+      return util::valid_utf8(std::string_view(data).substr(from));
+    }
+    return util::valid_utf8(
+        util::read_tail(out_path(seq, ext), store::k_stored_output_bytes));
+  };
+  u.output_kept = true;
+  u.stdout_tail = tail(exited.stdout_data, exited.stdout_bytes, ".out");
+  u.stderr_tail = tail(exited.stderr_data, exited.stderr_bytes, ".err");
+  u.stdout_bytes = static_cast<int64_t>(exited.stdout_bytes);
+  u.stderr_bytes = static_cast<int64_t>(exited.stderr_bytes);
 }
 
 void Attempts::fill_finished(Ended& e, const Attempt& a, const core::Outcome& outcome,

@@ -41,6 +41,9 @@ public:
   /// jobs' output is also handed over as it comes; `tag`: a template whose
   /// rendering each started job reports (for --tag), "" for none.
   util::Result<void> prepare(bool stream, const std::string& tag);
+  /// Results carry the tails of their output to the store, for `muster
+  /// logs` on other hosts.
+  void keep_output(bool on) { m_keep_output = on; }
   /// Starts a claimed job (claim.slot is its slot's index); when it cannot
   /// start, how that ended, recorded like any other end.
   std::optional<Ended> start(store::Claim claim);
@@ -106,6 +109,8 @@ private:
                const exec::Exited& exited);
   Ended record_end(const Attempt& a, const core::Outcome& outcome,
                    const exec::Exited& exited);
+  /// Puts the tails of the attempt's output in `u`.
+  void keep_output(store::Update& u, int64_t seq, const exec::Exited& exited) const;
   void fill_finished(Ended& e, const Attempt& a, const core::Outcome& outcome,
                      const exec::Exited& exited, core::JobState state,
                      int64_t delay) const;
@@ -118,6 +123,7 @@ private:
   core::Template m_command;
   core::RuleSet m_rules;
   bool m_read_output = false; ///< some rule looks at the output
+  bool m_keep_output = false; ///< results carry output tails (Store::keeps_output)
   bool m_stream = false;
   std::optional<core::Template> m_tag;
   std::optional<core::Template>

@@ -9,9 +9,11 @@
 #include "util/time.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <fcntl.h>
 #include <functional>
+#include <thread>
 #include <unistd.h>
 
 namespace muster::cli {
@@ -165,6 +167,36 @@ void note_tail(const app::JobOutput& output, bool show_stdout, bool show_stderr)
   }
 }
 
+/// Shows what the store kept of a job that ran on another host: the tails
+/// of its streams, and a note on stderr of where it ran and what was cut.
+void show_stored(const app::JobOutput& output,
+                 const std::optional<store::StoredOutput>& kept, const LogsOptions& o) {
+  if (!kept) {
+    std::fprintf(stderr, "muster: job %s ran on %s; the store has no output of it\n",
+                 output.job.id.c_str(), output.job.host.c_str());
+    return;
+  }
+  std::fflush(stdout);
+  if (!o.stderr_only) {
+    util::write_all(STDOUT_FILENO, kept->stdout_tail);
+  }
+  if (!o.stdout_only) {
+    util::write_all(o.stderr_only ? STDOUT_FILENO : STDERR_FILENO, kept->stderr_tail);
+  }
+  const std::pair<const char*, int64_t> streams[] = {{"stdout", kept->stdout_bytes},
+                                                     {"stderr", kept->stderr_bytes}};
+  for (const auto& [name, bytes] : streams) {
+    if (bytes > static_cast<int64_t>(store::k_stored_output_bytes)) {
+      std::fprintf(stderr, "muster: %s: the last %s of %s, as the store keeps it\n", name,
+                   util::format_bytes(store::k_stored_output_bytes).c_str(),
+                   util::format_bytes(static_cast<uint64_t>(bytes)).c_str());
+    }
+  }
+  std::fprintf(stderr,
+               "muster: job %s ran on %s: this is its output as the store keeps it\n",
+               output.job.id.c_str(), kept->host.c_str());
+}
+
 } // namespace
 
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
@@ -190,6 +222,27 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
     throw Failure{ExitCode::usage, "logs: give a JOB, or --slot N"};
   }
   auto output = check(app::job_output(*store, g.store, o.run, o.job));
+  const auto unfinished = [](core::JobState s) {
+    return s == core::JobState::running || s == core::JobState::pending ||
+           s == core::JobState::waiting;
+  };
+  static const std::string k_here = app::this_holder().host;
+  if (store->keeps_output() && !output.job.host.empty() && output.job.host != k_here) {
+    // Its files are on the host that ran it; the store has its tails once
+    // the attempt ends.
+    if (o.follow && unfinished(output.job.state)) {
+      std::fprintf(
+          stderr,
+          "muster: job %s runs on %s; its output reaches the store when it ends\n",
+          output.job.id.c_str(), output.job.host.c_str());
+      while (unfinished(output.job.state)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        output = check(app::job_output(*store, g.store, o.run, o.job));
+      }
+    }
+    show_stored(output, check(store->stored_output(output.job.jid)), o);
+    return 0;
+  }
   std::fflush(stdout);
   Follower out(output.stdout_path, STDOUT_FILENO);
   Follower err(output.stderr_path, o.stderr_only ? STDOUT_FILENO : STDERR_FILENO);
@@ -200,10 +253,6 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (!o.stdout_only) {
     shown.push_back(&err);
   }
-  const auto unfinished = [](core::JobState s) {
-    return s == core::JobState::running || s == core::JobState::pending ||
-           s == core::JobState::waiting;
-  };
   if (o.follow && unfinished(output.job.state)) {
     // Until its attempt ends; one that has not started yet is waited for.
     follow(shown, [&] {

@@ -263,7 +263,20 @@ TEST_P(StoreConformance, RefusesASchemaANewerVersionWrote) {
 
 // -- Backends -----------------------------------------------------------------
 
-// SQLite only: builds a store file at an earlier schema version by running
+// Run "old123" with a pending and a succeeded job, in the columns of schema
+// version 1 (every later version keeps them).
+std::string old_run_sql() {
+  core::RunSettings s;
+  s.command = {"echo", "{}"};
+  return "INSERT INTO runs (id, state, settings, columns, total, created_at, "
+         "updated_at) VALUES ('old123', 'paused', '" +
+         encode_settings(s) +
+         "', '[]', 2, 1, 1); INSERT INTO jobs (rid, seq, id, fields, state, "
+         "attempts, max_attempts) VALUES (1, 1, '1', '[\"a\"]', 'pending', 0, 1), "
+         "(1, 2, '2', '[\"b\"]', 'succeeded', 1, 1);";
+}
+
+// SQLite: builds a store file at an earlier schema version by running
 // the first `version` migrations, then writes run "old123" in the columns of
 // version 1 (every later version keeps them).
 util::Result<void> sqlite_at_version(const std::string& dir, int version) {
@@ -282,16 +295,8 @@ util::Result<void> sqlite_at_version(const std::string& dir, int version) {
       return r;
     }
   }
-  core::RunSettings s;
-  s.command = {"echo", "{}"};
-  return (*db)->exec(
-      "PRAGMA user_version = " + std::to_string(version) +
-      "; INSERT INTO runs (id, state, settings, columns, total, created_at, "
-      "updated_at) VALUES ('old123', 'paused', '" +
-      encode_settings(s) +
-      "', '[]', 2, 1, 1); INSERT INTO jobs (rid, seq, id, fields, state, "
-      "attempts, max_attempts) VALUES (1, 1, '1', '[\"a\"]', 'pending', 0, 1), "
-      "(1, 2, '2', '[\"b\"]', 'succeeded', 1, 1);");
+  return (*db)->exec("PRAGMA user_version = " + std::to_string(version) + "; " +
+                     old_run_sql());
 }
 
 Backend sqlite_backend() {
@@ -342,20 +347,38 @@ Backend postgres_backend() {
   Backend b;
   b.name = "postgres";
   b.open = open_postgres;
+  // An earlier version: the test's schema made afresh, its first `version`
+  // migrations run, and run "old123" written. A later one: the current
+  // schema, stamped with that version.
   b.make_at_version = [](const std::string& dir, int version) -> util::Result<void> {
-    if (version <= postgres::current_schema_version()) {
-      return util::Error{"postgres has no schema version before " +
-                         std::to_string(postgres::current_schema_version())};
-    }
-    auto s = open_postgres(dir);
-    if (!s) {
-      return s.error();
+    const bool later = version > postgres::current_schema_version();
+    if (later) {
+      if (auto s = open_postgres(dir); !s) {
+        return s.error();
+      }
+    } else {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (auto r = reset_schema(dir); !r) {
+        return r;
+      }
     }
     auto conn = postgres::Connection::open(postgres_url(dir));
     if (!conn) {
       return conn.error();
     }
-    return (*conn)->exec("UPDATE muster_schema SET version = " + std::to_string(version));
+    if (later) {
+      return (*conn)->exec("UPDATE muster_schema SET version = " +
+                           std::to_string(version));
+    }
+    for (int v = 0; v < version; ++v) {
+      if (auto r = (*conn)->exec(postgres::migrations()[static_cast<size_t>(v)]); !r) {
+        return r;
+      }
+    }
+    return (*conn)->exec("CREATE TABLE muster_schema (version INTEGER NOT NULL); "
+                         "INSERT INTO muster_schema VALUES (" +
+                         std::to_string(version) + "); " + old_run_sql());
   };
   b.newest_version = postgres::current_schema_version();
   return b;

@@ -309,6 +309,38 @@ TEST_P(StoreConformance, ClaimSurvivesTheClaimersDeath) {
   EXPECT_EQ(t->orphans[0].id, "j1");
 }
 
+TEST_P(StoreConformance, AResultKeepsItsOutputTailsForLogsOnAnyHost) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(2));
+  auto t = take(*store, run.rid, 1);
+  ASSERT_TRUE(t.ok()) << why(t);
+  auto c = claim(*store, run.rid, {0, 1}, util::now_ms(), t->aid);
+  ASSERT_EQ(c->claims.size(), 2u);
+  auto kept = finished(c->claims[0], JobState::succeeded, util::now_ms());
+  kept.output_kept = true;
+  kept.stdout_tail = "the last line\n";
+  kept.stderr_tail = "caf\xC3\xA9\n";
+  kept.stdout_bytes = 1'000'000;
+  kept.stderr_bytes = 6;
+  auto plain = finished(c->claims[1], JobState::failed, util::now_ms());
+  ASSERT_TRUE(record(*store, run.rid, {kept, plain}, util::now_ms(), t->aid).ok());
+  auto out = store->stored_output(c->claims[0].jid);
+  ASSERT_TRUE(out.ok()) << why(out);
+  ASSERT_TRUE(out->has_value());
+  EXPECT_EQ((*out)->stdout_tail, "the last line\n");
+  EXPECT_EQ((*out)->stderr_tail, "caf\xC3\xA9\n");
+  EXPECT_EQ((*out)->stdout_bytes, 1'000'000);
+  EXPECT_EQ((*out)->stderr_bytes, 6);
+  EXPECT_EQ((*out)->host, "conformance-host");
+  auto none = store->stored_output(c->claims[1].jid);
+  ASSERT_TRUE(none.ok()) << why(none);
+  EXPECT_FALSE(none->has_value()) << "a result that kept no output has some";
+  ASSERT_TRUE(store->delete_run(run.rid).ok());
+  auto gone = store->stored_output(c->claims[0].jid);
+  ASSERT_TRUE(gone.ok()) << why(gone);
+  EXPECT_FALSE(gone->has_value()) << "a deleted run's output is left";
+}
+
 TEST_P(StoreConformance, ClaimsFollowPriorityThenInputOrder) {
   auto store = open();
   auto run = make_run(*store, {}, {{"", "", 0}, {"", "", 5}, {"", "", -1}, {"", "", 5}});

@@ -226,7 +226,28 @@ struct Update {
   bool block_key = false;         ///< skip the key's other unfinished jobs
   int64_t halt_until = 0;         ///< halt the run until then (epoch ms)
   std::string halt_reason;
+  /// The output kept in the store with the result (Store::keeps_output):
+  /// the tails of the streams, valid UTF-8, and how much each had in all.
+  bool output_kept = false;
+  std::string stdout_tail;
+  std::string stderr_tail;
+  int64_t stdout_bytes = 0;
+  int64_t stderr_bytes = 0;
 };
+
+/// A finished attempt's output as the store keeps it: what `muster logs`
+/// shows on a host that does not have the job's files.
+struct StoredOutput {
+  std::string host; ///< where the attempt ran
+  std::string stdout_tail;
+  std::string stderr_tail;
+  int64_t stdout_bytes = 0; ///< what it wrote in all
+  int64_t stderr_bytes = 0;
+  int64_t at = 0; ///< when it finished (epoch ms)
+};
+
+/// The most of each stream a store keeps of a job's output.
+inline constexpr size_t k_stored_output_bytes = 64 * 1024;
 
 /// What one commit did: the claims, and what it learned about the run.
 struct CommitResult {
@@ -488,6 +509,12 @@ public:
                                          const Event& event) = 0;
   virtual util::Result<void> add_event(int64_t rid, const Event& event) = 0;
   virtual util::Result<std::vector<Event>> events(int64_t rid) = 0;
+  /// Whether agents keep each job's output tail in the store (their results
+  /// say output_kept): where they may run on many hosts, so that `muster
+  /// logs` works from any of them. Output files stay local either way.
+  virtual bool keeps_output() const { return false; }
+  /// The output kept of job `jid`'s last finished attempt; none if none.
+  virtual util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) = 0;
   /// Appends jobs to a run after its last one and records event(added), in
   /// one transaction; a duplicate id or an error from `next` rolls
   /// everything back. Returns how many were added.

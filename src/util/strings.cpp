@@ -87,16 +87,16 @@ void append_csv_field(std::string& out, std::string_view value) {
 
 namespace {
 
-// The length of the valid UTF-8 sequence at the start of `text` that encodes
-// a printable code point; 0 when there is none.
-size_t printable_sequence(std::string_view text) {
+// The length of the valid UTF-8 sequence of two to four bytes at the start
+// of `text`, and its code point; 0 when there is none.
+size_t utf8_sequence(std::string_view text, uint32_t& cp) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char c = byte(0);
   const size_t len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
   if (len == 0 || text.size() < len) {
     return 0;
   }
-  uint32_t cp = c & (0x7F >> len);
+  cp = c & (0x7F >> len);
   for (size_t i = 1; i < len; ++i) {
     if ((byte(i) & 0xC0) != 0x80) {
       return 0;
@@ -106,8 +106,16 @@ size_t printable_sequence(std::string_view text) {
   const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
   const bool valid =
       cp >= least[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+  return valid ? len : 0;
+}
+
+// The length of the valid UTF-8 sequence at the start of `text` that encodes
+// a printable code point; 0 when there is none.
+size_t printable_sequence(std::string_view text) {
+  uint32_t cp = 0;
+  const size_t len = utf8_sequence(text, cp);
   const bool c1_control = cp < 0xA0; // U+0080..U+009F steer some terminals
-  return valid && !c1_control ? len : 0;
+  return len > 0 && !c1_control ? len : 0;
 }
 
 } // namespace
@@ -149,6 +157,26 @@ std::string printable(std::string_view text) {
     }
     }
     ++i;
+  }
+  return out;
+}
+
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    uint32_t cp = 0;
+    if (c != 0 && c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (const size_t len = c ? utf8_sequence(text.substr(i), cp) : 0; len > 0) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD"; // U+FFFD
+      ++i;
+    }
   }
   return out;
 }

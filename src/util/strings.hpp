@@ -20,6 +20,9 @@ void append_csv_field(std::string& out, std::string_view value);
 /// backslash is doubled. Valid UTF-8 text is kept as it is. Every message that
 /// quotes input uses it.
 std::string printable(std::string_view text);
+/// `text` as valid UTF-8 without NUL, as a text column takes it: each byte of
+/// an invalid sequence, and each NUL, becomes U+FFFD.
+std::string valid_utf8(std::string_view text);
 /// Joins with `sep`.
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 /// The argv as a shell would need it typed: each word sh-quoted where needed.

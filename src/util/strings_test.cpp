@@ -37,6 +37,20 @@ TEST(Strings, TruncateColumnsIsUtf8Aware) {
   EXPECT_EQ(truncate_columns("abc", 10), "abc");
 }
 
+TEST(Strings, ValidUtf8KeepsTextAndReplacesWhatATextColumnRefuses) {
+  EXPECT_EQ(valid_utf8("plain\ttext\n"), "plain\ttext\n");
+  EXPECT_EQ(valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(valid_utf8(std::string("a\0b", 3)), "a" + fffd + "b");
+  EXPECT_EQ(valid_utf8("\xFF\xFE"), fffd + fffd);
+  // A tail cut inside a sequence, an overlong form and a surrogate.
+  EXPECT_EQ(valid_utf8("\xA9x"), fffd + "x");
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), fffd + fffd);
+  EXPECT_EQ(valid_utf8("\xED\xA0\x80"), fffd + fffd + fffd);
+  EXPECT_EQ(valid_utf8("\xE2\x82"), fffd + fffd);
+}
+
 TEST(Strings, PrintableEscapesWhatATerminalWouldObey) {
   EXPECT_EQ(printable("plain text, été"), "plain text, été");
   EXPECT_EQ(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");

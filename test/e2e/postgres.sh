@@ -307,3 +307,31 @@ test_agents_hear_of_changes_at_once() {
   expect_exit 0 muster cancel nt --force
   wait_bg "$agent" 30
 }
+
+test_logs_from_another_host() {
+  TEST "muster logs shows a job's output tail from the store when the job ran on another host"
+  command -v unshare >/dev/null && unshare --uts true 2>/dev/null ||
+    { echo "  (skipped: unshare --uts needs root)" >&2; return 0; }
+  # The agent runs as host "far-host" with files of its own, which this
+  # host does not see; its jobs print text, bytes that are not UTF-8, and
+  # more than the 64 KiB the store keeps.
+  mkdir -p far
+  expect_exit 0 env MUSTER_FILES="$T/far" unshare --uts sh -c 'hostname far-host; exec "$0" "$@"' \
+    "$MUSTER_BIN" run --name lg -- sh -c 'case {} in
+      small) echo "hello from {}"; printf "bad \377 byte\n" >&2 ;;
+      big) seq 1 20000; echo the-end ;;
+    esac' ::: small big
+  expect_exit 0 muster logs lg 1
+  expect_eq "$STDOUT" "hello from small" "stdout of the small job"
+  expect_contains "$STDERR" "bad "
+  expect_contains "$STDERR" "byte"
+  expect_contains "$STDERR" "ran on far-host"
+  expect_exit 0 muster logs lg 2
+  expect_eq "$(tail -1 <<<"$STDOUT")" "the-end" "the big job's last line"
+  expect_lt "$(wc -c <<<"$STDOUT")" 65538 "bytes of the big job's tail"
+  expect_contains "$STDERR" "stdout: the last 64.0KiB of 106.3KiB"
+  # The same command on the host that ran it reads its own files.
+  expect_exit 0 env MUSTER_FILES="$T/far" unshare --uts sh -c 'hostname far-host; exec "$0" "$@"' \
+    "$MUSTER_BIN" logs lg 2
+  expect_eq "$(head -1 <<<"$STDOUT")" "1" "first line of the whole output, on its own host"
+}

@@ -136,6 +136,21 @@ CREATE TABLE slot_leases (
   PRIMARY KEY (rid, host, slot)
 );
 )sql",
+      // 1 → 2: a finished attempt's output tails, so that `muster logs`
+      // works from any host.
+      R"sql(
+CREATE TABLE job_outputs (
+  jid          BIGINT PRIMARY KEY,
+  rid          BIGINT NOT NULL,
+  host         TEXT NOT NULL,
+  stdout       TEXT NOT NULL,
+  stderr       TEXT NOT NULL,
+  stdout_bytes BIGINT NOT NULL,
+  stderr_bytes BIGINT NOT NULL,
+  at           BIGINT NOT NULL
+);
+CREATE INDEX job_outputs_run ON job_outputs(rid);
+)sql",
   };
   return k_migrations;
 }

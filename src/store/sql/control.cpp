@@ -88,6 +88,24 @@ util::Result<void> SqlStore::add_event(int64_t rid, const Event& e) {
   return m_db.notify(rid);
 }
 
+util::Result<std::optional<StoredOutput>> SqlStore::stored_output(int64_t jid) {
+  const Doing doing(m_db, "read a job's output");
+  auto st = Statement::prepare(m_db, "SELECT host, stdout, stderr, stdout_bytes, "
+                                     "stderr_bytes, at FROM job_outputs WHERE jid = ?1");
+  if (!st) {
+    return st.error();
+  }
+  std::optional<StoredOutput> out;
+  auto r = st->bind(1, jid).each([&](Statement& row) {
+    out = StoredOutput{row.text(0),  row.text(1),  row.text(2),
+                       row.int64(3), row.int64(4), row.int64(5)};
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
 util::Result<std::vector<Event>> SqlStore::events(int64_t rid) {
   const Doing doing(m_db, "read the events");
   auto st = Statement::prepare(

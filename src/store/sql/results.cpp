@@ -41,6 +41,13 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
                db.json_text("r.settings", "limits.scope") +
                " = 'store') "
                "ORDER BY priority DESC, jid LIMIT 1)"},
+          {&keep_output,
+           "INSERT INTO job_outputs (jid, rid, host, stdout, stderr, stdout_bytes, "
+           "stderr_bytes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (jid) "
+           "DO "
+           "UPDATE SET host = excluded.host, stdout = excluded.stdout, stderr = "
+           "excluded.stderr, stdout_bytes = excluded.stdout_bytes, stderr_bytes = "
+           "excluded.stderr_bytes, at = excluded.at"},
           {&whose, "SELECT j.id, j.state, j.aid, a.host, a.pid, a.\"user\" FROM jobs j "
                    "LEFT JOIN agents a ON a.aid = ?2 WHERE j.jid = ?1"},
       });
@@ -132,6 +139,19 @@ util::Result<void> SqlStore::apply_update(int64_t rid, const Update& u,
     // The job is not this agent's any more: its result changes nothing, not
     // the job, the halts, the key's counts nor the locks of the new attempt.
     return ignore_result(rid, u, owner, now_ms, out);
+  }
+  if (u.output_kept) {
+    m_results.keep_output.bind(1, u.jid)
+        .bind(2, rid)
+        .bind(3, owner.host)
+        .bind(4, u.stdout_tail)
+        .bind(5, u.stderr_tail)
+        .bind(6, u.stdout_bytes)
+        .bind(7, u.stderr_bytes)
+        .bind(8, u.finished_at);
+    if (auto r = m_results.keep_output.run(); !r) {
+      return r;
+    }
   }
   if (u.halt_until > 0) {
     // Every agent's next commit sees this and claims nothing until then.

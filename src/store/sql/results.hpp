@@ -16,6 +16,7 @@ struct ResultStatements {
   Statement block_key;
   Statement promote_key;
   Statement promote_key_elsewhere;
+  Statement keep_output;
   Statement whose; ///< a job's id and state, its owner, the agent that sent a result
   /// Prepares them; adds their SQL to `sql`.
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);

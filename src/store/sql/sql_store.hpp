@@ -88,6 +88,8 @@ public:
   util::Result<void> set_control(int64_t rid, const ControlChange& change,
                                  const Event& event) override;
   util::Result<void> add_event(int64_t rid, const Event& event) override;
+  bool keeps_output() const override { return m_db.dialect() == Dialect::postgres; }
+  util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) override;
   util::Result<std::vector<Event>> events(int64_t rid) override;
   util::Result<int64_t> add_jobs(int64_t rid,
                                  const std::function<util::Result<bool>(NewJob&)>& next,

@@ -186,6 +186,21 @@ CREATE INDEX key_counts_key ON key_counts(key, window_start);
       R"sql(
 ALTER TABLE jobs ADD COLUMN host TEXT;
 )sql",
+      // 11 → 12: a finished attempt's output tails, which stores shared by
+      // many hosts keep (Store::keeps_output).
+      R"sql(
+CREATE TABLE job_outputs (
+  jid          INTEGER PRIMARY KEY,
+  rid          INTEGER NOT NULL,
+  host         TEXT NOT NULL,
+  stdout       TEXT NOT NULL,
+  stderr       TEXT NOT NULL,
+  stdout_bytes INTEGER NOT NULL,
+  stderr_bytes INTEGER NOT NULL,
+  at           INTEGER NOT NULL
+);
+CREATE INDEX job_outputs_run ON job_outputs(rid);
+)sql",
   };
   return k_migrations;
 }
