@@ -339,8 +339,8 @@ Ended Attempts::record_end(const Attempt& a, const core::Outcome& ended,
     u.retry_at = u.finished_at + delay;
     e.retry_at = u.retry_at;
   }
-  if (m_keep_output) {
-    keep_output(u, a.claim.seq, exited);
+  if (m_keep_output && exited.stdout_bytes + exited.stderr_bytes > 0) {
+    keep_output(u, a.claim.seq, exited); // a silent job costs the store nothing
   }
   m_updates.push_back(std::move(u));
   m_pool.log(e.slot, "job " + a.claim.id + " attempt " + std::to_string(a.claim.attempt) +

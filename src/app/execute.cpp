@@ -1,9 +1,13 @@
 #include "app/execute.hpp"
 
 #include "app/store.hpp"
+#include "exec/instant_runner.hpp"
 #include "exec/local_runner.hpp"
 #include "exec/ports.hpp"
 #include "exec/proc.hpp"
+
+#include <cstdlib>
+#include <string_view>
 
 namespace muster::app {
 
@@ -72,6 +76,23 @@ std::string waiting_reason(store::Store& store, int64_t rid) {
   return "";
 }
 
+// The runner of job processes; with MUSTER_BENCH_INSTANT_JOBS=1, one that
+// starts none (a benchmark of the store alone), which it says.
+util::Result<std::unique_ptr<exec::Runner>> make_runner(agent::Reporter& reporter) {
+  auto local = exec::LocalRunner::create();
+  if (!local) {
+    return local.error();
+  }
+  std::unique_ptr<exec::Runner> runner = std::move(*local);
+  const char* instant = std::getenv("MUSTER_BENCH_INSTANT_JOBS");
+  if (instant && std::string_view(instant) == "1") {
+    reporter.warning("MUSTER_BENCH_INSTANT_JOBS=1, a benchmark mode: no job process is "
+                     "started, and every job succeeds at once");
+    runner = std::make_unique<exec::InstantRunner>(std::move(runner));
+  }
+  return runner;
+}
+
 } // namespace
 
 util::Result<RunOutcome> run_agent(store::Store& store, const std::string& location,
@@ -91,7 +112,7 @@ util::Result<RunOutcome> run_agent(store::Store& store, const std::string& locat
   if (auto r = ports_free(*ports); !r) {
     return r.error();
   }
-  auto runner = exec::LocalRunner::create();
+  auto runner = make_runner(reporter);
   if (!runner) {
     return runner.error();
   }

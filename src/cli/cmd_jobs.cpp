@@ -172,7 +172,8 @@ void note_tail(const app::JobOutput& output, bool show_stdout, bool show_stderr)
 void show_stored(const app::JobOutput& output,
                  const std::optional<store::StoredOutput>& kept, const LogsOptions& o) {
   if (!kept) {
-    std::fprintf(stderr, "muster: job %s ran on %s; the store has no output of it\n",
+    // Its agent keeps the output of every job that wrote some.
+    std::fprintf(stderr, "muster: job %s ran on %s and wrote no output\n",
                  output.job.id.c_str(), output.job.host.c_str());
     return;
   }

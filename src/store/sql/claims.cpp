@@ -285,21 +285,13 @@ util::Result<void> SqlStore::claim_into(int64_t rid, Statement& select, int64_t 
   if (!read) {
     return read.error();
   }
+  std::vector<Claim*> taken;
   for (size_t i = first; i < out.size(); ++i) {
     out[i].slot = free_slots[next_slot++];
     out[i].claimed_at = now_ms;
-    if (auto r = m_claims.claim.bind(1, out[i].slot)
-                     .bind(2, now_ms)
-                     .bind(3, out[i].jid)
-                     .bind(4, owner.aid)
-                     .bind(5, owner.lease_until)
-                     .bind(6, owner.host)
-                     .run();
-        !r) {
-      return r.error();
-    }
+    taken.push_back(&out[i]);
   }
-  return {};
+  return claim_all(taken, owner, now_ms);
 }
 
 util::Result<void> SqlStore::take(int64_t rid, Claim& c, int64_t slot,

@@ -17,9 +17,9 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
           {&finish,
            "UPDATE jobs SET state = ?1, exit_code = ?2, signal = ?3, error = ?4, "
            "error_type = ?5, finished_at = ?6, retry_at = ?7, "
-           "interrupts = interrupts + ?8, halts = halts + ?12, pid = coalesce(?10, pid), "
-           "pgid = coalesce(?10, pgid), reason = NULL, aid = NULL, lease_until = NULL "
-           "WHERE jid = ?9 AND state = 'running' AND aid IS NOT DISTINCT FROM ?11"},
+           "interrupts = interrupts + ?8, halts = halts + ?12, pid = coalesce(?9, pid), "
+           "pgid = coalesce(?9, pgid), reason = NULL, aid = NULL, lease_until = NULL "
+           "WHERE jid = ?10 AND state = 'running' AND aid IS NOT DISTINCT FROM ?11"},
           {&halt, "UPDATE runs SET state = 'halted', resume_at = " +
                       db.greatest("coalesce(resume_at, 0)", "?2") +
                       ", halt_reason = ?3, updated_at = ?4 WHERE rid = ?1"},
@@ -53,11 +53,37 @@ util::Result<void> ResultStatements::prepare(Db& db, std::vector<std::string>& s
       });
 }
 
+void bind_finish(Statement& st, int p, const Update& u) {
+  const auto& o = u.outcome;
+  st.bind(p, core::to_string(u.state));
+  st.bind(p + 1, o.exit_code >= 0 ? std::optional<int64_t>(o.exit_code) : std::nullopt);
+  st.bind(p + 2, o.signal > 0 ? std::optional<int64_t>(o.signal) : std::nullopt);
+  if (o.error.empty()) {
+    st.bind_null(p + 3);
+  } else {
+    st.bind(p + 3, o.error);
+  }
+  if (!u.error_type.empty()) {
+    st.bind(p + 4, u.error_type);
+  } else if (!o.error.empty()) {
+    st.bind(p + 4, core::to_string(o.type));
+  } else {
+    st.bind_null(p + 4);
+  }
+  st.bind(p + 5, u.finished_at).bind(p + 6, u.retry_at);
+  st.bind(p + 7, static_cast<int64_t>(u.uncounted ? 1 : 0));
+  st.bind(p + 8, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
+}
+
 util::Result<void> SqlStore::record_in_tx(int64_t rid, const std::vector<Update>& updates,
                                           const RunLimits& rl, const Owner& owner,
                                           int64_t now_ms, CommitResult& out) {
-  for (const auto& u : updates) {
-    if (auto r = apply_update(rid, u, rl, owner, now_ms, out); !r) {
+  std::vector<const Update*> rest;
+  if (auto r = apply_plain(rid, updates, owner, now_ms, out, rest); !r) {
+    return r;
+  }
+  for (const Update* u : rest) {
+    if (auto r = apply_update(rid, *u, rl, owner, now_ms, out); !r) {
       return r;
     }
   }
@@ -110,29 +136,9 @@ util::Result<void> SqlStore::apply_update(int64_t rid, const Update& u,
   if (u.kind == Update::Kind::started) {
     return m_results.set_pid.bind(1, u.pid).bind(2, u.jid).bind(3, owner.aid).run();
   }
-  const auto& o = u.outcome;
-  m_results.finish.bind(1, core::to_string(u.state));
-  m_results.finish.bind(2, o.exit_code >= 0 ? std::optional<int64_t>(o.exit_code)
-                                            : std::nullopt);
-  m_results.finish.bind(3,
-                        o.signal > 0 ? std::optional<int64_t>(o.signal) : std::nullopt);
-  if (o.error.empty()) {
-    m_results.finish.bind_null(4);
-  } else {
-    m_results.finish.bind(4, o.error);
-  }
-  if (!u.error_type.empty()) {
-    m_results.finish.bind(5, u.error_type);
-  } else if (!o.error.empty()) {
-    m_results.finish.bind(5, core::to_string(o.type));
-  } else {
-    m_results.finish.bind_null(5);
-  }
-  m_results.finish.bind(6, u.finished_at).bind(7, u.retry_at);
-  m_results.finish.bind(8, static_cast<int64_t>(u.uncounted ? 1 : 0));
+  bind_finish(m_results.finish, 1, u);
   m_results.finish.bind(12, static_cast<int64_t>(u.halt_until > 0 ? 1 : 0));
-  m_results.finish.bind(10, u.pid > 0 ? std::optional<int64_t>(u.pid) : std::nullopt);
-  if (auto r = m_results.finish.bind(9, u.jid).bind(11, owner.aid).run(); !r) {
+  if (auto r = m_results.finish.bind(10, u.jid).bind(11, owner.aid).run(); !r) {
     return r;
   }
   if (m_db.changes() == 0) {
@@ -177,7 +183,8 @@ util::Result<void> SqlStore::apply_update(int64_t rid, const Update& u,
     // The key is unusable: its other unfinished jobs are skipped, with why.
     const std::string why =
         "key " + u.key + " blocked: job failed with " +
-        (u.error_type.empty() ? std::string(core::to_string(o.type)) : u.error_type);
+        (u.error_type.empty() ? std::string(core::to_string(u.outcome.type))
+                              : u.error_type);
     for (auto state : {core::JobState::pending, core::JobState::waiting,
                        core::JobState::retrying, core::JobState::interrupted}) {
       m_results.block_key.bind(1, rid)

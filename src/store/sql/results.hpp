@@ -22,4 +22,9 @@ struct ResultStatements {
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };
 
+/// Binds `u`'s result to parameters p.. p+8 of `st`: state, exit_code,
+/// signal, error, error_type, finished_at, retry_at, interrupts (0 or 1),
+/// pid (NULL when it never started).
+void bind_finish(Statement& st, int p, const Update& u);
+
 } // namespace muster::store::sql

@@ -13,6 +13,7 @@
 #include "store/store.hpp"
 #include "util/timezone.hpp"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -125,6 +126,18 @@ private:
     std::string host;                   ///< its host, recorded with each claim
   };
   util::Result<Owner> owner_of(int64_t aid, int64_t now_ms);
+  /// The statement that `make(rows)` writes, prepared once for each `kind`
+  /// and number of rows.
+  util::Result<Statement*> batched(int kind, int rows, std::string (*make)(int rows));
+  /// Claims `claims` (their slots set) for `owner` in one statement per 64.
+  util::Result<void> claim_all(const std::vector<Claim*>& claims, const Owner& owner,
+                               int64_t now_ms);
+  /// Applies the started updates and the plain results (no key, lock, halt,
+  /// block or output) of `updates` in one statement per 64 of each; the rest
+  /// stay in `rest`, for apply_update.
+  util::Result<void> apply_plain(int64_t rid, const std::vector<Update>& updates,
+                                 const Owner& owner, int64_t now_ms, CommitResult& out,
+                                 std::vector<const Update*>& rest);
   /// Records that `u`, a result of an agent that no longer owns its job, was
   /// ignored.
   util::Result<void> ignore_result(int64_t rid, const Update& u, const Owner& owner,
@@ -224,6 +237,9 @@ private:
       m_lock_sweep; ///< run → last wake of free-lock waiters
   std::unordered_map<int64_t, AgentInfo> m_agent_info;
   std::unordered_map<int64_t, RunLimits> m_run_limits;
+  /// Statements of many rows at once (claims, starts, results), by kind
+  /// and row count: see batched().
+  std::map<std::pair<int, int>, Statement> m_batched;
   std::vector<std::string> m_per_turn_sql;
 };
 
