@@ -9,16 +9,22 @@
 #     timed by hyperfine, RUNS repetitions, medians reported, on a fresh store
 #     each time (a fresh schema for PostgreSQL).
 #  2. Creating a BIG-row run with --seed-only on each store.
+#  3. The store alone: claims plus results per second of INSTANT jobs with
+#     1, 2 and 4 agents (`muster join -j 64` each) and MUSTER_BENCH_INSTANT_JOBS=1,
+#     the benchmark mode in which a job starts no process and succeeds at
+#     once; beside it, pgbench running a bare `FOR UPDATE SKIP LOCKED` claim
+#     of 32-row batches with 4 clients, the floor of any PostgreSQL queue.
 #
 # The server is a throwaway one from scripts/postgres.sh (fsync off, as in
 # the tests: this measures muster's work, not the disk's). COUNT (default
-# 5000), RUNS (3) and BIG (100000) come from the environment.
+# 5000), RUNS (3), BIG (100000) and INSTANT (20000) come from the environment.
 set -euo pipefail
 muster=$(realpath "${1:?usage: bash bench/postgres.sh path/to/muster}")
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-5000}
 RUNS=${RUNS:-3}
 BIG=${BIG:-100000}
+INSTANT=${INSTANT:-20000}
 out=bench/out/postgres
 mkdir -p "$out"
 cc -O2 -o "$out/spawn_ceiling" bench/spawn_ceiling.c
@@ -65,6 +71,32 @@ seq "$BIG" | sed 's/^/row-/' >"$tmp/big.txt"
 fresh_schema big
 /usr/bin/time -f %e -o "$tmp/t-pg" "$muster" run -q --seed-only --store "$(cat "$tmp/big.url")" -i "$tmp/big.txt" -- true >/dev/null
 
+# 3. Claims plus results per second, no process started.
+seq "$INSTANT" >"$tmp/instant.txt"
+declare -A instant
+for agents in 1 2 4; do
+  fresh_schema i$agents
+  url=$(cat "$tmp/i$agents.url")
+  MUSTER_FILES=$tmp/if "$muster" run -q --seed-only --name inst --store "$url" -i "$tmp/instant.txt" -- true >/dev/null
+  start=$(date +%s%N)
+  for a in $(seq "$agents"); do
+    MUSTER_BENCH_INSTANT_JOBS=1 MUSTER_FILES=$tmp/if$a "$muster" join -q inst -j 64 --store "$url" 2>/dev/null &
+  done
+  wait
+  instant[$agents]=$(python3 -c "print(round($INSTANT / (($(date +%s%N) - $start) / 1e9)))")
+done
+psql "$base" -qAt >/dev/null <<'SQL'
+DROP TABLE IF EXISTS bench_queue;
+CREATE TABLE bench_queue (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL, owner INT);
+INSERT INTO bench_queue (state) SELECT 'pending' FROM generate_series(1, 2000000);
+CREATE INDEX bench_queue_pending ON bench_queue(id) WHERE state = 'pending';
+SQL
+cat >"$tmp/claim.sql" <<'SQL'
+UPDATE bench_queue SET state = 'running', owner = :client_id WHERE id IN (SELECT id FROM bench_queue WHERE state = 'pending' ORDER BY id LIMIT 32 FOR UPDATE SKIP LOCKED);
+SQL
+tps=$(pgbench -n -c 4 -j 2 -T 5 -f "$tmp/claim.sql" "$base" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+psql "$base" -qAt -c "DROP TABLE bench_queue" >/dev/null
+
 {
   printf '| jobs/s (%d `true N` jobs, median of %d) | 2 slots | 8 slots |\n|---|---:|---:|\n' "$COUNT" "$RUNS"
   for tool in ceiling xargs sqlite postgres; do
@@ -74,4 +106,6 @@ fresh_schema big
     python3 -c "print('postgres / ceiling at $n slots: %.2f; postgres / sqlite: %.2f; postgres / xargs: %.2f' % (${rate[postgres-$n]} / ${rate[ceiling-$n]}, ${rate[postgres-$n]} / ${rate[sqlite-$n]}, ${rate[postgres-$n]} / ${rate[xargs-$n]}))"
   done
   echo "creating a $BIG-row run (--seed-only): sqlite $(cat "$tmp/t-lite") s, postgres $(cat "$tmp/t-pg") s"
+  echo "claims+results/s, $INSTANT instant jobs, agents of -j 64: 1 agent ${instant[1]}, 2 agents ${instant[2]}, 4 agents ${instant[4]}"
+  python3 -c "print('pgbench SKIP LOCKED claims of 32 rows, 4 clients: %d rows/s (claims only, no results)' % round(float('${tps:-0}') * 32))"
 } | tee "$out/summary.md"

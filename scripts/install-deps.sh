@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev sqlite3 libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libre2-dev tzdata libgtest-dev libgmock-dev libpq-dev postgresql
-  python3 python3-yaml procps faketime
+  python3 python3-yaml procps faketime iproute2 util-linux
 )
 # examples/phones runs a real Appium when npm can install one
 # (examples/phones/install-appium.sh). Only when node or npm is missing: a

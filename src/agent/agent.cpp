@@ -11,6 +11,13 @@
 namespace muster::agent {
 
 namespace {
+// An agent's transactions never wait on it (see limit_idle_transactions):
+// 2 s is far above any gap between their statements, and within the
+// shortest lease (a 1 s heartbeat: 3 s, fenced at 2.5 s) of the others.
+constexpr int64_t k_idle_transaction_ms = 2000;
+} // namespace
+
+namespace {
 
 // Claims for no slot, when a commit only records.
 const std::vector<int64_t> k_no_slots;
@@ -95,6 +102,9 @@ util::Result<void> Agent::start(int64_t rid) {
   ::mkdir(files.dir().c_str(), 0777);
   ::mkdir(files.out_dir().c_str(), 0777);
   if (auto r = m_store.listen(rid); !r) {
+    return r;
+  }
+  if (auto r = m_store.limit_idle_transactions(k_idle_transaction_ms); !r) {
     return r;
   }
   if (m_store.wake_fd() >= 0) {

@@ -41,10 +41,13 @@ util::Result<size_t> Liveness::beat(int64_t rid, int64_t aid, const std::string&
   m_last_beat_ok = mono_ms;
   m_timer.arm(mono_ms + fence_after_ms());
   if (beat->offline) {
+    // Exit 5, as for any fencing: a supervisor (systemd, a Job's pod
+    // policy) starts the agent again, and it joins afresh.
+    m_fenced = true;
     m_attempts.fence_all();
-    return util::Error{
-        "another agent found this one gone and took over its jobs; they were "
-        "stopped here so that none runs twice"};
+    return util::Error{"another agent found this one gone and took over its jobs; they "
+                       "were stopped here so that none runs twice",
+                       util::ErrorKind::store_unavailable};
   }
   m_attempts.fence(beat->held);
   auto orphans = m_store.recover(rid, aid, m_is_alive, now);

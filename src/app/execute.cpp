@@ -34,11 +34,16 @@ agent::AgentOptions agent_options(const std::string& location,
   opts.me.heartbeat_ms = opts.heartbeat_ms;
   opts.me.user = make_event("", "").user;
   opts.is_alive = holder_alive;
-  opts.reap_orphans = [](const std::string& run_id,
-                         const std::vector<store::Orphan>& orphans) {
+  opts.reap_orphans = [host = opts.me.host](const std::string& run_id,
+                                            const std::vector<store::Orphan>& orphans) {
+    // Process groups are numbered per host (per pid namespace): another
+    // host's job is not this host's process of the same number, and its own
+    // host killed it (fencing) before its lease ran out.
     std::vector<exec::Leftover> left;
     for (const auto& o : orphans) {
-      left.push_back(exec::Leftover{o.id, o.pgid.value_or(0), o.started_at});
+      if (o.host.empty() || o.host == host) {
+        left.push_back(exec::Leftover{o.id, o.pgid.value_or(0), o.started_at});
+      }
     }
     exec::kill_leftovers(run_id, left);
   };

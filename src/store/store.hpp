@@ -331,8 +331,9 @@ struct ControlChange {
 struct Orphan {
   int64_t jid = 0;
   std::string id;
-  std::optional<int64_t> pgid;
+  std::optional<int64_t> pgid; ///< a process group on `host`
   int64_t started_at = 0;
+  std::string host; ///< where it ran ("" before schema 11)
 };
 
 /// What taking a run over found.
@@ -440,6 +441,13 @@ public:
   /// readable and changed() says so. A store without notifications (SQLite)
   /// does nothing, and its agents poll.
   virtual util::Result<void> listen(int64_t rid) { return {}; }
+  /// For an agent's store, whose transactions never wait on input: a
+  /// transaction whose client stops answering in the middle of it (a host
+  /// cut off, or frozen) ends after `ms`, and with it the write lock it
+  /// holds, instead of when TCP gives up (hours), so that the other agents
+  /// are not held up past their leases. Nothing on SQLite, whose lock a
+  /// dead process lets go of at once.
+  virtual util::Result<void> limit_idle_transactions(int64_t ms) { return {}; }
   /// A descriptor to wait on (edge-triggered) for listen()'s news; -1: none.
   virtual int wake_fd() const { return -1; }
   /// Whether news came since the last call. Never blocks.

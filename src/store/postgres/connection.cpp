@@ -278,6 +278,10 @@ std::string to_dollar_params(std::string_view sql, std::vector<int>& slots) {
   return out;
 }
 
+// Every session, also after a reconnection.
+constexpr const char* k_session_setup =
+    "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'";
+
 util::Result<std::unique_ptr<Connection>> Connection::open(const std::string& url) {
   std::unique_ptr<Connection> c(new Connection);
   c->m_url = url;
@@ -317,7 +321,7 @@ util::Result<std::unique_ptr<Connection>> Connection::open(const std::string& ur
   // NOTICEs ("relation already exists, skipping") are not for the user.
   PQsetNoticeProcessor(
       c->m_conn, [](void*, const char*) {}, nullptr);
-  if (auto r = c->exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'"); !r) {
+  if (auto r = c->exec(k_session_setup); !r) {
     return r.error();
   }
   c->m_epoch = 1;
@@ -376,11 +380,16 @@ util::Result<void> Connection::ensure_connected() {
   m_forgotten.clear();
   PQsetNoticeProcessor(
       m_conn, [](void*, const char*) {}, nullptr);
-  if (auto r = exec("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'"); !r) {
+  if (auto r = exec(k_session_setup); !r) {
     return r;
   }
   for (const auto& channel : m_channels) {
     if (auto r = exec("LISTEN " + channel); !r) {
+      return r;
+    }
+  }
+  if (m_idle_limit_ms > 0) {
+    if (auto r = limit_idle_transactions(m_idle_limit_ms); !r) {
       return r;
     }
   }
@@ -499,6 +508,11 @@ util::Result<void> Connection::listen(std::string_view channel) {
     m_channels.emplace_back(channel);
   }
   return exec("LISTEN " + std::string(channel));
+}
+
+util::Result<void> Connection::limit_idle_transactions(int64_t ms) {
+  m_idle_limit_ms = ms;
+  return exec("SET idle_in_transaction_session_timeout = " + std::to_string(ms));
 }
 
 int Connection::wake_fd() const {

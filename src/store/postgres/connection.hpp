@@ -50,6 +50,7 @@ public:
   util::Result<void> notify(std::string_view channel) override;
   util::Result<void> listen(std::string_view channel) override;
   int wake_fd() const override;
+  util::Result<void> limit_idle_transactions(int64_t ms) override;
   bool take_notifications() override;
 
   pg_conn* handle() const { return m_conn; }
@@ -84,6 +85,7 @@ private:
   bool m_in_tx = false;
   std::string m_forgotten;             ///< DEALLOCATEs to send with the next BEGIN
   std::vector<std::string> m_channels; ///< listened on, again after a reconnection
+  int64_t m_idle_limit_ms = 0;         ///< set again after a reconnection
 };
 
 } // namespace muster::store::postgres

@@ -71,6 +71,9 @@ public:
   virtual util::Result<void> notify(std::string_view channel) { return {}; }
   /// Listens on `channel` from now on, also after reconnecting.
   virtual util::Result<void> listen(std::string_view channel) { return {}; }
+  /// Ends the session when a transaction waits on this client longer than
+  /// `ms` (PostgreSQL's idle_in_transaction_session_timeout).
+  virtual util::Result<void> limit_idle_transactions(int64_t ms) { return {}; }
   /// A descriptor that becomes readable (edge-triggered) when a
   /// notification may have come; -1: none.
   virtual int wake_fd() const { return -1; }

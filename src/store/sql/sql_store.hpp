@@ -32,6 +32,9 @@ public:
   util::Result<void> set_durability(Durability d) override;
   util::Result<void> listen(int64_t rid) override { return m_db.listen(rid); }
   int wake_fd() const override { return m_db.connection().wake_fd(); }
+  util::Result<void> limit_idle_transactions(int64_t ms) override {
+    return m_db.connection().limit_idle_transactions(ms);
+  }
   bool changed() override { return m_db.connection().take_notifications(); }
   util::Result<CheckReport> check() override;
   const std::string& dir() const { return m_dir; }

@@ -165,7 +165,7 @@ SqlStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t 
     owner = "(aid IS NULL OR " + owner + ")";
   }
   auto found =
-      Statement::prepare(m_db, "SELECT jid, id, pgid, started_at, lock FROM jobs "
+      Statement::prepare(m_db, "SELECT jid, id, pgid, started_at, lock, host FROM jobs "
                                "WHERE rid = ?1 AND state = 'running' AND " +
                                    owner);
   if (!found) {
@@ -174,7 +174,7 @@ SqlStore::recover_in_tx(int64_t rid, const core::RunSettings& settings, int64_t 
   std::vector<std::string> locks;
   auto each = found->bind(1, rid).each([&](Statement& row) {
     orphans.push_back(Orphan{row.int64(0), row.text(1), row.optional_int64(2),
-                             row.optional_int64(3).value_or(0)});
+                             row.optional_int64(3).value_or(0), row.text(5)});
     for (auto& name : split_locks(row.text(4))) {
       locks.push_back(std::move(name));
     }
