@@ -331,6 +331,9 @@ util::Result<Agent::Step> Agent::idle_check(int64_t rid, AgentResult& result) {
 }
 
 util::Result<Agent::Step> Agent::wait_turn(int64_t rid) {
+  // The jobs this turn started are the fencing timer's too, before the
+  // heartbeat below can block on the store.
+  m_liveness.watch();
   // What the store told us of (other terminals' control requests, jobs
   // added, retried or recovered) is read at once, not at the next poll.
   m_runner.watch(m_store.wake_fd());

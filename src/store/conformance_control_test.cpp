@@ -311,16 +311,19 @@ Backend sqlite_backend() {
 // PostgreSQL: the server MUSTER_TEST_POSTGRES names (scripts/postgres.sh
 // starts one for `make test`). Each test's store is a schema of its own in
 // that database, made afresh when the test first opens it.
+std::string schema_for(const std::string& dir) {
+  return "t" + std::to_string(std::hash<std::string>{}(dir));
+}
+
 std::string postgres_url(const std::string& dir) {
   const char* base = std::getenv("MUSTER_TEST_POSTGRES");
-  const std::string schema = "t" + std::to_string(std::hash<std::string>{}(dir));
   const std::string url(base ? base : "");
   return url + (url.find('?') == std::string::npos ? "?" : "&") +
-         "options=-c%20search_path%3D" + schema;
+         "options=-c%20search_path%3D" + schema_for(dir);
 }
 
 util::Result<void> reset_schema(const std::string& dir) {
-  const std::string schema = "t" + std::to_string(std::hash<std::string>{}(dir));
+  const std::string schema = schema_for(dir);
   auto conn = postgres::Connection::open(std::getenv("MUSTER_TEST_POSTGRES"));
   if (!conn) {
     return conn.error();

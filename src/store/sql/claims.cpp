@@ -22,6 +22,17 @@ util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sq
            "SELECT " + cols +
                " FROM jobs WHERE rid = ?1 AND state = 'pending' "
                "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3"},
+          // Both in one round trip, for a run without limits: due retries
+          // first, then pending jobs, as many as ?3 in all. The sort keys
+          // follow the claim's columns.
+          {&select_due,
+           "SELECT " + cols + ", k, o FROM (SELECT " + cols +
+               ", 0 AS k, retry_at AS o FROM jobs WHERE rid = ?1 AND state = 'retrying' "
+               "AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3) AS due UNION ALL SELECT " +
+               cols + ", k, o FROM (SELECT " + cols +
+               ", 1 AS k, -priority AS o FROM jobs WHERE rid = ?1 AND state = 'pending' "
+               "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3) AS todo "
+               "ORDER BY k, o, jid LIMIT ?3"},
           {&claim,
            "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
            "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
@@ -182,18 +193,10 @@ util::Result<void> SqlStore::claim_in_tx(int64_t rid,
     } else {
       size_t next_slot = 0;
       const auto want = static_cast<int64_t>(free_slots.size());
-      if (auto r = claim_into(rid, m_claims.select_due_retries, want, free_slots, owner,
+      if (auto r = claim_into(rid, m_claims.select_due, want, free_slots, owner,
                               next_slot, now_ms, out.claims);
           !r) {
         return r;
-      }
-      const auto left = want - static_cast<int64_t>(out.claims.size());
-      if (left > 0) {
-        if (auto r = claim_into(rid, m_claims.select_pending, left, free_slots, owner,
-                                next_slot, now_ms, out.claims);
-            !r) {
-          return r;
-        }
       }
     }
   }

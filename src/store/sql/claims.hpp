@@ -12,6 +12,7 @@ namespace muster::store::sql {
 struct ClaimStatements {
   Statement select_due_retries;
   Statement select_pending;
+  Statement select_due; ///< both, for a run without limits
   Statement claim;
   Statement halt_state;
   Statement unhalt;

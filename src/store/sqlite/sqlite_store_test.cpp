@@ -123,9 +123,14 @@ TEST_F(StoreTest, PerTurnStatementsNeverScanARunsJobs) {
     // UNIQUE (rid, id)), and no sort of what was found. One scan is allowed:
     // of the partial index of waiting jobs that need several locks, in
     // claim order, which stops at the first that needs the freed name.
-    const std::string allowed = "SCAN jobs USING INDEX jobs_waiting_locks; ";
-    if (const size_t at = steps.find(allowed); at != std::string::npos) {
-      steps.erase(at, allowed.size());
+    // And the claim of a run without limits sorts what its two halves found
+    // (due retries, pending jobs), at most as many as the free slots each.
+    for (const std::string allowed : {"SCAN jobs USING INDEX jobs_waiting_locks; ",
+                                      "SCAN due; USE TEMP B-TREE FOR ORDER BY; ",
+                                      "SCAN todo; USE TEMP B-TREE FOR ORDER BY; "}) {
+      if (const size_t at = steps.find(allowed); at != std::string::npos) {
+        steps.erase(at, allowed.size());
+      }
     }
     for (const char* bad :
          {"SCAN jobs", "sqlite_autoindex_jobs_1 (rid=?)", "TEMP B-TREE"}) {
