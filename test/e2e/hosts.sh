@@ -409,17 +409,23 @@ expect_host3_stopped_in_time() {
     "host 3's jobs that wrote later than 3000 ms after the cut (job@ms after the cut)"
 }
 
+# expect_cut_and_survivors STATUS: host 3 ran 3 jobs at the cut (in
+# CUT_JOBS), and the agents of hosts 1 and 2 exited STATUS.
+expect_cut_and_survivors() {
+  local n
+  CUT_JOBS=$(cut_jobs)
+  expect_eq "$(wc -w <<<"$CUT_JOBS")" 3 "jobs host 3 ran at the cut ($CUT_JOBS)"
+  for n in 1 2; do
+    expect_eq "${AGENT_STATUS[$n]}" "$1" "exit status of host $n's agent (stderr: $(head -c 2000 "a$n.err"))"
+  done
+}
+
 test_a_host_cut_off_under_requeue() {
   TEST "a host cut off mid-run: it stops its jobs before their lease ends, the others run them again, none runs twice at once"
   hosts_up || return 0
-  local n
   cut_mid_run requeue
-  local fenced
-  fenced=$(cut_jobs)
-  expect_eq "$(wc -w <<<"$fenced")" 3 "jobs host 3 ran at the cut ($fenced)"
-  for n in 1 2; do
-    expect_eq "${AGENT_STATUS[$n]}" 0 "exit status of host $n's agent (stderr: $(head -c 2000 "a$n.err"))"
-  done
+  expect_cut_and_survivors 0
+  local fenced=$CUT_JOBS
   # Recovery: the lease (3 heartbeats) runs out, a survivor's next heartbeat
   # (1) requeues the jobs, and they run (1 s): 5 s from the cut, and 2.5 s
   # for a loaded machine.
@@ -448,17 +454,12 @@ test_a_host_cut_off_under_requeue() {
 test_a_host_cut_off_under_hold() {
   TEST "a host cut off mid-run under --on-interrupt hold: its jobs are held as interrupted, none starts twice"
   hosts_up || return 0
-  local n
   # The link comes back once the others are done: what host 3 then says
   # of its jobs changes none of them.
   cut_mid_run hold heal
-  local fenced
-  fenced=$(cut_jobs)
-  expect_eq "$(wc -w <<<"$fenced")" 3 "jobs host 3 ran at the cut ($fenced)"
   # The survivors end 1: held jobs are left.
-  for n in 1 2; do
-    expect_eq "${AGENT_STATUS[$n]}" 1 "exit status of host $n's agent (stderr: $(head -c 2000 "a$n.err"))"
-  done
+  expect_cut_and_survivors 1
+  local fenced=$CUT_JOBS
   expect_host3_stopped_in_time
   # Back in reach, host 3's agent finds it was taken for gone (or it had
   # fenced itself before): its jobs were stopped, so its exit is not 0,
