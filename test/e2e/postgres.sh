@@ -206,18 +206,30 @@ test_fencing_when_the_server_stops_answering() {
   expect_json jobs_json 'each("state", "attempts")' "interrupted:1 interrupted:1"
 }
 
+# agents_of RUN: how many agents have slots in the run.
+agents_of() {
+  json "workers_json $1" 'len({w["agent"] for w in j})' 2>/dev/null
+}
+
 test_agents_use_the_servers_clock() {
   TEST "an agent whose clock is an hour ahead shares the run without taking anyone's jobs"
   command -v faketime >/dev/null || fail "faketime is missing (scripts/install-deps.sh installs it)"
   seq 1 30 >in.txt
-  start_bg a muster run -j 2 --heartbeat 1s --name sk -i in.txt -- sh -c 'echo {} >>ledger; sleep 0.3'
+  # The jobs wait for `go`, which comes once both agents run: then they
+  # share the run whatever the time each took to start (faketime and a
+  # sanitized build are slow to).
+  start_bg a muster run -j 2 --heartbeat 1s --name sk -i in.txt -- \
+    sh -c 'while [ ! -e go ]; do sleep 0.05; done; echo {} >>ledger; sleep 0.3'
   local first=$BG_PID
-  wait_until 20 eval '(( $(succeeded_count || echo 0) >= 1 ))' || fail "the first agent did not start"
+  wait_until 20 eval '[[ $(agents_of sk) == 1 ]]' || fail "the first agent did not start"
   # libfaketime is preloaded ahead of ASan's runtime in a sanitized build;
   # ASan lets it be when told.
   ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     FAKETIME_DONT_FAKE_MONOTONIC=1 start_bg b faketime -f +3600s "$MUSTER_BIN" join sk -j 2
   local second=$BG_PID
+  wait_until 60 eval '[[ $(agents_of sk) == 2 ]]' ||
+    fail "the second agent did not join (stderr: $(cat b.err))"
+  touch go
   wait_bg "$first" 120
   expect_eq "$BG_STATUS" 0 "first agent (stderr: $(cat a.err))"
   wait_bg "$second" 60
