@@ -293,14 +293,16 @@ test_agents_hear_of_changes_at_once() {
   # when it started; a change's delay is from just before its command.
   printf '%s\n' 1 2 3 >in.txt
   start_bg a muster run -j 1 --name nt -i in.txt -- sh -c 'date +%s%3N >started-{}; sleep 30'
-  local agent=$BG_PID t0 delays=() n
+  local agent=$BG_PID t0 t1 delays=() after=() n
   wait_until 20 test -s started-1 || fail "job 1 did not start (stderr: $(cat a.err))"
   for n in 2 3; do
     sleep 0.5 # the agent is idle in its wait, between its fallback polls
     t0=$(now_ms)
     expect_exit 0 muster scale nt -j "$n"
+    t1=$(now_ms)
     wait_until 10 test -s "started-$n" || fail "scale to $n did not start job $n"
     delays+=($(($(started_at "$n") - t0)))
+    after+=($(($(started_at "$n") - t1)))
   done
   # A slot is free and nothing is pending: the added job starts at once.
   expect_exit 0 muster scale nt -j 4
@@ -308,14 +310,23 @@ test_agents_hear_of_changes_at_once() {
   echo 4 >more.txt
   t0=$(now_ms)
   expect_exit 0 muster add nt -i more.txt
+  t1=$(now_ms)
   wait_until 10 test -s started-4 || fail "the added job did not start"
   delays+=($(($(started_at 4) - t0)))
-  echo "ms from the command to the job's start: ${delays[*]}" >&2
-  for n in "${delays[@]}"; do
-    # A command takes ~50 ms to start and commit; polling alone would take
-    # up to 2000 ms, and 1000 ms on average.
-    expect_lt "$n" 700 "ms from a control command to its effect (all: ${delays[*]})"
+  after+=($(($(started_at 4) - t1)))
+  echo "ms from the command to the job's start: ${delays[*]}; from its exit: ${after[*]}" >&2
+  # Polling alone would take up to 2000 ms from the commit, and 1000 ms on
+  # average. A command takes ~50 ms to start and commit, but a sanitized one
+  # on a loaded machine can take most of a second, so there only the time
+  # from its exit (its change is committed and notified by then) counts.
+  for n in "${after[@]}"; do
+    expect_lt "$n" 700 "ms from a control command's exit to its effect (all: ${after[*]})"
   done
+  if [ "$E2E_SANITIZED" = 0 ]; then
+    for n in "${delays[@]}"; do
+      expect_lt "$n" 700 "ms from a control command to its effect (all: ${delays[*]})"
+    done
+  fi
   expect_exit 0 muster cancel nt --force
   wait_bg "$agent" 30
 }
