@@ -46,6 +46,10 @@ util::Result<AgentResult> Agent::run(int64_t rid) {
   if (auto started = start(rid); !started) {
     return started.error();
   }
+  if (m_store.keeps_output()) {
+    m_slot_logs.emplace(core::RunFiles(m_opts.store_dir, m_run.id).logs_dir(),
+                        m_opts.me.host);
+  }
   AgentResult result;
   util::Result<Step> step = Step::go_on;
   while (step && *step != Step::stop) {
@@ -489,7 +493,14 @@ util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
   if (!recovered) {
     return recovered.error();
   }
+  ship_slot_logs(rid);
   return *recovered > 0 ? recount(rid) : util::Result<void>();
+}
+
+void Agent::ship_slot_logs(int64_t rid) {
+  if (m_slot_logs && !m_liveness.fenced()) {
+    (void)m_slot_logs->ship(m_store, rid);
+  }
 }
 
 util::Result<void> Agent::recount(int64_t rid) {

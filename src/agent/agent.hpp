@@ -11,6 +11,7 @@
 #include "agent/machine_gate.hpp"
 #include "agent/rate_meter.hpp"
 #include "agent/reporter.hpp"
+#include "agent/slot_logs.hpp"
 #include "agent/slot_pool.hpp"
 #include "core/liveness.hpp"
 #include "exec/runner.hpp"
@@ -169,6 +170,10 @@ private:
   /// Tears every slot down, serving the loop (signals, exits, heartbeats)
   /// until the last teardown hook has ended.
   void tear_down_slots(int64_t rid);
+  /// Keeps the tails of this host's slot logs that grew in the store, where
+  /// it keeps output (Store::keeps_output): at heartbeats and at the end. A
+  /// failure is tried again at the next one; the files are the record.
+  void ship_slot_logs(int64_t rid);
 
   // PoolLoop: what the slot pool asks of the loop.
   void on_sidecar_died(size_t slot) override { m_attempts.stop_slot(slot); }
@@ -182,6 +187,7 @@ private:
   store::RunRecord m_run;
   int64_t m_aid = 0; ///< this agent's id in the store
   SlotPool m_pool;
+  std::optional<SlotLogShipper> m_slot_logs; ///< where the store keeps output
   Attempts m_attempts;
   bool m_store_down = false;    ///< the last store call found it out of reach
   int64_t m_store_retry_at = 0; ///< monotonic ms: when to try it again

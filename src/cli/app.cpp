@@ -338,6 +338,9 @@ std::function<int()> setup_logs(CLI::App& cmd, GlobalOptions& g) {
   cmd.add_option("--slot", o->slot,
                  "Show slot N's log (its jobs, hooks and sidecar) instead")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  cmd.add_option("--host", o->host,
+                 "With --slot: the slot of this host (a store shared by many hosts keeps "
+                 "each one's slot logs)");
   cmd.add_flag("--stdout", o->stdout_only, "Only its stdout");
   cmd.add_flag("--stderr", o->stderr_only, "Only its stderr");
   cmd.add_flag("-f,--follow", o->follow,

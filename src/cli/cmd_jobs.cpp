@@ -198,13 +198,81 @@ void show_stored(const app::JobOutput& output,
                output.job.id.c_str(), kept->host.c_str());
 }
 
+/// Shows what the store kept of a slot's log written on another host (the
+/// store keeps its last 64 KiB), with -f until the run stops; false when it
+/// kept none that matches.
+bool show_stored_slot_log(store::Store& store, const store::RunRecord& run,
+                          const LogsOptions& o) {
+  const auto read = [&] {
+    auto kept = check(store.stored_slot_logs(run.rid, o.slot));
+    std::erase_if(kept,
+                  [&](const auto& k) { return !o.host.empty() && k.host != o.host; });
+    return kept;
+  };
+  auto kept = read();
+  if (kept.empty()) {
+    return false;
+  }
+  if (kept.size() > 1) {
+    std::string hosts;
+    for (const auto& k : kept) {
+      hosts += (hosts.empty() ? "" : ", ") + k.host;
+    }
+    throw Failure{ExitCode::usage, "logs: slot " + std::to_string(o.slot) + " of run " +
+                                       run.id + " ran on " + hosts +
+                                       "; say which with --host"};
+  }
+  const auto& log = kept.front();
+  std::fprintf(
+      stderr, "muster: slot %" PRId64 " ran on %s: this is its log as the store keeps it",
+      o.slot, log.host.c_str());
+  if (log.bytes > static_cast<int64_t>(log.tail.size())) {
+    std::fprintf(stderr, " (the last %s of %s)",
+                 util::format_bytes(log.tail.size()).c_str(),
+                 util::format_bytes(static_cast<uint64_t>(log.bytes)).c_str());
+  }
+  std::fprintf(stderr, "\n");
+  util::write_all(STDOUT_FILENO, log.tail);
+  // Its agent keeps what its slots write at each heartbeat: -f prints what
+  // each new tail adds, until the run stops.
+  int64_t shown = log.bytes;
+  const std::string host = log.host;
+  while (o.follow && find_run(store, run.id).state == core::RunState::running) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (const auto& k : read()) {
+      if (k.host == host && k.bytes > shown) {
+        const auto added = static_cast<size_t>(k.bytes - shown);
+        util::write_all(STDOUT_FILENO,
+                        std::string_view(k.tail).substr(k.tail.size() -
+                                                        std::min(added, k.tail.size())));
+        shown = k.bytes;
+      }
+    }
+  }
+  return true;
+}
+
 } // namespace
 
 int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   auto store = open_store(g, store::Create::no, store::Access::read_only);
+  if (o.slot < 0 && !o.host.empty()) {
+    throw Failure{ExitCode::usage, "logs: --host goes with --slot N"};
+  }
   if (o.slot >= 0) {
-    auto log = app::slot_log(*store, g.store, o.run, o.slot);
-    if (!log && !(o.follow && log.error().kind == util::ErrorKind::not_found)) {
+    static const std::string k_here = app::this_holder().host;
+    const bool elsewhere = !o.host.empty() && o.host != k_here;
+    auto log = elsewhere ? util::Result<app::SlotLog>(util::Error{
+                               "no log of slot " + std::to_string(o.slot) + " on host " +
+                                   o.host + " in run " + find_run(*store, o.run).id,
+                               util::ErrorKind::not_found})
+                         : app::slot_log(*store, g.store, o.run, o.slot);
+    if (!log && log.error().kind == util::ErrorKind::not_found && store->keeps_output() &&
+        show_stored_slot_log(*store, find_run(*store, o.run), o)) {
+      return 0;
+    }
+    if (!log &&
+        !(o.follow && !elsewhere && log.error().kind == util::ErrorKind::not_found)) {
       throw failure(log.error());
     }
     const auto run = log ? log->run : find_run(*store, o.run);

@@ -190,6 +190,7 @@ struct LogsOptions {
   std::string run;
   std::string job;
   int64_t slot = -1; ///< --slot N: the slot's log instead of a job's output
+  std::string host;  ///< --host H: slot N of that host (slot numbers are per host)
   bool stdout_only = false;
   bool stderr_only = false;
   bool follow = false; ///< -f: go on printing while the job (or the run) runs

@@ -341,6 +341,39 @@ TEST_P(StoreConformance, AResultKeepsItsOutputTailsForLogsOnAnyHost) {
   EXPECT_FALSE(gone->has_value()) << "a deleted run's output is left";
 }
 
+TEST_P(StoreConformance, SlotLogTailsAreKeptPerHostAndSlot) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(1));
+  ASSERT_TRUE(store
+                  ->keep_slot_logs(run.rid, {{"a-host", 0, "first\n", 6, 1000},
+                                             {"b-host", 0, "b's slot 0\n", 11, 1000},
+                                             {"a-host", 1, "slot 1\n", 7, 1000}})
+                  .ok());
+  // A later tail of the same slot replaces the earlier one.
+  ASSERT_TRUE(
+      store->keep_slot_logs(run.rid, {{"a-host", 0, "...second\n", 1'000'000, 2000}})
+          .ok());
+  auto zero = store->stored_slot_logs(run.rid, 0);
+  ASSERT_TRUE(zero.ok()) << why(zero);
+  ASSERT_EQ(zero->size(), 2u);
+  EXPECT_EQ((*zero)[0].host, "a-host");
+  EXPECT_EQ((*zero)[0].tail, "...second\n");
+  EXPECT_EQ((*zero)[0].bytes, 1'000'000);
+  EXPECT_EQ((*zero)[0].at, 2000);
+  EXPECT_EQ((*zero)[1].host, "b-host");
+  auto one = store->stored_slot_logs(run.rid, 1);
+  ASSERT_TRUE(one.ok()) << why(one);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].tail, "slot 1\n");
+  auto none = store->stored_slot_logs(run.rid, 2);
+  ASSERT_TRUE(none.ok()) << why(none);
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(store->delete_run(run.rid).ok());
+  auto gone = store->stored_slot_logs(run.rid, 0);
+  ASSERT_TRUE(gone.ok()) << why(gone);
+  EXPECT_TRUE(gone->empty()) << "a deleted run's slot logs are left";
+}
+
 TEST_P(StoreConformance, ClaimsFollowPriorityThenInputOrder) {
   auto store = open();
   auto run = make_run(*store, {}, {{"", "", 0}, {"", "", 5}, {"", "", -1}, {"", "", 5}});

@@ -249,6 +249,17 @@ struct StoredOutput {
 /// The most of each stream a store keeps of a job's output.
 inline constexpr size_t k_stored_output_bytes = 64 * 1024;
 
+/// The end of one slot's log (its jobs' starts and ends, its hooks' and
+/// sidecar's output) as the store keeps it, for `muster logs --slot` on a
+/// host that does not have the file. Slot numbers are unique per host.
+struct StoredSlotLog {
+  std::string host;
+  int64_t slot = 0;
+  std::string tail;  ///< its last k_stored_output_bytes, valid UTF-8
+  int64_t bytes = 0; ///< the log's size in all
+  int64_t at = 0;    ///< when the tail was taken (epoch ms)
+};
+
 /// What one commit did: the claims, and what it learned about the run.
 struct CommitResult {
   std::vector<Claim> claims;
@@ -523,6 +534,12 @@ public:
   virtual bool keeps_output() const { return false; }
   /// The output kept of job `jid`'s last finished attempt; none if none.
   virtual util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) = 0;
+  /// Replaces the tails kept of these slots' logs (one transaction).
+  virtual util::Result<void> keep_slot_logs(int64_t rid,
+                                            const std::vector<StoredSlotLog>& logs) = 0;
+  /// The tails kept of slot `slot`'s log, one per host that ran it, by host.
+  virtual util::Result<std::vector<StoredSlotLog>> stored_slot_logs(int64_t rid,
+                                                                    int64_t slot) = 0;
   /// Appends jobs to a run after its last one and records event(added), in
   /// one transaction; a duplicate id or an error from `next` rolls
   /// everything back. Returns how many were added.

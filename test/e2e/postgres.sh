@@ -97,7 +97,7 @@ test_newer_schema_is_refused() {
   store_sql "UPDATE muster_schema SET version = 99" >/dev/null
   expect_exit 2 muster run -q --name second -- true ::: b
   expect_contains "$STDERR" "has schema version 99, which a newer muster wrote"
-  expect_contains "$STDERR" "this muster knows versions up to 2"
+  expect_contains "$STDERR" "this muster knows versions up to 3"
   expect_exit 2 muster list
   expect_exit 2 muster join first
   expect_eq "$(store_sql "SELECT count(*) FROM runs")" 1 "runs"
@@ -357,4 +357,39 @@ test_logs_from_another_host() {
   expect_exit 0 env MUSTER_FILES="$T/far" unshare --uts sh -c 'hostname far-host; exec "$0" "$@"' \
     "$MUSTER_BIN" logs lg 2
   expect_eq "$(head -1 <<<"$STDOUT")" "1" "first line of the whole output, on its own host"
+}
+
+test_slot_logs_from_another_host() {
+  TEST "muster logs --slot shows a slot's log from the store when the slot was on another host"
+  command -v unshare >/dev/null && unshare --uts true 2>/dev/null ||
+    { echo "  (skipped: unshare --uts needs root)" >&2; return 0; }
+  # Slot 0 of host far-host has a setup hook that prints, and logs its jobs.
+  cat >muster.toml <<'TOML'
+[slots]
+setup = "echo set up slot {slot} on $(hostname)"
+TOML
+  mkdir -p far
+  expect_exit 0 env MUSTER_FILES="$T/far" unshare --uts sh -c 'hostname far-host; exec "$0" "$@"' \
+    "$MUSTER_BIN" run -j 1 --name sl --config muster.toml -- true ::: a b
+  expect_exit 0 muster logs sl --slot 0
+  expect_contains "$STDOUT" "set up slot 0 on far-host"
+  expect_contains "$STDOUT" "job 2"
+  expect_contains "$STDERR" "slot 0 ran on far-host"
+  expect_exit 0 muster logs sl --slot 0 --host far-host
+  expect_contains "$STDOUT" "set up slot 0 on far-host"
+  expect_exit 2 muster logs sl --slot 0 --host other-host
+  expect_contains "$STDERR" "no log of slot 0 on host other-host"
+  expect_exit 2 muster logs sl --slot 1
+  expect_exit 2 muster logs sl 1 --host far-host
+  expect_contains "$STDERR" "--host goes with --slot"
+  # Slot 0 of a second host: which one is meant must be said.
+  echo c >more.txt
+  expect_exit 0 env MUSTER_FILES="$T/far2" unshare --uts sh -c 'hostname near-host; exec "$0" "$@"' \
+    "$MUSTER_BIN" add sl -i more.txt
+  expect_exit 0 env MUSTER_FILES="$T/far2" unshare --uts sh -c 'hostname near-host; exec "$0" "$@"' \
+    "$MUSTER_BIN" resume sl
+  expect_exit 2 muster logs sl --slot 0
+  expect_contains "$STDERR" "ran on far-host, near-host; say which with --host"
+  expect_exit 0 muster logs sl --slot 0 --host near-host
+  expect_contains "$STDOUT" "set up slot 0 on near-host"
 }

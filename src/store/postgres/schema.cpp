@@ -151,6 +151,18 @@ CREATE TABLE job_outputs (
 );
 CREATE INDEX job_outputs_run ON job_outputs(rid);
 )sql",
+      // 2 → 3: the tails of the slots' logs, for `muster logs --slot`.
+      R"sql(
+CREATE TABLE slot_logs (
+  rid   BIGINT NOT NULL,
+  host  TEXT NOT NULL,
+  slot  BIGINT NOT NULL,
+  tail  TEXT NOT NULL,
+  bytes BIGINT NOT NULL,
+  at    BIGINT NOT NULL,
+  PRIMARY KEY (rid, host, slot)
+);
+)sql",
   };
   return k_migrations;
 }

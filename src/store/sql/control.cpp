@@ -106,6 +106,48 @@ util::Result<std::optional<StoredOutput>> SqlStore::stored_output(int64_t jid) {
   return out;
 }
 
+util::Result<void> SqlStore::keep_slot_logs(int64_t rid,
+                                            const std::vector<StoredSlotLog>& logs) {
+  if (logs.empty()) {
+    return {};
+  }
+  const Doing doing(m_db, "keep the slot logs");
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  for (const auto& log : logs) {
+    if (auto r =
+            run_sql(m_db,
+                    "INSERT INTO slot_logs (rid, host, slot, tail, bytes, at) VALUES "
+                    "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (rid, host, slot) DO UPDATE "
+                    "SET tail = excluded.tail, bytes = excluded.bytes, at = excluded.at",
+                    rid, log.host, log.slot, log.tail, log.bytes, log.at);
+        !r) {
+      return r;
+    }
+  }
+  return tx->commit();
+}
+
+util::Result<std::vector<StoredSlotLog>> SqlStore::stored_slot_logs(int64_t rid,
+                                                                    int64_t slot) {
+  const Doing doing(m_db, "read a slot's log");
+  auto st = Statement::prepare(m_db, "SELECT host, slot, tail, bytes, at FROM slot_logs "
+                                     "WHERE rid = ?1 AND slot = ?2 ORDER BY host");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<StoredSlotLog> out;
+  auto r = st->bind(1, rid).bind(2, slot).each([&](Statement& row) {
+    out.push_back({row.text(0), row.int64(1), row.text(2), row.int64(3), row.int64(4)});
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
 util::Result<std::vector<Event>> SqlStore::events(int64_t rid) {
   const Doing doing(m_db, "read the events");
   auto st = Statement::prepare(

@@ -218,7 +218,7 @@ util::Result<void> SqlStore::delete_run(int64_t rid) {
   if (!tx) {
     return tx.error();
   }
-  for (const char* table : {"job_outputs", "jobs", "events", "agents", "key_counts",
+  for (const char* table : {"job_outputs", "slot_logs", "jobs", "events", "agents", "key_counts",
                             "locks", "slot_leases", "runs"}) {
     if (auto r =
             run_sql(m_db, std::string("DELETE FROM ") + table + " WHERE rid = ?1", rid);

@@ -94,6 +94,10 @@ public:
   util::Result<void> add_event(int64_t rid, const Event& event) override;
   bool keeps_output() const override { return m_db.dialect() == Dialect::postgres; }
   util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) override;
+  util::Result<void> keep_slot_logs(int64_t rid,
+                                    const std::vector<StoredSlotLog>& logs) override;
+  util::Result<std::vector<StoredSlotLog>> stored_slot_logs(int64_t rid,
+                                                            int64_t slot) override;
   util::Result<std::vector<Event>> events(int64_t rid) override;
   util::Result<int64_t> add_jobs(int64_t rid,
                                  const std::function<util::Result<bool>(NewJob&)>& next,

@@ -201,6 +201,19 @@ CREATE TABLE job_outputs (
 );
 CREATE INDEX job_outputs_run ON job_outputs(rid);
 )sql",
+      // 12 → 13: the tails of the slots' logs, for `muster logs --slot` on
+      // stores shared by many hosts.
+      R"sql(
+CREATE TABLE slot_logs (
+  rid   INTEGER NOT NULL,
+  host  TEXT NOT NULL,
+  slot  INTEGER NOT NULL,
+  tail  TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  at    INTEGER NOT NULL,
+  PRIMARY KEY (rid, host, slot)
+);
+)sql",
   };
   return k_migrations;
 }

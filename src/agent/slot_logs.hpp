@@ -1,0 +1,36 @@
+#pragma once
+// The slots' logs of one host, kept in a store shared by many hosts
+// (Store::keeps_output), so that `muster logs RUN --slot N` works from any
+// of them. The files stay where they are; the store gets their tails.
+
+#include "store/store.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace muster::agent {
+
+class SlotLogShipper {
+public:
+  /// The logs under `logs_dir` (a run's logs/), written on `host`.
+  SlotLogShipper(std::string logs_dir, std::string host);
+
+  /// The tails of the logs that grew since the last call that shipped
+  /// (every slot-N.log under the directory, also of slots since retired).
+  std::vector<store::StoredSlotLog> changed() const;
+  /// Records that `logs` (from changed()) are in the store.
+  void shipped(const std::vector<store::StoredSlotLog>& logs);
+
+  /// changed(), kept in `store`; on failure nothing counts as shipped, and
+  /// the next call tries again.
+  util::Result<void> ship(store::Store& store, int64_t rid);
+
+private:
+  std::string m_dir;
+  std::string m_host;
+  std::map<int64_t, int64_t> m_shipped; ///< slot -> the size that is in the store
+};
+
+} // namespace muster::agent
