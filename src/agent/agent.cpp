@@ -493,13 +493,13 @@ util::Result<void> Agent::heartbeat(int64_t rid, int64_t mono) {
   if (!recovered) {
     return recovered.error();
   }
-  ship_slot_logs(rid);
+  ship_slot_logs(rid, false);
   return *recovered > 0 ? recount(rid) : util::Result<void>();
 }
 
-void Agent::ship_slot_logs(int64_t rid) {
+void Agent::ship_slot_logs(int64_t rid, bool last) {
   if (m_slot_logs && !m_liveness.fenced()) {
-    (void)m_slot_logs->ship(m_store, rid);
+    (void)m_slot_logs->ship(m_store, rid, util::monotonic_ms(), last);
   }
 }
 

@@ -171,9 +171,10 @@ private:
   /// until the last teardown hook has ended.
   void tear_down_slots(int64_t rid);
   /// Keeps the tails of this host's slot logs that grew in the store, where
-  /// it keeps output (Store::keeps_output): at heartbeats and at the end. A
-  /// failure is tried again at the next one; the files are the record.
-  void ship_slot_logs(int64_t rid);
+  /// it keeps output (Store::keeps_output): every 10 s at a heartbeat, and
+  /// at the end (`last`). A failure is tried again at the next one; the
+  /// files are the record.
+  void ship_slot_logs(int64_t rid, bool last);
 
   // PoolLoop: what the slot pool asks of the loop.
   void on_sidecar_died(size_t slot) override { m_attempts.stop_slot(slot); }

@@ -14,12 +14,12 @@ namespace muster::agent {
 util::Result<AgentResult> Agent::finish(int64_t rid, AgentResult result) {
   if (auto r = m_store.commit(rid, m_attempts.updates(), {}, util::now_ms(), m_aid); !r) {
     tear_down_slots(rid);
-    ship_slot_logs(rid);
+    ship_slot_logs(rid, true);
     return r.error();
   }
   m_attempts.updates().clear();
   tear_down_slots(rid);
-  ship_slot_logs(rid);
+  ship_slot_logs(rid, true);
   const int64_t left_in_store = left_to_do() + m_counts[core::JobState::running] +
                                 m_counts[core::JobState::interrupted];
   if (left_in_store > 0) {
@@ -104,7 +104,7 @@ util::Result<AgentResult> Agent::fail(int64_t rid, const util::Error& error) {
   }
   m_attempts.updates().clear();
   tear_down_slots(rid);
-  ship_slot_logs(rid);
+  ship_slot_logs(rid, true);
   // A run none of whose slots could be set up "could not run at all".
   leave(rid, m_could_not_run ? core::RunState::failed : core::RunState::paused);
   return error;

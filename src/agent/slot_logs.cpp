@@ -66,7 +66,12 @@ void SlotLogShipper::shipped(const std::vector<store::StoredSlotLog>& logs) {
   }
 }
 
-util::Result<void> SlotLogShipper::ship(store::Store& store, int64_t rid) {
+util::Result<void> SlotLogShipper::ship(store::Store& store, int64_t rid, int64_t mono,
+                                        bool now) {
+  if (!now && mono < m_next_mono) {
+    return {};
+  }
+  m_next_mono = mono + k_every_ms;
   auto logs = changed();
   if (logs.empty()) {
     return {};

@@ -88,7 +88,6 @@ public:
   }
   /// MUSTER_PORT_X=…, MUSTER_SLOT_DIR=… for the slot's processes.
   const std::vector<std::string>& env(size_t slot) const { return m_slots[slot].env; }
-  /// Job lines in the slot logs cost a write each: only where slots own things.
   /// Appends a timestamped line to the slot's log, logs/slot-N.log.
   void log(size_t slot, const std::string& line);
   /// Starts `script` under sh for the slot, its output in the slot's log, and
