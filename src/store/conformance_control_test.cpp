@@ -39,6 +39,38 @@ TEST_P(StoreConformance, ControlRequestIsSetKeptAndCleared) {
   EXPECT_EQ(store->control(run.rid)->target_slots, 4);
 }
 
+TEST_P(StoreConformance, AListeningStoreHearsItsOwnRunsAndNotAnotherStores) {
+  auto store = open();
+  auto run = held_run(*store, 1);
+  ASSERT_TRUE(store->listen(run.rid).ok());
+  if (store->wake_fd() < 0) {
+    EXPECT_FALSE(store->changed()); // a store without notifications polls
+    return;
+  }
+  // Another store in the same database (a schema of its own), whose run has
+  // the same number: its events are none of this store's business.
+  auto other_dir = m_dir + "/other";
+  auto other = GetParam().open(other_dir);
+  ASSERT_TRUE(other.ok()) << why(other);
+  auto other_run = make_run(**other, {}, std::vector<Spec>(1));
+  ASSERT_EQ(other_run.rid, run.rid);
+  const Event event{util::now_ms(), "h", "u", 1, "pause", "from a test"};
+  ASSERT_TRUE((*other)->add_event(other_run.rid, event).ok());
+  const auto heard = [&] {
+    for (int i = 0; i < 40; ++i) { // up to 2 s
+      if (store->changed()) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  EXPECT_FALSE(heard()) << "an event of another store's run woke this one";
+  auto same = open();
+  ASSERT_TRUE(same->add_event(run.rid, event).ok());
+  EXPECT_TRUE(heard()) << "an event of this store's run did not wake it";
+}
+
 TEST_P(StoreConformance, ControlActionsAreRecordedAsEvents) {
   auto store = open();
   auto run = held_run(*store, 1);

@@ -495,19 +495,52 @@ util::Result<CheckReport> Connection::check() {
   return report;
 }
 
+util::Result<std::string> Connection::scoped(std::string_view channel) {
+  if (m_scope.empty()) {
+    // The schema the store's tables are in (the first of search_path that
+    // exists); it does not change for the connection's life.
+    PGresult* res = PQexec(m_conn, "SELECT coalesce(current_schema(), '')");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+      if (auto r = finish(res, false); !r) {
+        return r.error();
+      }
+      return util::Error{"cannot read the store's schema", util::ErrorKind::internal};
+    }
+    uint64_t hash = 14695981039346656037ULL; // FNV-1a
+    for (const char* c = PQgetvalue(res, 0, 0); *c != '\0'; ++c) {
+      hash = (hash ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+    }
+    PQclear(res);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    m_scope = std::string("muster_") + hex + "_";
+  }
+  constexpr std::string_view k_prefix = "muster_";
+  return m_scope +
+         std::string(channel.substr(channel.starts_with(k_prefix) ? k_prefix.size() : 0));
+}
+
 // Channels are names muster makes (Db::channel): letters, digits and _.
 util::Result<void> Connection::notify(std::string_view channel) {
+  auto name = scoped(channel);
+  if (!name) {
+    return name.error();
+  }
   const int64_t changes = m_changes;
-  auto r = exec("NOTIFY " + std::string(channel));
+  auto r = exec("NOTIFY " + *name);
   m_changes = changes;
   return r;
 }
 
 util::Result<void> Connection::listen(std::string_view channel) {
-  if (std::find(m_channels.begin(), m_channels.end(), channel) == m_channels.end()) {
-    m_channels.emplace_back(channel);
+  auto name = scoped(channel);
+  if (!name) {
+    return name.error();
   }
-  return exec("LISTEN " + std::string(channel));
+  if (std::find(m_channels.begin(), m_channels.end(), *name) == m_channels.end()) {
+    m_channels.push_back(*name);
+  }
+  return exec("LISTEN " + *name);
 }
 
 util::Result<void> Connection::limit_idle_transactions(int64_t ms) {

@@ -75,6 +75,10 @@ private:
   /// Sets util::now_ms() to follow the server's clock.
   util::Result<void> follow_server_clock();
   util::Error connection_error(std::string_view why) const;
+  /// `channel` (muster_…) in this store's schema: muster_<hash of the
+  /// schema>_…, as NOTIFY's channels are per database, and stores in two
+  /// schemas of one database must not wake each other's agents.
+  util::Result<std::string> scoped(std::string_view channel);
   pg_conn* m_conn = nullptr;
   std::string m_url;
   std::string m_where;
@@ -83,9 +87,11 @@ private:
   uint64_t m_epoch = 0;
   uint64_t m_statements = 0;
   bool m_in_tx = false;
-  std::string m_forgotten;             ///< DEALLOCATEs to send with the next BEGIN
-  std::vector<std::string> m_channels; ///< listened on, again after a reconnection
-  int64_t m_idle_limit_ms = 0;         ///< set again after a reconnection
+  std::string m_forgotten; ///< DEALLOCATEs to send with the next BEGIN
+  std::vector<std::string>
+      m_channels;              ///< listened on (scoped), again after a reconnection
+  std::string m_scope;         ///< "muster_<hash>_" once known (scoped())
+  int64_t m_idle_limit_ms = 0; ///< set again after a reconnection
 };
 
 } // namespace muster::store::postgres
