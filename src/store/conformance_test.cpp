@@ -341,6 +341,34 @@ TEST_P(StoreConformance, AResultKeepsItsOutputTailsForLogsOnAnyHost) {
   EXPECT_FALSE(gone->has_value()) << "a deleted run's output is left";
 }
 
+TEST_P(StoreConformance, OutputTailsAreReadAndWrittenForAWholeRun) {
+  auto store = open();
+  auto run = make_run(*store, {}, std::vector<Spec>(3));
+  const StoredOutput first{"h1", "out 1\n", "", 6, 0, 1000};
+  const StoredOutput third{"h2", "out 3\n", "err 3\n", 6, 6, 3000};
+  ASSERT_TRUE(
+      store->keep_outputs(run.rid, {{"j3", third}, {"j1", first}, {"no-such-job", first}})
+          .ok());
+  auto all = store->stored_outputs(run.rid);
+  ASSERT_TRUE(all.ok()) << why(all);
+  ASSERT_EQ(all->size(), 2u) << "an unknown id was kept, or a known one was not";
+  EXPECT_EQ((*all)[0].first, "j1");
+  EXPECT_EQ((*all)[0].second.stdout_tail, "out 1\n");
+  EXPECT_EQ((*all)[1].first, "j3");
+  EXPECT_EQ((*all)[1].second.host, "h2");
+  EXPECT_EQ((*all)[1].second.stderr_tail, "err 3\n");
+  EXPECT_EQ((*all)[1].second.at, 3000);
+  auto one = store->stored_output(job(*store, run.rid, "j3").jid);
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->stdout_tail, "out 3\n");
+  // Kept again, it replaces what was kept.
+  ASSERT_TRUE(store->keep_outputs(run.rid, {{"j1", third}}).ok());
+  auto again = store->stored_outputs(run.rid);
+  ASSERT_TRUE(again.ok()) << why(again);
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ((*again)[0].second.stdout_tail, "out 3\n");
+}
+
 TEST_P(StoreConformance, SlotLogTailsAreKeptPerHostAndSlot) {
   auto store = open();
   auto run = make_run(*store, {}, std::vector<Spec>(1));
@@ -368,6 +396,10 @@ TEST_P(StoreConformance, SlotLogTailsAreKeptPerHostAndSlot) {
   auto none = store->stored_slot_logs(run.rid, 2);
   ASSERT_TRUE(none.ok()) << why(none);
   EXPECT_TRUE(none->empty());
+  auto every = store->stored_slot_logs(run.rid, -1);
+  ASSERT_TRUE(every.ok()) << why(every);
+  ASSERT_EQ(every->size(), 3u);
+  EXPECT_EQ((*every)[2].slot, 1) << "slot -1 reads every slot, by slot then host";
   ASSERT_TRUE(store->delete_run(run.rid).ok());
   auto gone = store->stored_slot_logs(run.rid, 0);
   ASSERT_TRUE(gone.ok()) << why(gone);

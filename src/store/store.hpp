@@ -534,10 +534,20 @@ public:
   virtual bool keeps_output() const { return false; }
   /// The output kept of job `jid`'s last finished attempt; none if none.
   virtual util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) = 0;
+  /// The output kept of every job of the run that has some, by job id
+  /// (`muster copy`).
+  virtual util::Result<std::vector<std::pair<std::string, StoredOutput>>>
+  stored_outputs(int64_t rid) = 0;
+  /// Keeps these outputs for the run's jobs of those ids (one transaction),
+  /// in place of what was kept; an id the run does not have is skipped.
+  virtual util::Result<void>
+  keep_outputs(int64_t rid,
+               const std::vector<std::pair<std::string, StoredOutput>>& outputs) = 0;
   /// Replaces the tails kept of these slots' logs (one transaction).
   virtual util::Result<void> keep_slot_logs(int64_t rid,
                                             const std::vector<StoredSlotLog>& logs) = 0;
-  /// The tails kept of slot `slot`'s log, one per host that ran it, by host.
+  /// The tails kept of slot `slot`'s log, one per host that ran it, by host;
+  /// with slot -1, of every slot, by slot then host.
   virtual util::Result<std::vector<StoredSlotLog>> stored_slot_logs(int64_t rid,
                                                                     int64_t slot) = 0;
   /// Appends jobs to a run after its last one and records event(added), in

@@ -270,6 +270,31 @@ test_copy_a_run_from_sqlite_to_postgres() {
   expect_contains "$STDERR" "already; nothing was copied"
 }
 
+test_copy_carries_output_tails() {
+  TEST "muster copy from SQLite gives PostgreSQL the output's tails, so logs works on another host"
+  command -v unshare >/dev/null && unshare --uts true 2>/dev/null ||
+    { echo "  (skipped: unshare --uts needs root)" >&2; return 0; }
+  local pg=$MUSTER_STORE lite=$T/lite
+  unset MUSTER_STORE
+  cat >muster.toml <<'TOML'
+[slots]
+setup = "echo set up slot {slot}"
+TOML
+  expect_exit 0 muster --store "$lite" run -q -j 1 --name out --config muster.toml -- \
+    sh -c 'echo said {}; echo warned {} >&2' ::: a b
+  expect_exit 0 muster --store "$lite" copy out --to "$pg"
+  export MUSTER_STORE=$pg
+  # Another host, with none of this host's files.
+  local far=(env MUSTER_FILES="$T/elsewhere" unshare --uts sh -c 'hostname far-host; exec "$0" "$@"' "$MUSTER_BIN")
+  expect_exit 0 "${far[@]}" logs out 2
+  expect_eq "$STDOUT" "said b" "job 2's stdout, on another host"
+  expect_contains "$STDERR" "warned b"
+  expect_contains "$STDERR" "as the store keeps it"
+  expect_exit 0 "${far[@]}" logs out --slot 0
+  expect_contains "$STDOUT" "set up slot 0"
+  expect_contains "$STDOUT" "job 2 attempt 1 succeeded"
+}
+
 test_copy_refuses_a_live_run() {
   TEST "muster copy refuses a run that a live agent runs (exit 3), and copies nothing"
   local pg=$MUSTER_STORE m

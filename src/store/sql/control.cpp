@@ -106,6 +106,58 @@ util::Result<std::optional<StoredOutput>> SqlStore::stored_output(int64_t jid) {
   return out;
 }
 
+util::Result<std::vector<std::pair<std::string, StoredOutput>>>
+SqlStore::stored_outputs(int64_t rid) {
+  const Doing doing(m_db, "read the jobs' output");
+  auto st = Statement::prepare(
+      m_db,
+      "SELECT j.id, o.host, o.stdout, o.stderr, o.stdout_bytes, o.stderr_bytes, o.at "
+      "FROM job_outputs o JOIN jobs j ON j.jid = o.jid WHERE o.rid = ?1 ORDER BY j.seq");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<std::pair<std::string, StoredOutput>> out;
+  auto r = st->bind(1, rid).each([&](Statement& row) {
+    out.emplace_back(row.text(0), StoredOutput{row.text(1), row.text(2), row.text(3),
+                                               row.int64(4), row.int64(5), row.int64(6)});
+  });
+  if (!r) {
+    return r.error();
+  }
+  return out;
+}
+
+util::Result<void>
+SqlStore::keep_outputs(int64_t rid,
+                       const std::vector<std::pair<std::string, StoredOutput>>& outputs) {
+  if (outputs.empty()) {
+    return {};
+  }
+  const Doing doing(m_db, "keep the jobs' output");
+  auto tx = Transaction::begin(m_db);
+  if (!tx) {
+    return tx.error();
+  }
+  for (const auto& [id, o] : outputs) {
+    if (auto r = run_sql(
+            m_db,
+            "INSERT INTO job_outputs (jid, rid, host, stdout, stderr, stdout_bytes, "
+            "stderr_bytes, at) SELECT jid, rid, ?3, ?4, ?5, ?6, ?7, ?8 FROM jobs WHERE "
+            "rid = "
+            "?1 AND id = ?2 ON CONFLICT (jid) DO UPDATE SET host = excluded.host, stdout "
+            "= "
+            "excluded.stdout, stderr = excluded.stderr, stdout_bytes = "
+            "excluded.stdout_bytes, stderr_bytes = excluded.stderr_bytes, at = "
+            "excluded.at",
+            rid, id, o.host, o.stdout_tail, o.stderr_tail, o.stdout_bytes, o.stderr_bytes,
+            o.at);
+        !r) {
+      return r;
+    }
+  }
+  return tx->commit();
+}
+
 util::Result<void> SqlStore::keep_slot_logs(int64_t rid,
                                             const std::vector<StoredSlotLog>& logs) {
   if (logs.empty()) {
@@ -134,7 +186,8 @@ util::Result<std::vector<StoredSlotLog>> SqlStore::stored_slot_logs(int64_t rid,
                                                                     int64_t slot) {
   const Doing doing(m_db, "read a slot's log");
   auto st = Statement::prepare(m_db, "SELECT host, slot, tail, bytes, at FROM slot_logs "
-                                     "WHERE rid = ?1 AND slot = ?2 ORDER BY host");
+                                     "WHERE rid = ?1 AND (slot = ?2 OR ?2 < 0) ORDER BY "
+                                     "slot, host");
   if (!st) {
     return st.error();
   }

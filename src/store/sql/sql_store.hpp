@@ -94,6 +94,11 @@ public:
   util::Result<void> add_event(int64_t rid, const Event& event) override;
   bool keeps_output() const override { return m_db.dialect() == Dialect::postgres; }
   util::Result<std::optional<StoredOutput>> stored_output(int64_t jid) override;
+  util::Result<std::vector<std::pair<std::string, StoredOutput>>>
+  stored_outputs(int64_t rid) override;
+  util::Result<void>
+  keep_outputs(int64_t rid,
+               const std::vector<std::pair<std::string, StoredOutput>>& outputs) override;
   util::Result<void> keep_slot_logs(int64_t rid,
                                     const std::vector<StoredSlotLog>& logs) override;
   util::Result<std::vector<StoredSlotLog>> stored_slot_logs(int64_t rid,
