@@ -60,11 +60,13 @@ TEST_P(StoreConformance, DuplicateJobIdRollsTheWholeRunBack) {
 }
 
 TEST_P(StoreConformance, ManyRowsAreInsertedInOrderAndADuplicateAmongThemIsNamed) {
-  // Rows go in by batches: every row of a full batch and of the rest keeps
-  // its order, and a duplicate inside a batch is the row named.
+  // Rows go in by batches (PostgreSQL: COPYs of 4096): every row of a full
+  // batch and of the rest keeps its order and its bytes, and a duplicate in
+  // any batch is the row named, with nothing of the run left.
   auto store = open();
-  constexpr int k_rows = 1000;
-  for (const int dup : {-1, 300, 999}) {
+  constexpr int k_rows = 10'000;
+  const std::string odd = "tab\there back\\slash\nnew line\r\\N end";
+  for (const int dup : {-1, 300, 5000, 9999}) {
     RunRecord run;
     run.settings.command = {"true"};
     int i = 0;
@@ -75,6 +77,8 @@ TEST_P(StoreConformance, ManyRowsAreInsertedInOrderAndADuplicateAmongThemIsNamed
       job.id = i == dup ? "j7" : "j" + std::to_string(i);
       job.fields = "[\"" + std::to_string(i) + "\"]";
       job.where = "in.csv:" + std::to_string(i + 2);
+      job.raw = i % 3 == 0 ? odd : "";
+      job.key = i % 5 == 0 ? "k\t" + std::to_string(i % 2) : "";
       ++i;
       return true;
     });
@@ -86,6 +90,10 @@ TEST_P(StoreConformance, ManyRowsAreInsertedInOrderAndADuplicateAmongThemIsNamed
       for (int j = 0; j < k_rows; ++j) {
         ASSERT_EQ((*jobs)[static_cast<size_t>(j)].id, "j" + std::to_string(j));
         ASSERT_EQ((*jobs)[static_cast<size_t>(j)].seq, j + 1);
+        ASSERT_EQ((*jobs)[static_cast<size_t>(j)].raw, j % 3 == 0 ? odd : "") << j;
+        ASSERT_EQ((*jobs)[static_cast<size_t>(j)].key,
+                  j % 5 == 0 ? "k\t" + std::to_string(j % 2) : "")
+            << j;
       }
       continue;
     }

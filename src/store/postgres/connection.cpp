@@ -491,6 +491,23 @@ util::Result<CheckReport> Connection::check() {
     report.problems.push_back(r.error().message);
     report.advice = "check the server's own logs; PostgreSQL checks its pages itself "
                     "(data checksums, amcheck)";
+    return report;
+  }
+  // What a foreign key would refuse (the schema has none, for speed).
+  PGresult* res = PQexec(m_conn, "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 "
+                                 "FROM runs r WHERE r.rid = j.rid)");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    auto failed = finish(res, false);
+    report.problems.push_back(failed ? "cannot count the jobs of no run"
+                                     : failed.error().message);
+    return report;
+  }
+  const int64_t orphans = std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10);
+  PQclear(res);
+  if (orphans > 0) {
+    report.problems.push_back(std::to_string(orphans) + " job(s) belong to no run");
+    report.advice =
+        "delete them (DELETE FROM jobs WHERE rid NOT IN (SELECT rid FROM runs))";
   }
   return report;
 }
@@ -566,6 +583,30 @@ bool Connection::take_notifications() {
     PQfreemem(n);
   }
   return news;
+}
+
+util::Result<void> Connection::copy_in(std::string_view copy, std::string_view data) {
+  if (auto r = ensure_connected(); !r) {
+    return r.error();
+  }
+  PGresult* res = PQexec(m_conn, std::string(copy).c_str());
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    return finish(res, false);
+  }
+  PQclear(res);
+  // A blocking connection: PQputCopyData queues or sends it all, or fails.
+  const bool sent =
+      PQputCopyData(m_conn, data.data(), static_cast<int>(data.size())) == 1;
+  if (PQputCopyEnd(m_conn, sent ? nullptr : "muster: the rows could not be sent") != 1) {
+    return connection_error(PQerrorMessage(m_conn));
+  }
+  // The COPY's outcome (a unique violation says which constraint), then
+  // the end of the command.
+  auto out = finish(PQgetResult(m_conn), false);
+  while (PGresult* rest = PQgetResult(m_conn)) {
+    PQclear(rest);
+  }
+  return out;
 }
 
 util::Result<void> Connection::set_durability(Durability d) {

@@ -47,6 +47,8 @@ public:
   std::string unique_violation() const override { return m_unique; }
   util::Result<CheckReport> check() override;
   util::Result<void> set_durability(Durability d) override;
+  bool can_copy() const override { return true; }
+  util::Result<void> copy_in(std::string_view copy, std::string_view data) override;
   util::Result<void> notify(std::string_view channel) override;
   util::Result<void> listen(std::string_view channel) override;
   int wake_fd() const override;

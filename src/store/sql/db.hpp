@@ -80,6 +80,13 @@ public:
   /// Whether another connection's notification came since the last call.
   /// Never blocks.
   virtual bool take_notifications() { return false; }
+  /// Bulk loading, where the engine has it (PostgreSQL's COPY FROM STDIN,
+  /// text format: tab-separated columns, a line per row, \N for NULL).
+  virtual bool can_copy() const { return false; }
+  /// Runs `copy` ("COPY t (a, b) FROM STDIN") with `data` as its rows.
+  virtual util::Result<void> copy_in(std::string_view copy, std::string_view data) {
+    return util::Error{"this store cannot COPY", util::ErrorKind::internal};
+  }
 
   /// What the store is doing, in its callers' words ("claim jobs"), for
   /// errors: they say it instead of the SQL that failed. See Doing.
@@ -107,6 +114,10 @@ public:
   util::Result<void> notify(int64_t rid) { return m_conn->notify(channel(rid)); }
   util::Result<void> listen(int64_t rid) { return m_conn->listen(channel(rid)); }
   static std::string channel(int64_t rid) { return "muster_run_" + std::to_string(rid); }
+  bool can_copy() const { return m_conn->can_copy(); }
+  util::Result<void> copy_in(std::string_view copy, std::string_view data) {
+    return m_conn->copy_in(copy, data);
+  }
 
   // Where the dialects differ, the SQL asks for the words.
   /// The integer at `key` ("max_attempts") of the JSON text in `expr`.

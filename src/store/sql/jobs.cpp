@@ -13,6 +13,9 @@ namespace {
 // Rows per INSERT: one round trip to a server for this many jobs. Each row
 // has 7 parameters (SQLite takes 32766, PostgreSQL 65535).
 constexpr int k_insert_batch = 256;
+// Rows per COPY, where the engine has it: each is a savepoint and a round
+// trip, and the rows it holds are in memory.
+constexpr size_t k_copy_chunk = 4096;
 
 // INSERT of `rows` jobs of one run; ?1 is the run and ?2 max_attempts. A
 // row whose id is taken is not inserted, and its seq is not returned.
@@ -30,61 +33,166 @@ std::string insert_jobs_sql(int rows) {
 
 } // namespace
 
-util::Result<int64_t>
-SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
-                      const std::function<util::Result<bool>(NewJob&)>& next) {
-  auto batch = Statement::prepare(m_db, insert_jobs_sql(k_insert_batch));
-  if (!batch) {
-    return batch.error();
-  }
-  std::optional<Statement> single; // for the last rows, fewer than a batch
-  struct Pending {
-    std::string id;
-    std::string where;
-  };
-  std::vector<Pending> rows; // the batch's, by seq - its first seq
+util::Result<void> SqlStore::insert_rows(int64_t rid, int64_t first_seq,
+                                         int64_t max_attempts, std::vector<NewJob>& jobs,
+                                         Inserts& inserts) {
+  std::optional<Statement>& batch = inserts.batch;
+  std::optional<Statement>& single = inserts.single;
   int64_t seq = first_seq;
-  // Inserts the rows bound to `st`; one that was not inserted had a taken id.
-  auto flush = [&](Statement& st) -> util::Result<void> {
-    const int64_t first = seq - static_cast<int64_t>(rows.size()) + 1;
-    std::vector<bool> inserted(rows.size(), false);
-    if (auto r = st.each([&](Statement& row) {
-          const int64_t at = row.int64(0) - first;
-          if (at >= 0 && at < static_cast<int64_t>(rows.size())) {
+  size_t done = 0;
+  while (done < jobs.size()) {
+    const size_t n = jobs.size() - done >= static_cast<size_t>(k_insert_batch)
+                         ? static_cast<size_t>(k_insert_batch)
+                         : 1;
+    std::optional<Statement>& st = n == 1 ? single : batch;
+    if (!st) {
+      auto prepared = Statement::prepare(m_db, insert_jobs_sql(static_cast<int>(n)));
+      if (!prepared) {
+        return prepared.error();
+      }
+      st = std::move(*prepared);
+    }
+    st->bind(1, rid).bind(2, max_attempts);
+    for (size_t r = 0; r < n; ++r) {
+      const NewJob& job = jobs[done + r];
+      const int p = 3 + 7 * static_cast<int>(r);
+      st->bind(p, seq + 1 + static_cast<int64_t>(r))
+          .bind(p + 1, job.id)
+          .bind(p + 2, job.key)
+          .bind(p + 3, job.fields);
+      if (job.raw.empty()) {
+        st->bind_null(p + 4);
+      } else {
+        st->bind(p + 4, job.raw);
+      }
+      st->bind(p + 5, job.priority);
+      if (job.locks.empty()) {
+        st->bind_null(p + 6);
+      } else {
+        st->bind(p + 6, join_locks(job.locks));
+      }
+    }
+    // A row that was not inserted had a taken id.
+    std::vector<bool> inserted(n, false);
+    if (auto r = st->each([&](Statement& row) {
+          const int64_t at = row.int64(0) - seq - 1;
+          if (at >= 0 && at < static_cast<int64_t>(n)) {
             inserted[static_cast<size_t>(at)] = true;
           }
         });
         !r) {
       return r;
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (!inserted[i]) {
-        return util::Error{rows[i].where + ": duplicate job id '" +
-                           util::printable(rows[i].id) +
+        return util::Error{jobs[done + i].where + ": duplicate job id '" +
+                           util::printable(jobs[done + i].id) +
                            "': every row needs its own id (see --id-column)"};
       }
     }
-    rows.clear();
-    return {};
+    seq += static_cast<int64_t>(n);
+    done += n;
+  }
+  return {};
+}
+
+util::Result<void> SqlStore::copy_rows(int64_t rid, int64_t first_seq,
+                                       int64_t max_attempts, std::vector<NewJob>& jobs,
+                                       Inserts& inserts) {
+  // COPY's text format: a tab between columns, \N for NULL, and a
+  // backslash before the characters that would end a column or a row.
+  std::string data;
+  const auto text = [&](std::string_view v) {
+    for (const char c : v) {
+      switch (c) {
+      case '\\':
+        data += "\\\\";
+        break;
+      case '\t':
+        data += "\\t";
+        break;
+      case '\n':
+        data += "\\n";
+        break;
+      case '\r':
+        data += "\\r";
+        break;
+      default:
+        data += c;
+      }
+    }
   };
-  auto bind_row = [&](Statement& st, int r, const NewJob& job) {
-    const int p = 3 + 7 * r;
-    st.bind(p, seq).bind(p + 1, job.id).bind(p + 2, job.key).bind(p + 3, job.fields);
+  const std::string head = std::to_string(rid) + "\t";
+  const std::string tail = "\tpending\t" + std::to_string(max_attempts) + "\t";
+  int64_t seq = first_seq;
+  for (const NewJob& job : jobs) {
+    data += head;
+    data += std::to_string(++seq);
+    data += '\t';
+    text(job.id);
+    data += '\t';
+    text(job.key);
+    data += '\t';
+    text(job.fields);
+    data += '\t';
     if (job.raw.empty()) {
-      st.bind_null(p + 4);
+      data += "\\N";
     } else {
-      st.bind(p + 4, job.raw);
+      text(job.raw);
     }
-    st.bind(p + 5, job.priority);
+    data += tail;
+    data += std::to_string(job.priority);
+    data += '\t';
     if (job.locks.empty()) {
-      st.bind_null(p + 6);
+      data += "\\N";
     } else {
-      st.bind(p + 6, join_locks(job.locks));
+      text(join_locks(job.locks));
     }
+    data += '\n';
+  }
+  // A taken id fails the COPY: back to before it, and the INSERTs name
+  // the row.
+  if (auto r = m_db.exec("SAVEPOINT muster_copy"); !r) {
+    return r;
+  }
+  auto copied = m_db.copy_in("COPY jobs (rid, seq, id, key, fields, raw, state, "
+                             "max_attempts, priority, lock) FROM STDIN",
+                             data);
+  if (!copied && m_db.unique_violation().starts_with("jobs.")) {
+    if (auto r = m_db.exec("ROLLBACK TO SAVEPOINT muster_copy"); !r) {
+      return r;
+    }
+    return insert_rows(rid, first_seq, max_attempts, jobs, inserts);
+  }
+  if (!copied) {
+    return copied;
+  }
+  return m_db.exec("RELEASE SAVEPOINT muster_copy");
+}
+
+util::Result<int64_t>
+SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                      const std::function<util::Result<bool>(NewJob&)>& next) {
+  // The rows go in chunks: COPY where the engine has it, which costs the
+  // server least, else INSERTs of k_insert_batch rows.
+  const size_t chunk =
+      m_db.can_copy() ? k_copy_chunk : static_cast<size_t>(k_insert_batch);
+  std::vector<NewJob> jobs;
+  jobs.reserve(chunk);
+  int64_t seq = first_seq;
+  Inserts inserts;
+  const auto flush = [&]() -> util::Result<void> {
+    if (jobs.empty()) {
+      return {};
+    }
+    auto r = m_db.can_copy() ? copy_rows(rid, seq, max_attempts, jobs, inserts)
+                             : insert_rows(rid, seq, max_attempts, jobs, inserts);
+    seq += static_cast<int64_t>(jobs.size());
+    jobs.clear();
+    return r;
   };
-  std::vector<NewJob> tail; // read ahead of a batch that may not fill
-  NewJob job;
   for (;;) {
+    NewJob job;
     auto more = next(job);
     if (!more) {
       return more.error();
@@ -92,38 +200,15 @@ SqlStore::insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
     if (!*more) {
       break;
     }
-    tail.push_back(std::move(job));
-    job = NewJob{};
-    if (tail.size() < static_cast<size_t>(k_insert_batch)) {
-      continue;
-    }
-    batch->bind(1, rid).bind(2, max_attempts);
-    for (int r = 0; r < k_insert_batch; ++r) {
-      ++seq;
-      bind_row(*batch, r, tail[static_cast<size_t>(r)]);
-      rows.push_back({std::move(tail[static_cast<size_t>(r)].id),
-                      std::move(tail[static_cast<size_t>(r)].where)});
-    }
-    tail.clear();
-    if (auto r = flush(*batch); !r) {
-      return r.error();
+    jobs.push_back(std::move(job));
+    if (jobs.size() == chunk) {
+      if (auto r = flush(); !r) {
+        return r.error();
+      }
     }
   }
-  for (auto& left : tail) {
-    if (!single) {
-      auto st = Statement::prepare(m_db, insert_jobs_sql(1));
-      if (!st) {
-        return st.error();
-      }
-      single = std::move(*st);
-    }
-    ++seq;
-    single->bind(1, rid).bind(2, max_attempts);
-    bind_row(*single, 0, left);
-    rows.push_back({std::move(left.id), std::move(left.where)});
-    if (auto r = flush(*single); !r) {
-      return r.error();
-    }
+  if (auto r = flush(); !r) {
+    return r.error();
   }
   return seq - first_seq;
 }

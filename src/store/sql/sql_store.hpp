@@ -199,6 +199,19 @@ private:
   util::Result<int64_t>
   insert_jobs(int64_t rid, int64_t first_seq, int64_t max_attempts,
               const std::function<util::Result<bool>(NewJob&)>& next);
+  /// insert_jobs' ways to write one chunk of rows, whose seqs follow
+  /// first_seq: INSERTs, and COPY (which falls back to the INSERTs to name
+  /// a duplicate id).
+  /// The INSERTs insert_rows prepares once for all its chunks: of
+  /// k_insert_batch rows, and of one for the last rows.
+  struct Inserts {
+    std::optional<Statement> batch;
+    std::optional<Statement> single;
+  };
+  util::Result<void> insert_rows(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                                 std::vector<NewJob>& jobs, Inserts& inserts);
+  util::Result<void> copy_rows(int64_t rid, int64_t first_seq, int64_t max_attempts,
+                               std::vector<NewJob>& jobs, Inserts& inserts);
   /// Drops the locks of run `rid` (with `keep_running`, all but those of its
   /// running jobs), and lets the first waiter of each go.
   util::Result<void> release_locks(int64_t rid, bool keep_running);
