@@ -119,6 +119,41 @@ TEST_P(StoreConformance, PerKeyConcurrencyHoldsJobsBackAsWaiting) {
   EXPECT_EQ(ids_in(*store, run.rid, JobState::waiting), (std::vector<std::string>{"j4"}));
 }
 
+TEST_P(StoreConformance, JobsHeldAsBusySayDailyCapOnceTheCapHoldsTheKey) {
+  auto store = open();
+  core::RunSettings s;
+  s.limits.per_key = 1;
+  s.limits.per_key_daily = 2;
+  s.limits.timezone = "Europe/Berlin";
+  auto run = make_run(*store, s, {{"a"}, {"a"}, {"a"}, {"a"}, {"a"}});
+  ASSERT_TRUE(take(*store, run.rid, 1).ok());
+  auto c = claim(*store, run.rid, {0, 1}, k_t0);
+  ASSERT_TRUE(c.ok()) << why(c);
+  ASSERT_EQ(ids(*c), (std::vector<std::string>{"j1"}));
+  EXPECT_EQ(job(*store, run.rid, "j5").reason.rfind("key a busy: 1/1 running", 0), 0u);
+  // j1 ends and j2 starts: the second of the day's two.
+  auto second = record_and_claim(*store, run.rid,
+                                 {finished(c->claims[0], JobState::succeeded, k_t0 + 10)},
+                                 {0}, k_t0 + 10);
+  ASSERT_TRUE(second.ok()) << why(second);
+  ASSERT_EQ(ids(*second), (std::vector<std::string>{"j2"}));
+  // j2 ends: the one it lets try meets the cap, and so does every other.
+  auto none = record_and_claim(
+      *store, run.rid, {finished(second->claims[0], JobState::succeeded, k_t0 + 20)}, {0},
+      k_t0 + 20);
+  ASSERT_TRUE(none.ok()) << why(none);
+  EXPECT_TRUE(none->claims.empty());
+  for (const char* id : {"j3", "j4", "j5"}) {
+    const auto j = job(*store, run.rid, id);
+    EXPECT_EQ(j.state, JobState::waiting) << id;
+    EXPECT_EQ(j.reason, "key a at daily cap 2/2 until 2026-11-24 00:00 Europe/Berlin")
+        << id;
+  }
+  // At midnight they wake, one at a time as the key allows.
+  EXPECT_EQ(ids(*claim(*store, run.rid, {0, 1}, k_t0 + 120'000)),
+            (std::vector<std::string>{"j3"}));
+}
+
 TEST_P(StoreConformance, DailyCapWaitsForTheNextWindow) {
   auto store = open();
   core::RunSettings s;

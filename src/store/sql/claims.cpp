@@ -251,7 +251,7 @@ util::Result<void> SqlStore::claim_limited(int64_t rid,
           return why.error();
         }
         if (*why) {
-          if (auto r = hold_back(c, (*why)->reason, (*why)->until, out); !r) {
+          if (auto r = hold_back(rid, c, **why, out); !r) {
             return r;
           }
           continue;

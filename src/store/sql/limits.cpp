@@ -26,6 +26,11 @@ util::Result<void> LimitStatements::prepare(Db& db, std::vector<std::string>& sq
                                "'running' AND key <> ''"},
           {&hold, "UPDATE jobs SET state = 'waiting', reason = ?1, retry_at = ?2 WHERE "
                   "jid = ?3"},
+          // The key's jobs held as busy, once its daily cap holds it too.
+          {&relabel_busy,
+           "UPDATE jobs SET reason = ?1, retry_at = ?2 WHERE rid = ?3 AND "
+           "key = ?4 AND state = 'waiting' AND retry_at = 0 AND "
+           "substr(reason, 1, length(CAST(?5 AS TEXT))) = CAST(?5 AS TEXT)"},
       });
 }
 
@@ -97,10 +102,25 @@ util::Result<std::optional<core::Hold>> SqlStore::blocked(int64_t rid, const Cla
   return Blocked();
 }
 
-util::Result<void> SqlStore::hold_back(const Claim& c, const std::string& why,
-                                       int64_t until, CommitResult& out) {
-  if (auto r = m_limits.hold.bind(1, why).bind(2, until).bind(3, c.jid).run(); !r) {
+util::Result<void> SqlStore::hold_back(int64_t rid, const Claim& c,
+                                       const core::Hold& hold, CommitResult& out) {
+  if (auto r =
+          m_limits.hold.bind(1, hold.reason).bind(2, hold.until).bind(3, c.jid).run();
+      !r) {
     return r;
+  }
+  if (hold.kind == core::Hold::Kind::key_daily) {
+    // The key's other jobs waited for a running one to end, and now wait
+    // for the day to: they say so, and wake when it comes.
+    if (auto r = m_limits.relabel_busy.bind(1, hold.reason)
+                     .bind(2, hold.until)
+                     .bind(3, rid)
+                     .bind(4, c.key)
+                     .bind(5, "key " + c.key + " busy:")
+                     .run();
+        !r) {
+      return r;
+    }
   }
   out.moved[c.from] -= 1;
   out.moved[core::JobState::waiting] += 1;

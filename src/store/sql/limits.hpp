@@ -16,6 +16,7 @@ struct LimitStatements {
   Statement store_key_count;
   Statement store_key_running;
   Statement hold;
+  Statement relabel_busy;
   /// Prepares them; adds their SQL to `sql`.
   util::Result<void> prepare(Db& db, std::vector<std::string>& sql);
 };

@@ -190,7 +190,7 @@ private:
   util::Result<std::optional<core::Hold>> blocked(int64_t rid, const Claim& c,
                                                   const RunLimits& rl, int64_t now_ms,
                                                   const core::DayWindow& window);
-  util::Result<void> hold_back(const Claim& c, const std::string& why, int64_t until,
+  util::Result<void> hold_back(int64_t rid, const Claim& c, const core::Hold& hold,
                                CommitResult& out);
   util::Result<void> take(int64_t rid, Claim& c, int64_t slot, const RunLimits& rl,
                           const Owner& owner, const core::DayWindow& window,
