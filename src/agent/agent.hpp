@@ -190,7 +190,8 @@ private:
   SlotPool m_pool;
   std::optional<SlotLogShipper> m_slot_logs; ///< where the store keeps output
   Attempts m_attempts;
-  bool m_store_down = false;    ///< the last store call found it out of reach
+  bool m_store_down = false; ///< the last store call found it out of reach
+  bool m_store_lost = false; ///< fenced, and the store is still out of reach at the end
   int64_t m_store_retry_at = 0; ///< monotonic ms: when to try it again
   Liveness m_liveness;
   ControlPoller m_control;

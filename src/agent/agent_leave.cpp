@@ -94,7 +94,11 @@ util::Result<AgentResult> Agent::fail(int64_t rid, const util::Error& error) {
   // next takeover or a live agent's recovery handles them per on_interrupt:
   // nothing is lost, and the error that stopped the loop is still returned.
   auto committed = m_store.commit(rid, m_attempts.updates(), {}, util::now_ms(), m_aid);
-  if (!committed) {
+  // A fenced agent found the store out of reach already: a second try, and
+  // the calls of leave(), would each wait for the network's timeouts.
+  m_store_lost = !committed && m_liveness.fenced() &&
+                 committed.error().kind == util::ErrorKind::store_unavailable;
+  if (!committed && !m_store_lost) {
     committed = m_store.commit(rid, m_attempts.updates(), {}, util::now_ms(), m_aid);
   }
   if (!committed) {
@@ -123,7 +127,7 @@ void Agent::tear_down_slots(int64_t rid) {
     }
     serve(*events);
     const int64_t mono = util::monotonic_ms();
-    if (m_started_mono > 0 && m_liveness.due(mono)) { // an agent that ran jobs
+    if (m_started_mono > 0 && !m_store_lost && m_liveness.due(mono)) { // ran jobs
       if (auto r = heartbeat(rid, mono); !r) {
         m_reporter.warning("cannot send a heartbeat during teardown: " +
                            r.error().message);
@@ -141,6 +145,9 @@ void Agent::recount_or_warn(int64_t rid) {
 }
 
 void Agent::leave(int64_t rid, core::RunState state) {
+  if (m_store_lost) {
+    return; // its heartbeats stopped: recovery on another agent takes over
+  }
   // Reported, not retried: an agent recorded as running stops sending
   // heartbeats, so recovery takes it for gone and frees its slot numbers.
   if (auto r = m_store.stop_agent(m_aid, util::now_ms()); !r) {
