@@ -90,7 +90,9 @@ open_store(const std::string& location, store::Create create, store::Access acce
 util::Result<store::CheckReport> check_store(const std::string& location) {
   auto store = store::open(location, store::Create::no, store::Access::read_only);
   if (!store && store.error().kind == util::ErrorKind::corrupt) {
-    return store::CheckReport{location, {store.error().message}, ""};
+    // It cannot even be opened: the advice is what check gives for any damage.
+    return store::CheckReport{
+        location, {store.error().message}, store::damaged_advice(location)};
   }
   if (!store) {
     return store.error();

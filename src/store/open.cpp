@@ -2,6 +2,7 @@
 
 #include "store/postgres/connection.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "store/sqlite/connection.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <cstdlib>
@@ -26,6 +27,14 @@ bool is_postgres(const std::string& location) {
 
 std::string shown_location(const std::string& location) {
   return is_postgres(location) ? postgres::mask_password(location) : location;
+}
+
+std::string damaged_advice(const std::string& location) {
+  if (is_postgres(location)) {
+    return "check the server's own logs; PostgreSQL checks its pages itself (data "
+           "checksums, amcheck)";
+  }
+  return sqlite::damaged_advice(files_dir(location) + "/muster.db");
 }
 
 bool is_new(const std::string& location) {

@@ -25,6 +25,9 @@ util::Result<std::unique_ptr<Store>> open(const std::string& location, Create cr
 
 /// Whether `location` names a PostgreSQL store.
 bool is_postgres(const std::string& location);
+/// What to do about the store at `location` when it is damaged, in the
+/// words of `muster check`'s advice.
+std::string damaged_advice(const std::string& location);
 
 /// `location` as messages show it: a PostgreSQL URL with its password
 /// masked (***), a directory as it is.

@@ -216,6 +216,19 @@ test_wal_and_shm_left_read_only() {
   expect_exit 0 as_nobody --store shared/s run -q -- true ::: 2
 }
 
+test_store_that_cannot_be_opened() {
+  TEST "a store whose first page is overwritten cannot be opened: check reports it and says how to recover"
+  expect_exit 0 muster run -q -- true ::: 1
+  sqlite3 .muster/muster.db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+  head -c 4096 /dev/zero | tr '\0' 'x' | dd of=.muster/muster.db bs=4096 count=1 conv=notrunc status=none
+  expect_exit 5 muster check
+  expect_contains "$STDOUT" "1 problem(s)" "check lists the problem"
+  expect_contains "$STDOUT" "not a muster store" "check says what is wrong"
+  expect_contains "$STDERR" "backup" "check says how to recover"
+  expect_exit 5 muster check --json
+  expect_contains "$(json_eval "$T/.last.out" "j['advice']")" ".recover" "check --json: advice"
+}
+
 test_damaged_store_is_refused_for_writing() {
   TEST "4 KiB overwritten in a store: run, resume and add refuse and write nothing; check reports it"
   expect_exit 0 muster run -q --name done -- true ::: $(seq 400)
