@@ -5,7 +5,6 @@
 #include "util/time.hpp"
 
 #include <charconv>
-#include <cstring>
 #include <dirent.h>
 #include <memory>
 #include <sys/stat.h>

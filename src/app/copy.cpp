@@ -7,6 +7,7 @@
 #include "util/files.hpp"
 #include "util/strings.hpp"
 
+#include <optional>
 #include <sys/stat.h>
 #include <vector>
 
@@ -14,20 +15,18 @@ namespace muster::app {
 
 namespace {
 
-/// Where a job's files are, and whose they are.
-struct JobPlace {
-  std::string id;
-  int64_t seq = 0;
-  std::string host;
-  int64_t finished_at = 0;
+/// What a store shared by many hosts keeps of a run's output.
+struct Tails {
+  std::vector<std::pair<std::string, store::StoredOutput>> outputs; ///< by job id
+  std::vector<store::StoredSlotLog> logs;
 };
 
 /// The tails of the jobs' captured output and of the slots' logs that the
 /// run's files on this host hold, as an agent keeps them in a store shared
 /// by many hosts.
-void tails_from_files(const core::RunFiles& files, const std::vector<JobPlace>& jobs,
-                      std::vector<std::pair<std::string, store::StoredOutput>>& outputs,
-                      std::vector<store::StoredSlotLog>& logs) {
+Tails tails_from_files(const core::RunFiles& files,
+                       const std::vector<store::JobRecord>& jobs) {
+  Tails tails;
   const std::string here = this_holder().host;
   const auto size_of = [](const std::string& path) -> int64_t {
     struct stat st {};
@@ -39,14 +38,28 @@ void tails_from_files(const core::RunFiles& files, const std::vector<JobPlace>& 
     if (out_bytes + err_bytes == 0) {
       continue; // as an agent keeps it: a silent job has no row
     }
-    outputs.emplace_back(
+    tails.outputs.emplace_back(
         j.id, store::StoredOutput{
                   j.host.empty() ? here : j.host,
                   util::valid_utf8(util::read_tail(out, store::k_stored_output_bytes)),
                   util::valid_utf8(util::read_tail(err, store::k_stored_output_bytes)),
                   out_bytes, err_bytes, j.finished_at});
   }
-  logs = agent::SlotLogShipper(files.logs_dir(), here).changed();
+  tails.logs = agent::SlotLogShipper(files.logs_dir(), here).changed();
+  return tails;
+}
+
+/// The tails the store at `from` kept of run `rid`'s output.
+util::Result<Tails> stored_tails(store::Store& from, int64_t rid) {
+  auto outputs = from.stored_outputs(rid);
+  if (!outputs) {
+    return outputs.error();
+  }
+  auto logs = from.stored_slot_logs(rid, -1);
+  if (!logs) {
+    return logs.error();
+  }
+  return Tails{std::move(*outputs), std::move(*logs)};
 }
 
 } // namespace
@@ -80,11 +93,6 @@ util::Result<Copied> copy_run(const std::string& from, const std::string& ref,
       !r) {
     return r.error();
   }
-  std::vector<JobPlace> places;
-  places.reserve(jobs.size());
-  for (const auto& j : jobs) {
-    places.push_back({j.id, j.seq, j.host, j.finished_at});
-  }
   auto events = (*source)->events(run->rid);
   if (!events) {
     return events.error();
@@ -98,6 +106,18 @@ util::Result<Copied> copy_run(const std::string& from, const std::string& ref,
   auto target = open_store(to, store::Create::yes);
   if (!target) {
     return target.error();
+  }
+  // A store shared by many hosts keeps the output's tails, for `muster
+  // logs` on any of them: those the other store kept, or else those of the
+  // files here (read now, while the jobs are at hand).
+  std::optional<Tails> tails;
+  if ((*target)->keeps_output()) {
+    auto t = (*source)->keeps_output() ? stored_tails(**source, run->rid)
+                                       : tails_from_files(run_files(from, run->id), jobs);
+    if (!t) {
+      return t.error();
+    }
+    tails = std::move(*t);
   }
   size_t next = 0;
   auto r = (*target)->import_run(
@@ -134,26 +154,10 @@ util::Result<Copied> copy_run(const std::string& from, const std::string& ref,
       out.files = true;
     }
   }
-  // A store shared by many hosts keeps the output's tails, for `muster
-  // logs` on any of them: those the other store kept, or else those of the
-  // files here.
-  if ((*target)->keeps_output()) {
-    std::vector<std::pair<std::string, store::StoredOutput>> outputs;
-    std::vector<store::StoredSlotLog> logs;
-    if ((*source)->keeps_output()) {
-      auto o = (*source)->stored_outputs(run->rid);
-      auto l = (*source)->stored_slot_logs(run->rid, -1);
-      if (!o || !l) {
-        return (!o ? o.error() : l.error());
-      }
-      outputs = std::move(*o);
-      logs = std::move(*l);
-    } else {
-      tails_from_files(run_files(from, run->id), places, outputs, logs);
-    }
-    auto kept = (*target)->keep_outputs(copy.rid, outputs);
+  if (tails) {
+    auto kept = (*target)->keep_outputs(copy.rid, tails->outputs);
     if (kept) {
-      kept = (*target)->keep_slot_logs(copy.rid, logs);
+      kept = (*target)->keep_slot_logs(copy.rid, tails->logs);
     }
     if (!kept) {
       return util::Error{"run " + run->id + " was copied, but not its output's tails: " +

@@ -259,9 +259,9 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
   if (o.slot < 0 && !o.host.empty()) {
     throw Failure{ExitCode::usage, "logs: --host goes with --slot N"};
   }
+  const std::string here = app::this_holder().host;
   if (o.slot >= 0) {
-    static const std::string k_here = app::this_holder().host;
-    const bool elsewhere = !o.host.empty() && o.host != k_here;
+    const bool elsewhere = !o.host.empty() && o.host != here;
     auto log = elsewhere ? util::Result<app::SlotLog>(util::Error{
                                "no log of slot " + std::to_string(o.slot) + " on host " +
                                    o.host + " in run " + find_run(*store, o.run).id,
@@ -295,8 +295,7 @@ int cmd_logs(const GlobalOptions& g, const LogsOptions& o) {
     return s == core::JobState::running || s == core::JobState::pending ||
            s == core::JobState::waiting;
   };
-  static const std::string k_here = app::this_holder().host;
-  if (store->keeps_output() && !output.job.host.empty() && output.job.host != k_here) {
+  if (store->keeps_output() && !output.job.host.empty() && output.job.host != here) {
     // Its files are on the host that ran it; the store has its tails once
     // the attempt ends.
     if (o.follow && unfinished(output.job.state)) {

@@ -31,8 +31,7 @@ std::string shown_location(const std::string& location) {
 
 std::string damaged_advice(const std::string& location) {
   if (is_postgres(location)) {
-    return "check the server's own logs; PostgreSQL checks its pages itself (data "
-           "checksums, amcheck)";
+    return postgres::damaged_advice();
   }
   return sqlite::damaged_advice(files_dir(location) + "/muster.db");
 }

@@ -342,16 +342,35 @@ util::Result<void> Connection::follow_server_clock() {
   // trip (RTT/2 off at most): leases, heartbeats, day windows and retry_at
   // then use the server's clock on every host, whatever their own say.
   const int64_t before = util::now_ms() - util::clock_offset_ms();
-  PGresult* res =
-      PQexec(m_conn, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+  auto server =
+      one_value("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
   const int64_t after = util::now_ms() - util::clock_offset_ms();
-  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    return finish(res, false);
+  if (!server) {
+    return server.error();
   }
-  const int64_t server = std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10);
-  PQclear(res);
-  util::set_clock_offset_ms(server - (before + after) / 2);
+  util::set_clock_offset_ms(std::strtoll(server->c_str(), nullptr, 10) -
+                            (before + after) / 2);
   return {};
+}
+
+util::Result<std::string> Connection::one_value(const char* sql) {
+  PGresult* res = PQexec(m_conn, sql);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    if (auto r = finish(res, false); !r) {
+      return r.error();
+    }
+    return util::Error{"cannot " + std::string(doing) + " in store " + m_where +
+                           ": the server answered no value",
+                       util::ErrorKind::internal};
+  }
+  std::string value = PQgetvalue(res, 0, 0);
+  PQclear(res);
+  return value;
+}
+
+std::string damaged_advice() {
+  return "check the server's own logs; PostgreSQL checks its pages itself (data "
+         "checksums, amcheck)";
 }
 
 util::Error Connection::connection_error(std::string_view why) const {
@@ -489,22 +508,18 @@ util::Result<CheckReport> Connection::check() {
   auto r = exec("SELECT count(*) FROM runs; SELECT count(*) FROM jobs");
   if (!r) {
     report.problems.push_back(r.error().message);
-    report.advice = "check the server's own logs; PostgreSQL checks its pages itself "
-                    "(data checksums, amcheck)";
+    report.advice = damaged_advice();
     return report;
   }
   // What a foreign key would refuse (the schema has none, for speed).
-  PGresult* res = PQexec(m_conn, "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 "
-                                 "FROM runs r WHERE r.rid = j.rid)");
-  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    auto failed = finish(res, false);
-    report.problems.push_back(failed ? "cannot count the jobs of no run"
-                                     : failed.error().message);
+  auto count =
+      one_value("SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM runs "
+                "r WHERE r.rid = j.rid)");
+  if (!count) {
+    report.problems.push_back(count.error().message);
     return report;
   }
-  const int64_t orphans = std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10);
-  PQclear(res);
-  if (orphans > 0) {
+  if (const int64_t orphans = std::strtoll(count->c_str(), nullptr, 10); orphans > 0) {
     report.problems.push_back(std::to_string(orphans) + " job(s) belong to no run");
     report.advice =
         "delete them (DELETE FROM jobs WHERE rid NOT IN (SELECT rid FROM runs))";
@@ -516,18 +531,14 @@ util::Result<std::string> Connection::scoped(std::string_view channel) {
   if (m_scope.empty()) {
     // The schema the store's tables are in (the first of search_path that
     // exists); it does not change for the connection's life.
-    PGresult* res = PQexec(m_conn, "SELECT coalesce(current_schema(), '')");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-      if (auto r = finish(res, false); !r) {
-        return r.error();
-      }
-      return util::Error{"cannot read the store's schema", util::ErrorKind::internal};
+    auto schema = one_value("SELECT coalesce(current_schema(), '')");
+    if (!schema) {
+      return schema.error();
     }
     uint64_t hash = 14695981039346656037ULL; // FNV-1a
-    for (const char* c = PQgetvalue(res, 0, 0); *c != '\0'; ++c) {
-      hash = (hash ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+    for (const unsigned char c : *schema) {
+      hash = (hash ^ c) * 1099511628211ULL;
     }
-    PQclear(res);
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
     m_scope = std::string("muster_") + hex + "_";

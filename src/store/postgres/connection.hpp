@@ -25,6 +25,9 @@ std::string mask_password(std::string_view url);
 /// literals, quoted names and comments are left as they are.
 std::string to_dollar_params(std::string_view sql, std::vector<int>& slots);
 
+/// What to do about a PostgreSQL store that is damaged (`muster check`).
+std::string damaged_advice();
+
 /// One connection to a PostgreSQL database.
 class Connection final : public sql::Connection {
 public:
@@ -77,6 +80,8 @@ private:
   /// Sets util::now_ms() to follow the server's clock.
   util::Result<void> follow_server_clock();
   util::Error connection_error(std::string_view why) const;
+  /// The one value of a query that returns one row of one column.
+  util::Result<std::string> one_value(const char* sql);
   /// `channel` (muster_…) in this store's schema: muster_<hash of the
   /// schema>_…, as NOTIFY's channels are per database, and stores in two
   /// schemas of one database must not wake each other's agents.

@@ -88,6 +88,17 @@ util::Result<void> SqlStore::add_event(int64_t rid, const Event& e) {
   return m_db.notify(rid);
 }
 
+namespace {
+
+/// A job_outputs row read from column `c` on: host, stdout, stderr,
+/// stdout_bytes, stderr_bytes, at.
+StoredOutput stored_output_at(const Statement& row, int c) {
+  return StoredOutput{row.text(c),      row.text(c + 1),  row.text(c + 2),
+                      row.int64(c + 3), row.int64(c + 4), row.int64(c + 5)};
+}
+
+} // namespace
+
 util::Result<std::optional<StoredOutput>> SqlStore::stored_output(int64_t jid) {
   const Doing doing(m_db, "read a job's output");
   auto st = Statement::prepare(m_db, "SELECT host, stdout, stderr, stdout_bytes, "
@@ -96,10 +107,7 @@ util::Result<std::optional<StoredOutput>> SqlStore::stored_output(int64_t jid) {
     return st.error();
   }
   std::optional<StoredOutput> out;
-  auto r = st->bind(1, jid).each([&](Statement& row) {
-    out = StoredOutput{row.text(0),  row.text(1),  row.text(2),
-                       row.int64(3), row.int64(4), row.int64(5)};
-  });
+  auto r = st->bind(1, jid).each([&](Statement& row) { out = stored_output_at(row, 0); });
   if (!r) {
     return r.error();
   }
@@ -117,10 +125,8 @@ SqlStore::stored_outputs(int64_t rid) {
     return st.error();
   }
   std::vector<std::pair<std::string, StoredOutput>> out;
-  auto r = st->bind(1, rid).each([&](Statement& row) {
-    out.emplace_back(row.text(0), StoredOutput{row.text(1), row.text(2), row.text(3),
-                                               row.int64(4), row.int64(5), row.int64(6)});
-  });
+  auto r = st->bind(1, rid).each(
+      [&](Statement& row) { out.emplace_back(row.text(0), stored_output_at(row, 1)); });
   if (!r) {
     return r.error();
   }
