@@ -91,6 +91,18 @@ test_password_is_masked_everywhere() {
   [[ $all != *"$PG_PASSWORD"* ]] || fail "the password is shown: $all"
 }
 
+test_check_finds_jobs_of_no_run() {
+  TEST "muster check on PostgreSQL: a sound store is ok, and jobs that belong to no run are a problem (exit 5)"
+  expect_exit 0 muster run -q --name sound -- true ::: a b
+  expect_exit 0 muster check
+  expect_contains "$STDOUT" ": ok"
+  # The schema has no foreign key from jobs to runs: check looks instead.
+  store_sql "INSERT INTO jobs (rid, seq, id, fields, state, max_attempts) VALUES (424242, 1, 'stray', '[]', 'pending', 1)" >/dev/null
+  expect_exit 5 muster check
+  expect_contains "$STDOUT" "1 job(s) belong to no run"
+  expect_contains "$STDERR" "DELETE FROM jobs WHERE rid NOT IN"
+}
+
 test_newer_schema_is_refused() {
   TEST "a database whose schema a newer muster wrote is refused (exit 2), and nothing is written"
   expect_exit 0 muster run -q --name first -- true ::: a
