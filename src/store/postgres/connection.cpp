@@ -470,18 +470,23 @@ util::Result<std::unique_ptr<sql::Cursor>> Connection::prepare(std::string_view 
       new PgCursor(*this, std::move(text), std::move(slots), params));
 }
 
-// Every write transaction takes one advisory lock, held to its end: writes
-// are serialized as SQLite's BEGIN IMMEDIATE serializes them, so that the
-// limits, locks and claims each transaction checks cannot change under it.
+// Every write transaction takes one advisory lock, held to its end:
+// exclusive writes are serialized as SQLite's BEGIN IMMEDIATE serializes
+// them, so that the limits, locks and claims each transaction checks cannot
+// change under it. Shared writes hold it shared: they run side by side, and
+// never beside an exclusive one.
 constexpr const char* k_begin = "BEGIN; SELECT pg_advisory_xact_lock(7171262)";
+constexpr const char* k_begin_shared =
+    "BEGIN; SELECT pg_advisory_xact_lock_shared(7171262)";
 
 void Connection::forget(const std::string& name) {
   m_forgotten += "DEALLOCATE " + name + "; ";
 }
 
-util::Result<void> Connection::begin() {
+util::Result<void> Connection::begin(sql::Writes writes) {
   // Statements no cursor runs any more are freed on the way.
-  std::string sql = std::move(m_forgotten) + k_begin;
+  std::string sql =
+      std::move(m_forgotten) + (writes == sql::Writes::shared ? k_begin_shared : k_begin);
   m_forgotten.clear();
   if (auto r = exec(sql); !r) {
     return r.error();

@@ -43,7 +43,7 @@ public:
   const std::string& where() const override { return m_where; }
   util::Result<void> exec(std::string_view sql) override;
   util::Result<std::unique_ptr<sql::Cursor>> prepare(std::string_view sql) override;
-  util::Result<void> begin() override;
+  util::Result<void> begin(sql::Writes writes) override;
   util::Result<void> commit() override;
   util::Result<void> rollback() override;
   int64_t changes() const override { return m_changes; }

@@ -7,6 +7,33 @@
 
 namespace muster::store::sql {
 
+namespace {
+
+std::string select_due_sql(const std::string& cols) {
+  return "SELECT " + cols + ", k, o FROM (SELECT " + cols +
+         ", 0 AS k, retry_at AS o FROM jobs WHERE rid = ?1 AND state = 'retrying' "
+         "AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3) AS due UNION ALL SELECT " +
+         cols + ", k, o FROM (SELECT " + cols +
+         ", 1 AS k, -priority AS o FROM jobs WHERE rid = ?1 AND state = 'pending' "
+         "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3) AS todo "
+         "ORDER BY k, o, jid LIMIT ?3";
+}
+
+// PostgreSQL takes FOR UPDATE in a WITH query, not in a branch of a UNION.
+std::string select_due_skip_locked(const std::string& cols) {
+  return "WITH due AS (SELECT " + cols +
+         ", 0 AS k, retry_at AS o FROM jobs WHERE rid = ?1 AND state = 'retrying' "
+         "AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3 FOR UPDATE SKIP LOCKED), "
+         "todo AS (SELECT " +
+         cols +
+         ", 1 AS k, -priority AS o FROM jobs WHERE rid = ?1 AND state = 'pending' "
+         "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3 FOR UPDATE SKIP "
+         "LOCKED) SELECT * FROM due UNION ALL SELECT * FROM todo ORDER BY k, o, jid "
+         "LIMIT ?3";
+}
+
+} // namespace
+
 util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sql) {
   const std::string cols =
       "jid, id, key, fields, raw, attempts, interrupts, max_attempts, seq, state, lock, "
@@ -24,15 +51,11 @@ util::Result<void> ClaimStatements::prepare(Db& db, std::vector<std::string>& sq
                "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3"},
           // Both in one round trip, for a run without limits: due retries
           // first, then pending jobs, as many as ?3 in all. The sort keys
-          // follow the claim's columns.
+          // follow the claim's columns. Where writes are shared, the rows
+          // are locked as they are read, and rows another claim has locked
+          // are passed over.
           {&select_due,
-           "SELECT " + cols + ", k, o FROM (SELECT " + cols +
-               ", 0 AS k, retry_at AS o FROM jobs WHERE rid = ?1 AND state = 'retrying' "
-               "AND retry_at <= ?2 ORDER BY retry_at LIMIT ?3) AS due UNION ALL SELECT " +
-               cols + ", k, o FROM (SELECT " + cols +
-               ", 1 AS k, -priority AS o FROM jobs WHERE rid = ?1 AND state = 'pending' "
-               "AND retry_at <= ?2 ORDER BY priority DESC, jid LIMIT ?3) AS todo "
-               "ORDER BY k, o, jid LIMIT ?3"},
+           db.shares_writes() ? select_due_skip_locked(cols) : select_due_sql(cols)},
           {&claim,
            "UPDATE jobs SET state = 'running', attempts = attempts + 1, slot = ?1, "
            "started_at = ?2, finished_at = NULL, pid = NULL, pgid = NULL, "
@@ -70,17 +93,40 @@ util::Result<SqlStore::Owner> SqlStore::owner_of(int64_t aid, int64_t now_ms) {
   return owner;
 }
 
+namespace {
+
+// Whether a commit of `updates` for a run may share the database with other
+// agents' commits (Writes::shared): the run counts nothing and takes no
+// locks (`limited` is false), so its claims need only their own rows, and
+// each result changes only its own job (and its output), not a key's
+// waiters, a lock or the run's halt.
+bool may_share(bool limited, const std::vector<Update>& updates) {
+  if (limited) {
+    return false;
+  }
+  return std::all_of(updates.begin(), updates.end(), [](const Update& u) {
+    return u.kind == Update::Kind::started ||
+           (u.key.empty() && u.locks.empty() && !u.block_key && u.halt_until == 0);
+  });
+}
+
+} // namespace
+
 util::Result<CommitResult> SqlStore::in_tx(int64_t rid,
                                            const std::vector<Update>& updates,
                                            const std::vector<int64_t>& free_slots,
                                            int64_t now_ms, int64_t aid) {
-  auto tx = Transaction::begin(m_db);
-  if (!tx) {
-    return tx.error();
-  }
-  auto rl = run_limits(rid);
+  auto rl = run_limits(rid); // read once, and never changed: outside the transaction
   if (!rl) {
     return rl.error();
+  }
+  const Writes writes =
+      m_db.shares_writes() && may_share((*rl)->limits.any() || (*rl)->job_locks, updates)
+          ? Writes::shared
+          : Writes::exclusive;
+  auto tx = Transaction::begin(m_db, writes);
+  if (!tx) {
+    return tx.error();
   }
   auto owner = owner_of(aid, now_ms);
   if (!owner) {

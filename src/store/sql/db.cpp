@@ -73,8 +73,8 @@ util::Result<void> run_migrations(Db& db, const std::vector<std::string_view>& m
   return {};
 }
 
-util::Result<Transaction> Transaction::begin(Db& db) {
-  if (auto r = db.connection().begin(); !r) {
+util::Result<Transaction> Transaction::begin(Db& db, Writes writes) {
+  if (auto r = db.connection().begin(writes); !r) {
     return r.error();
   }
   return Transaction(db);

@@ -19,6 +19,19 @@ namespace muster::store::sql {
 /// Which SQL an engine speaks, where the two differ.
 enum class Dialect { sqlite, postgres };
 
+/// How a write transaction shares the database with other connections'.
+enum class Writes {
+  /// Serialized with every other write transaction, so that what it reads
+  /// (limits, locks, counts, halts) cannot change under it.
+  exclusive,
+  /// Serialized with the exclusive ones only; shared ones run side by side.
+  /// For the claims and results of a run without limits or locks: its jobs
+  /// are claimed with FOR UPDATE SKIP LOCKED (Db::shares_writes) and changed
+  /// afterwards only by their owner. An engine without row locks (SQLite)
+  /// serializes it as an exclusive one.
+  shared,
+};
+
 /// One statement of an engine, prepared once and run many times. Parameters
 /// are numbered from 1 (written ?1, ?2, ... in the SQL, as SQLite has them).
 class Cursor {
@@ -51,10 +64,11 @@ public:
   /// Runs one or more statements that return no rows.
   virtual util::Result<void> exec(std::string_view sql) = 0;
   virtual util::Result<std::unique_ptr<Cursor>> prepare(std::string_view sql) = 0;
-  /// Starts a write transaction. Write transactions of every connection to
-  /// the database are serialized (SQLite's BEGIN IMMEDIATE; an advisory lock
-  /// on PostgreSQL), so that a claim sees every commit before it.
-  virtual util::Result<void> begin() = 0;
+  /// Starts a write transaction. Exclusive write transactions of every
+  /// connection to the database are serialized (SQLite's BEGIN IMMEDIATE; an
+  /// advisory lock on PostgreSQL), so that a claim sees every commit before
+  /// it; shared ones hold that lock shared (see Writes).
+  virtual util::Result<void> begin(Writes writes) = 0;
   virtual util::Result<void> commit() = 0;
   virtual util::Result<void> rollback() = 0;
   /// Rows the last statement changed.
@@ -115,6 +129,9 @@ public:
   util::Result<void> listen(int64_t rid) { return m_conn->listen(channel(rid)); }
   static std::string channel(int64_t rid) { return "muster_run_" + std::to_string(rid); }
   bool can_copy() const { return m_conn->can_copy(); }
+  /// Whether shared write transactions run side by side here (row locks,
+  /// and FOR UPDATE SKIP LOCKED): PostgreSQL's.
+  bool shares_writes() const { return dialect() == Dialect::postgres; }
   util::Result<void> copy_in(std::string_view copy, std::string_view data) {
     return m_conn->copy_in(copy, data);
   }
@@ -241,7 +258,7 @@ util::Result<void> run_migrations(Db& db, const std::vector<std::string_view>& m
 /// Begins a write transaction; rolls it back on destruction unless committed.
 class Transaction {
 public:
-  static util::Result<Transaction> begin(Db& db);
+  static util::Result<Transaction> begin(Db& db, Writes writes = Writes::exclusive);
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;

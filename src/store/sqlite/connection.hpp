@@ -44,7 +44,7 @@ public:
   const std::string& where() const override { return m_path; }
   util::Result<void> exec(std::string_view sql) override;
   util::Result<std::unique_ptr<sql::Cursor>> prepare(std::string_view sql) override;
-  util::Result<void> begin() override { return run_cached(begin_immediate); }
+  util::Result<void> begin(sql::Writes) override { return run_cached(begin_immediate); }
   util::Result<void> commit() override { return run_cached(commit_tx); }
   util::Result<void> rollback() override { return run_cached(rollback_tx); }
   int64_t changes() const override;
