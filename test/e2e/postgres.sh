@@ -109,7 +109,7 @@ test_newer_schema_is_refused() {
   store_sql "UPDATE muster_schema SET version = 99" >/dev/null
   expect_exit 2 muster run -q --name second -- true ::: b
   expect_contains "$STDERR" "has schema version 99, which a newer muster wrote"
-  expect_contains "$STDERR" "this muster knows versions up to 3"
+  expect_contains "$STDERR" "this muster knows versions up to 4"
   expect_exit 2 muster list
   expect_exit 2 muster join first
   expect_eq "$(store_sql "SELECT count(*) FROM runs")" 1 "runs"

@@ -1,4 +1,6 @@
 #include "store/postgres/connection.hpp"
+#include "store/postgres/postgres_store.hpp"
+#include "util/test_support.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -162,6 +164,109 @@ TEST_F(OnServer, SharedWritesRunSideBySideAndNeverBesideAnExclusiveOne) {
   EXPECT_TRUE(c->commit().ok());
   ASSERT_EQ(shared.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_TRUE(shared.get().ok());
+}
+
+// The scans of `plan` (EXPLAIN's text, a line each) that read jobs other than
+// through an index condition: a sequential scan of jobs, or an index of jobs
+// read from end to end, or the jobs of a whole run (through UNIQUE (rid,
+// id), which no statement of the loop needs). One is allowed, as on SQLite: the partial
+// index of waiting jobs that need several locks, read in claim order, which stops at the
+// first that needs the freed name.
+std::vector<std::string> full_scans(const std::vector<std::string>& plan) {
+  std::vector<std::string> bad;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string& line = plan[i];
+    if (line.find("Seq Scan on jobs ") != std::string::npos ||
+        line.find("jobs_rid_id_key") != std::string::npos) {
+      bad.push_back(line);
+      continue;
+    }
+    const bool of_jobs = line.find("Scan using jobs_") != std::string::npos ||
+                         line.find("Index Scan on jobs_") != std::string::npos;
+    if (!of_jobs || line.find("using jobs_waiting_locks ") != std::string::npos) {
+      continue;
+    }
+    bool cond = false;
+    for (size_t j = i + 1; j < plan.size() && plan[j].find("->") == std::string::npos;
+         ++j) {
+      cond = cond || plan[j].find("Index Cond:") != std::string::npos;
+    }
+    if (!cond) {
+      bad.push_back(line);
+    }
+  }
+  return bad;
+}
+
+TEST_F(OnServer, PerTurnStatementsNeverScanARunsJobs) {
+  // Invariant 7, as on SQLite (sqlite_store_test.cpp): every statement of the
+  // agent's loop finds jobs through an index condition, so that nothing
+  // reads claimed or finished rows. The plans are the generic ones prepared
+  // statements run with, whatever the parameters, over a table of 40,000
+  // jobs in every state (analyzed), with sequential scans priced out: a
+  // plan that still has one has no index to use.
+  auto admin = connect();
+  ASSERT_TRUE(admin);
+  const std::string schema = "plan_test_" + std::to_string(getpid());
+  ASSERT_TRUE(
+      admin->exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema)
+          .ok());
+  std::string url = std::getenv("MUSTER_TEST_POSTGRES");
+  url += (url.find('?') == std::string::npos ? "?" : "&") +
+         std::string("options=-c%20search_path%3D") + schema;
+  const util::test_support::TempDir files("muster-plan");
+  auto store = open(url, files.path(), Create::yes);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  sql::Db& db = (*store)->db();
+  ASSERT_TRUE(
+      db.exec("INSERT INTO runs (rid, id, state, settings, columns, created_at, "
+              "updated_at) SELECT r, 'run' || r, 'running', '{}', '[]', 0, 0 FROM "
+              "generate_series(1, 4) r; "
+              "INSERT INTO jobs (rid, seq, id, key, fields, state, max_attempts, "
+              "retry_at, lock, aid) SELECT 1 + i % 4, i, 'j' || i, 'k' || (i % 200), "
+              "'[]', (ARRAY['succeeded', 'succeeded', 'succeeded', 'failed', 'pending', "
+              "'running', 'waiting', 'retrying'])[1 + i % 8], 1, i % 3, "
+              "CASE WHEN i % 16 = 6 THEN 'lock' || (i % 50) END, i % 5 "
+              "FROM generate_series(1, 40000) i; ANALYZE")
+          .ok());
+  ASSERT_TRUE(
+      db.exec("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan").ok());
+  const auto& sqls = (*store)->per_turn_sql();
+  ASSERT_GE(sqls.size(), 20u);
+  int n = 0;
+  for (const auto& text : sqls) {
+    std::vector<int> slots;
+    const std::string sql = to_dollar_params(text, slots);
+    int params = 0;
+    for (const int p : slots) {
+      params = std::max(params, p);
+    }
+    const std::string name = "plan" + std::to_string(++n);
+    ASSERT_TRUE(db.exec("PREPARE " + name + " AS " + sql).ok()) << sql;
+    std::string args;
+    for (int i = 0; i < params; ++i) {
+      args += i ? ", NULL" : "(NULL";
+    }
+    args += params ? ")" : "";
+    auto plan = db.connection().prepare("EXPLAIN EXECUTE " + name + args);
+    ASSERT_TRUE(plan.ok()) << sql;
+    std::vector<std::string> lines;
+    for (;;) {
+      auto row = (*plan)->step();
+      ASSERT_TRUE(row.ok()) << sql << ": " << row.error().message;
+      if (!*row) {
+        break;
+      }
+      lines.push_back((*plan)->text(0));
+    }
+    std::string shown;
+    for (const auto& line : lines) {
+      shown += "    " + line + "\n";
+    }
+    EXPECT_EQ(full_scans(lines), std::vector<std::string>{}) << sql << "\n  plan:\n"
+                                                             << shown;
+  }
+  EXPECT_TRUE(admin->exec("DROP SCHEMA " + schema + " CASCADE").ok());
 }
 
 } // namespace

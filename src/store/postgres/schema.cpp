@@ -169,6 +169,12 @@ CREATE TABLE slot_logs (
   PRIMARY KEY (rid, host, slot)
 );
 )sql",
+      // 3 → 4: the waiting jobs of a run that wait on a lock, which the
+      // sweep for freed locks reads; without it, the planner read the whole
+      // run's entries of UNIQUE (rid, id) (the plan test found it).
+      R"sql(
+CREATE INDEX jobs_waiting_lock_run ON jobs(rid) WHERE state = 'waiting' AND lock IS NOT NULL;
+)sql",
   };
   return k_migrations;
 }
