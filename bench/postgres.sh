@@ -106,6 +106,6 @@ psql "$base" -qAt -c "DROP TABLE bench_queue" >/dev/null
     python3 -c "print('postgres / ceiling at $n slots: %.2f; postgres / sqlite: %.2f; postgres / xargs: %.2f' % (${rate[postgres-$n]} / ${rate[ceiling-$n]}, ${rate[postgres-$n]} / ${rate[sqlite-$n]}, ${rate[postgres-$n]} / ${rate[xargs-$n]}))"
   done
   echo "creating a $BIG-row run (--seed-only): sqlite $(cat "$tmp/t-lite") s, postgres $(cat "$tmp/t-pg") s"
-  echo "claims+results/s, $INSTANT instant jobs, agents of -j 64: 1 agent ${instant[1]}, 2 agents ${instant[2]}, 4 agents ${instant[4]}"
+  echo "jobs/s, $INSTANT instant jobs (a claim and a result each, so claims+results/s are twice these), agents of -j 64: 1 agent ${instant[1]}, 2 agents ${instant[2]}, 4 agents ${instant[4]}"
   python3 -c "print('pgbench SKIP LOCKED claims of 32 rows, 4 clients: %d rows/s (claims only, no results)' % round(float('${tps:-0}') * 32))"
 } | tee "$out/summary.md"
