@@ -131,8 +131,12 @@ private:
     }
     Checker checker;
     if (!Json::sax_parse(m_text, &checker)) {
-      const size_t at = std::min(std::max<size_t>(checker.m_position, 1) - 1,
-                                 m_text.empty() ? 0 : m_text.size() - 1);
+      size_t at = std::min(std::max<size_t>(checker.m_position, 1) - 1,
+                           m_text.empty() ? 0 : m_text.size() - 1);
+      if (checker.m_what.find("out_of_range.406") != std::string::npos) {
+        // A number too big for a double: its start, not where it ended.
+        at = overflow_offset(m_text, checker.m_what);
+      }
       std::string detail = parse_detail(checker.m_what);
       if (m_text.find_first_not_of(" \t\r\n") == std::string::npos) {
         detail = "empty input: expected a JSON array of objects";

@@ -14,6 +14,13 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
+TEST(Json, ANumberTooBigForADoubleIsAnErrorAtIt) {
+  auto r = read_all("[{\"a\":1},\n {\"b\":1e5882}]\n", Format::json);
+  EXPECT_THAT(r.error, StartsWith("2:7: invalid JSON: number overflow parsing '1e5882': "
+                                  "expected a number no bigger than"))
+      << r.error;
+}
+
 TEST(Json, ArrayOfObjects) {
   auto r =
       read_all("[\n  {\"z\": \"last\", \"a\": 1},\n  {\"b\": [1, {\"c\": null}]}\n]\n",

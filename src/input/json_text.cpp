@@ -44,8 +44,27 @@ std::string parse_detail(std::string_view what) {
     if (colon != std::string_view::npos) {
       what.remove_prefix(colon + 2);
     }
+  } else if (what.starts_with("[json.exception.")) {
+    // "[json.exception.out_of_range.406] number overflow parsing '1e999'"
+    if (const size_t end = what.find("] "); end != std::string_view::npos) {
+      what.remove_prefix(end + 2);
+    }
   }
-  return util::printable(what);
+  std::string detail = util::printable(what);
+  if (detail.starts_with("number overflow")) {
+    detail += ": expected a number no bigger than about 1.8e308";
+  }
+  return detail;
+}
+
+size_t overflow_offset(std::string_view text, std::string_view what) {
+  const size_t open = what.find('\'');
+  const size_t close = what.rfind('\'');
+  if (open == std::string_view::npos || close <= open + 1) {
+    return 0;
+  }
+  const size_t at = text.find(what.substr(open + 1, close - open - 1));
+  return at == std::string_view::npos ? 0 : at;
 }
 
 std::string describe_type(const Json& value) {

@@ -35,6 +35,10 @@ std::optional<JsonFault> check_json_bounds(std::string_view text);
 /// bytes it quotes made printable.
 std::string parse_detail(std::string_view what);
 
+/// Where in `text` the number is that an out_of_range error (406: a number
+/// too big for a double) names in `what`: its offset, or 0 when not found.
+size_t overflow_offset(std::string_view text, std::string_view what);
+
 /// "an array", "a string", … for messages.
 std::string describe_type(const Json& value);
 

@@ -43,6 +43,10 @@ public:
       }
       return m_source.error_at(line_no, std::max<size_t>(e.byte, 1),
                                "invalid JSON: " + detail);
+    } catch (const nlohmann::json::out_of_range& e) {
+      // A number too big for a double: the one other error a parse throws.
+      return m_source.error_at(line_no, overflow_offset(line, e.what()) + 1,
+                               "invalid JSON: " + parse_detail(e.what()));
     }
     size_t column = line.find_first_not_of(" \t") + 1;
     if (!doc.is_object()) {

@@ -94,6 +94,15 @@ TEST(Jsonl, InvalidJsonSaysWhatWasExpected) {
   EXPECT_THAT(r.error, ::testing::HasSubstr("expected"));
 }
 
+TEST(Jsonl, ANumberTooBigForADoubleIsAnErrorAtIt) {
+  // Found by the fuzzer: the parser throws out_of_range, not parse_error.
+  auto r = read_all("{\"a\":1}\n{\"b\": 1e5882}\n", Format::jsonl);
+  EXPECT_EQ(r.records.size(), 1u);
+  EXPECT_THAT(r.error, StartsWith("2:7: invalid JSON: number overflow parsing "
+                                  "'1e5882': expected a number no bigger than"))
+      << r.error;
+}
+
 TEST(Jsonl, NotAnObject) {
   EXPECT_EQ(read_all("[1,2]\n", Format::jsonl).error,
             "1:1: line holds an array: expected a JSON object");
